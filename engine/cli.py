@@ -1,0 +1,186 @@
+"""The `nudge` command line: validate, simulate, preview and schema."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import orjson
+import typer
+from rich.console import Console
+
+from rules.problems import NudgeError, Severity, WorkspaceError
+from rules.workspace import load_workspace
+
+app = typer.Typer(
+    help="Nudge: journeys as YAML, a deterministic engine, messages sent exactly once.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+err = Console(stderr=True, highlight=False)
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Folder holding journeys.yaml.", file_okay=False)]
+
+
+def _load(workspace: Path) -> Any:
+    try:
+        loaded = load_workspace(workspace)
+    except WorkspaceError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, style="red" if problem.severity is Severity.ERROR else "yellow")
+        err.print(f"{len(exc.errors)} error(s): nothing was run.", style="bold red")
+        raise typer.Exit(1) from None
+    for warning in loaded.warnings:
+        err.print(str(warning), markup=False, style="yellow")
+    return loaded
+
+
+@app.command()
+def validate(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Check journeys.yaml, every journey and template; list every problem as file:line:column."""
+    loaded = _load(workspace)
+    ws = loaded.workspace
+    err.print(f"ok: {len(ws.journeys)} journeys, {len(ws.segments)} segments, {len(loaded.warnings)} warning(s)")
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is not RFC 3339, e.g. 2026-04-01T00:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise typer.BadParameter(f"'{value}' needs an offset, e.g. Z")
+    return parsed.astimezone(timezone.utc)
+
+
+@app.command()
+def simulate(
+    events: Annotated[Path, typer.Option(help="Recorded events, one JSON object per line.", exists=True, dir_okay=False)],
+    workspace: WorkspaceOpt = Path("."),
+    profiles: Annotated[Optional[Path], typer.Option(help='Lines of {"customer_id": ..., "traits": {...}}.', exists=True, dir_okay=False)] = None,
+    until: Annotated[Optional[str], typer.Option(help="Run the virtual clock to this RFC 3339 time (default: 30 days after the last event).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL here instead of stdout.")] = None,
+) -> None:
+    """Replay recorded events through the journeys with a virtual clock; print every outcome as JSONL."""
+    from engine.runtimes.jsonl import InputError, read_events, read_profiles
+    from engine.runtimes.simulate import simulate as run
+
+    loaded = _load(workspace)
+    try:
+        event_list = read_events(events)
+        profile_list = read_profiles(profiles) if profiles else []
+    except InputError as exc:
+        err.print(str(exc), markup=False, style="red")
+        raise typer.Exit(1) from None
+    stop = _parse_time(until) if until else None
+    result = _with_progress(lambda progress: run(loaded.workspace, event_list, profile_list, stop, progress), len(event_list))
+    for d in result.diagnostics:
+        err.print(f"warning: {d.at.isoformat()} journey {d.journey} step {d.step} customer {d.customer_id}: {d.message}",
+                  markup=False, style="yellow")
+    data = b"".join(orjson.dumps(r) + b"\n" for r in result.records)
+    if output:
+        output.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+def _with_progress(work: Any, total: int) -> Any:
+    """A progress bar on stderr for long inputs, only when a person is watching."""
+    if not err.is_terminal or total < 50_000:
+        return work(None)
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("simulating", total=total)
+        return work(lambda n: bar.update(task, completed=n))
+
+
+def _json_arg(value: str | None, what: str) -> dict[str, Any]:
+    """Inline JSON, or @path to a JSON file."""
+    if not value:
+        return {}
+    try:
+        raw = Path(value[1:]).read_bytes() if value.startswith("@") else value.encode()
+        data = orjson.loads(raw)
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise typer.BadParameter(f"{what}: {exc}") from None
+    if not isinstance(data, dict):
+        raise typer.BadParameter(f"{what}: expected a JSON object")
+    return data
+
+
+@app.command()
+def preview(
+    template: Annotated[str, typer.Argument(help="Template name, e.g. cart_reminder (without .email.html).")],
+    workspace: WorkspaceOpt = Path("."),
+    profile: Annotated[Optional[str], typer.Option(help='Traits as JSON, or @file.json, e.g. \'{"first_name": "Ann"}\'.')] = None,
+    event: Annotated[Optional[str], typer.Option(help="The event as JSON (SPEC §2), or @file.json.")] = None,
+    channel: Annotated[str, typer.Option(help="email or sms.")] = "email",
+    html_out: Annotated[Optional[Path], typer.Option(help="Where to write the email HTML (default: preview-NAME.html).")] = None,
+) -> None:
+    """Render one template with a sample profile and event: subject, text, and the HTML to a file."""
+    from engine.links import SignedLinks
+    from engine.runtimes.simulate import SIMULATE_BASE_URL, SIMULATE_SECRET
+    from engine.state import ActivityMap
+
+    loaded = _load(workspace)
+    ws = loaded.workspace
+    traits = _json_arg(profile, "--profile")
+    ev = _json_arg(event, "--event")
+    now = datetime.now(timezone.utc)
+    ev.setdefault("type", "preview")
+    ev.setdefault("properties", {})
+    ev.setdefault("timestamp", now)
+    context = {
+        "profile": traits, "activity": ActivityMap(), "event": ev, "trigger_event": ev,
+        "journey": {"id": "preview", "name": "Preview", "entered_at": now, "variant": {}}, "now": now,
+        "settings": ws.settings.raw,
+        "unsubscribe_url": SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL).unsubscribe_url("preview", channel),
+    }
+    try:
+        rendered = ws.renderer.render(template, channel, traits.get("locale"), context)
+    except LookupError as exc:
+        err.print(str(exc).strip("'\""), style="red")
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        err.print(f"template error: {type(exc).__name__}: {exc}", style="red", markup=False)
+        raise typer.Exit(1) from None
+    out = Console(highlight=False)
+    if rendered.subject is not None:
+        out.print(f"[bold]Subject:[/bold] {rendered.subject}")
+    if rendered.preheader:
+        out.print(f"[bold]Preheader:[/bold] {rendered.preheader}")
+    if rendered.segments is not None:
+        out.print(f"[bold]SMS:[/bold] {len(rendered.text)} characters, {rendered.segments} segment(s), {rendered.encoding}")
+    out.print()
+    out.print(rendered.text, markup=False)
+    if rendered.html is not None:
+        target = html_out or Path(f"preview-{template}.html")
+        target.write_text(rendered.html, encoding="utf-8")
+        out.print(f"\n[dim]HTML written to {target}[/dim]")
+
+
+@app.command()
+def schema(
+    kind: Annotated[str, typer.Argument(help="journey (a file in journeys/) or workspace (journeys.yaml).")] = "journey",
+) -> None:
+    """Print the JSON Schema of journey files or of journeys.yaml, for editor completion."""
+    from rules.schema import journey_file_schema, workspace_file_schema
+
+    if kind not in ("journey", "workspace"):
+        raise typer.BadParameter("kind is 'journey' or 'workspace'")
+    document = journey_file_schema() if kind == "journey" else workspace_file_schema()
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema", **document}
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def main() -> None:
+    try:
+        app()
+    except NudgeError as exc:
+        err.print(str(exc), style="red", markup=False)
+        raise SystemExit(1) from None

@@ -1,0 +1,239 @@
+"""The compiled workspace: immutable values the machine runs, built by `rules.compile`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from enum import StrEnum
+from typing import Any, Mapping, Protocol, Union
+
+
+class Expr(Protocol):
+    """A checked, compiled expression; `evaluate` raises on a run-time failure."""
+
+    source: str
+
+    def evaluate(self, context: Mapping[str, Any]) -> Any: ...
+
+
+class Renderer(Protocol):
+    """Renders a named template for a channel; raises on a template error."""
+
+    def render(self, name: str, channel: str, locale: str | None, context: Mapping[str, Any]) -> "Rendered": ...
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None
+    text: str
+    html: str | None = None
+    preheader: str | None = None
+    segments: int | None = None    # SMS only: parts billed (GSM-7 or UCS-2)
+    encoding: str | None = None
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
+
+
+class Consent(StrEnum):
+    OPT_IN = "opt_in"
+    OPT_OUT = "opt_out"
+
+
+@dataclass(frozen=True)
+class Cap:
+    max: int
+    per: timedelta
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time
+    end: time
+
+    def contains(self, t: time) -> bool:
+        """SPEC §5 rule 6: overnight when start > end; empty when they are equal."""
+        if self.start > self.end:
+            return t >= self.start or t < self.end
+        return self.start <= t < self.end
+
+
+@dataclass(frozen=True)
+class Settings:
+    timezone: str = "UTC"
+    quiet_hours: QuietHours | None = None
+    frequency_caps: Mapping[str, Cap] = field(default_factory=dict)
+    consent: Mapping[str, Consent] = field(
+        default_factory=lambda: {"email": Consent.OPT_OUT, "sms": Consent.OPT_IN}
+    )
+    late_events: timedelta = timedelta(hours=72)
+    sender: Mapping[str, str] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)  # as written, for templates
+
+
+# ---- triggers ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EventTrigger:
+    event: str
+    where: Expr | None = None
+
+
+@dataclass(frozen=True)
+class DateTrigger:
+    trait: str
+    offset: timedelta
+    at: time
+    yearly: bool
+
+
+@dataclass(frozen=True)
+class InactivityTrigger:
+    event: str
+    duration: timedelta
+
+
+Trigger = Union[EventTrigger, DateTrigger, InactivityTrigger]
+
+
+@dataclass(frozen=True)
+class EventMatch:
+    """`{event: T, where: E}` as used by exit_on, goal and wait_for."""
+
+    event: str
+    where: Expr | None = None
+
+
+class ReentryKind(StrEnum):
+    NEVER = "never"
+    AFTER_EXIT = "after_exit"
+    RESTART = "restart"
+    COOLDOWN = "cooldown"
+
+
+@dataclass(frozen=True)
+class Reentry:
+    kind: ReentryKind = ReentryKind.NEVER
+    cooldown: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True)
+class Goal:
+    match: EventMatch
+    within: timedelta
+    value: Expr | None
+    exit: bool = True
+
+
+# ---- steps, compiled to a flat program --------------------------------------
+# Nested step lists become instructions with jumps, so an instance's position is
+# one index, and a step id maps to an index when a live edit reloads the journey.
+
+@dataclass(frozen=True)
+class Send:
+    channel: Channel
+    template: str | None
+    when: Expr | None
+    transactional: bool
+    url: str | None = None
+    method: str = "POST"
+    body: Mapping[str, Any] | None = None  # values may be Expr
+
+
+@dataclass(frozen=True)
+class Wait:
+    duration: timedelta
+
+
+@dataclass(frozen=True)
+class WaitUntil:
+    at: time
+    days: frozenset[int] | None  # Monday is 0, as datetime.weekday()
+
+
+@dataclass(frozen=True)
+class WaitFor:
+    match: EventMatch
+    timeout: timedelta
+    then_pc: int
+    else_pc: int
+
+
+@dataclass(frozen=True)
+class If:
+    condition: Expr
+    else_pc: int
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    weight: int
+    pc: int  # first instruction of the variant, or the split's end for a holdout
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    variants: tuple[Variant, ...]
+
+
+@dataclass(frozen=True)
+class Update:
+    set: Mapping[str, Expr]
+    increment: Mapping[str, Expr]
+    unset: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExitStep:
+    pass
+
+
+@dataclass(frozen=True)
+class Jump:
+    target: int
+
+
+Action = Union[Send, Wait, WaitUntil, WaitFor, If, Split, Update, ExitStep, Jump]
+
+
+@dataclass(frozen=True)
+class Instruction:
+    action: Action
+    step_id: str          # stable name in reports ("" for internal jumps)
+    variant: str | None   # the split variant whose steps hold this step
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Journey:
+    id: str
+    name: str
+    enabled: bool
+    trigger: Trigger
+    audience: Expr | None
+    filter: Expr | None
+    reentry: Reentry
+    exit_on: tuple[EventMatch, ...]
+    goal: Goal | None
+    program: tuple[Instruction, ...]
+    topic: str | None = None
+
+    def pc_of(self, step_id: str) -> int | None:
+        for pc, ins in enumerate(self.program):
+            if ins.step_id == step_id:
+                return pc
+        return None
+
+
+@dataclass(frozen=True)
+class Workspace:
+    settings: Settings
+    segments: Mapping[str, Expr]
+    journeys: tuple[Journey, ...]
+    renderer: Renderer
+    root: str = "."

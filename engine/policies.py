@@ -1,0 +1,55 @@
+"""Sending rules (SPEC §5): address, suppression, consent and frequency caps, in that order."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from engine.model import Channel, Consent, Settings
+from engine.state import CustomerState
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def address_of(traits: dict[str, Any], channel: Channel) -> str | None:
+    value = traits.get("email" if channel is Channel.EMAIL else "phone")
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def address_problem(address: str | None, channel: Channel) -> str | None:
+    """Rule 2: no address; a phone that is not E.164 cannot be texted either."""
+    if address is None:
+        return "no_address"
+    if channel is Channel.SMS and not E164.match(address):
+        return "invalid_address"
+    return None
+
+
+def consent_problem(traits: dict[str, Any], channel: Channel, settings: Settings) -> str | None:
+    """Rule 4: an explicit `false` always wins; silence counts only on opt-out channels."""
+    subscribed = traits.get(f"{channel.value}_subscribed")
+    if subscribed is False:
+        return "unsubscribed"
+    if subscribed is None and settings.consent.get(channel.value) is Consent.OPT_IN:
+        return "no_consent"
+    return None
+
+
+def capped(state: CustomerState, channel: Channel, now: datetime, settings: Settings) -> bool:
+    """Rule 5: `max` marketing sends of the channel in the trailing window (now - per, now]."""
+    cap = settings.frequency_caps.get(channel.value)
+    if cap is None:
+        return False
+    since = now - cap.per
+    return sum(1 for ch, at in state.sent if ch == channel.value and at > since) >= cap.max
+
+
+def prune_sent(state: CustomerState, now: datetime, settings: Settings) -> None:
+    """Forget sends older than the longest cap window: they can never count again."""
+    if not settings.frequency_caps:
+        state.sent.clear()
+        return
+    since = now - max(c.per for c in settings.frequency_caps.values())
+    if state.sent and state.sent[0][1] <= since:
+        state.sent[:] = [s for s in state.sent if s[1] > since]

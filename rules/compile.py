@@ -1,0 +1,224 @@
+"""From validated YAML models to the engine's program, checking meaning as we go.
+
+Every problem is collected with its position; nothing is raised until the end, so a
+marketer sees the whole list at once.
+"""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from typing import Any, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine import model as m
+from rules import schema as s
+from rules.durations import parse_duration
+from rules.expressions import Expression, ExpressionCompiler, ExpressionError
+from rules.problems import Problem, Severity
+from rules.templates import SUFFIX, TemplateSet
+from rules.yaml_positions import Path, Positions
+
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+
+def clock(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def signed_duration(text: str) -> timedelta:
+    return -parse_duration(text[1:]) if text.startswith("-") else parse_duration(text)
+
+
+class Compiler:
+    """Compiles one workspace; `problems` holds everything found."""
+
+    def __init__(self, exprs: ExpressionCompiler, templates: TemplateSet) -> None:
+        self.exprs = exprs
+        self.templates = templates
+        self.problems: list[Problem] = []
+
+    # -- helpers --------------------------------------------------------------
+
+    def expr(self, source: str, pos: Positions, path: Path, extra: Sequence[str] = ()) -> Expression | None:
+        try:
+            return self.exprs.compile(source, extra)
+        except ExpressionError as exc:
+            self.problems.append(pos.problem(path, str(exc)))
+            return None
+
+    def opt_expr(self, source: str | None, pos: Positions, path: Path) -> Expression | None:
+        return None if source is None else self.expr(source, pos, path)
+
+    # -- settings -------------------------------------------------------------
+
+    def settings(self, model: s.SettingsModel, raw: dict[str, Any], pos: Positions) -> m.Settings:
+        try:
+            ZoneInfo(model.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.problems.append(pos.problem(("settings", "timezone"), f"unknown time zone '{model.timezone}' (use an IANA name such as Europe/Paris)"))
+        consent = {"email": m.Consent.OPT_OUT, "sms": m.Consent.OPT_IN}
+        consent.update({k: m.Consent(v) for k, v in model.consent.items()})
+        quiet = m.QuietHours(clock(model.quiet_hours.start), clock(model.quiet_hours.end)) if model.quiet_hours else None
+        return m.Settings(
+            timezone=model.timezone,
+            quiet_hours=quiet,
+            frequency_caps={k: m.Cap(v.max, parse_duration(v.per)) for k, v in model.frequency_caps.items()},
+            consent=consent,
+            late_events=parse_duration(model.late_events),
+            sender={k: v for k, v in model.sender.model_dump().items() if v is not None},
+            raw=raw.get("settings") or {},
+        )
+
+    # -- journeys -------------------------------------------------------------
+
+    def journey(self, model: s.JourneyModel, pos: Positions, root: Path) -> m.Journey:
+        self._ids: dict[str, Path] = {}
+        trigger = self.trigger(model.trigger, pos, (*root, "trigger"))
+        reentry = (
+            m.Reentry(m.ReentryKind.COOLDOWN, parse_duration(model.reentry.cooldown))
+            if isinstance(model.reentry, s.CooldownModel)
+            else m.Reentry(m.ReentryKind(model.reentry))
+        )
+        if isinstance(trigger, m.DateTrigger) and trigger.yearly and reentry.kind is m.ReentryKind.NEVER:
+            line, col = pos.of_value((*root, "trigger", "repeat"))
+            self.problems.append(Problem(pos.file, line, col,
+                "repeat: yearly never fires again with reentry: never (the default); use reentry: after_exit",
+                Severity.WARNING))
+        goal = None
+        if model.goal:
+            g = model.goal
+            goal = m.Goal(
+                m.EventMatch(g.event, self.opt_expr(g.where, pos, (*root, "goal", "where"))),
+                parse_duration(g.within),
+                self.opt_expr(g.value, pos, (*root, "goal", "value")),
+                g.exit,
+            )
+        program: list[m.Instruction] = []
+        self.steps(model.steps, pos, (*root, "steps"), "", None, program)
+        return m.Journey(
+            id=model.id,
+            name=model.name or model.id,
+            enabled=model.enabled,
+            trigger=trigger,
+            audience=self.opt_expr(model.audience, pos, (*root, "audience")),
+            filter=self.opt_expr(model.filter, pos, (*root, "filter")),
+            reentry=reentry,
+            exit_on=tuple(
+                m.EventMatch(e.event, self.opt_expr(e.where, pos, (*root, "exit_on", i, "where")))
+                for i, e in enumerate(model.exit_on)
+            ),
+            goal=goal,
+            program=tuple(program),
+        )
+
+    def trigger(self, t: Any, pos: Positions, path: Path) -> m.Trigger:
+        if isinstance(t, s.EventTriggerModel):
+            return m.EventTrigger(t.event, self.opt_expr(t.where, pos, (*path, "where")))
+        if isinstance(t, s.DateTriggerModel):
+            return m.DateTrigger(t.date, signed_duration(t.offset), clock(t.at), t.repeat == "yearly")
+        return m.InactivityTrigger(t.inactivity, parse_duration(t.for_))
+
+    def steps(self, steps: Sequence[Any], pos: Positions, path: Path, prefix: str,
+              variant: str | None, program: list[m.Instruction]) -> None:
+        for i, step in enumerate(steps):
+            here = (*path, i)
+            default = f"{prefix}{i}"
+            step_id = step.id or default
+            if step_id in self._ids:
+                self.problems.append(pos.problem((*here, "id") if step.id else here, f"duplicate step id '{step_id}' in this journey"))
+            self._ids[step_id] = here
+            line = pos.of_value(here)[0]
+
+            def add(action: m.Action) -> int:
+                program.append(m.Instruction(action, step_id, variant, line))
+                return len(program) - 1
+
+            match step:
+                case s.SendStepModel():
+                    add(self.send(step, pos, here))
+                case s.WaitStepModel():
+                    add(m.Wait(parse_duration(step.wait)))
+                case s.WaitUntilStepModel():
+                    days = frozenset(_WEEKDAYS[d] for d in step.wait_until.days) if step.wait_until.days else None
+                    add(m.WaitUntil(clock(step.wait_until.time), days))
+                case s.WaitForStepModel():
+                    spec = step.wait_for
+                    match = m.EventMatch(spec.event, self.opt_expr(spec.where, pos, (*here, "wait_for", "where")))
+                    at = add(m.Jump(-1))
+                    then_pc = len(program)
+                    self.steps(step.then, pos, (*here, "then"), f"{default}.then.", variant, program)
+                    jump = len(program)
+                    program.append(m.Instruction(m.Jump(-1), "", variant))
+                    else_pc = len(program)
+                    self.steps(step.else_, pos, (*here, "else"), f"{default}.else.", variant, program)
+                    program[jump] = m.Instruction(m.Jump(len(program)), "", variant)
+                    program[at] = m.Instruction(m.WaitFor(match, parse_duration(spec.timeout), then_pc, else_pc), step_id, variant, line)
+                case s.IfStepModel():
+                    condition = self.expr(step.if_, pos, (*here, "if"))
+                    at = add(m.Jump(-1))
+                    self.steps(step.then, pos, (*here, "then"), f"{default}.then.", variant, program)
+                    jump = len(program)
+                    program.append(m.Instruction(m.Jump(-1), "", variant))
+                    else_pc = len(program)
+                    self.steps(step.else_, pos, (*here, "else"), f"{default}.else.", variant, program)
+                    program[jump] = m.Instruction(m.Jump(len(program)), "", variant)
+                    if condition is not None:
+                        program[at] = m.Instruction(m.If(condition, else_pc), step_id, variant, line)
+                case s.SplitStepModel():
+                    self.split(step, pos, here, default, step_id, line, variant, program)
+                case s.UpdateStepModel():
+                    u = step.update
+                    add(m.Update(
+                        {k: e for k, v in u.set.items() if (e := self.expr(v, pos, (*here, "update", "set", k)))},
+                        {k: e for k, v in u.increment.items() if (e := self.expr(v, pos, (*here, "update", "increment", k)))},
+                        tuple(u.unset),
+                    ))
+                case s.ExitStepModel():
+                    add(m.ExitStep())
+                case _:
+                    raise AssertionError(f"unhandled step {step!r}")
+
+    def split(self, step: s.SplitStepModel, pos: Positions, here: Path, default: str, step_id: str,
+              line: int, variant: str | None, program: list[m.Instruction]) -> None:
+        spec = step.split
+        names = [v.name for v in spec.variants]
+        for dup in {n for n in names if names.count(n) > 1}:
+            self.problems.append(pos.problem((*here, "split", "variants"), f"duplicate variant name '{dup}'"))
+        if sum(v.weight for v in spec.variants) <= 0:
+            self.problems.append(pos.problem((*here, "split", "variants"), "the variants' weights must add up to more than 0"))
+        at = len(program)
+        program.append(m.Instruction(m.Jump(-1), step_id, None, line))
+        starts: list[int | None] = []
+        jumps: list[int] = []
+        for j, v in enumerate(spec.variants):
+            if not v.steps:
+                starts.append(None)
+                continue
+            starts.append(len(program))
+            self.steps(v.steps, pos, (*here, "split", "variants", j, "steps"), f"{default}.variants.{v.name}.", v.name, program)
+            jumps.append(len(program))
+            program.append(m.Instruction(m.Jump(-1), "", v.name))
+        end = len(program)
+        for j in jumps:
+            program[j] = m.Instruction(m.Jump(end), "", program[j].variant)
+        variants = tuple(m.Variant(v.name, v.weight, end if st is None else st) for v, st in zip(spec.variants, starts))
+        program[at] = m.Instruction(m.Split(spec.name, variants), step_id, variant, line)
+
+    def send(self, step: s.SendStepModel, pos: Positions, here: Path) -> m.Send:
+        when = self.opt_expr(step.when, pos, (*here, "when"))
+        if step.send == "webhook":
+            if not step.url:
+                self.problems.append(pos.problem(here, "a webhook send needs a 'url'"))
+            body = {}
+            for key, value in (step.body or {}).items():
+                body[key] = self.expr(value, pos, (*here, "body", key)) if isinstance(value, str) else value
+            return m.Send(m.Channel.WEBHOOK, None, when, True, step.url, step.method, body)
+        if not step.template:
+            self.problems.append(pos.problem(here, f"a {step.send} send needs a 'template'"))
+        elif not self.templates.has(step.template, step.send):
+            self.problems.append(pos.problem(
+                (*here, "template"),
+                f"template '{step.template}' does not exist (expected templates/{step.template}{SUFFIX[step.send]})",
+            ))
+        return m.Send(m.Channel(step.send), step.template, when, step.transactional)

@@ -1,0 +1,137 @@
+"""Expressions (SPEC §3): Jinja2 expressions compiled once in a sandbox and checked at load.
+
+A missing trait is undefined: falsy, unequal to anything, and ordered against nothing,
+so `profile.ltv >= 500` is simply false for a customer without `ltv`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable, Mapping
+
+from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
+from jinja2.exceptions import TemplateAssertionError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import pass_context
+
+from rules.durations import parse_duration
+
+NAMES = ("profile", "activity", "event", "trigger_event", "journey", "now")
+FUNCTIONS = ("ago", "in_segment")
+
+
+class Missing(ChainableUndefined):
+    """Undefined that chains (`activity.purchase.last_at`) and compares as false."""
+
+    __slots__ = ()
+
+    def _false(self, other: Any) -> bool:
+        return False
+
+    __lt__ = __le__ = __gt__ = __ge__ = _false  # type: ignore[assignment]
+
+    def __eq__(self, other: Any) -> bool:
+        return False
+
+    def __ne__(self, other: Any) -> bool:
+        return True
+
+    __hash__ = ChainableUndefined.__hash__
+
+
+@pass_context
+def _ago(context: Context, duration: str) -> datetime:
+    now: datetime = context["now"]
+    return now - parse_duration(duration)
+
+
+@pass_context
+def _in_segment(context: Context, name: str) -> bool:
+    segments: Mapping[str, Expression] = context.environment.globals["_segments"]  # type: ignore[assignment]
+    segment = segments.get(name)
+    if segment is None:
+        raise KeyError(f"unknown segment '{name}'")
+    return bool(segment.evaluate(context.get_all()))
+
+
+def make_environment(autoescape: bool = False) -> ImmutableSandboxedEnvironment:
+    """The one sandbox all expressions and templates share: no mutation, no private attrs."""
+    env = ImmutableSandboxedEnvironment(undefined=Missing, autoescape=autoescape)
+    env.globals.update(ago=_ago, in_segment=_in_segment, _segments={})
+    return env
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A compiled expression; `evaluate` raises on a run-time error, callers decide what it means."""
+
+    source: str
+    _call: Callable[..., Any]
+
+    def evaluate(self, context: Mapping[str, Any]) -> Any:
+        value = self._call(**context)
+        return None if isinstance(value, Missing) else value
+
+
+class ExpressionError(ValueError):
+    """A load-time problem with an expression (syntax, unknown name or function)."""
+
+
+class ExpressionCompiler:
+    """Compiles and checks expressions against one workspace's segments."""
+
+    def __init__(self, segment_names: Iterable[str]) -> None:
+        self.env = make_environment()
+        self.segment_names = set(segment_names)
+
+    def bind_segments(self, segments: Mapping[str, Expression]) -> None:
+        self.env.globals["_segments"] = dict(segments)
+
+    def compile(self, source: str, extra_names: Iterable[str] = ()) -> Expression:
+        if not isinstance(source, str) or not source.strip():
+            raise ExpressionError("an expression must be non-empty text")
+        if "{{" in source or "{%" in source:
+            raise ExpressionError("write the expression without {{ }} or {% %}")
+        try:
+            tree = self.env.parse("{{ (" + source + ") }}")
+            self._check(tree, set(NAMES) | set(extra_names))
+            call = self.env.compile_expression(source, undefined_to_none=False)
+        except TemplateSyntaxError as exc:
+            raise ExpressionError(f"invalid expression '{source}': {exc.message}") from exc
+        except TemplateAssertionError as exc:
+            raise ExpressionError(f"invalid expression '{source}': {exc.message}") from exc
+        return Expression(source, call)
+
+    def _check(self, tree: nodes.Node, names: set[str]) -> None:
+        for call in tree.find_all(nodes.Call):
+            if isinstance(call.node, nodes.Name):
+                if call.node.name not in FUNCTIONS:
+                    raise ExpressionError(
+                        f"unknown function '{call.node.name}'{_hint(call.node.name, FUNCTIONS)}"
+                        f"; available: {', '.join(FUNCTIONS)}"
+                    )
+                if call.node.name == "in_segment":
+                    self._check_segment(call)
+        for name in tree.find_all(nodes.Name):
+            if name.ctx == "load" and name.name not in names and name.name not in FUNCTIONS:
+                raise ExpressionError(
+                    f"unknown name '{name.name}'{_hint(name.name, names)}; available: {', '.join(sorted(names))}"
+                )
+
+    def _check_segment(self, call: nodes.Call) -> None:
+        if len(call.args) != 1 or not isinstance(call.args[0], nodes.Const):
+            raise ExpressionError("in_segment takes one segment name in quotes, e.g. in_segment('vip')")
+        name = call.args[0].value
+        if name not in self.segment_names:
+            raise ExpressionError(f"unknown segment '{name}'{_hint(str(name), self.segment_names)}")
+
+
+def _hint(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+did_you_mean = _hint

@@ -1,0 +1,273 @@
+"""Pydantic models of the workspace files (SPEC §1 and §4): the shape, checked at the edge.
+
+Unknown keys are errors (`extra="forbid"`); meaning (expressions, templates, durations)
+is checked afterwards by `rules.compile`, which knows the positions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from rules.durations import parse_duration
+
+_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Duration = Annotated[str, Field(description="digits and units s m h d w, e.g. 30m, 1d12h", examples=["1h", "2d", "1d12h"])]
+Expression = Annotated[str, Field(description="a Jinja2 expression (SPEC §3), without {{ }}")]
+ClockTime = Annotated[str, Field(pattern=_HHMM, description="local wall-clock time HH:MM")]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+# ---- journeys.yaml ----------------------------------------------------------
+
+class QuietHoursModel(Strict):
+    start: ClockTime
+    end: ClockTime
+
+
+class CapModel(Strict):
+    max: int = Field(ge=0)
+    per: Duration
+
+    _check_per = field_validator("per")(_duration)
+
+
+class SenderModel(Strict):
+    email: str | None = None
+    sms: str | None = None
+    postal_address: str | None = None
+
+
+class SettingsModel(Strict):
+    timezone: str = "UTC"
+    quiet_hours: QuietHoursModel | None = None
+    frequency_caps: dict[Literal["email", "sms"], CapModel] = {}
+    consent: dict[Literal["email", "sms"], Literal["opt_in", "opt_out"]] = {}
+    sender: SenderModel = SenderModel()
+    late_events: Duration = "72h"
+    currency: str = Field("USD", description="ISO 4217 code used in reports")
+
+    _check_late = field_validator("late_events")(_duration)
+
+
+# ---- journeys ---------------------------------------------------------------
+
+class EventTriggerModel(Strict):
+    event: str
+    where: Expression | None = None
+
+
+class DateTriggerModel(Strict):
+    date: str = Field(description="the trait holding a date (YYYY-MM-DD or RFC 3339)")
+    offset: Duration | Annotated[str, Field(pattern=r"^-(\d+[smhdw])+$")] = "0d"
+    at: ClockTime = "09:00"
+    repeat: Literal["yearly", "never"] = "never"
+
+
+class InactivityTriggerModel(Strict):
+    inactivity: str = Field(description="the event type whose absence triggers")
+    for_: Duration = Field(alias="for")
+
+    _check_for = field_validator("for_")(_duration)
+
+
+def _trigger_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for kind in ("event", "date", "inactivity"):
+            if kind in value:
+                return kind
+    return None
+
+
+TriggerModel = Annotated[
+    Union[
+        Annotated[EventTriggerModel, Tag("event")],
+        Annotated[DateTriggerModel, Tag("date")],
+        Annotated[InactivityTriggerModel, Tag("inactivity")],
+    ],
+    Discriminator(_trigger_kind, custom_error_type="trigger", custom_error_message="a trigger needs one of 'event', 'date' or 'inactivity'"),
+]
+
+
+class EventMatchModel(Strict):
+    event: str
+    where: Expression | None = None
+
+
+class GoalModel(Strict):
+    event: str
+    where: Expression | None = None
+    within: Duration
+    value: Expression | None = None
+    exit: bool = True
+
+    _check_within = field_validator("within")(_duration)
+
+
+class CooldownModel(Strict):
+    cooldown: Duration
+
+    _check = field_validator("cooldown")(_duration)
+
+
+class StepBase(Strict):
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$", description="stable name in reports")
+
+
+class SendStepModel(StepBase):
+    send: Literal["email", "sms", "webhook"]
+    template: str | None = None
+    when: Expression | None = None
+    transactional: bool = False
+    url: str | None = None
+    method: Literal["POST", "PUT", "PATCH", "GET", "DELETE"] = "POST"
+    body: dict[str, Any] | None = None
+
+
+class WaitStepModel(StepBase):
+    wait: Duration
+
+    _check = field_validator("wait")(_duration)
+
+
+class WaitUntilSpec(Strict):
+    time: ClockTime
+    days: list[Weekday] | None = None
+
+
+class WaitUntilStepModel(StepBase):
+    wait_until: WaitUntilSpec
+
+
+class WaitForSpec(Strict):
+    event: str
+    where: Expression | None = None
+    timeout: Duration
+
+    _check = field_validator("timeout")(_duration)
+
+
+class WaitForStepModel(StepBase):
+    wait_for: WaitForSpec
+    then: list["StepModel"] = []
+    else_: list["StepModel"] = Field([], alias="else")
+
+
+class IfStepModel(StepBase):
+    if_: Expression = Field(alias="if")
+    then: list["StepModel"]
+    else_: list["StepModel"] = Field([], alias="else")
+
+
+class VariantModel(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    weight: int = Field(ge=0)
+    steps: list["StepModel"] = []
+
+
+class SplitSpec(Strict):
+    name: str
+    variants: list[VariantModel] = Field(min_length=1)
+
+
+class SplitStepModel(StepBase):
+    split: SplitSpec
+
+
+class UpdateSpec(Strict):
+    set: dict[str, Expression] = {}
+    increment: dict[str, Expression] = {}
+    unset: list[str] = []
+
+
+class UpdateStepModel(StepBase):
+    update: UpdateSpec
+
+
+class ExitStepModel(StepBase):
+    exit: Literal[True, None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """`- exit` is the usual way to write this step."""
+        return {"exit": None} if value == "exit" else value
+
+
+STEP_KINDS = ("send", "wait", "wait_until", "wait_for", "if", "split", "update", "exit")
+
+
+def _step_kind(value: Any) -> str | None:
+    if value == "exit":
+        return "exit"
+    if isinstance(value, dict):
+        for kind in STEP_KINDS:
+            if kind in value:
+                return kind
+    return None
+
+
+StepModel = Annotated[
+    Union[
+        Annotated[SendStepModel, Tag("send")],
+        Annotated[WaitStepModel, Tag("wait")],
+        Annotated[WaitUntilStepModel, Tag("wait_until")],
+        Annotated[WaitForStepModel, Tag("wait_for")],
+        Annotated[IfStepModel, Tag("if")],
+        Annotated[SplitStepModel, Tag("split")],
+        Annotated[UpdateStepModel, Tag("update")],
+        Annotated[ExitStepModel, Tag("exit")],
+    ],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step",
+        custom_error_message="a step needs one of: " + ", ".join(STEP_KINDS),
+    ),
+]
+
+
+class JourneyModel(Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str | None = None
+    enabled: bool = True
+    trigger: TriggerModel
+    audience: Expression | None = None
+    filter: Expression | None = None
+    reentry: Literal["never", "after_exit", "restart"] | CooldownModel = "never"
+    exit_on: list[EventMatchModel] = []
+    goal: GoalModel | None = None
+    steps: list[StepModel] = Field(min_length=1)
+
+
+class WorkspaceModel(Strict):
+    version: Literal[1]
+    settings: SettingsModel = SettingsModel()
+    segments: dict[str, Expression] = {}
+    include: list[str] = ["journeys/*.yaml"]
+    journeys: list[JourneyModel] = []
+
+
+for _model in (WaitForStepModel, IfStepModel, VariantModel):
+    _model.model_rebuild()
+
+
+def journey_file_schema() -> dict[str, Any]:
+    """JSON Schema of one journey file, for editors with the YAML language server."""
+    return JourneyModel.model_json_schema(by_alias=True)
+
+
+def workspace_file_schema() -> dict[str, Any]:
+    """JSON Schema of journeys.yaml."""
+    return WorkspaceModel.model_json_schema(by_alias=True)

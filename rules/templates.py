@@ -1,0 +1,146 @@
+"""Message templates (SPEC §6): sandboxed Jinja2, email front matter, locales, layouts.
+
+Every file is read once when the workspace loads, so rendering does no I/O and a live
+edit swaps the whole set at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import yaml
+from jinja2 import DictLoader, Template, TemplateSyntaxError, nodes, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from engine.model import Rendered
+from rules.expressions import Missing, make_environment
+from rules.plaintext import html_to_text
+from rules.problems import Problem
+from rules.sms_segments import count_segments
+
+SUFFIX = {"email": ".email.html", "sms": ".sms.txt"}
+_NAME = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+?)(?:\.(?P<locale>[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*))?\.(?P<channel>email\.html|sms\.txt)$")
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?$\n?", re.S | re.M)
+FRONT_KEYS = ("subject", "preheader", "text")
+
+
+@dataclass(frozen=True)
+class EmailParts:
+    """Compiled pieces of one email file."""
+
+    subject: Template
+    preheader: Template | None
+    text: Template | None
+
+
+class TemplateSet:
+    """All templates of a workspace, checked at load and rendered without I/O."""
+
+    def __init__(self, files: Mapping[str, str], label: str = "templates") -> None:
+        """`files` maps a path relative to templates/ (e.g. `layouts/base.email.html`) to its text."""
+        self.label = label
+        self.problems: list[Problem] = []
+        self._bodies: dict[str, str] = {}
+        self._variants: dict[tuple[str, str], dict[str | None, str]] = {}
+        self._email: dict[str, EmailParts] = {}
+        plain = make_environment(autoescape=False)
+        for path, text in sorted(files.items()):
+            body = self._split(path, text, plain)
+            self._bodies[path] = body
+            match = _NAME.match(path)
+            if match and "/" not in path:
+                channel = "email" if match["channel"].startswith("email") else "sms"
+                locale = match["locale"].lower().replace("_", "-") if match["locale"] else None
+                self._variants.setdefault((match["name"], channel), {})[locale] = path
+        self.env = make_environment()
+        self.env.autoescape = select_autoescape(enabled_extensions=("html",), default_for_string=False)
+        self.env.loader = DictLoader(self._bodies)
+        for path in sorted(self._bodies):
+            self._check(path)
+
+    def _split(self, path: str, text: str, plain: ImmutableSandboxedEnvironment) -> str:
+        """Strip email front matter, keeping line numbers, and compile its fields."""
+        if not path.endswith(".email.html") or "/" in path:
+            return text
+        match = _FRONT.match(text)
+        if not match:
+            self._problem(path, 1, "an email template starts with front matter between '---' lines holding 'subject'")
+            return text
+        try:
+            front = yaml.safe_load(match[1]) or {}
+        except yaml.YAMLError as exc:
+            self._problem(path, 2, f"invalid front matter: {exc}")
+            front = {}
+        if not isinstance(front, dict):
+            front = {}
+        for key in front:
+            if key not in FRONT_KEYS:
+                self._problem(path, 2, f"unknown front matter key '{key}'; allowed: {', '.join(FRONT_KEYS)}")
+        compiled: dict[str, Template | None] = {}
+        for key in FRONT_KEYS:
+            source = front.get(key)
+            if source is None:
+                compiled[key] = None
+                continue
+            try:
+                compiled[key] = plain.from_string(str(source))
+            except TemplateSyntaxError as exc:
+                self._problem(path, 2, f"invalid {key}: {exc.message}")
+                compiled[key] = None
+        if compiled["subject"] is None and "subject" not in front:
+            self._problem(path, 1, "front matter needs a 'subject'")
+        if compiled["subject"] is not None:
+            self._email[path] = EmailParts(compiled["subject"], compiled["preheader"], compiled["text"])
+        return "\n" * match[0].count("\n") + text[match.end():]
+
+    def _check(self, path: str) -> None:
+        try:
+            template = self.env.get_template(path)
+        except TemplateSyntaxError as exc:
+            self._problem(path, exc.lineno or 1, exc.message or "invalid template")
+            return
+        source = self._bodies[path]
+        tree = self.env.parse(source)
+        for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+            target = node.template
+            if isinstance(target, nodes.Const) and target.value not in self._bodies:
+                self._problem(path, node.lineno, f"template '{target.value}' does not exist in {self.label}/")
+        del template
+
+    def _problem(self, path: str, line: int, message: str) -> None:
+        self.problems.append(Problem(f"{self.label}/{path}", line, 1, message))
+
+    def has(self, name: str, channel: str) -> bool:
+        return bool(self._variants.get((name, channel)))
+
+    def path_for(self, name: str, channel: str, locale: str | None) -> str:
+        """Exact locale tag, then its language, then the plain file (SPEC §6)."""
+        variants = self._variants.get((name, channel))
+        if not variants:
+            raise LookupError(f"template '{name}' ({channel}) does not exist")
+        if isinstance(locale, str) and locale:
+            tag = locale.lower().replace("_", "-")
+            for candidate in (tag, tag.split("-")[0]):
+                if candidate in variants:
+                    return variants[candidate]
+        if None in variants:
+            return variants[None]
+        raise LookupError(f"template '{name}' ({channel}) has no variant for locale '{locale}' and no default")
+
+    def render(self, name: str, channel: str, locale: str | None, context: Mapping[str, Any]) -> Rendered:
+        path = self.path_for(name, channel, locale)
+        body = self.env.get_template(path).render(context)
+        if channel == "sms":
+            text = body.strip()
+            sms = count_segments(text)
+            return Rendered(subject=None, text=text, segments=sms.segments, encoding=sms.encoding)
+        parts = self._email[path]
+        subject = " ".join(parts.subject.render(context).split())
+        preheader = parts.preheader.render(context).strip() if parts.preheader else None
+        text = parts.text.render(context).strip() if parts.text else html_to_text(body)
+        return Rendered(subject=subject, text=text, html=body, preheader=preheader)
+
+
+__all__ = ["TemplateSet", "SUFFIX", "Missing"]

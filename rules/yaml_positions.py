@@ -1,0 +1,96 @@
+"""Safe YAML loading that remembers where every key and value stands in the file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from rules.problems import Problem
+
+Path = tuple[str | int, ...]
+
+
+@dataclass
+class Positions:
+    """Line and column (1-based) of each value and each mapping key, by path."""
+
+    file: str
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def of_value(self, path: Path) -> tuple[int, int]:
+        """The closest known position: the value itself, else its nearest parent."""
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.values:
+                return self.values[path[:n]]
+        return (1, 1)
+
+    def of_key(self, path: Path) -> tuple[int, int]:
+        return self.keys.get(path) or self.of_value(path)
+
+    def problem(self, path: Path, message: str, *, key: bool = False) -> Problem:
+        line, column = self.of_key(path) if key else self.of_value(path)
+        return Problem(self.file, line, column, message)
+
+
+@dataclass
+class LoadedYaml:
+    data: Any
+    positions: Positions
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader, so tags that build Python objects are refused."""
+
+
+def load_yaml(text: str, file: str) -> LoadedYaml:
+    """Parse one YAML document; raise a Problem-carrying ValueError on a syntax error."""
+    positions = Positions(file)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        reason = exc.problem or exc.context or "invalid YAML"
+        raise YamlSyntaxError(Problem(file, line, column, f"invalid YAML: {reason}")) from exc
+    if node is None:
+        return LoadedYaml(None, positions)
+    constructor = _Loader(text)
+    try:
+        data = _build(node, (), positions, constructor)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise YamlSyntaxError(Problem(file, line, column, f"invalid YAML: {exc.problem}")) from exc
+    finally:
+        constructor.dispose()
+    return LoadedYaml(data, positions)
+
+
+class YamlSyntaxError(ValueError):
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+def _build(node: yaml.Node, path: Path, positions: Positions, constructor: yaml.SafeLoader) -> Any:
+    positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        constructor.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = constructor.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int)):
+                key = str(key)
+            if key in result:
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                raise YamlSyntaxError(Problem(positions.file, line, col, f"duplicate key '{key}'"))
+            child = (*path, key)
+            positions.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = _build(value_node, child, positions, constructor)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*path, i), positions, constructor) for i, item in enumerate(node.value)]
+    return constructor.construct_object(node, deep=True)
