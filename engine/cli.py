@@ -30,11 +30,12 @@ def _load(workspace: Path) -> Any:
         loaded = load_workspace(workspace)
     except WorkspaceError as exc:
         for problem in exc.problems:
-            err.print(str(problem), markup=False, style="red" if problem.severity is Severity.ERROR else "yellow")
+            err.print(str(problem), markup=False, soft_wrap=True,
+                      style="red" if problem.severity is Severity.ERROR else "yellow")
         err.print(f"{len(exc.errors)} error(s): nothing was run.", style="bold red")
         raise typer.Exit(1) from None
     for warning in loaded.warnings:
-        err.print(str(warning), markup=False, style="yellow")
+        err.print(str(warning), markup=False, soft_wrap=True, style="yellow")
     return loaded
 
 
@@ -73,13 +74,13 @@ def simulate(
         event_list = read_events(events)
         profile_list = read_profiles(profiles) if profiles else []
     except InputError as exc:
-        err.print(str(exc), markup=False, style="red")
+        err.print(str(exc), markup=False, soft_wrap=True, style="red")
         raise typer.Exit(1) from None
     stop = _parse_time(until) if until else None
     result = _with_progress(lambda progress: run(loaded.workspace, event_list, profile_list, stop, progress), len(event_list))
     for d in result.diagnostics:
         err.print(f"warning: {d.at.isoformat()} journey {d.journey} step {d.step} customer {d.customer_id}: {d.message}",
-                  markup=False, style="yellow")
+                  markup=False, soft_wrap=True, style="yellow")
     data = b"".join(orjson.dumps(r) + b"\n" for r in result.records)
     if output:
         output.write_bytes(data)

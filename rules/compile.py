@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from typing import Any, Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine import model as m
 from rules import schema as s
@@ -18,6 +17,7 @@ from rules.problems import Problem, Severity
 from rules.templates import SUFFIX, TemplateSet
 from rules.yaml_positions import Path, Positions
 
+EXPRESSION_KEYS = frozenset({"where", "audience", "filter", "if", "when", "value"})
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
 
@@ -50,13 +50,36 @@ class Compiler:
     def opt_expr(self, source: str | None, pos: Positions, path: Path) -> Expression | None:
         return None if source is None else self.expr(source, pos, path)
 
+    def raw_checks(self, node: Any, pos: Positions, path: Path) -> None:
+        """Check expressions and templates of a journey whose shape is wrong, so that every
+        problem is still reported in one pass."""
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                self.raw_checks(item, pos, (*path, i))
+            return
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            here = (*path, key)
+            if key in EXPRESSION_KEYS and isinstance(value, str):
+                self.expr(value, pos, here)
+            elif key in ("set", "increment") and isinstance(value, dict) and path and path[-1] == "update":
+                for name, source in value.items():
+                    if isinstance(source, str):
+                        self.expr(source, pos, (*here, name))
+            elif key == "template" and isinstance(value, str) and node.get("send") in SUFFIX:
+                self.check_template(value, node["send"], pos, here)
+            else:
+                self.raw_checks(value, pos, here)
+
+    def check_template(self, name: str, channel: str, pos: Positions, path: Path) -> None:
+        if not self.templates.has(name, channel):
+            self.problems.append(pos.problem(
+                path, f"template '{name}' does not exist (expected templates/{name}{SUFFIX[channel]})"))
+
     # -- settings -------------------------------------------------------------
 
     def settings(self, model: s.SettingsModel, raw: dict[str, Any], pos: Positions) -> m.Settings:
-        try:
-            ZoneInfo(model.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            self.problems.append(pos.problem(("settings", "timezone"), f"unknown time zone '{model.timezone}' (use an IANA name such as Europe/Paris)"))
         consent = {"email": m.Consent.OPT_OUT, "sms": m.Consent.OPT_IN}
         consent.update({k: m.Consent(v) for k, v in model.consent.items()})
         quiet = m.QuietHours(clock(model.quiet_hours.start), clock(model.quiet_hours.end)) if model.quiet_hours else None
@@ -216,9 +239,6 @@ class Compiler:
             return m.Send(m.Channel.WEBHOOK, None, when, True, step.url, step.method, body)
         if not step.template:
             self.problems.append(pos.problem(here, f"a {step.send} send needs a 'template'"))
-        elif not self.templates.has(step.template, step.send):
-            self.problems.append(pos.problem(
-                (*here, "template"),
-                f"template '{step.template}' does not exist (expected templates/{step.template}{SUFFIX[step.send]})",
-            ))
+        else:
+            self.check_template(step.template, step.send, pos, (*here, "template"))
         return m.Send(m.Channel(step.send), step.template, when, step.transactional)

@@ -96,9 +96,9 @@ class ExpressionCompiler:
         if "{{" in source or "{%" in source:
             raise ExpressionError("write the expression without {{ }} or {% %}")
         try:
+            call = self.env.compile_expression(source, undefined_to_none=False)
             tree = self.env.parse("{{ (" + source + ") }}")
             self._check(tree, set(NAMES) | set(extra_names))
-            call = self.env.compile_expression(source, undefined_to_none=False)
         except TemplateSyntaxError as exc:
             raise ExpressionError(f"invalid expression '{source}': {exc.message}") from exc
         except TemplateAssertionError as exc:

@@ -74,6 +74,8 @@ def _message(error: dict[str, Any], vocabulary: set[str]) -> str:
         return "expected a list"
     if kind == "literal_error":
         return f"got {error['input']!r}; expected {error['ctx']['expected']}"
+    if kind == "string_pattern_mismatch" and "[0-5]" in str(error["ctx"]["pattern"]):
+        return f"{error['input']!r} is not a time: use 24-hour HH:MM, e.g. 08:00"
     if kind == "string_pattern_mismatch":
         return f"{error['input']!r} does not match the pattern {error['ctx']['pattern']}"
     message = str(error["msg"])

@@ -7,6 +7,7 @@ is checked afterwards by `rules.compile`, which knows the positions.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
@@ -50,6 +51,14 @@ class SenderModel(Strict):
     postal_address: str | None = None
 
 
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone '{value}' (use an IANA name such as Europe/Paris)") from None
+    return value
+
+
 class SettingsModel(Strict):
     timezone: str = "UTC"
     quiet_hours: QuietHoursModel | None = None
@@ -60,6 +69,7 @@ class SettingsModel(Strict):
     currency: str = Field("USD", description="ISO 4217 code used in reports")
 
     _check_late = field_validator("late_events")(_duration)
+    _check_zone = field_validator("timezone")(_zone)
 
 
 # ---- journeys ---------------------------------------------------------------

@@ -67,6 +67,24 @@ def _validate(model: type[Any], loaded: LoadedYaml, problems: list[Problem]) -> 
         return None
 
 
+def _at(data: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
+def _fallback(data: Any) -> s.WorkspaceModel:
+    """When journeys.yaml is invalid, keep its includes and segments so journeys still get checked."""
+    data = data if isinstance(data, dict) else {}
+    for keep in ({"include": data.get("include"), "segments": data.get("segments")},
+                 {"include": data.get("include")}, {}):
+        try:
+            return s.WorkspaceModel.model_validate({"version": 1, **{k: v for k, v in keep.items() if v is not None}})
+        except ValidationError:
+            continue
+    raise AssertionError("the empty workspace is valid")
+
+
 def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = None) -> Loaded:
     """Load and check a workspace; raise WorkspaceError listing every error (warnings too)."""
     root = Path(root)
@@ -75,9 +93,9 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
     if not main_file.is_file():
         raise WorkspaceError([Problem(_rel(main_file, root), 1, 1, "no journeys.yaml here (use --workspace DIR)")])
     loaded = _parse(main_file, root, problems)
-    ws_model = _validate(s.WorkspaceModel, loaded, problems) if loaded else None
-    if ws_model is None or loaded is None:
+    if loaded is None:
         raise WorkspaceError(problems)
+    ws_model = _validate(s.WorkspaceModel, loaded, problems) or _fallback(loaded.data)
 
     template_set = TemplateSet(read_templates(root) if templates is None else templates)
     problems.extend(template_set.problems)
@@ -91,7 +109,7 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
             segments[name] = expr
     exprs.bind_segments(segments)
 
-    sources: list[tuple[s.JourneyModel, Positions, tuple[Any, ...]]] = []
+    sources: list[tuple[s.JourneyModel | None, LoadedYaml, tuple[Any, ...]]] = []
     files: set[Path] = set()
     for pattern in ws_model.include:
         matched = [p for p in root.glob(pattern) if p.is_file()]
@@ -104,20 +122,24 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
         doc = _parse(path, root, problems)
         if doc is None:
             continue
-        model = _validate(s.JourneyModel, doc, problems)
-        if model is not None:
-            sources.append((model, doc.positions, ()))
+        sources.append((_validate(s.JourneyModel, doc, problems), doc, ()))
     for i, journey in enumerate(ws_model.journeys):
-        sources.append((journey, loaded.positions, ("journeys", i)))
+        sources.append((journey, loaded, ("journeys", i)))
 
     journeys: list[Journey] = []
     seen: dict[str, str] = {}
-    for model, positions, prefix in sources:
-        if model.id in seen:
-            problems.append(positions.problem((*prefix, "id"), f"duplicate journey id '{model.id}' (also in {seen[model.id]})"))
-            continue
-        seen[model.id] = positions.file
-        journeys.append(compiler.journey(model, positions, prefix))
+    for model, doc, prefix in sources:
+        raw = _at(doc.data, prefix)
+        journey_id = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(journey_id, str):
+            if journey_id in seen:
+                problems.append(doc.positions.problem((*prefix, "id"), f"duplicate journey id '{journey_id}' (also in {seen[journey_id]})"))
+                continue
+            seen[journey_id] = doc.positions.file
+        if model is None:
+            compiler.raw_checks(raw, doc.positions, prefix)
+        else:
+            journeys.append(compiler.journey(model, doc.positions, prefix))
     problems.extend(compiler.problems)
 
     if any(p.severity is Severity.ERROR for p in problems):
