@@ -44,19 +44,33 @@ def _types_in(annotation: Any) -> list[Any]:
 
 
 def _data_path(data: Any, loc: tuple[Any, ...]) -> Path:
-    """Follow `loc` through the data, dropping union tags that name no real key."""
-    path: list[str | int] = []
+    """Follow `loc` through the data; union tags (which name no real place) are skipped.
+
+    A tag can coincide with a real key (`send` is both), so this backtracks: the last
+    item must be a real key or index, or a key that is missing or unknown.
+    """
+    def follow(node: Any, i: int) -> Path | None:
+        if i == len(loc):
+            return ()
+        item, last = loc[i], i == len(loc) - 1
+        if isinstance(node, dict) and item in node or (
+                isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node)):
+            rest = follow(node[item], i + 1)
+            if rest is not None:
+                return (item, *rest)
+        if last:
+            return (item,) if isinstance(node, dict) else None
+        return follow(node, i + 1)
+
+    found = follow(data, 0)
+    if found is not None:
+        return found
+    path: list[str | int] = []  # a union tag at the end: the deepest real place will do
     node = data
     for item in loc:
-        if isinstance(node, dict) and item in node:
+        if isinstance(node, dict) and item in node or (isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node)):
             node = node[item]
             path.append(item)
-        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
-            node = node[item]
-            path.append(item)
-        elif isinstance(node, dict) and item == loc[-1]:
-            path.append(item)  # a key that is missing or unknown
-            break
     return tuple(path)
 
 

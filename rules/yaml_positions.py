@@ -41,6 +41,9 @@ class LoadedYaml:
     positions: Positions
 
 
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader, so tags that build Python objects are refused."""
 
@@ -77,6 +80,9 @@ class YamlSyntaxError(ValueError):
 
 def _build(node: yaml.Node, path: Path, positions: Positions, constructor: yaml.SafeLoader) -> Any:
     positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        line, col = positions.values[path]
+        raise YamlSyntaxError(Problem(positions.file, line, col, f"invalid YAML: tag '{node.tag}' is not allowed"))
     if isinstance(node, yaml.MappingNode):
         constructor.flatten_mapping(node)
         result: dict[Any, Any] = {}
