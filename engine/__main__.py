@@ -1,0 +1,5 @@
+"""`python -m engine` is `nudge`."""
+
+from engine.cli import main
+
+main()
