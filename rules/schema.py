@@ -206,7 +206,16 @@ class UpdateStepModel(StepBase):
     update: UpdateSpec
 
 
+def _exit_schema(schema: dict[str, Any]) -> None:
+    """Editors should accept the usual `- exit` as well as the mapping form."""
+    mapping = {**schema, "required": ["exit"]}
+    schema.clear()
+    schema["anyOf"] = [{"const": "exit"}, mapping]
+
+
 class ExitStepModel(StepBase):
+    model_config = ConfigDict(json_schema_extra=_exit_schema)
+
     exit: Literal[True, None] = None
 
     @model_validator(mode="before")
