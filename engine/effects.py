@@ -34,7 +34,9 @@ class Message:
     """A message to hand to a channel connector exactly once; `id` is its idempotency key."""
 
     id: str
+    at: str                      # when the engine decided it (SPEC §7 `at`)
     channel: str
+    template: str | None
     to: str
     customer_id: str | None
     journey: str

@@ -21,6 +21,7 @@ from engine.model import (
     Channel, DateTrigger, EventMatch, EventTrigger, ExitStep, Expr, If, InactivityTrigger, Journey,
     Jump, ReentryKind, Send, Split, Update, Wait, WaitFor, WaitUntil, Workspace,
 )
+from engine.migration import Fate, judge
 from engine.ports import Links, Store
 from engine.scheduling import customer_zone, next_date_occurrence, next_local_time, parse_date, quiet_until
 from engine.state import ANON, CustomerState, Instance, JourneyHistory, anon_key
@@ -112,6 +113,27 @@ class Engine:
             self._plan_dates(turn)
         self.store.put_customer(state)
         return turn.effects
+
+    def migrate(self, key: str, now: datetime) -> list[Effect]:
+        """After a live edit: move instances to their step's new place, or exit `step_removed`."""
+        state = self.store.customer(key)
+        if state is None:
+            return []
+        turn = Turn(state, now)
+        for journey_id, inst in list(state.instances.items()):
+            journey = self.by_id.get(journey_id)
+            verdict = judge(inst, journey)
+            if verdict.fate is Fate.EXIT:
+                self._exit_removed(turn, journey_id, inst)
+            elif verdict.pc is not None:
+                inst.pc = verdict.pc
+        self.store.put_customer(state)
+        return turn.effects
+
+    def _exit_removed(self, turn: Turn, journey_id: str, inst: Instance) -> None:
+        self._out(turn, journey_id, "exited", reason="step_removed", step=inst.step_id or None)
+        turn.state.instances.pop(journey_id, None)
+        turn.state.history.setdefault(journey_id, JourneyHistory()).last_exited_at = turn.now
 
     # -- step 1: identity, traits, activity, built-in effects ------------------
 
@@ -223,7 +245,7 @@ class Engine:
                     history.converted = True
                     goal_hit = True
                     value = self._eval(turn, journey, inst, goal.value, "goal", event) if goal.value else None
-                    self._out(turn, journey, "converted", value=_number(value))
+                    self._out(turn, journey.id, "converted", value=_number(value))
             if inst is None:
                 continue
             if any(self._matches(turn, journey, inst, m, event, "exit_on") for m in journey.exit_on):
@@ -268,7 +290,7 @@ class Engine:
         history.converted = False
         inst = Instance(f"{state.key}:{journey.id}:{history.entries}", journey.id, now, event, event)
         state.instances[journey.id] = inst
-        self._out(turn, journey, "entered")
+        self._out(turn, journey.id, "entered")
         self._continue(turn, journey, inst, 0)
 
     # -- running steps ----------------------------------------------------------
@@ -321,6 +343,8 @@ class Engine:
                     assert_never(action)
 
     def _park(self, turn: Turn, journey: Journey, inst: Instance, pc: int, waiting: str, due: datetime) -> None:
+        while pc < len(journey.program) and isinstance(jump := journey.program[pc].action, Jump):
+            pc = jump.target  # park on a real step, so its id names the place for live edits
         inst.pc, inst.step_id = pc, journey.program[pc].step_id if pc < len(journey.program) else ""
         inst.generation += 1
         inst.waiting, inst.due = waiting, due
@@ -338,7 +362,7 @@ class Engine:
             self._continue(turn, journey, inst, inst.pc, deferred=inst.waiting == "quiet")
 
     def _exit(self, turn: Turn, journey: Journey, inst: Instance, reason: str, *, remove: bool = True) -> None:
-        self._out(turn, journey, "exited", reason=reason, step=inst.step_id or None)
+        self._out(turn, journey.id, "exited", reason=reason, step=inst.step_id or None)
         if remove:
             turn.state.instances.pop(journey.id, None)
         history = turn.state.history.setdefault(journey.id, JourneyHistory())
@@ -397,7 +421,7 @@ class Engine:
         if unsubscribe:
             headers = {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
         message = Message(
-            id=message_id(inst.id, step), channel=channel.value, to=address,
+            id=message_id(inst.id, step), at=iso(now), channel=channel.value, template=send.template, to=address,
             customer_id=state.customer_id, journey=journey.id, step=step,
             variant=journey.program[inst.pc].variant, transactional=send.transactional,
             subject=rendered.subject, text=rendered.text, html=rendered.html,
@@ -425,7 +449,7 @@ class Engine:
         assert send.url is not None
         text = dumps(body, option=OPT_SORT_KEYS, default=str).decode()
         message = Message(
-            id=message_id(inst.id, inst.step_id), channel="webhook", to=send.url,
+            id=message_id(inst.id, inst.step_id), at=iso(turn.now), channel="webhook", template=None, to=send.url,
             customer_id=turn.state.customer_id, journey=journey.id, step=inst.step_id,
             variant=journey.program[inst.pc].variant, transactional=True, subject=None, text=text,
             method=send.method, body=body,
@@ -444,7 +468,7 @@ class Engine:
         if segments is not None:
             extra["segments"], extra["encoding"] = segments
         self._out(
-            turn, journey, "send", step=inst.step_id, channel=send.channel.value, template=send.template,
+            turn, journey.id, "send", step=inst.step_id, channel=send.channel.value, template=send.template,
             to=to, status=status, reason=reason, subject=subject, text=text,
             variant=journey.program[inst.pc].variant, transactional=send.transactional, **extra,
         )
@@ -519,7 +543,7 @@ class Engine:
         if due > turn.now:  # a newer event re-armed it: wait for the new quiet period
             self._plan(turn, journey, "inactivity", due, iso(due))
             return
-        event = self._synthetic(turn, "inactivity", {"event_type": trigger.event, "last_at": last})
+        event = self._synthetic(turn, "inactivity", {"event_type": trigger.event, "last_at": iso(last)})
         self._enter(turn, journey, event)
 
     def _synthetic(self, turn: Turn, kind: str, properties: dict[str, Any]) -> dict[str, Any]:
@@ -570,12 +594,12 @@ class Engine:
     def _diag(self, turn: Turn, journey: Journey, step: str, message: str) -> None:
         turn.effects.append(Diagnostic(turn.now, turn.state.customer_id, journey.id, step, message))
 
-    def _out(self, turn: Turn, journey: Journey, kind: str, **fields: Any) -> None:
+    def _out(self, turn: Turn, journey_id: str, kind: str, **fields: Any) -> None:
         state = turn.state
         record: dict[str, Any] = {"at": iso(turn.now), "customer_id": state.customer_id}
         if state.customer_id is None:
             record["anonymous_id"] = state.anonymous_id
-        record["journey"] = journey.id
+        record["journey"] = journey_id
         record["type"] = kind
         record.update(fields)
         turn.effects.append(Output(record))

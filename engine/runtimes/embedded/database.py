@@ -1,0 +1,73 @@
+"""The embedded runtime's SQLite file: schema and connections (WAL, one writer at a time)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,               -- idempotency: a repeated id is ignored
+    customer TEXT,
+    received_at REAL NOT NULL,             -- wall clock, for lag and latency
+    timestamp TEXT NOT NULL,
+    body BLOB NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' -- pending | processed | late | erased
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events(seq) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS events_customer ON events(customer);
+CREATE TABLE IF NOT EXISTS customers (
+    key TEXT PRIMARY KEY,
+    customer_id TEXT,
+    state BLOB NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0      -- journeys in flight, for reloads and plans
+);
+CREATE INDEX IF NOT EXISTS customers_active ON customers(key) WHERE active > 0;
+CREATE TABLE IF NOT EXISTS aliases (anonymous_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS suppressions (address TEXT PRIMARY KEY, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS timers (
+    id TEXT PRIMARY KEY,
+    due REAL NOT NULL,                     -- epoch seconds
+    key TEXT NOT NULL, kind TEXT NOT NULL, journey TEXT NOT NULL, token TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timers_due ON timers(due);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,               -- the message id: its idempotency key
+    channel TEXT NOT NULL,
+    customer TEXT, journey TEXT, step TEXT,
+    payload BLOB NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending', -- pending | sending | sent | in_doubt | dead
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    origin REAL NOT NULL,                  -- wall clock of the event or timer behind it
+    sent_at REAL, provider_id TEXT, error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_ready ON outbox(next_attempt) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_customer ON outbox(customer);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL, customer TEXT, journey TEXT NOT NULL, type TEXT NOT NULL, body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_customer ON records(customer);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """WAL with synchronous=NORMAL: a committed transaction survives a process crash."""
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def create(path: str | Path) -> None:
+    conn = connect(path)
+    try:
+        conn.executescript(SCHEMA)
+    finally:
+        conn.close()

@@ -1,0 +1,67 @@
+"""The Store port on SQLite, for one batch: reads cached, writes flushed in the batch's transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from engine import state_codec
+from engine.state import CustomerState
+
+
+class SqliteStore:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._customers: dict[str, CustomerState | None] = {}
+        self._dirty: set[str] = set()
+        self._dropped: set[str] = set()
+
+    def customer(self, key: str) -> CustomerState | None:
+        if key not in self._customers:
+            row = self.conn.execute("SELECT state FROM customers WHERE key = ?", (key,)).fetchone()
+            self._customers[key] = state_codec.loads(row[0]) if row else None
+        return self._customers[key]
+
+    def put_customer(self, state: CustomerState) -> None:
+        self._customers[state.key] = state
+        self._dirty.add(state.key)
+        self._dropped.discard(state.key)
+
+    def drop_customer(self, key: str) -> None:
+        self._customers[key] = None
+        self._dirty.discard(key)
+        self._dropped.add(key)
+
+    def alias(self, anonymous_id: str) -> str | None:
+        row = self.conn.execute("SELECT customer_id FROM aliases WHERE anonymous_id = ?", (anonymous_id,)).fetchone()
+        return row[0] if row else None
+
+    def set_alias(self, anonymous_id: str, customer_id: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO aliases VALUES (?, ?)", (anonymous_id, customer_id))
+
+    def seen(self, event_id: str) -> bool:
+        """Ingest already dropped repeated ids; here 'seen' means processed before."""
+        row = self.conn.execute("SELECT status FROM events WHERE id = ?", (event_id,)).fetchone()
+        return bool(row and row[0] != "pending")
+
+    def remember(self, event_id: str) -> None:
+        self.conn.execute("UPDATE events SET status = 'processed' WHERE id = ? AND status = 'pending'", (event_id,))
+
+    def suppression(self, address: str) -> str | None:
+        row = self.conn.execute("SELECT reason FROM suppressions WHERE address = ?", (address.lower(),)).fetchone()
+        return row[0] if row else None
+
+    def suppress(self, address: str, reason: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO suppressions VALUES (?, ?)", (address.lower(), reason))
+
+    def flush(self) -> None:
+        """Write what the batch changed; the caller commits."""
+        for key in self._dropped:
+            self.conn.execute("DELETE FROM customers WHERE key = ?", (key,))
+        rows = []
+        for key in self._dirty:
+            state = self._customers[key]
+            assert state is not None
+            rows.append((key, state.customer_id, state_codec.dumps(state), len(state.instances)))
+        self.conn.executemany("INSERT OR REPLACE INTO customers VALUES (?, ?, ?, ?)", rows)
+        self._dirty.clear()
+        self._dropped.clear()
