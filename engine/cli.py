@@ -179,6 +179,20 @@ def schema(
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
+@app.command("run")
+def run_command(
+    workspace: WorkspaceOpt = Path("."),
+    db: Annotated[Optional[Path], typer.Option(help="SQLite file (default: WORKSPACE/nudge.db).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Run the engine and its HTTP API in one process, with state in SQLite."""
+    from engine.runtimes.embedded.serve import run
+
+    _load(workspace)
+    run(workspace, db, host, port)
+
+
 def main() -> None:
     try:
         app()

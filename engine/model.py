@@ -71,6 +71,7 @@ class Settings:
     )
     late_events: timedelta = timedelta(hours=72)
     sender: Mapping[str, str] = field(default_factory=dict)
+    channels: Mapping[str, Any] = field(default_factory=dict)  # connector choices, read by runtimes
     raw: Mapping[str, Any] = field(default_factory=dict)  # as written, for templates
 
 

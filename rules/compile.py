@@ -90,6 +90,7 @@ class Compiler:
             consent=consent,
             late_events=parse_duration(model.late_events),
             sender={k: v for k, v in model.sender.model_dump().items() if v is not None},
+            channels=model.channels.model_dump(),
             raw=raw.get("settings") or {},
         )
 

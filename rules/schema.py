@@ -59,6 +59,18 @@ def _zone(value: str) -> str:
     return value
 
 
+class ChannelModel(Strict):
+    provider: Literal["file"] = Field("file", description="where messages of this channel go")
+    rate_per_second: float | None = Field(None, gt=0, description="at most this many sends a second")
+
+
+class ChannelsModel(Strict):
+    email: ChannelModel = ChannelModel()
+    sms: ChannelModel = ChannelModel()
+    webhook: ChannelModel = ChannelModel()
+    file_path: str = Field("outbox/messages.jsonl", description="the file connector's output, relative to the workspace")
+
+
 class SettingsModel(Strict):
     timezone: str = "UTC"
     quiet_hours: QuietHoursModel | None = None
@@ -67,6 +79,7 @@ class SettingsModel(Strict):
     sender: SenderModel = SenderModel()
     late_events: Duration = "72h"
     currency: str = Field("USD", description="ISO 4217 code used in reports")
+    channels: ChannelsModel = ChannelsModel()
 
     _check_late = field_validator("late_events")(_duration)
     _check_zone = field_validator("timezone")(_zone)

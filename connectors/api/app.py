@@ -1,0 +1,135 @@
+"""The HTTP API of a running Nudge (FastAPI): events in, customers, health, metrics, reload."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from connectors.api.auth import Secret, SignatureChecker, key_ok
+from connectors.api.metrics import Metrics
+from engine.runtimes.embedded import queries
+from engine.runtimes.embedded.runtime import EmbeddedRuntime
+from rules.events import parse_event
+from rules.problems import EventError
+
+MAX_BODY = 1024 * 1024
+MAX_EVENTS = 1000
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status_code=status, media_type="application/json")
+
+
+def _error(status: int, message: str, **extra: Any) -> Response:
+    return _json(status, {"error": message, **extra})
+
+
+def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureChecker | None = None) -> FastAPI:
+    metrics = Metrics(runtime.counters, lambda: queries.counts(runtime.read), runtime.clock)
+    runtime.counters.observers.append(metrics.observe)
+    db_lock = asyncio.Lock()
+
+    app = FastAPI(title="Nudge", version="1", description="Events in; journeys decide; messages out exactly once.")
+
+    def unauthorized(request: Request) -> Response | None:
+        auth = request.headers.get("authorization", "")
+        presented = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key")
+        if not presented:
+            return _error(401, "missing API key: send 'Authorization: Bearer <key>'")
+        if not key_ok(presented, keys):
+            return _error(403, "invalid API key")
+        return None
+
+    async def on_db(fn: Any, *args: Any) -> Any:
+        async with db_lock:
+            return await asyncio.to_thread(fn, runtime.read, *args)
+
+    @app.post("/v1/events", status_code=202, summary="Send one event or a JSON array of up to 1,000")
+    async def post_events(request: Request) -> Response:
+        if (refused := unauthorized(request)) is not None:
+            return refused
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY:
+            return _error(413, f"body over {MAX_BODY} bytes; split the batch")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return _error(413, f"body over {MAX_BODY} bytes; split the batch")
+        if signing is not None:
+            reason = signing.check(request.headers.get("nudge-signature"), body, time.time())
+            if reason:
+                return _error(401, reason)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return _error(400, f"invalid JSON: {exc}")
+        items = data if isinstance(data, list) else [data]
+        if not items:
+            return _error(422, "empty batch")
+        if len(items) > MAX_EVENTS:
+            return _error(413, f"at most {MAX_EVENTS} events per request")
+        received = datetime.now(timezone.utc)
+        events, rejected = [], []
+        for index, item in enumerate(items):
+            try:
+                if isinstance(item, dict) and not item.get("id"):
+                    item = {**item, "id": "evt_" + uuid.uuid4().hex}
+                events.append(parse_event(item, received_at=received))
+            except EventError as exc:
+                rejected.append({"index": index, "field": exc.field, "reason": exc.reason})
+        runtime.counters.rejected += len(rejected)
+        if not events:
+            return _json(422, {"error": "no valid event", "rejected": rejected})
+        accepted = await runtime.ingest.submit(events)
+        runtime.counters.accepted += accepted.accepted
+        runtime.counters.duplicates += accepted.duplicates
+        return _json(202, {"accepted": accepted.accepted, "duplicates": accepted.duplicates, "rejected": rejected,
+                           "ids": [e.id for e in events]})
+
+    @app.get("/v1/customers/{customer_id}", summary="Traits, activity, journeys in flight, recent messages")
+    async def get_customer(customer_id: str, request: Request) -> Response:
+        if (refused := unauthorized(request)) is not None:
+            return refused
+        view = await on_db(queries.customer_view, customer_id)
+        return _error(404, f"no customer '{customer_id}'") if view is None else _json(200, view)
+
+    @app.delete("/v1/customers/{customer_id}", summary="Erase a customer (GDPR): profile, events, state, message data")
+    async def delete_customer(customer_id: str, request: Request) -> Response:
+        if (refused := unauthorized(request)) is not None:
+            return refused
+        found = await on_db(queries.erase, customer_id)
+        return _json(200, {"erased": customer_id}) if found else _error(404, f"no customer '{customer_id}'")
+
+    @app.post("/v1/reload", summary="Reload the workspace; an invalid edit is refused and the old one keeps running")
+    async def reload(request: Request) -> Response:
+        if (refused := unauthorized(request)) is not None:
+            return refused
+        problems = await runtime.reload()
+        if problems:
+            return _json(422, {"error": "invalid workspace; the last valid version keeps running",
+                               "problems": [str(p) for p in problems]})
+        return _json(200, {"journeys": [j.id for j in runtime.workspace.journeys]})
+
+    @app.get("/healthz", summary="Liveness and backlog")
+    async def healthz() -> Response:
+        return _json(200, {"status": "ok", **await on_db(queries.counts)})
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prometheus() -> Response:
+        async with db_lock:
+            text = await asyncio.to_thread(generate_latest, metrics.registry)
+        return PlainTextResponse(text, media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,75 @@
+"""API keys and signed event posts (Stripe's scheme): a leaked key alone cannot inject events."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+REPLAY_WINDOW = 300.0
+
+
+class Secret(str):
+    """A string that never prints itself in logs or reprs."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+def api_keys(environ: Mapping[str, str], db_path: Path) -> tuple[list[Secret], str | None]:
+    """Keys from NUDGE_API_KEYS, else one generated and kept beside the database.
+
+    Returns the keys and, when one was generated or read from that file, the note to print.
+    """
+    configured = [k.strip() for k in environ.get("NUDGE_API_KEYS", "").split(",") if k.strip()]
+    if configured:
+        return [Secret(k) for k in configured], None
+    key_file = db_path.with_name(db_path.name + ".api-key")
+    if key_file.exists():
+        key = key_file.read_text().strip()
+    else:
+        key = "nk_" + secrets.token_urlsafe(24)
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+    return [Secret(key)], f"API key (from {key_file}): {key}"
+
+
+def key_ok(presented: str | None, keys: list[Secret]) -> bool:
+    return presented is not None and any(hmac.compare_digest(presented.encode(), k.encode()) for k in keys)
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The header a website sends: `Nudge-Signature: t=<unix time>,v1=<hex HMAC-SHA256>`."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+@dataclass
+class SignatureChecker:
+    secret: Secret
+    window: float = REPLAY_WINDOW
+    _seen: dict[str, float] = field(default_factory=dict)
+
+    def check(self, header: str | None, body: bytes, now: float) -> str | None:
+        """None when the signature is good and fresh; else the reason for refusing it."""
+        if not header:
+            return "missing Nudge-Signature header"
+        parts = dict(p.strip().split("=", 1) for p in header.split(",") if "=" in p)
+        try:
+            timestamp = int(parts["t"])
+        except (KeyError, ValueError):
+            return "Nudge-Signature needs t=<unix time>"
+        if abs(now - timestamp) > self.window:
+            return "signature timestamp outside the 5-minute window"
+        expected = sign(self.secret, body, timestamp).split("v1=", 1)[1]
+        given = parts.get("v1", "")
+        if not hmac.compare_digest(expected, given):
+            return "signature does not match the body"
+        self._seen = {sig: t for sig, t in self._seen.items() if now - t <= self.window}
+        if given in self._seen:
+            return "signature already used (replay)"
+        self._seen[given] = now
+        return None

@@ -1,0 +1,191 @@
+"""The engine loop of the embedded runtime: pending events and due timers, one transaction a batch.
+
+Engine decisions, the outbox rows they create, new timers and outcome records commit
+together with the events marked processed, so a crash replays nothing twice and loses
+nothing: what was not committed is still pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import orjson
+
+from engine.effects import Diagnostic, Dispatch, Effect, Output, Schedule, Timer
+from engine.events import Event
+from engine.machine import Engine
+from engine.model import Workspace
+from engine.ports import Links
+from engine.runtimes.embedded.sqlite_store import SqliteStore
+
+log = logging.getLogger("nudge.engine")
+
+
+def epoch(at: datetime) -> float:
+    return at.timestamp()
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def event_from_row(body: bytes) -> Event:
+    raw = orjson.loads(body)
+    return Event(type=raw["type"], timestamp=datetime.fromisoformat(raw["timestamp"]), id=raw["id"],
+                 customer_id=raw["customer_id"], anonymous_id=raw["anonymous_id"],
+                 properties=raw["properties"], traits=raw["traits"])
+
+
+def event_to_row(event: Event) -> bytes:
+    return orjson.dumps(event)
+
+
+@dataclass
+class BatchResult:
+    events: int = 0
+    late: int = 0
+    timers: int = 0
+    messages: int = 0
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def work(self) -> int:
+        return self.events + self.timers
+
+
+class Processor:
+    """Runs batches on its own connection; `workspace` may be swapped between batches."""
+
+    def __init__(self, conn: sqlite3.Connection, workspace: Workspace, links: Links,
+                 wall_clock: Callable[[], float], batch_size: int = 500) -> None:
+        self.conn = conn
+        self.workspace = workspace
+        self.links = links
+        self.wall_clock = wall_clock
+        self.batch_size = batch_size
+
+    def next_due(self) -> float | None:
+        row = self.conn.execute("SELECT MIN(due) FROM timers").fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def run_batch(self) -> BatchResult:
+        """Process what is ready now; returns what it did (zero work means idle)."""
+        now = self.wall_clock()
+        result = BatchResult()
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            events = conn.execute(
+                "SELECT seq, body, received_at FROM events WHERE status = 'pending' ORDER BY seq LIMIT ?",
+                (self.batch_size,)).fetchall()
+            timers = conn.execute(
+                "SELECT id, due, key, kind, journey, token FROM timers WHERE due <= ? ORDER BY due, rowid LIMIT ?",
+                (now, self.batch_size)).fetchall()
+            if not events and not timers:
+                conn.execute("COMMIT")
+                return result
+            store = SqliteStore(conn)
+            engine = Engine(self.workspace, store, self.links)
+            late_after = now - self.workspace.settings.late_events.total_seconds()
+            work: list[tuple[float, int, int, Any]] = []
+            for seq, body, received_at in events:
+                event = event_from_row(body)
+                work.append((epoch(event.timestamp), 0, seq, (event, received_at)))
+            for n, (tid, due, key, kind, journey, token) in enumerate(timers):
+                work.append((due, 1, n, (tid, Timer(from_epoch(due), key, kind, journey, token))))
+            work.sort(key=lambda w: (w[0], w[1], w[2]))  # an event at a timer's due time goes first
+            writer = _EffectWriter(conn)
+            for when, kind, seq, item in work:
+                if kind == 0:
+                    event, received_at = item
+                    late = when < late_after
+                    effects = engine.handle_event(event, late=late)
+                    if late:
+                        conn.execute("UPDATE events SET status = 'late' WHERE seq = ?", (seq,))
+                        result.late += 1
+                    else:
+                        conn.execute("UPDATE events SET status = 'processed' WHERE seq = ?", (seq,))
+                    result.events += 1
+                    writer.write(effects, origin=received_at)
+                else:
+                    tid, timer = item
+                    conn.execute("DELETE FROM timers WHERE id = ?", (tid,))
+                    writer.write(engine.fire(timer, timer.due), origin=when)
+                    result.timers += 1
+            store.flush()
+            writer.flush()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        result.messages = writer.messages
+        result.diagnostics = writer.diagnostics
+        for d in writer.diagnostics:
+            log.warning("journey %s step %s customer %s: %s", d.journey, d.step, d.customer_id, d.message)
+        return result
+
+    def migrate(self, workspace: Workspace) -> int:
+        """Swap in an edited workspace and move every customer in flight; returns exits."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            keys = [k for (k,) in conn.execute("SELECT key FROM customers WHERE active > 0")]
+            store = SqliteStore(conn)
+            engine = Engine(workspace, store, self.links)
+            writer = _EffectWriter(conn)
+            now = from_epoch(self.wall_clock())
+            for key in keys:
+                writer.write(engine.migrate(key, now), origin=self.wall_clock())
+            store.flush()
+            writer.flush()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.workspace = workspace
+        return writer.records
+
+
+class _EffectWriter:
+    """Buffers a batch's effects into rows, written at the end of the transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.timers: list[tuple[Any, ...]] = []
+        self.outbox: list[tuple[Any, ...]] = []
+        self.rows: list[tuple[Any, ...]] = []
+        self.diagnostics: list[Diagnostic] = []
+
+    @property
+    def messages(self) -> int:
+        return len(self.outbox)
+
+    @property
+    def records(self) -> int:
+        return len(self.rows)
+
+    def write(self, effects: list[Effect], origin: float) -> None:
+        for effect in effects:
+            if isinstance(effect, Output):
+                r = effect.record
+                self.rows.append((r["at"], r.get("customer_id") or r.get("anonymous_id"), r["journey"], r["type"],
+                                  orjson.dumps(r)))
+            elif isinstance(effect, Dispatch):
+                m = effect.message
+                self.outbox.append((m.id, m.channel, m.customer_id, m.journey, m.step, orjson.dumps(asdict(m)), origin))
+            elif isinstance(effect, Schedule):
+                t = effect.timer
+                self.timers.append((t.id, epoch(t.due), t.key, t.kind, t.journey, t.token))
+            elif isinstance(effect, Diagnostic):
+                self.diagnostics.append(effect)
+
+    def flush(self) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?, ?, ?)", self.timers)
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO outbox (id, channel, customer, journey, step, payload, origin) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.outbox)
+        self.conn.executemany("INSERT INTO records (at, customer, journey, type, body) VALUES (?, ?, ?, ?, ?)", self.rows)

@@ -1,0 +1,74 @@
+"""Reads and erasure on the embedded store, for the HTTP API and the CLI."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from engine import state_codec
+from engine.state import anon_key
+
+
+def customer_view(conn: sqlite3.Connection, customer_id: str, recent: int = 20) -> dict[str, Any] | None:
+    """Traits, activity, journeys in flight (step, next wake-up) and recent messages."""
+    row = conn.execute("SELECT state FROM customers WHERE key = ?", (customer_id,)).fetchone()
+    if row is None:
+        return None
+    state = state_codec.loads(row[0])
+    messages = []
+    for mid, channel, journey, step, status, payload, error in conn.execute(
+            "SELECT id, channel, journey, step, status, payload, error FROM outbox WHERE customer = ? "
+            "ORDER BY seq DESC LIMIT ?", (customer_id, recent)):
+        body = orjson.loads(payload)
+        messages.append({"id": mid, "at": body.get("at"), "channel": channel, "journey": journey, "step": step,
+                         "status": status, "to": body.get("to"), "subject": body.get("subject"), "error": error})
+    return {
+        "customer_id": customer_id,
+        "traits": state.traits,
+        "activity": state.activity,
+        "journeys": [
+            {"journey": i.journey, "step": i.step_id or None, "entered_at": i.entered_at, "waiting": i.waiting,
+             "next_wake_up": i.due, "variants": i.variants}
+            for i in state.instances.values()
+        ],
+        "messages": messages,
+    }
+
+
+def erase(conn: sqlite3.Connection, customer_id: str) -> bool:
+    """GDPR erasure: profile, events, journey state and timers go; messages keep no personal data."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        anonymous = [a for (a,) in conn.execute("SELECT anonymous_id FROM aliases WHERE customer_id = ?", (customer_id,))]
+        keys = [customer_id, *(anon_key(a) for a in anonymous)]
+        marks = ",".join("?" * len(keys))
+        found = conn.execute(f"SELECT COUNT(*) FROM customers WHERE key IN ({marks})", keys).fetchone()[0]
+        conn.execute(f"DELETE FROM customers WHERE key IN ({marks})", keys)
+        conn.execute(f"UPDATE events SET body = x'7b7d', status = 'erased', customer = NULL WHERE customer IN ({marks})", keys)
+        conn.execute(f"DELETE FROM timers WHERE key IN ({marks})", keys)
+        conn.execute("DELETE FROM aliases WHERE customer_id = ?", (customer_id,))
+        conn.execute(
+            "UPDATE outbox SET payload = json_object('id', id, 'channel', channel, 'journey', journey, 'step', step, "
+            "'erased', json('true')), customer = NULL, "
+            "status = CASE WHEN status IN ('pending', 'in_doubt') THEN 'erased' ELSE status END WHERE customer = ?",
+            (customer_id,))
+        conn.execute(
+            "UPDATE records SET customer = NULL, body = json_remove(body, '$.customer_id', '$.anonymous_id', '$.to', "
+            f"'$.subject', '$.text') WHERE customer IN ({marks})", keys)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return bool(found)
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Numbers for /healthz and /metrics, read at scrape time."""
+    by_status = dict(conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
+    pending, oldest = conn.execute(
+        "SELECT COUNT(*), MIN(received_at) FROM events WHERE status = 'pending'").fetchone()
+    timers = conn.execute("SELECT COUNT(*) FROM timers").fetchone()[0]
+    return {"messages": by_status, "events_pending": pending, "oldest_pending_received_at": oldest,
+            "timers_pending": timers}

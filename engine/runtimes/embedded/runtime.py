@@ -1,0 +1,172 @@
+"""`nudge run`: ingest, engine loop, timers and dispatcher in one process on one SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from connectors.channels.base import Sender
+from connectors.channels.file import FileSender
+from engine.links import SignedLinks
+from engine.model import Workspace
+from engine.runtimes.embedded import database
+from engine.runtimes.embedded.dispatcher import Dispatcher, Observer
+from engine.runtimes.embedded.ingest import Ingest
+from engine.runtimes.embedded.processor import BatchResult, Processor
+from rules.problems import Problem, WorkspaceError
+from rules.workspace import load_workspace
+
+log = logging.getLogger("nudge.run")
+
+
+def secret_from_meta(conn: Any, name: str) -> str:
+    """A random secret generated once and kept in the database (signing keys survive restarts)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+    if row:
+        return str(row[0])
+    value = secrets.token_urlsafe(32)
+    conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (name, value))
+    return str(conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()[0])
+
+
+def senders_for(workspace: Workspace, root: Path) -> dict[str, Sender]:
+    """Connectors by channel, chosen in `settings.channels` (only `file` so far)."""
+    channels = workspace.settings.channels or {}
+    path = root / str(channels.get("file_path", "outbox/messages.jsonl"))
+    file_sender = FileSender(path)
+    return {channel: file_sender for channel in ("email", "sms", "webhook")}
+
+
+@dataclass
+class Counters:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    late: int = 0
+    processed: int = 0
+    timers_fired: int = 0
+    diagnostics: int = 0
+    observers: list[Observer] = field(default_factory=list)
+
+
+class EmbeddedRuntime:
+    def __init__(self, workspace_dir: Path, db_path: Path, public_url: str = "http://127.0.0.1:8080",
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.root = workspace_dir
+        self.db_path = db_path
+        self.public_url = public_url
+        self.clock = wall_clock
+        self.counters = Counters()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._engine_wake = asyncio.Event()
+        self._dispatch_wake = asyncio.Event()
+        self.workspace = load_workspace(workspace_dir).workspace
+        database.create(db_path)
+        self.read = database.connect(db_path)
+        self.links = SignedLinks(secret_from_meta(self.read, "link_secret").encode(), public_url)
+        self.processor = Processor(database.connect(db_path), self.workspace, self.links, wall_clock)
+        self.ingest = Ingest(database.connect(db_path), wall_clock, self._engine_wake.set)
+        self.senders = senders_for(self.workspace, workspace_dir)
+        rates = {ch: float(c["rate_per_second"]) for ch, c in (self.workspace.settings.channels or {}).items()
+                 if isinstance(c, dict) and c.get("rate_per_second")}
+        self.dispatcher = Dispatcher(database.connect(db_path), self.senders, wall_clock, rates=rates,
+                                     observe=self._observe)
+        self.last_reload_problems: list[Problem] = []
+
+    def _observe(self, message: dict[str, Any], status: str, latency: float) -> None:
+        for observer in self.counters.observers:
+            observer(message, status, latency)
+
+    async def start(self) -> None:
+        await self.dispatcher.recover()
+        self._tasks = [
+            asyncio.create_task(self.ingest.run(), name="ingest"),
+            asyncio.create_task(self._engine_loop(), name="engine"),
+            asyncio.create_task(self._dispatch_loop(), name="dispatch"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sender in {id(s): s for s in self.senders.values()}.values():
+            await sender.close()
+
+    def wake(self) -> None:
+        self._engine_wake.set()
+
+    async def _sleep_until(self, wake: asyncio.Event, due: float | None) -> None:
+        """No busy polling: sleep until woken or until the next due time."""
+        timeout = None if due is None else max(0.0, due - self.clock())
+        try:
+            await asyncio.wait_for(wake.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def _engine_loop(self) -> None:
+        while True:
+            self._engine_wake.clear()
+            try:
+                result: BatchResult = await asyncio.to_thread(self.processor.run_batch)
+            except Exception:
+                log.exception("engine batch failed; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            self.counters.processed += result.events
+            self.counters.late += result.late
+            self.counters.timers_fired += result.timers
+            self.counters.diagnostics += len(result.diagnostics)
+            if result.messages:
+                self._dispatch_wake.set()
+            if result.work:
+                await asyncio.sleep(0)
+                continue
+            await self._sleep_until(self._engine_wake, self.processor.next_due())
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            self._dispatch_wake.clear()
+            try:
+                tried = await self.dispatcher.run_once()
+            except Exception:
+                log.exception("dispatch failed; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            if tried:
+                continue
+            await self._sleep_until(self._dispatch_wake, self.dispatcher.next_ready())
+
+    async def reload(self) -> list[Problem]:
+        """Load the edited workspace; an invalid edit is refused and the last valid one keeps running."""
+        try:
+            workspace = load_workspace(self.root).workspace
+        except WorkspaceError as exc:
+            for problem in exc.problems:
+                log.error("reload refused: %s", problem)
+            self.last_reload_problems = exc.problems
+            return exc.problems
+        exits = await asyncio.to_thread(self.processor.migrate, workspace)
+        self.workspace = workspace
+        self.last_reload_problems = []
+        log.info("reloaded %d journeys; %d customers exited with step_removed", len(workspace.journeys), exits)
+        self._engine_wake.set()
+        return []
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Reload when a workspace file changes (polling mtimes: no extra dependency)."""
+        seen = self._fingerprint()
+        while True:
+            await asyncio.sleep(interval)
+            current = self._fingerprint()
+            if current != seen:
+                seen = current
+                await self.reload()
+
+    def _fingerprint(self) -> tuple[tuple[str, float], ...]:
+        files = [self.root / "journeys.yaml", *self.root.glob("journeys/**/*"), *self.root.glob("templates/**/*")]
+        return tuple(sorted((str(p), p.stat().st_mtime) for p in files if p.is_file()))

@@ -1,0 +1,49 @@
+"""Start the embedded runtime and its HTTP API under uvicorn; SIGHUP reloads the workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Mapping
+
+import uvicorn
+
+from connectors.api.app import create_app
+from connectors.api.auth import Secret, SignatureChecker, api_keys
+from engine.runtimes.embedded.runtime import EmbeddedRuntime
+
+log = logging.getLogger("nudge.run")
+
+
+async def serve(workspace: Path, db: Path, host: str, port: int, environ: Mapping[str, str],
+                watch: bool = True, announce: bool = True) -> None:
+    public_url = environ.get("NUDGE_PUBLIC_URL", f"http://{host}:{port}")
+    runtime = EmbeddedRuntime(workspace, db, public_url)
+    keys, note = api_keys(environ, db)
+    secret = environ.get("NUDGE_WEBHOOK_SECRET")
+    app = create_app(runtime, keys, SignatureChecker(Secret(secret)) if secret else None)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    await runtime.start()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(runtime.reload()))
+    watcher = asyncio.create_task(runtime.watch()) if watch else None
+    if announce:
+        print(f"Nudge is running on http://{host}:{port}  (workspace {workspace}, database {db})", flush=True)
+        if note:
+            print(note, flush=True)
+        outbox = runtime.workspace.settings.channels.get("file_path", "outbox/messages.jsonl")
+        print(f"Messages from the file connector go to {workspace / outbox}", flush=True)
+    try:
+        await server.serve()
+    finally:
+        if watcher:
+            watcher.cancel()
+        await runtime.stop()
+
+
+def run(workspace: Path, db: Path | None, host: str, port: int) -> None:
+    logging.basicConfig(level=os.environ.get("NUDGE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(workspace, db or workspace / "nudge.db", host, port, os.environ))
