@@ -193,6 +193,62 @@ def run_command(
     run(workspace, db, host, port)
 
 
+DbOpt = Annotated[Path, typer.Option(help="The SQLite file of `nudge run`.", exists=True, dir_okay=False)]
+
+
+@app.command()
+def outbox(
+    db: DbOpt,
+    in_doubt: Annotated[bool, typer.Option("--in-doubt", help="Only messages a crash left in doubt.")] = False,
+    status: Annotated[Optional[str], typer.Option(help="Only this status: pending, sending, sent, in_doubt, dead, erased.")] = None,
+    resolve: Annotated[Optional[str], typer.Option(help="Message id of an in-doubt message to resolve.")] = None,
+    as_: Annotated[Optional[str], typer.Option("--as", help="With --resolve: 'sent' (the provider has it) or 'resend'.")] = None,
+    limit: int = 50,
+) -> None:
+    """List outbox messages; resolve ones a crash left in doubt (see docs/operations.md)."""
+    from rich.table import Table
+
+    from engine.runtimes.embedded import database, queries
+
+    conn = database.connect(db)
+    if resolve:
+        if as_ not in ("sent", "resend"):
+            raise typer.BadParameter("--as must be 'sent' or 'resend'")
+        if not queries.resolve_in_doubt(conn, resolve, as_):
+            err.print(f"no in-doubt message '{resolve}'", style="red")
+            raise typer.Exit(1)
+        err.print(f"{resolve}: {'marked sent' if as_ == 'sent' else 'queued to send again'}")
+        return
+    rows = queries.outbox_rows(conn, "in_doubt" if in_doubt else status, limit)
+    table = Table("id", "status", "channel", "journey", "step", "to", "at", "attempts", "error")
+    for r in rows:
+        table.add_row(*(str(r[k] if r[k] is not None else "") for k in ("id", "status", "channel", "journey", "step", "to", "at", "attempts", "error")))
+    Console().print(table)
+
+
+@app.command()
+def plan(
+    db: DbOpt,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Show what an edited workspace would do to customers in flight: continue, move, or exit."""
+    from rich.table import Table
+
+    from engine.migration import Fate, summarize
+    from engine.runtimes.embedded import database, queries
+
+    loaded = _load(workspace)
+    rows = summarize(queries.in_flight(database.connect(db)), loaded.workspace)
+    table = Table("journey", "step", "customers", "what happens")
+    words = {Fate.CONTINUE: "continue", Fate.MOVE: "move (same step id, new place)", Fate.EXIT: "exit: step_removed"}
+    for row in rows:
+        table.add_row(row.journey, row.step or "(end)", str(row.count), words[row.fate],
+                      style="red" if row.fate is Fate.EXIT else None)
+    Console().print(table)
+    exits = sum(r.count for r in rows if r.fate is Fate.EXIT)
+    err.print(f"{sum(r.count for r in rows)} customers in flight; {exits} would exit.")
+
+
 def main() -> None:
     try:
         app()

@@ -72,3 +72,34 @@ def counts(conn: sqlite3.Connection) -> dict[str, Any]:
     timers = conn.execute("SELECT COUNT(*) FROM timers").fetchone()[0]
     return {"messages": by_status, "events_pending": pending, "oldest_pending_received_at": oldest,
             "timers_pending": timers}
+
+
+def in_flight(conn: sqlite3.Connection) -> list[Any]:
+    """Every active journey instance, for `nudge plan`."""
+    instances = []
+    for (blob,) in conn.execute("SELECT state FROM customers WHERE active > 0"):
+        instances.extend(state_codec.loads(blob).instances.values())
+    return instances
+
+
+def outbox_rows(conn: sqlite3.Connection, status: str | None, limit: int) -> list[dict[str, Any]]:
+    sql = "SELECT id, status, channel, journey, step, attempts, error, payload FROM outbox"
+    params: tuple[Any, ...] = ()
+    if status:
+        sql += " WHERE status = ?"
+        params = (status,)
+    rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*params, limit)).fetchall()
+    result = []
+    for mid, st, channel, journey, step, attempts, error, payload in rows:
+        body = orjson.loads(payload)
+        result.append({"id": mid, "status": st, "channel": channel, "journey": journey, "step": step,
+                       "to": body.get("to"), "at": body.get("at"), "attempts": attempts, "error": error})
+    return result
+
+
+def resolve_in_doubt(conn: sqlite3.Connection, message_id: str, outcome: str) -> bool:
+    """An operator's verdict on an in-doubt message: `sent` (the provider has it) or `resend`."""
+    status = {"sent": "sent", "resend": "pending"}[outcome]
+    cursor = conn.execute("UPDATE outbox SET status = ?, next_attempt = 0 WHERE id = ? AND status = 'in_doubt'",
+                          (status, message_id))
+    return cursor.rowcount == 1
