@@ -7,9 +7,8 @@ so `profile.ltv >= 500` is simply false for a customer without `ltv`.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import TemplateAssertionError
@@ -64,16 +63,32 @@ def make_environment(autoescape: bool = False) -> ImmutableSandboxedEnvironment:
     return env
 
 
-@dataclass(frozen=True)
 class Expression:
     """A compiled expression; `evaluate` raises on a run-time error, callers decide what it means."""
 
-    source: str
-    _call: Callable[..., Any]
+    __slots__ = ("source", "_template", "_globals", "_context")
+
+    def __init__(self, source: str, compiled: Any) -> None:
+        self.source = source
+        # Jinja's TemplateExpression builds a fresh Context (globals copied, blocks, eval
+        # context) on every call, which costs more than the expression itself. One Context
+        # per expression is reused with new names each time: evaluation is not reentrant
+        # for the same expression, and the engine evaluates on one thread at a time.
+        self._template = compiled._template
+        self._globals = dict(self._template.globals)
+        self._context = self._template.new_context({}, shared=True)
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
-        value = self._call(**context)
+        ctx = self._context
+        ctx.parent = {**self._globals, **context}
+        ctx.vars = {}
+        for _ in self._template.root_render_func(ctx):
+            pass
+        value = ctx.vars["result"]
         return None if isinstance(value, Missing) else value
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r})"
 
 
 class ExpressionError(ValueError):
