@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -67,13 +68,24 @@ class Processor:
         self.links = links
         self.wall_clock = wall_clock
         self.batch_size = batch_size
-
-    def next_due(self) -> float | None:
-        row = self.conn.execute("SELECT MIN(due) FROM timers").fetchone()
-        return row[0] if row and row[0] is not None else None
+        self._lock = threading.Lock()  # batches and reload migrations share the connection
 
     def run_batch(self) -> BatchResult:
         """Process what is ready now; returns what it did (zero work means idle)."""
+        with self._lock:
+            return self._run_batch()
+
+    def migrate(self, workspace: Workspace) -> int:
+        """Swap in an edited workspace and move every customer in flight; returns exits."""
+        with self._lock:
+            return self._migrate(workspace)
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            row = self.conn.execute("SELECT MIN(due) FROM timers").fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def _run_batch(self) -> BatchResult:
         now = self.wall_clock()
         result = BatchResult()
         conn = self.conn
@@ -128,8 +140,7 @@ class Processor:
             log.warning("journey %s step %s customer %s: %s", d.journey, d.step, d.customer_id, d.message)
         return result
 
-    def migrate(self, workspace: Workspace) -> int:
-        """Swap in an edited workspace and move every customer in flight; returns exits."""
+    def _migrate(self, workspace: Workspace) -> int:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
