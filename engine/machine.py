@@ -180,8 +180,12 @@ class Engine:
             mine_h = into.history.get(jid)
             if mine_h is None:
                 into.history[jid] = h
-            else:
-                mine_h.entries += h.entries
+                continue
+            moved = into.instances.get(jid) is anon.instances.get(jid) is not None
+            mine_h.entries += h.entries
+            if moved:  # the moved instance is the latest entry: its goal window and entry time rule
+                mine_h.goal_from, mine_h.converted = h.goal_from, h.converted
+                mine_h.last_entered_at = h.last_entered_at
         into.sent = sorted(into.sent + anon.sent, key=lambda s: s[1])
         for jid, token in anon.plans.items():
             into.plans.setdefault(jid, token)
@@ -305,8 +309,9 @@ class Engine:
                 self._exit(turn, journey, inst, "completed")
                 return
             ins = program[pc]
-            inst.pc, inst.step_id = pc, ins.step_id
             action = ins.action
+            if not isinstance(action, Jump):
+                inst.pc, inst.step_id = pc, ins.step_id  # where it stands, for exits and live edits
             match action:
                 case Jump():
                     pc = action.target
@@ -317,15 +322,15 @@ class Engine:
                         return
                     pc += 1
                 case Wait():
-                    self._park(turn, journey, inst, pc + 1, "timer", turn.now + action.duration)
+                    self._park(turn, journey, inst, "timer", turn.now + action.duration)
                     return
                 case WaitUntil():
                     tz = customer_zone(turn.state.traits.get("timezone"), self.workspace.settings.timezone)
                     due = next_local_time(turn.now, action.at, tz, action.days)
-                    self._park(turn, journey, inst, pc + 1, "timer", due)
+                    self._park(turn, journey, inst, "timer", due)
                     return
                 case WaitFor():
-                    self._park(turn, journey, inst, pc, "event", turn.now + action.timeout)
+                    self._park(turn, journey, inst, "event", turn.now + action.timeout)
                     return
                 case If():
                     pc = pc + 1 if self._test(turn, journey, inst, action.condition, ins.step_id) else action.else_pc
@@ -342,10 +347,8 @@ class Engine:
                 case _:
                     assert_never(action)
 
-    def _park(self, turn: Turn, journey: Journey, inst: Instance, pc: int, waiting: str, due: datetime) -> None:
-        while pc < len(journey.program) and isinstance(jump := journey.program[pc].action, Jump):
-            pc = jump.target  # park on a real step, so its id names the place for live edits
-        inst.pc, inst.step_id = pc, journey.program[pc].step_id if pc < len(journey.program) else ""
+    def _park(self, turn: Turn, journey: Journey, inst: Instance, waiting: str, due: datetime) -> None:
+        """Wait at the current step (a wait, a wait_for, or a send held by quiet hours)."""
         inst.generation += 1
         inst.waiting, inst.due = waiting, due
         turn.effects.append(Schedule(Timer(due, turn.state.key, "step", journey.id, f"{inst.id}#{inst.generation}")))
@@ -354,12 +357,14 @@ class Engine:
         inst = turn.state.instances.get(journey.id)
         if inst is None or f"{inst.id}#{inst.generation}" != timer.token:
             return
+        action = journey.program[inst.pc].action
         if inst.waiting == "event":
-            action = journey.program[inst.pc].action
-            assert isinstance(action, WaitFor)
+            assert isinstance(action, WaitFor)  # live edits exit instances whose step changed kind
             self._continue(turn, journey, inst, action.else_pc)
+        elif inst.waiting == "quiet":
+            self._continue(turn, journey, inst, inst.pc, deferred=True)
         else:
-            self._continue(turn, journey, inst, inst.pc, deferred=inst.waiting == "quiet")
+            self._continue(turn, journey, inst, inst.pc + 1)
 
     def _exit(self, turn: Turn, journey: Journey, inst: Instance, reason: str, *, remove: bool = True) -> None:
         self._out(turn, journey.id, "exited", reason=reason, step=inst.step_id or None)
@@ -402,7 +407,7 @@ class Engine:
             tz = customer_zone(state.traits.get("timezone"), settings.timezone)
             until = quiet_until(now, settings.quiet_hours, tz)
             if until is not None:
-                self._park(turn, journey, inst, inst.pc, "quiet", until)
+                self._park(turn, journey, inst, "quiet", until)
                 return "stop"
         context = self._context(turn, journey, inst, inst.event)
         unsubscribe = None
@@ -524,8 +529,8 @@ class Engine:
         trigger = journey.trigger
         assert isinstance(trigger, DateTrigger)
         event = self._synthetic(turn, "date", {"trait": trigger.trait, "date": timer.token.split("@")[0]})
+        state.plans.pop(journey.id, None)  # before entering: the journey may move the date itself
         self._enter(turn, journey, event)
-        state.plans.pop(journey.id, None)
         if trigger.yearly:
             self._plan_dates(turn, after=turn.now + timedelta(seconds=1))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from engine.model import Journey, Send, WaitFor, Workspace
+from engine.model import Journey, Send, Wait, WaitFor, WaitUntil, Workspace
 from engine.state import Instance
 
 
@@ -28,17 +28,16 @@ def judge(instance: Instance, journey: Journey | None) -> Verdict:
     """Where an instance parked at `step_id` stands in the new version of its journey."""
     if journey is None:
         return Verdict(Fate.EXIT, None)
-    # an instance parked after its last step has no step id: it stays at the end
-    pc = journey.pc_of(instance.step_id) if instance.step_id else len(journey.program)
+    pc = journey.pc_of(instance.step_id) if instance.step_id else None
     if pc is None:
         return Verdict(Fate.EXIT, None)
-    if pc < len(journey.program):
-        action = journey.program[pc].action
-        if instance.waiting == "event" and not isinstance(action, WaitFor):
-            return Verdict(Fate.EXIT, None)
-        if instance.waiting == "quiet" and not isinstance(action, Send):
-            return Verdict(Fate.EXIT, None)
+    expected = _PARKED_AT.get(instance.waiting or "", ())
+    if expected and not isinstance(journey.program[pc].action, expected):
+        return Verdict(Fate.EXIT, None)  # the same id now names another kind of step
     return Verdict(Fate.CONTINUE if pc == instance.pc else Fate.MOVE, pc)
+
+
+_PARKED_AT: dict[str, tuple[type, ...]] = {"timer": (Wait, WaitUntil), "event": (WaitFor,), "quiet": (Send,)}
 
 
 def journeys_by_id(workspace: Workspace) -> dict[str, Journey]:

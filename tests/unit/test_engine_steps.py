@@ -239,7 +239,7 @@ def test_an_event_stamped_exactly_at_a_waits_due_time_goes_before_the_timer() ->
     records = h.run([event("signup", traits=ANN), event("purchase", "2026-03-02T13:00:00Z")])
     assert lines(records) == [
         "2026-03-02T12:00:00Z c1 nurture entered",
-        "2026-03-02T13:00:00Z c1 nurture exited exit_event @1",
+        "2026-03-02T13:00:00Z c1 nurture exited exit_event @0",
     ]
 
 
