@@ -20,19 +20,21 @@ from rules.events import parse_event
 from rules.workspace import load_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
+# a storefront's stream: mostly browsing; carts, purchases and sign-ups are rarer
+MIX = ["page_viewed", "cart_updated", "cart_viewed", "purchase", "signed_up", "email_opened", "email_clicked"]
+WEIGHTS = [70, 8, 5, 4, 3, 6, 4]
 ZONES = ["UTC", "America/New_York", "Europe/Paris", "Asia/Tokyo", "Australia/Sydney"]
 
 
 def workload(customers: int, events: int, seed: int = 7) -> list[bytes]:
-    """Realistic mix: sign-ups, browsing, carts, purchases, clicks over 30 days."""
+    """A storefront's month: browsing, carts, purchases, sign-ups, email engagement."""
     rng = random.Random(seed)
     start = datetime(2026, 3, 1, tzinfo=timezone.utc)
     lines = []
     for n in range(events):
         c = rng.randrange(customers)
         at = start + timedelta(seconds=rng.randrange(30 * 86400))
-        kind = rng.choices(["page_viewed", "cart_updated", "cart_viewed", "purchase", "signed_up", "email_clicked"],
-                           [50, 15, 10, 8, 12, 5])[0]
+        kind = rng.choices(MIX, WEIGHTS)[0]
         event = {"id": f"e{n}", "type": kind, "customer_id": f"c{c}", "timestamp": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                  "properties": {}}
         if kind == "signed_up" or n < customers:
