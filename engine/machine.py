@@ -434,7 +434,7 @@ class Engine:
         )
         if marketing:
             state.sent.append((channel.value, now))
-        segments = (rendered.segments, rendered.encoding) if rendered.segments is not None else None
+        segments = (rendered.segments, rendered.encoding or "") if rendered.segments is not None else None
         self._send_record(turn, journey, inst, send, "sent", None, address, rendered.subject, rendered.text,
                           segments=segments)
         turn.effects.append(Dispatch(message))

@@ -74,7 +74,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> Path:
     return tuple(path)
 
 
-def _message(error: dict[str, Any], vocabulary: set[str]) -> str:
+def _message(error: Any, vocabulary: set[str]) -> str:
     kind = error["type"]
     loc = error["loc"]
     if kind == "extra_forbidden":

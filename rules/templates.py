@@ -104,7 +104,7 @@ class TemplateSet:
         source = self._bodies[path]
         tree = self.env.parse(source)
         for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
-            target = node.template
+            target = getattr(node, "template", None)
             if isinstance(target, nodes.Const) and target.value not in self._bodies:
                 self._problem(path, node.lineno, f"template '{target.value}' does not exist in {self.label}/")
         del template

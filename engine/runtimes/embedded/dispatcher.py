@@ -30,7 +30,7 @@ class RetryPolicy:
 
     def delay(self, attempts: int, retry_after: float | None, rng: random.Random) -> float:
         """Exponential backoff with jitter; a provider's Retry-After wins when it is longer."""
-        backoff = min(self.max_delay, self.base_delay * 2 ** (attempts - 1)) * rng.uniform(0.5, 1.0)
+        backoff = min(self.max_delay, self.base_delay * 2.0 ** (attempts - 1)) * rng.uniform(0.5, 1.0)
         return max(backoff, retry_after or 0.0)
 
 

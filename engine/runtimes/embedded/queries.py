@@ -76,7 +76,7 @@ def counts(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def in_flight(conn: sqlite3.Connection) -> list[Any]:
     """Every active journey instance, for `nudge plan`."""
-    instances = []
+    instances: list[Any] = []
     for (blob,) in conn.execute("SELECT state FROM customers WHERE active > 0"):
         instances.extend(state_codec.loads(blob).instances.values())
     return instances
