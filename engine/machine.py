@@ -467,7 +467,7 @@ class Engine:
                      reason: str | None, to: str | None, subject: str | None = None,
                      text: str | None = None, error: str | None = None,
                      segments: tuple[int, str] | None = None) -> None:
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"message_id": message_id(inst.id, inst.step_id)}
         if error is not None:
             extra["error"] = error
         if segments is not None:
