@@ -380,7 +380,7 @@ def test_later_events_with_only_the_anonymous_id_belong_to_the_customer() -> Non
         event("signup", T0, anonymous_id="a1", traits=ANN),
         anon("cart_updated", "2026-03-02T12:10:00Z"),
     ])
-    assert records == [
+    assert [{k: v for k, v in r.items() if k != "message_id"} for r in records] == [
         {"at": "2026-03-02T12:10:00Z", "customer_id": "c1", "journey": "cart", "type": "entered"},
         {"at": "2026-03-02T12:10:00Z", "customer_id": "c1", "journey": "cart", "type": "send", "step": "0",
          "channel": "email", "template": "m", "to": "ann@example.com", "status": "sent", "reason": None,
