@@ -46,9 +46,10 @@ class CapModel(Strict):
 
 
 class SenderModel(Strict):
-    email: str | None = None
-    sms: str | None = None
-    postal_address: str | None = None
+    email: str | None = Field(None, description='"Name <address>" of marketing and transactional email')
+    reply_to: str | None = None
+    sms: str | None = Field(None, description="E.164 number or Twilio messaging service SID (MG...)")
+    postal_address: str | None = Field(None, description="shown in every marketing email (CAN-SPAM)")
 
 
 def _zone(value: str) -> str:
@@ -59,15 +60,25 @@ def _zone(value: str) -> str:
     return value
 
 
-class ChannelModel(Strict):
-    provider: Literal["file"] = Field("file", description="where messages of this channel go")
+class EmailChannelModel(Strict):
+    provider: Literal["file", "sendgrid", "smtp"] = Field("file", description="where email goes; secrets come from the environment")
+    rate_per_second: float | None = Field(None, gt=0, description="at most this many sends a second")
+
+
+class SmsChannelModel(Strict):
+    provider: Literal["file", "twilio"] = Field("file", description="where texts go; secrets come from the environment")
+    rate_per_second: float | None = Field(None, gt=0, description="at most this many sends a second")
+
+
+class WebhookChannelModel(Strict):
+    provider: Literal["file"] = Field("file", description="where webhook sends go")
     rate_per_second: float | None = Field(None, gt=0, description="at most this many sends a second")
 
 
 class ChannelsModel(Strict):
-    email: ChannelModel = ChannelModel()
-    sms: ChannelModel = ChannelModel()
-    webhook: ChannelModel = ChannelModel()
+    email: EmailChannelModel = EmailChannelModel()
+    sms: SmsChannelModel = SmsChannelModel()
+    webhook: WebhookChannelModel = WebhookChannelModel()
     file_path: str = Field("outbox/messages.jsonl", description="the file connector's output, relative to the workspace")
 
 

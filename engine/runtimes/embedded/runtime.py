@@ -8,12 +8,11 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from connectors.channels.base import Sender
-from connectors.channels.file import FileSender
+from connectors.channels.config import build_senders
 from engine.links import SignedLinks
-from engine.model import Workspace
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.dispatcher import Dispatcher, Observer
 from engine.runtimes.embedded.ingest import Ingest
@@ -34,14 +33,6 @@ def secret_from_meta(conn: Any, name: str) -> str:
     return str(conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()[0])
 
 
-def senders_for(workspace: Workspace, root: Path) -> dict[str, Sender]:
-    """Connectors by channel, chosen in `settings.channels` (only `file` so far)."""
-    channels = workspace.settings.channels or {}
-    path = root / str(channels.get("file_path", "outbox/messages.jsonl"))
-    file_sender = FileSender(path)
-    return {channel: file_sender for channel in ("email", "sms", "webhook")}
-
-
 @dataclass
 class Counters:
     accepted: int = 0
@@ -56,7 +47,7 @@ class Counters:
 
 class EmbeddedRuntime:
     def __init__(self, workspace_dir: Path, db_path: Path, public_url: str = "http://127.0.0.1:8080",
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, environ: Mapping[str, str] | None = None) -> None:
         self.root = workspace_dir
         self.db_path = db_path
         self.public_url = public_url
@@ -71,7 +62,7 @@ class EmbeddedRuntime:
         self.links = SignedLinks(secret_from_meta(self.read, "link_secret").encode(), public_url)
         self.processor = Processor(database.connect(db_path), self.workspace, self.links, wall_clock)
         self.ingest = Ingest(database.connect(db_path), wall_clock, self._engine_wake.set)
-        self.senders = senders_for(self.workspace, workspace_dir)
+        self.senders = build_senders(self.workspace.settings, workspace_dir, environ or {}, public_url)
         rates = {ch: float(c["rate_per_second"]) for ch, c in (self.workspace.settings.channels or {}).items()
                  if isinstance(c, dict) and c.get("rate_per_second")}
         self.dispatcher = Dispatcher(database.connect(db_path), self.senders, wall_clock, rates=rates,

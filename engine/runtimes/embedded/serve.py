@@ -21,7 +21,7 @@ log = logging.getLogger("nudge.run")
 async def serve(workspace: Path, db: Path, host: str, port: int, environ: Mapping[str, str],
                 watch: bool = True, announce: bool = True) -> None:
     public_url = environ.get("NUDGE_PUBLIC_URL", f"http://{host}:{port}")
-    runtime = EmbeddedRuntime(workspace, db, public_url)
+    runtime = EmbeddedRuntime(workspace, db, public_url, environ=environ)
     keys, note = api_keys(environ, db)
     secret = environ.get("NUDGE_WEBHOOK_SECRET")
     app = create_app(runtime, keys, SignatureChecker(Secret(secret)) if secret else None)
