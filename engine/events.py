@@ -6,12 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-PROVIDER_EVENTS = frozenset({
-    "email_delivered", "email_opened", "email_clicked", "email_bounced", "email_complained",
-    "unsubscribed", "sms_delivered", "sms_failed", "sms_clicked",
-})
-
-
 @dataclass(frozen=True)
 class Event:
     type: str

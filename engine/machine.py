@@ -222,10 +222,22 @@ class Engine:
 
     def _builtin_effects(self, state: CustomerState, event: Event) -> None:
         props = event.properties
-        if event.type == "unsubscribed":
+        if event.type in ("unsubscribed", "subscribed"):
             channel = props.get("channel") or "email"
-            if channel in ("email", "sms"):
+            topic = props.get("topic")
+            if channel not in ("email", "sms"):
+                return
+            left = [t for t in state.traits.get("unsubscribed_topics") or [] if t != topic]
+            if event.type == "unsubscribed" and topic:
+                state.traits["unsubscribed_topics"] = sorted({*left, topic})
+            elif event.type == "unsubscribed":
                 state.traits[f"{channel}_subscribed"] = False
+            elif topic:  # back into one topic
+                state.traits["unsubscribed_topics"] = left
+            else:  # consent given: kept with its time and source, the proof a regulator asks for
+                state.traits[f"{channel}_subscribed"] = True
+                state.traits[f"{channel}_consent_at"] = iso(event.timestamp)
+                state.traits[f"{channel}_consent_source"] = props.get("source") or "event"
         elif event.type in ("email_bounced", "email_complained"):
             if event.type == "email_bounced" and props.get("bounce") != "hard":
                 return
@@ -394,7 +406,7 @@ class Engine:
             reason = self.store.suppression(address)
         marketing = not send.transactional
         if reason is None and marketing:
-            reason = policies.consent_problem(state.traits, channel, settings)
+            reason = policies.consent_problem(state.traits, channel, settings, send.topic)
             if reason is None:
                 policies.prune_sent(state, now, settings)
                 if policies.capped(state, channel, now, settings):

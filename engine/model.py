@@ -72,6 +72,7 @@ class Settings:
     late_events: timedelta = timedelta(hours=72)
     sender: Mapping[str, str] = field(default_factory=dict)
     channels: Mapping[str, Any] = field(default_factory=dict)  # connector choices, read by runtimes
+    topics: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)  # as written, for templates
 
 
@@ -142,6 +143,7 @@ class Send:
     url: str | None = None
     method: str = "POST"
     body: Mapping[str, Any] | None = None  # values may be Expr
+    topic: str | None = None               # subscription topic (the journey's unless the step names one)
 
 
 @dataclass(frozen=True)

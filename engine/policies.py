@@ -26,10 +26,16 @@ def address_problem(address: str | None, channel: Channel) -> str | None:
     return None
 
 
-def consent_problem(traits: dict[str, Any], channel: Channel, settings: Settings) -> str | None:
-    """Rule 4: an explicit `false` always wins; silence counts only on opt-out channels."""
+def consent_problem(traits: dict[str, Any], channel: Channel, settings: Settings, topic: str | None = None) -> str | None:
+    """Rule 4: an explicit `false` always wins; silence counts only on opt-out channels.
+
+    Per topic as well: a customer who left `promotions` still gets the `newsletter`.
+    """
     subscribed = traits.get(f"{channel.value}_subscribed")
     if subscribed is False:
+        return "unsubscribed"
+    left = traits.get("unsubscribed_topics")
+    if topic is not None and isinstance(left, list) and topic in left:
         return "unsubscribed"
     if subscribed is None and settings.consent.get(channel.value) is Consent.OPT_IN:
         return "no_consent"

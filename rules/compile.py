@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from engine import model as m
 from rules import schema as s
 from rules.durations import parse_duration
-from rules.expressions import Expression, ExpressionCompiler, ExpressionError
+from rules.expressions import Expression, ExpressionCompiler, ExpressionError, did_you_mean
 from rules.problems import Problem, Severity
 from rules.templates import SUFFIX, TemplateSet
 from rules.yaml_positions import Path, Positions
@@ -33,9 +33,10 @@ def signed_duration(text: str) -> timedelta:
 class Compiler:
     """Compiles one workspace; `problems` holds everything found."""
 
-    def __init__(self, exprs: ExpressionCompiler, templates: TemplateSet) -> None:
+    def __init__(self, exprs: ExpressionCompiler, templates: TemplateSet, topics: Sequence[str] = ()) -> None:
         self.exprs = exprs
         self.templates = templates
+        self.topics = tuple(topics)
         self.problems: list[Problem] = []
 
     # -- helpers --------------------------------------------------------------
@@ -90,6 +91,7 @@ class Compiler:
             consent=consent,
             late_events=parse_duration(model.late_events),
             sender={k: v for k, v in model.sender.model_dump().items() if v is not None},
+            topics=tuple(model.topics),
             channels=model.channels.model_dump(),
             raw=raw.get("settings") or {},
         )
@@ -98,6 +100,7 @@ class Compiler:
 
     def journey(self, model: s.JourneyModel, pos: Positions, root: Path) -> m.Journey:
         self._ids: dict[str, Path] = {}
+        self._topic = self.topic(model.topic, pos, (*root, "topic"))
         trigger = self.trigger(model.trigger, pos, (*root, "trigger"))
         reentry = (
             m.Reentry(m.ReentryKind.COOLDOWN, parse_duration(model.reentry.cooldown))
@@ -134,7 +137,15 @@ class Compiler:
             ),
             goal=goal,
             program=tuple(program),
+            topic=self._topic,
         )
+
+    def topic(self, name: str | None, pos: Positions, path: Path) -> str | None:
+        if name is not None and name not in self.topics:
+            known = ", ".join(self.topics) or "none declared"
+            self.problems.append(pos.problem(path, f"unknown topic '{name}'{did_you_mean(name, self.topics)}; "
+                                                   f"declare it in settings.topics (now: {known})"))
+        return name
 
     def trigger(self, t: Any, pos: Positions, path: Path) -> m.Trigger:
         if isinstance(t, s.EventTriggerModel):
@@ -242,4 +253,5 @@ class Compiler:
             self.problems.append(pos.problem(here, f"a {step.send} send needs a 'template'"))
         else:
             self.check_template(step.template, step.send, pos, (*here, "template"))
-        return m.Send(m.Channel(step.send), step.template, when, step.transactional)
+        topic = self.topic(step.topic, pos, (*here, "topic")) if step.topic else self._topic
+        return m.Send(m.Channel(step.send), step.template, when, step.transactional, topic=topic)

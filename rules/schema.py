@@ -90,6 +90,8 @@ class SettingsModel(Strict):
     sender: SenderModel = SenderModel()
     late_events: Duration = "72h"
     currency: str = Field("USD", description="ISO 4217 code used in reports")
+    topics: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = Field(
+        [], description="subscription topics a customer can leave one by one (e.g. newsletter, promotions)")
     channels: ChannelsModel = ChannelsModel()
 
     _check_late = field_validator("late_events")(_duration)
@@ -163,6 +165,7 @@ class StepBase(Strict):
 class SendStepModel(StepBase):
     send: Literal["email", "sms", "webhook"]
     template: str | None = None
+    topic: str | None = Field(None, description="subscription topic of this message (default: the journey's)")
     when: Expression | None = None
     transactional: bool = False
     url: str | None = None
@@ -291,6 +294,7 @@ class JourneyModel(Strict):
     reentry: Literal["never", "after_exit", "restart"] | CooldownModel = "never"
     exit_on: list[EventMatchModel] = []
     goal: GoalModel | None = None
+    topic: str | None = Field(None, description="subscription topic of this journey's marketing messages")
     steps: list[StepModel] = Field(min_length=1)
 
 

@@ -100,7 +100,7 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
     template_set = TemplateSet(read_templates(root) if templates is None else templates)
     problems.extend(template_set.problems)
     exprs = ExpressionCompiler(ws_model.segments)
-    compiler = Compiler(exprs, template_set)
+    compiler = Compiler(exprs, template_set, ws_model.settings.topics)
     settings = compiler.settings(ws_model.settings, loaded.data, loaded.positions)
     segments: dict[str, Expression] = {}
     for name, source in ws_model.segments.items():

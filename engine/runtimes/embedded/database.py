@@ -21,9 +21,12 @@ CREATE TABLE IF NOT EXISTS customers (
     key TEXT PRIMARY KEY,
     customer_id TEXT,
     state BLOB NOT NULL,
-    active INTEGER NOT NULL DEFAULT 0      -- journeys in flight, for reloads and plans
+    active INTEGER NOT NULL DEFAULT 0,     -- journeys in flight, for reloads and plans
+    email TEXT, phone TEXT                 -- provider feedback finds the customer by address
 );
 CREATE INDEX IF NOT EXISTS customers_active ON customers(key) WHERE active > 0;
+CREATE INDEX IF NOT EXISTS customers_email ON customers(email);
+CREATE INDEX IF NOT EXISTS customers_phone ON customers(phone);
 CREATE TABLE IF NOT EXISTS aliases (anonymous_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS suppressions (address TEXT PRIMARY KEY, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS timers (

@@ -103,3 +103,27 @@ def resolve_in_doubt(conn: sqlite3.Connection, message_id: str, outcome: str) ->
     cursor = conn.execute("UPDATE outbox SET status = ?, next_attempt = 0 WHERE id = ? AND status = 'in_doubt'",
                           (status, message_id))
     return cursor.rowcount == 1
+
+
+def customer_by_address(conn: sqlite3.Connection, email: str | None = None, phone: str | None = None) -> str | None:
+    """The customer behind an address, for provider feedback that carries no customer id."""
+    if email:
+        row = conn.execute("SELECT customer_id FROM customers WHERE email = ? AND customer_id IS NOT NULL LIMIT 1",
+                           (email.lower(),)).fetchone()
+    elif phone:
+        row = conn.execute("SELECT customer_id FROM customers WHERE phone = ? AND customer_id IS NOT NULL LIMIT 1",
+                           (phone,)).fetchone()
+    else:
+        return None
+    return row[0] if row else None
+
+
+def message_by_provider_id(conn: sqlite3.Connection, provider_id: str) -> dict[str, Any] | None:
+    """The outbox message a provider knows by its own id (Twilio's MessageSid)."""
+    row = conn.execute("SELECT id, customer, journey, step, payload FROM outbox WHERE provider_id = ?",
+                       (provider_id,)).fetchone()
+    if row is None:
+        return None
+    payload = orjson.loads(row[4])
+    return {"message_id": row[0], "customer_id": row[1], "journey": row[2], "step": row[3],
+            "variant": payload.get("variant"), "to": payload.get("to")}

@@ -61,7 +61,9 @@ class SqliteStore:
         for key in self._dirty:
             state = self._customers[key]
             assert state is not None
-            rows.append((key, state.customer_id, state_codec.dumps(state), len(state.instances)))
-        self.conn.executemany("INSERT OR REPLACE INTO customers VALUES (?, ?, ?, ?)", rows)
+            email, phone = state.traits.get("email"), state.traits.get("phone")
+            rows.append((key, state.customer_id, state_codec.dumps(state), len(state.instances),
+                         email.lower() if isinstance(email, str) else None, phone if isinstance(phone, str) else None))
+        self.conn.executemany("INSERT OR REPLACE INTO customers VALUES (?, ?, ?, ?, ?, ?)", rows)
         self._dirty.clear()
         self._dropped.clear()
