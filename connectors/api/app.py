@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 from fastapi import FastAPI, Request
@@ -14,6 +14,9 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connectors.api.auth import Secret, SignatureChecker, key_ok
+from connectors.api.deps import Deps
+from connectors.api.preferences import preference_routes
+from connectors.api.providers import provider_routes
 from connectors.api.metrics import Metrics
 from engine.runtimes.embedded import queries
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
@@ -32,12 +35,16 @@ def _error(status: int, message: str, **extra: Any) -> Response:
     return _json(status, {"error": message, **extra})
 
 
-def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureChecker | None = None) -> FastAPI:
+def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureChecker | None = None,
+               environ: Mapping[str, str] | None = None) -> FastAPI:
     metrics = Metrics(runtime.counters, lambda: queries.counts(runtime.read), runtime.clock)
     runtime.counters.observers.append(metrics.observe)
-    db_lock = asyncio.Lock()
+    deps = Deps(runtime, environ or {})
+    on_db = deps.on_db
 
     app = FastAPI(title="Nudge", version="1", description="Events in; journeys decide; messages out exactly once.")
+    app.include_router(provider_routes(deps))
+    app.include_router(preference_routes(deps))
 
     def unauthorized(request: Request) -> Response | None:
         auth = request.headers.get("authorization", "")
@@ -47,10 +54,6 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
         if not key_ok(presented, keys):
             return _error(403, "invalid API key")
         return None
-
-    async def on_db(fn: Any, *args: Any) -> Any:
-        async with db_lock:
-            return await asyncio.to_thread(fn, runtime.read, *args)
 
     @app.post("/v1/events", status_code=202, summary="Send one event or a JSON array of up to 1,000")
     async def post_events(request: Request) -> Response:
@@ -125,7 +128,7 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:
-        async with db_lock:
+        async with deps.db_lock:
             text = await asyncio.to_thread(generate_latest, metrics.registry)
         return PlainTextResponse(text, media_type=CONTENT_TYPE_LATEST)
 

@@ -24,7 +24,7 @@ async def serve(workspace: Path, db: Path, host: str, port: int, environ: Mappin
     runtime = EmbeddedRuntime(workspace, db, public_url, environ=environ)
     keys, note = api_keys(environ, db)
     secret = environ.get("NUDGE_WEBHOOK_SECRET")
-    app = create_app(runtime, keys, SignatureChecker(Secret(secret)) if secret else None)
+    app = create_app(runtime, keys, SignatureChecker(Secret(secret)) if secret else None, environ)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
     await runtime.start()
     loop = asyncio.get_running_loop()

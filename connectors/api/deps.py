@@ -1,0 +1,40 @@
+"""What the API's routers share: the runtime, serialized database access, the environment."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from engine.runtimes.embedded.runtime import EmbeddedRuntime
+from rules.events import parse_event
+
+
+@dataclass
+class Deps:
+    runtime: EmbeddedRuntime
+    environ: Mapping[str, str]
+    db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def on_db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a query on the API's own connection, one at a time, off the event loop."""
+        async with self.db_lock:
+            return await asyncio.to_thread(fn, self.runtime.read, *args)
+
+    async def submit(self, events: list[dict[str, Any]]) -> int:
+        """Feed events into the same durable stream as website events; returns how many were new."""
+        if not events:
+            return 0
+        accepted = await self.runtime.ingest.submit([parse_event(e) for e in events])
+        self.runtime.counters.accepted += accepted.accepted
+        self.runtime.counters.duplicates += accepted.duplicates
+        return accepted.accepted
+
+    @property
+    def public_url(self) -> str:
+        return self.runtime.public_url.rstrip("/")
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")

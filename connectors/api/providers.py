@@ -1,0 +1,84 @@
+"""Provider feedback endpoints: SendGrid's Event Webhook, Twilio's status callbacks and inbound texts."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from twilio.request_validator import RequestValidator
+
+from connectors.api.deps import Deps, now_rfc3339
+from connectors.webhooks import sendgrid_events, twilio_events
+from engine.runtimes.embedded import queries
+
+
+def _json(status: int, body: object) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def provider_routes(deps: Deps) -> APIRouter:
+    router = APIRouter(prefix="/v1/providers", tags=["provider feedback"])
+    key = deps.environ.get("SENDGRID_WEBHOOK_PUBLIC_KEY")
+    sendgrid = sendgrid_events.SendGridVerifier(key) if key else None
+    token = deps.environ.get("TWILIO_AUTH_TOKEN")
+    twilio = RequestValidator(token) if token else None
+
+    @router.post("/sendgrid/events", summary="SendGrid's signed Event Webhook")
+    async def sendgrid_webhook(request: Request) -> Response:
+        if sendgrid is None:
+            return _json(503, {"error": "SENDGRID_WEBHOOK_PUBLIC_KEY is not set: signed events cannot be checked"})
+        body = await request.body()
+        reason = sendgrid.check(body, request.headers.get(sendgrid_events.SIGNATURE_HEADER),
+                                request.headers.get(sendgrid_events.TIMESTAMP_HEADER), time.time())
+        if reason:
+            return _json(401, {"error": reason})
+        try:
+            items = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return _json(400, {"error": "expected a JSON array of events"})
+        if not isinstance(items, list):
+            return _json(400, {"error": "expected a JSON array of events"})
+        cache: dict[str, str | None] = {}
+
+        def find(address: str) -> str | None:
+            return cache.get(address.lower())
+
+        for address in {str(i.get("email", "")).lower() for i in items if isinstance(i, dict) and not i.get("customer_id")}:
+            cache[address] = await deps.on_db(queries.customer_by_address, address)
+        events, unattributed = sendgrid_events.to_events(items, find)
+        accepted = await deps.submit(events)
+        return _json(200, {"accepted": accepted, "unattributed": unattributed})
+
+    async def twilio_form(request: Request) -> tuple[dict[str, str] | None, Response | None]:
+        if twilio is None:
+            return None, _json(503, {"error": "TWILIO_AUTH_TOKEN is not set: Twilio signatures cannot be checked"})
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        url = deps.public_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if not twilio.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
+            return None, _json(403, {"error": "invalid X-Twilio-Signature"})
+        return form, None
+
+    @router.post("/twilio/status", summary="Twilio message status callbacks")
+    async def twilio_status(request: Request) -> Response:
+        form, refused = await twilio_form(request)
+        if refused is not None or form is None:
+            return refused or _json(400, {})
+        message = await deps.on_db(queries.message_by_provider_id, form.get("MessageSid", ""))
+        event = twilio_events.status_event(form, message, now_rfc3339())
+        await deps.submit([event] if event else [])
+        return Response(status_code=204)
+
+    @router.post("/twilio/inbound", summary="Twilio inbound texts: STOP, START, replies")
+    async def twilio_inbound(request: Request) -> Response:
+        form, refused = await twilio_form(request)
+        if refused is not None or form is None:
+            return refused or _json(400, {})
+        customer = await deps.on_db(queries.customer_by_address, None, form.get("From", ""))
+        event = twilio_events.inbound_event(form, customer, now_rfc3339())
+        await deps.submit([event] if event else [])
+        return Response("<Response/>", media_type="application/xml")  # empty TwiML: no auto-reply from us
+
+    return router
