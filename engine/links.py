@@ -1,10 +1,17 @@
-"""Signed per-customer links: nobody can unsubscribe someone else by editing a URL."""
+"""Signed links: unsubscribe, consent confirmation and click tracking.
+
+Each token is an HMAC-SHA256 over its purpose and fields, so nobody can act for someone
+else, or redirect a tracked link elsewhere, by editing a URL. Tokens never expire, by design:
+an unsubscribe link in a years-old email must still work.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+
+SEP = "\x1f"
 
 
 def _b64(data: bytes) -> str:
@@ -16,29 +23,43 @@ def _unb64(text: str) -> bytes:
 
 
 class SignedLinks:
-    """HMAC-SHA256 tokens carrying (customer, channel); they never expire, by design."""
-
     def __init__(self, secret: bytes, base_url: str) -> None:
         self._secret = secret
         self.base_url = base_url.rstrip("/")
 
-    def token(self, customer_key: str, channel: str) -> str:
-        payload = f"{customer_key}\x1f{channel}".encode()
-        mac = hmac.new(self._secret, b"unsubscribe\x1f" + payload, hashlib.sha256).digest()[:16]
-        return f"{_b64(payload)}.{_b64(mac)}"
+    def _mac(self, purpose: str, payload: bytes) -> bytes:
+        return hmac.new(self._secret, purpose.encode() + SEP.encode() + payload, hashlib.sha256).digest()[:16]
 
-    def verify(self, token: str) -> tuple[str, str] | None:
-        """The (customer, channel) a genuine token names, else None."""
+    def sign(self, purpose: str, *fields: str) -> str:
+        payload = SEP.join(fields).encode()
+        return f"{_b64(payload)}.{_b64(self._mac(purpose, payload))}"
+
+    def open(self, purpose: str, token: str, count: int) -> list[str] | None:
+        """The fields of a genuine token for that purpose, else None."""
         try:
             payload_text, mac_text = token.split(".", 1)
             payload = _unb64(payload_text)
-            expected = hmac.new(self._secret, b"unsubscribe\x1f" + payload, hashlib.sha256).digest()[:16]
-            if not hmac.compare_digest(expected, _unb64(mac_text)):
+            if not hmac.compare_digest(self._mac(purpose, payload), _unb64(mac_text)):
                 return None
-            customer, channel = payload.decode().split("\x1f", 1)
+            fields = payload.decode().split(SEP)
         except (ValueError, UnicodeDecodeError):
             return None
-        return customer, channel
+        return fields if len(fields) == count else None
+
+    def token(self, customer_key: str, channel: str) -> str:
+        return self.sign("unsubscribe", customer_key, channel)
+
+    def verify(self, token: str) -> tuple[str, str] | None:
+        """The (customer, channel) of a genuine unsubscribe token, else None."""
+        fields = self.open("unsubscribe", token, 2)
+        return (fields[0], fields[1]) if fields else None
 
     def unsubscribe_url(self, customer_key: str, channel: str) -> str:
         return f"{self.base_url}/u/{self.token(customer_key, channel)}"
+
+    def confirm_url(self, customer_key: str, channel: str) -> str:
+        """Double opt-in: following it records consent."""
+        return f"{self.base_url}/confirm/{self.sign('confirm', customer_key, channel)}"
+
+    def click_url(self, customer_key: str, channel: str, message_id: str, journey: str, step: str, url: str) -> str:
+        return f"{self.base_url}/c/{self.sign('click', customer_key, channel, message_id, journey, step, url)}"

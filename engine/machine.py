@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from hashlib import sha256
-from typing import Any, assert_never
+from typing import Any, Callable, assert_never
 
 from orjson import OPT_SORT_KEYS, dumps
 
@@ -19,12 +19,13 @@ from engine.effects import Diagnostic, Dispatch, Effect, Message, Output, Schedu
 from engine.events import Event
 from engine.model import (
     Channel, DateTrigger, EventMatch, EventTrigger, ExitStep, Expr, If, InactivityTrigger, Journey,
-    Jump, ReentryKind, Send, Split, Update, Wait, WaitFor, WaitUntil, Workspace,
+    Jump, ReentryKind, Send, Split, Update, Wait, WaitFor, WaitUntil, Workspace, CONFIRM_TEMPLATE, DOUBLE_OPT_IN,
 )
 from engine.migration import Fate, judge
 from engine.ports import Links, Store
 from engine.scheduling import customer_zone, next_date_occurrence, next_local_time, parse_date, quiet_until
 from engine.state import ANON, CustomerState, Instance, JourneyHistory, anon_key
+from engine.tracking import with_utm
 
 
 def iso(at: datetime) -> str:
@@ -77,6 +78,8 @@ class Engine:
         self._builtin_effects(state, event)
         if changed:
             self._plan_dates(turn)
+            if self.workspace.settings.double_opt_in:
+                self._confirm_subscription(turn)
         if not late:
             ctx_event = event.context()
             self._advance_instances(turn, ctx_event)
@@ -426,9 +429,10 @@ class Engine:
         if marketing and channel is Channel.EMAIL:
             unsubscribe = self.links.unsubscribe_url(state.key, channel.value)
             context["unsubscribe_url"] = unsubscribe
+        track = self._tracker(state.key, channel.value, message_id(inst.id, step), journey.id, step)
         try:
             assert send.template is not None
-            rendered = self.workspace.renderer.render(send.template, channel.value, _locale(state), context)
+            rendered = self.workspace.renderer.render(send.template, channel.value, _locale(state), context, track)
         except Exception as exc:  # any template failure is the marketer's to fix, never fatal
             error = f"{type(exc).__name__}: {exc}"
             self._diag(turn, journey, step, f"template '{send.template}': {error}")
@@ -451,6 +455,48 @@ class Engine:
                           segments=segments)
         turn.effects.append(Dispatch(message))
         return "next"
+
+    def _tracker(self, key: str, channel: str, mid: str, journey: str, step: str) -> Callable[[str], str] | None:
+        """Link tracking, when the workspace turns it on: each link a signed redirect (with UTM)."""
+        settings = self.workspace.settings
+        if not settings.track_links:
+            return None
+
+        def track(url: str) -> str:
+            target = with_utm(url, channel, journey, step) if settings.utm else url
+            return self.links.click_url(key, channel, mid, journey, step, target)
+
+        return track
+
+    def _confirm_subscription(self, turn: Turn) -> None:
+        """Double opt-in: a new address gets one transactional message with a signed confirmation link."""
+        state, settings = turn.state, self.workspace.settings
+        for channel in sorted(settings.double_opt_in):
+            ch = Channel(channel)
+            address = policies.address_of(state.traits, ch)
+            if (address is None or state.traits.get(f"{channel}_subscribed") is not None
+                    or state.traits.get(f"{channel}_confirmation_sent_to") == address
+                    or policies.address_problem(address, ch)
+                    or (ch is Channel.EMAIL and self.store.suppression(address))):
+                continue
+            state.traits[f"{channel}_confirmation_sent_to"] = address
+            context = {"profile": state.traits, "activity": state.activity, "now": turn.now,
+                       "settings": settings.raw, "confirm_url": self.links.confirm_url(state.key, channel)}
+            mid = message_id(f"{state.key}:{DOUBLE_OPT_IN}:{address}", "confirm")
+            fields = {"step": "confirm", "channel": channel, "template": CONFIRM_TEMPLATE, "to": address}
+            try:
+                rendered = self.workspace.renderer.render(CONFIRM_TEMPLATE, channel, _locale(state), context)
+            except Exception as exc:  # the marketer's template: reported, never fatal
+                error = f"{type(exc).__name__}: {exc}"
+                self._out(turn, DOUBLE_OPT_IN, "send", **fields, status="failed", reason="template_error",
+                          subject=None, text=None, variant=None, transactional=True, message_id=mid, error=error)
+                continue
+            self._out(turn, DOUBLE_OPT_IN, "send", **fields, status="sent", reason=None, subject=rendered.subject,
+                      text=rendered.text, variant=None, transactional=True, message_id=mid)
+            turn.effects.append(Dispatch(Message(
+                id=mid, at=iso(turn.now), channel=channel, template=CONFIRM_TEMPLATE, to=address,
+                customer_id=state.customer_id, journey=DOUBLE_OPT_IN, step="confirm", variant=None, transactional=True,
+                subject=rendered.subject, text=rendered.text, html=rendered.html, preheader=rendered.preheader)))
 
     def _send_webhook(self, turn: Turn, journey: Journey, inst: Instance, send: Send) -> str:
         context = self._context(turn, journey, inst, inst.event)

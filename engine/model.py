@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from enum import StrEnum
-from typing import Any, Mapping, Protocol, Union
+from typing import Any, Callable, Mapping, Protocol, Union
 
 
 class Expr(Protocol):
@@ -19,7 +19,10 @@ class Expr(Protocol):
 class Renderer(Protocol):
     """Renders a named template for a channel; raises on a template error."""
 
-    def render(self, name: str, channel: str, locale: str | None, context: Mapping[str, Any]) -> "Rendered": ...
+    def render(self, name: str, channel: str, locale: str | None, context: Mapping[str, Any],
+               track: Callable[[str], str] | None = None) -> "Rendered": ...
+
+    def has(self, name: str, channel: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class Rendered:
     preheader: str | None = None
     segments: int | None = None    # SMS only: parts billed (GSM-7 or UCS-2)
     encoding: str | None = None
+
+
+DOUBLE_OPT_IN = "double_opt_in"            # the journey name of confirmation messages in records
+CONFIRM_TEMPLATE = "confirm_subscription"  # the template they use, required when double opt-in is on
 
 
 class Channel(StrEnum):
@@ -73,6 +80,9 @@ class Settings:
     sender: Mapping[str, str] = field(default_factory=dict)
     channels: Mapping[str, Any] = field(default_factory=dict)  # connector choices, read by runtimes
     topics: tuple[str, ...] = ()
+    track_links: bool = False
+    utm: bool = True
+    double_opt_in: frozenset[str] = frozenset()  # channels whose new subscribers confirm by a link
     raw: Mapping[str, Any] = field(default_factory=dict)  # as written, for templates
 
 

@@ -37,8 +37,9 @@ def consent_problem(traits: dict[str, Any], channel: Channel, settings: Settings
     left = traits.get("unsubscribed_topics")
     if topic is not None and isinstance(left, list) and topic in left:
         return "unsubscribed"
-    if subscribed is None and settings.consent.get(channel.value) is Consent.OPT_IN:
-        return "no_consent"
+    if subscribed is None and (settings.consent.get(channel.value) is Consent.OPT_IN
+                               or channel.value in settings.double_opt_in):
+        return "no_consent"  # with double opt-in, silence is not consent until the link is followed
     return None
 
 

@@ -22,6 +22,8 @@ class Store(Protocol):
 
 
 class Links(Protocol):
-    """Builds signed links (unsubscribe) for a customer; the secret stays with the runtime."""
+    """Builds signed links for a customer; the secret stays with the runtime."""
 
     def unsubscribe_url(self, customer_key: str, channel: str) -> str: ...
+    def confirm_url(self, customer_key: str, channel: str) -> str: ...
+    def click_url(self, customer_key: str, channel: str, message_id: str, journey: str, step: str, url: str) -> str: ...

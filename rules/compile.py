@@ -10,6 +10,7 @@ from datetime import time, timedelta
 from typing import Any, Sequence
 
 from engine import model as m
+from engine.model import CONFIRM_TEMPLATE
 from rules import schema as s
 from rules.durations import parse_duration
 from rules.expressions import Expression, ExpressionCompiler, ExpressionError, did_you_mean
@@ -81,6 +82,9 @@ class Compiler:
     # -- settings -------------------------------------------------------------
 
     def settings(self, model: s.SettingsModel, raw: dict[str, Any], pos: Positions) -> m.Settings:
+        for channel, on in model.double_opt_in.model_dump().items():
+            if on:
+                self.check_template(CONFIRM_TEMPLATE, channel, pos, ("settings", "double_opt_in", channel))
         consent = {"email": m.Consent.OPT_OUT, "sms": m.Consent.OPT_IN}
         consent.update({k: m.Consent(v) for k, v in model.consent.items()})
         quiet = m.QuietHours(clock(model.quiet_hours.start), clock(model.quiet_hours.end)) if model.quiet_hours else None
@@ -92,6 +96,9 @@ class Compiler:
             late_events=parse_duration(model.late_events),
             sender={k: v for k, v in model.sender.model_dump().items() if v is not None},
             topics=tuple(model.topics),
+            track_links=model.tracking.links,
+            utm=model.tracking.utm,
+            double_opt_in=frozenset(ch for ch, on in model.double_opt_in.model_dump().items() if on),
             channels=model.channels.model_dump(),
             raw=raw.get("settings") or {},
         )

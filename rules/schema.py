@@ -82,6 +82,16 @@ class ChannelsModel(Strict):
     file_path: str = Field("outbox/messages.jsonl", description="the file connector's output, relative to the workspace")
 
 
+class TrackingModel(Strict):
+    links: bool = Field(False, description="rewrite links to signed redirects that record email_clicked / sms_clicked")
+    utm: bool = Field(True, description="add utm_source/medium/campaign/content to tracked links")
+
+
+class DoubleOptInModel(Strict):
+    email: bool = Field(False, description="new email subscribers confirm by a signed link (template confirm_subscription)")
+    sms: bool = Field(False, description="new SMS subscribers confirm by a signed link (template confirm_subscription)")
+
+
 class SettingsModel(Strict):
     timezone: str = "UTC"
     quiet_hours: QuietHoursModel | None = None
@@ -93,6 +103,8 @@ class SettingsModel(Strict):
     topics: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = Field(
         [], description="subscription topics a customer can leave one by one (e.g. newsletter, promotions)")
     channels: ChannelsModel = ChannelsModel()
+    tracking: TrackingModel = TrackingModel()
+    double_opt_in: DoubleOptInModel = DoubleOptInModel()
 
     _check_late = field_validator("late_events")(_duration)
     _check_zone = field_validator("timezone")(_zone)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 from jinja2 import DictLoader, Template, TemplateSyntaxError, nodes, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.model import Rendered
+from engine.tracking import rewrite_html, rewrite_text
 from rules.expressions import Missing, make_environment
 from rules.plaintext import html_to_text
 from rules.problems import Problem
@@ -129,18 +130,32 @@ class TemplateSet:
             return variants[None]
         raise LookupError(f"template '{name}' ({channel}) has no variant for locale '{locale}' and no default")
 
-    def render(self, name: str, channel: str, locale: str | None, context: Mapping[str, Any]) -> Rendered:
+    def render(self, name: str, channel: str, locale: str | None, context: Mapping[str, Any],
+               track: Callable[[str], str] | None = None) -> Rendered:
+        """`track`, when given, turns each link into a tracked one (our own links stay as they are)."""
         path = self.path_for(name, channel, locale)
         body = self.env.get_template(path).render(context)
         if channel == "sms":
             text = body.strip()
+            if track:
+                text = rewrite_text(text, track, _own_link(context))
             sms = count_segments(text)
             return Rendered(subject=None, text=text, segments=sms.segments, encoding=sms.encoding)
         parts = self._email[path]
         subject = " ".join(parts.subject.render(context).split())
         preheader = parts.preheader.render(context).strip() if parts.preheader else None
+        if track:
+            body = rewrite_html(body, track, _own_link(context))
         text = parts.text.render(context).strip() if parts.text else html_to_text(body)
+        if track and parts.text:
+            text = rewrite_text(text, track, _own_link(context))
         return Rendered(subject=subject, text=text, html=body, preheader=preheader)
+
+
+def _own_link(context: Mapping[str, Any]) -> Callable[[str], bool]:
+    """Unsubscribe and confirmation links are never wrapped: they must work as sent."""
+    own = {str(context[k]) for k in ("unsubscribe_url", "confirm_url") if context.get(k)}
+    return lambda url: url in own
 
 
 __all__ = ["TemplateSet", "SUFFIX", "Missing"]

@@ -1,4 +1,4 @@
-"""Unsubscribe and preferences pages behind signed per-customer tokens.
+"""Pages behind signed tokens: unsubscribe and preferences, consent confirmation, tracked links.
 
 GET shows a page to confirm or choose topics (mail scanners prefetch GET links, so a GET
 never unsubscribes); POST is the RFC 8058 one-click endpoint and the form's target.
@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment
 
 from connectors.api.deps import Deps, now_rfc3339
@@ -35,6 +35,9 @@ padding:12px 20px;font-size:16px;cursor:pointer}label{display:block;margin:8px 0
     {% for t in topics %}<label><input type="checkbox" name="keep" value="{{ t }}" checked> {{ t | replace("_", " ") | capitalize }}</label>{% endfor %}
     <input type="hidden" name="preferences" value="1"><button type="submit" id="save">Save my preferences</button></form>
   {% endif %}
+{% elif state == "confirm" %}
+  <p>Please confirm that you want to hear from {{ sender }}.</p>
+  <form method="post"><button type="submit" id="confirm">Yes, subscribe me</button></form>
 {% elif state == "done" %}
   <p id="done">{{ message }}</p>
 {% else %}
@@ -92,5 +95,33 @@ def preference_routes(deps: Deps) -> APIRouter:
             message = "You are unsubscribed. You will not get these messages any more."
         await deps.submit(events)
         return page(title="Done", state="done", message=message)
+
+    @router.get("/confirm/{token}", response_class=HTMLResponse, summary="Double opt-in: confirmation page")
+    async def confirm_page(token: str) -> HTMLResponse:
+        if deps.runtime.links.open("confirm", token, 2) is None:
+            return page(403, title="This link is not valid", state="error", message="Nothing was changed.")
+        return page(title="Confirm your subscription", state="confirm")
+
+    @router.post("/confirm/{token}", response_class=HTMLResponse, summary="Double opt-in: record consent")
+    async def confirm(token: str) -> HTMLResponse:
+        fields = deps.runtime.links.open("confirm", token, 2)
+        if fields is None:
+            return page(403, title="This link is not valid", state="error", message="Nothing was changed.")
+        key, channel = fields
+        await deps.submit([{**_who(key), "id": f"confirm_{uuid.uuid4().hex}", "type": "subscribed",
+                            "timestamp": now_rfc3339(), "properties": {"channel": channel, "source": "double opt-in link"}}])
+        return page(title="Thank you", state="done", message="Your subscription is confirmed.")
+
+    @router.get("/c/{token}", summary="Tracked link: records the click, then redirects")
+    async def click(token: str) -> Response:
+        fields = deps.runtime.links.open("click", token, 6)
+        if fields is None:
+            return page(404, title="This link is not valid", state="error", message="The link may have been altered.")
+        key, channel, message_id, journey, step, url = fields
+        await deps.submit([{**_who(key), "id": f"click_{uuid.uuid4().hex}", "type": f"{channel}_clicked",
+                            "timestamp": now_rfc3339(), "properties": {
+                                "url": url, "message_id": message_id, "journey": journey, "step": step,
+                                "source": "link tracking"}}])
+        return RedirectResponse(url, status_code=302)
 
     return router
