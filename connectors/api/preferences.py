@@ -7,6 +7,7 @@ never unsubscribes); POST is the RFC 8058 one-click endpoint and the form's targ
 from __future__ import annotations
 
 import uuid
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -56,7 +57,8 @@ def preference_routes(deps: Deps) -> APIRouter:
 
     def page(status: int = 200, **values: Any) -> HTMLResponse:
         settings = deps.runtime.workspace.settings
-        context = {"sender": settings.sender.get("email", "us"), "postal_address": settings.sender.get("postal_address", ""),
+        name, address = parseaddr(settings.sender.get("email", ""))
+        context = {"sender": name or address or "us", "postal_address": settings.sender.get("postal_address", ""),
                    "topics": settings.topics, **values}
         return HTMLResponse(_PAGE.render(**context), status_code=status)
 
