@@ -188,23 +188,12 @@ class Compiler:
                     spec = step.wait_for
                     match = m.EventMatch(spec.event, self.opt_expr(spec.where, pos, (*here, "wait_for", "where")))
                     at = add(m.Jump(-1))
-                    then_pc = len(program)
-                    self.steps(step.then, pos, (*here, "then"), f"{default}.then.", variant, program)
-                    jump = len(program)
-                    program.append(m.Instruction(m.Jump(-1), "", variant))
-                    else_pc = len(program)
-                    self.steps(step.else_, pos, (*here, "else"), f"{default}.else.", variant, program)
-                    program[jump] = m.Instruction(m.Jump(len(program)), "", variant)
+                    then_pc, else_pc = self.branches(step.then, step.else_, pos, here, default, variant, program)
                     program[at] = m.Instruction(m.WaitFor(match, parse_duration(spec.timeout), then_pc, else_pc), step_id, variant, line)
                 case s.IfStepModel():
                     condition = self.expr(step.if_, pos, (*here, "if"))
                     at = add(m.Jump(-1))
-                    self.steps(step.then, pos, (*here, "then"), f"{default}.then.", variant, program)
-                    jump = len(program)
-                    program.append(m.Instruction(m.Jump(-1), "", variant))
-                    else_pc = len(program)
-                    self.steps(step.else_, pos, (*here, "else"), f"{default}.else.", variant, program)
-                    program[jump] = m.Instruction(m.Jump(len(program)), "", variant)
+                    _, else_pc = self.branches(step.then, step.else_, pos, here, default, variant, program)
                     if condition is not None:
                         program[at] = m.Instruction(m.If(condition, else_pc), step_id, variant, line)
                 case s.SplitStepModel():
@@ -220,6 +209,18 @@ class Compiler:
                     add(m.ExitStep())
                 case _:
                     raise AssertionError(f"unhandled step {step!r}")
+
+    def branches(self, then: Sequence[Any], else_: Sequence[Any], pos: Positions, here: Path, default: str,
+                 variant: str | None, program: list[m.Instruction]) -> tuple[int, int]:
+        """Emit `then:` (ending in a jump past `else:`) and `else:`; returns where each starts."""
+        then_pc = len(program)
+        self.steps(then, pos, (*here, "then"), f"{default}.then.", variant, program)
+        jump = len(program)
+        program.append(m.Instruction(m.Jump(-1), "", variant))
+        else_pc = len(program)
+        self.steps(else_, pos, (*here, "else"), f"{default}.else.", variant, program)
+        program[jump] = m.Instruction(m.Jump(len(program)), "", variant)
+        return then_pc, else_pc
 
     def split(self, step: s.SplitStepModel, pos: Positions, here: Path, default: str, step_id: str,
               line: int, variant: str | None, program: list[m.Instruction]) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import orjson
 
 from connectors.channels.base import PermanentError, Sender, TransientError
+from engine.runtimes.embedded.database import transaction
 
 log = logging.getLogger("nudge.dispatch")
 
@@ -102,14 +103,12 @@ class Dispatcher:
             "ORDER BY next_attempt, seq LIMIT ?", (now, self.batch_size)).fetchall()
         if not rows:
             return 0
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.executemany("UPDATE outbox SET status = 'sending' WHERE id = ?", [(r[0],) for r in rows])
-        self.conn.execute("COMMIT")
+        with transaction(self.conn):
+            self.conn.executemany("UPDATE outbox SET status = 'sending' WHERE id = ?", [(r[0],) for r in rows])
         results = await asyncio.gather(*(self._send(*row) for row in rows))
-        self.conn.execute("BEGIN IMMEDIATE")
-        for sql, params in results:
-            self.conn.execute(sql, params)
-        self.conn.execute("COMMIT")
+        with transaction(self.conn):
+            for sql, params in results:
+                self.conn.execute(sql, params)
         return len(rows)
 
     async def _send(self, mid: str, channel: str, payload: bytes, attempts: int, origin: float) -> tuple[str, tuple[Any, ...]]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from engine.events import Event
+from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.processor import event_to_row
 
 
@@ -55,16 +56,11 @@ class Ingest:
     def _write(self, requests: list[list[Event]]) -> list[Accepted]:
         received = self.clock()
         results = []
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.conn):
             for events in requests:
                 cursor = self.conn.executemany(
                     "INSERT OR IGNORE INTO events (id, customer, received_at, timestamp, body) VALUES (?, ?, ?, ?, ?)",
                     [(e.id, e.customer_id or f"anon:{e.anonymous_id}", received, e.timestamp.isoformat(), event_to_row(e))
                      for e in events])
                 results.append(Accepted(cursor.rowcount, len(events) - cursor.rowcount))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
         return results

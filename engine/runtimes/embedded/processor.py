@@ -21,6 +21,7 @@ from engine.events import Event
 from engine.machine import Engine
 from engine.model import Workspace
 from engine.ports import Links
+from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.sqlite_store import SqliteStore
 
 log = logging.getLogger("nudge.engine")
@@ -89,8 +90,7 @@ class Processor:
         now = self.wall_clock()
         result = BatchResult()
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             events = conn.execute(
                 "SELECT seq, body, received_at FROM events WHERE status = 'pending' ORDER BY seq LIMIT ?",
                 (self.batch_size,)).fetchall()
@@ -98,7 +98,6 @@ class Processor:
                 "SELECT id, due, key, kind, journey, token FROM timers WHERE due <= ? ORDER BY due, rowid LIMIT ?",
                 (now, self.batch_size)).fetchall()
             if not events and not timers:
-                conn.execute("COMMIT")
                 return result
             store = SqliteStore(conn)
             engine = Engine(self.workspace, store, self.links)
@@ -130,10 +129,6 @@ class Processor:
                     result.timers += 1
             store.flush()
             writer.flush()
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         result.messages = writer.messages
         result.diagnostics = writer.diagnostics
         for d in writer.diagnostics:
@@ -141,22 +136,16 @@ class Processor:
         return result
 
     def _migrate(self, workspace: Workspace) -> int:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            keys = [k for (k,) in conn.execute("SELECT key FROM customers WHERE active > 0")]
-            store = SqliteStore(conn)
+        with transaction(self.conn):
+            keys = [k for (k,) in self.conn.execute("SELECT key FROM customers WHERE active > 0")]
+            store = SqliteStore(self.conn)
             engine = Engine(workspace, store, self.links)
-            writer = _EffectWriter(conn)
+            writer = _EffectWriter(self.conn)
             now = from_epoch(self.wall_clock())
             for key in keys:
                 writer.write(engine.migrate(key, now), origin=self.wall_clock())
             store.flush()
             writer.flush()
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self.workspace = workspace
         return writer.records
 

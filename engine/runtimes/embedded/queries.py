@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from engine import state_codec
+from engine.runtimes.embedded.database import transaction
 from engine.state import anon_key
 
 
@@ -39,8 +40,7 @@ def customer_view(conn: sqlite3.Connection, customer_id: str, recent: int = 20) 
 
 def erase(conn: sqlite3.Connection, customer_id: str) -> bool:
     """GDPR erasure: profile, events, journey state and timers go; messages keep no personal data."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         anonymous = [a for (a,) in conn.execute("SELECT anonymous_id FROM aliases WHERE customer_id = ?", (customer_id,))]
         keys = [customer_id, *(anon_key(a) for a in anonymous)]
         marks = ",".join("?" * len(keys))
@@ -57,10 +57,6 @@ def erase(conn: sqlite3.Connection, customer_id: str) -> bool:
         conn.execute(
             "UPDATE records SET customer = NULL, body = json_remove(body, '$.customer_id', '$.anonymous_id', '$.to', "
             f"'$.subject', '$.text') WHERE customer IN ({marks})", keys)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return bool(found)
 
 
