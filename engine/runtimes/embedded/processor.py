@@ -110,23 +110,27 @@ class Processor:
                 work.append((due, 1, n, (tid, Timer(from_epoch(due), key, kind, journey, token))))
             work.sort(key=lambda w: (w[0], w[1], w[2]))  # an event at a timer's due time goes first
             writer = _EffectWriter(conn)
+            done_seqs: list[tuple[int]] = []
+            late_seqs: list[tuple[int]] = []
+            fired: list[tuple[str]] = []
             for when, kind, seq, item in work:
                 if kind == 0:
                     event, received_at = item
                     late = when < late_after
                     effects = engine.handle_event(event, late=late)
-                    if late:
-                        conn.execute("UPDATE events SET status = 'late' WHERE seq = ?", (seq,))
-                        result.late += 1
-                    else:
-                        conn.execute("UPDATE events SET status = 'processed' WHERE seq = ?", (seq,))
+                    (late_seqs if late else done_seqs).append((seq,))
                     result.events += 1
                     writer.write(effects, origin=received_at)
                 else:
                     tid, timer = item
-                    conn.execute("DELETE FROM timers WHERE id = ?", (tid,))
+                    fired.append((tid,))
                     writer.write(engine.fire(timer, timer.due), origin=when)
                     result.timers += 1
+            # fired timers go before the batch's new ones are written: a re-armed plan may reuse an id
+            conn.executemany("DELETE FROM timers WHERE id = ?", fired)
+            conn.executemany("UPDATE events SET status = 'processed' WHERE seq = ?", done_seqs)
+            conn.executemany("UPDATE events SET status = 'late' WHERE seq = ?", late_seqs)
+            result.late = len(late_seqs)
             store.flush()
             writer.flush()
         result.messages = writer.messages

@@ -39,12 +39,12 @@ class SqliteStore:
         self.conn.execute("INSERT OR IGNORE INTO aliases VALUES (?, ?)", (anonymous_id, customer_id))
 
     def seen(self, event_id: str) -> bool:
-        """Ingest already dropped repeated ids; here 'seen' means processed before."""
-        row = self.conn.execute("SELECT status FROM events WHERE id = ?", (event_id,)).fetchone()
-        return bool(row and row[0] != "pending")
+        """Ingest already dropped repeated ids (the events table's unique key), and the processor
+        marks each event processed in the batch that handles it: nothing to look up here."""
+        return False
 
     def remember(self, event_id: str) -> None:
-        self.conn.execute("UPDATE events SET status = 'processed' WHERE id = ? AND status = 'pending'", (event_id,))
+        return None
 
     def suppression(self, address: str) -> str | None:
         row = self.conn.execute("SELECT reason FROM suppressions WHERE address = ?", (address.lower(),)).fetchone()
