@@ -89,14 +89,14 @@ def simulate(
         sys.stdout.buffer.flush()
 
 
-def _with_progress(work: Any, total: int) -> Any:
+def _with_progress(work: Any, total: int, label: str = "simulating") -> Any:
     """A progress bar on stderr for long inputs, only when a person is watching."""
     if not err.is_terminal or total < 50_000:
         return work(None)
     from rich.progress import Progress
 
     with Progress(console=err, transient=True) as bar:
-        task = bar.add_task("simulating", total=total)
+        task = bar.add_task(label, total=total)
         return work(lambda n: bar.update(task, completed=n))
 
 
@@ -247,6 +247,68 @@ def plan(
     Console().print(table)
     exits = sum(r.count for r in rows if r.fate is Fate.EXIT)
     err.print(f"{sum(r.count for r in rows)} customers in flight; {exits} would exit.")
+
+
+@app.command()
+def report(
+    db: Annotated[Optional[Path], typer.Option(help="The SQLite file of `nudge run`.", exists=True, dir_okay=False)] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", help="`nudge simulate` output (JSONL).", exists=True, dir_okay=False)] = None,
+    events: Annotated[Optional[Path], typer.Option(help="With --input: the events (SPEC §2), provider feedback and purchases included.", exists=True, dir_okay=False)] = None,
+    since: Annotated[Optional[str], typer.Option(help="Start: RFC 3339 / YYYY-MM-DD, or a duration (30d) back from --until or the newest record.")] = None,
+    until: Annotated[Optional[str], typer.Option(help="End: RFC 3339 or YYYY-MM-DD (that whole day).")] = None,
+    journey: Annotated[Optional[str], typer.Option(help="Only this journey id.")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="html, csv or json.")] = "json",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Campaign performance (funnels, experiments) and customer analytics from the logs (docs/reports.md)."""
+    from engine.reports import ReportInput, build_report
+    from engine.reports.catalog import Catalog
+    from engine.reports.page import render_html
+    from engine.reports.period import Period
+    from engine.reports.spreadsheet import render_csv
+    from engine.runtimes import report_sources as sources
+    from engine.runtimes.embedded import database
+    from rules.durations import parse_duration
+
+    if format not in ("html", "csv", "json") or (db is None) == (input is None) or (events and not input):
+        raise typer.BadParameter("give --db or --input (with --events optionally), and --format html, csv or json")
+    conn = database.connect(db) if db else None
+    end = _day_or_time(until, end_of_day=True) if until else None
+    start: datetime | None = None
+    if since and since[-1] in "smhdw":
+        try:
+            back = parse_duration(since)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        anchor = end or (_parse_time(newest) if (newest := sources.latest_at(input, conn)) else None)
+        start = anchor - back if anchor else None
+    elif since:
+        start = _day_or_time(since, end_of_day=False)
+    catalog = Catalog.of(_load(workspace).workspace) if (workspace / "journeys.yaml").exists() else Catalog()
+    try:
+        logs = sources.from_db(conn, str(db)) if conn else sources.from_files(input, events)  # type: ignore[arg-type]
+        size = logs.size if logs.size is not None else (sources.count_lines(input) if err.is_terminal and input else 0)
+        inp = ReportInput(logs.records, logs.events, Period(start, end), journey, catalog, logs.source)
+        result = _with_progress(lambda progress: build_report(inp, progress), size, "building the report")
+    except sources.SourceError as exc:
+        err.print(str(exc), markup=False, soft_wrap=True, style="red")
+        raise typer.Exit(1) from None
+    renderers = {"json": lambda r: orjson.dumps(r, option=orjson.OPT_INDENT_2).decode() + "\n",
+                 "csv": render_csv, "html": render_html}
+    text = renderers[format](result)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"report written to {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def _day_or_time(value: str, end_of_day: bool) -> datetime:
+    """YYYY-MM-DD is that whole day in UTC (an end date includes it); else RFC 3339."""
+    if len(value) == 10:
+        return _parse_time(value + ("T23:59:59.999999Z" if end_of_day else "T00:00:00Z"))
+    return _parse_time(value)
 
 
 def main() -> None:

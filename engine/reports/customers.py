@@ -1,0 +1,150 @@
+"""Customer analytics from purchase history: lifecycle stages, RFM segments, lifetime value, retention cohorts.
+
+A purchase is a `purchase` event; its amount is `properties.total` (else `value`, `revenue`
+or `amount`). Everything is relative to `now`, the report's reference time, never the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Mapping
+
+from engine.reports.period import parse_at
+
+AMOUNT_KEYS = ("total", "value", "revenue", "amount")
+
+
+@dataclass(frozen=True)
+class Purchase:
+    customer: str
+    at: datetime
+    amount: float
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """Stages by recency. new: first purchase within `new`; active: last purchase within `active`;
+    at_risk: last purchase within `at_risk`; lapsed: longer ago."""
+
+    new: timedelta = timedelta(days=30)
+    active: timedelta = timedelta(days=90)
+    at_risk: timedelta = timedelta(days=180)
+
+    def stage(self, first: datetime, last: datetime, now: datetime) -> str:
+        if now - first <= self.new:
+            return "new"
+        if now - last <= self.active:
+            return "active"
+        if now - last <= self.at_risk:
+            return "at_risk"
+        return "lapsed"
+
+
+# RFM segments, first match wins: (name, minimum or maximum scores) over R, F, M quintile scores 1-5.
+SEGMENTS: tuple[tuple[str, str], ...] = (
+    ("champions", "R>=4 and F>=4"),
+    ("loyal", "F>=4"),
+    ("promising", "R>=4 and F<=2"),
+    ("at_risk", "R<=2 and F>=3"),
+    ("hibernating", "R<=2 and F<=2"),
+    ("needs_attention", "everyone else"),
+)
+
+
+def rfm_segment(r: int, f: int) -> str:
+    if r >= 4 and f >= 4:
+        return "champions"
+    if f >= 4:
+        return "loyal"
+    if r >= 4 and f <= 2:
+        return "promising"
+    if r <= 2 and f >= 3:
+        return "at_risk"
+    if r <= 2:
+        return "hibernating"
+    return "needs_attention"
+
+
+def purchase_of(event: Mapping[str, Any], customer: str | None) -> Purchase | None:
+    """The purchase an event records, or None (not a purchase, anonymous, or without an amount)."""
+    if event.get("type") != "purchase" or not customer or customer.startswith("anon:"):
+        return None
+    properties = event.get("properties") or {}
+    amount = next((properties[k] for k in AMOUNT_KEYS if isinstance(properties.get(k), (int, float))), None)
+    if amount is None or isinstance(amount, bool):
+        return None
+    return Purchase(customer, parse_at(event["timestamp"]), float(amount))
+
+
+def quintile_scores(values: Mapping[str, float], higher_is_better: bool = True) -> dict[str, int]:
+    """Scores 1-5 by rank: 1 + 5 × (customers strictly worse) // n, so equal values score alike."""
+    ordered = sorted(values.values(), reverse=not higher_is_better)
+    n = len(ordered)
+    worse_than: dict[float, int] = {}
+    for position, value in enumerate(ordered):
+        worse_than.setdefault(value, position)
+    return {c: min(5, 1 + 5 * worse_than[v] // n) for c, v in values.items()}
+
+
+def _months(start: datetime, end: datetime) -> int:
+    return (end.year - start.year) * 12 + end.month - start.month
+
+
+def customer_analytics(purchases: Iterable[Purchase], now: datetime, lifecycle: Lifecycle = Lifecycle(),
+                       lifespan_years: float = 3.0) -> dict[str, Any]:
+    """Lifecycle counts, RFM scores and segments, a CLV estimate, and monthly retention cohorts."""
+    orders: dict[str, list[Purchase]] = {}
+    for p in purchases:
+        if p.at <= now:
+            orders.setdefault(p.customer, []).append(p)
+    if not orders:
+        return {"customers": 0, "note": "no purchase events: send events (--events, or the database) to see these"}
+    first = {c: min(p.at for p in ps) for c, ps in orders.items()}
+    last = {c: max(p.at for p in ps) for c, ps in orders.items()}
+    spend = {c: sum(p.amount for p in ps) for c, ps in orders.items()}
+    count = {c: float(len(ps)) for c, ps in orders.items()}
+
+    stages = {name: 0 for name in ("new", "active", "at_risk", "lapsed")}
+    for c in orders:
+        stages[lifecycle.stage(first[c], last[c], now)] += 1
+
+    recency = {c: (now - last[c]).total_seconds() for c in orders}
+    r_score = quintile_scores(recency, higher_is_better=False)
+    f_score, m_score = quintile_scores(count), quintile_scores(spend)
+    segments: dict[str, dict[str, Any]] = {name: {"customers": 0, "revenue": 0.0} for name, _ in SEGMENTS}
+    for c in orders:
+        seg = segments[rfm_segment(r_score[c], f_score[c])]
+        seg["customers"] += 1
+        seg["revenue"] = round(seg["revenue"] + spend[c], 2)
+
+    customers, n_orders, revenue = len(orders), sum(len(ps) for ps in orders.values()), sum(spend.values())
+    observed_years = max((now - min(first.values())).days, 30) / 365.25
+    aov = revenue / n_orders
+    frequency = n_orders / customers / observed_years
+    clv = {"average_order_value": round(aov, 2), "orders_per_customer_per_year": round(frequency, 3),
+           "expected_lifespan_years": lifespan_years, "estimate": round(aov * frequency * lifespan_years, 2),
+           "observed_years": round(observed_years, 3),
+           "formula": "average order value × orders per customer per year × expected lifespan (years)"}
+
+    cohorts: dict[str, list[set[str]]] = {}
+    for c, ps in sorted(orders.items()):
+        start = first[c]
+        key = start.strftime("%Y-%m")
+        row = cohorts.setdefault(key, [set() for _ in range(_months(start, now) + 1)])
+        for p in ps:
+            row[_months(start, p.at)].add(c)
+    cohort_rows = [{"cohort": key, "customers": len(row[0]), "active": [len(s) for s in row],
+                    "retention": [len(s) / len(row[0]) for s in row]} for key, row in sorted(cohorts.items())]
+
+    return {
+        "customers": customers, "orders": n_orders, "revenue": round(revenue, 2), "as_of": now.isoformat(),
+        "lifecycle": stages,
+        "lifecycle_thresholds_days": {"new": lifecycle.new.days, "active": lifecycle.active.days,
+                                      "at_risk": lifecycle.at_risk.days},
+        "rfm": {"segments": segments, "rules": dict(SEGMENTS),
+                "scores": {c: f"{r_score[c]}{f_score[c]}{m_score[c]}" for c in sorted(orders)}
+                if customers <= 1000 else None},
+        "clv": clv,
+        "cohorts": cohort_rows,
+    }

@@ -1,0 +1,32 @@
+"""The window a report covers, and the one timestamp parser every log goes through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+
+def parse_at(value: str) -> datetime:
+    """RFC 3339 (a `Z` or an offset) to an aware UTC datetime; a naive one is taken as UTC."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Inclusive at both ends; None is open."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def contains(self, at: datetime) -> bool:
+        return (self.since is None or at >= self.since) and (self.until is None or at <= self.until)
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"since": _iso(self.since), "until": _iso(self.until)}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat().replace("+00:00", "Z") if at else None

@@ -1,0 +1,30 @@
+"""The CSV report: one row per journey, step and variant, the same columns for each."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Mapping
+
+COUNTS = ("entered", "sent", "recipients", "delivered", "opened", "clicked", "conversions", "revenue",
+          "unsubscribed", "bounced", "complained")
+RATES = ("delivery_rate", "open_rate", "click_rate", "click_to_open_rate", "conversion_rate",
+         "revenue_per_recipient", "unsubscribe_rate", "bounce_rate", "complaint_rate")
+COLUMNS = ("level", "journey", "id", *COUNTS, "suppressed", "skipped", "failed", *RATES)
+
+
+def _row(level: str, journey: str, f: Mapping[str, Any]) -> list[Any]:
+    reasons = [";".join(f"{k}={v}" for k, v in f[s].items()) for s in ("suppressed", "skipped", "failed")]
+    rates = ["" if f["rates"][r] is None else round(f["rates"][r], 6) for r in RATES]
+    return [level, journey, f["id"], *(f[c] if f[c] is not None else "" for c in COUNTS), *reasons, *rates]
+
+
+def render_csv(report: Mapping[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for j in report["journeys"]:
+        writer.writerow(_row("journey", j["id"], j))
+        writer.writerows(_row("step", j["id"], s) for s in j["steps"])
+        writer.writerows(_row("variant", j["id"], v) for v in j["variants"])
+    return out.getvalue()
