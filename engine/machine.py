@@ -159,6 +159,14 @@ class Engine:
             self._merge_profiles(turn, anon)
             self.store.drop_customer(anon.key)
 
+    def absorb(self, customer_key: str, anon: CustomerState, now: datetime) -> list[Effect]:
+        """Fold an anonymous profile handed over from elsewhere (another partition) into a customer."""
+        state = self.store.customer(customer_key) or CustomerState.for_key(customer_key)
+        turn = Turn(state, now)
+        self._merge_profiles(turn, anon)
+        self.store.put_customer(state)
+        return turn.effects
+
     def _merge_profiles(self, turn: Turn, anon: CustomerState) -> None:
         """The anonymous profile folds into the customer; the customer's own traits win."""
         into = turn.state

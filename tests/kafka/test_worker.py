@@ -1,0 +1,126 @@
+"""The engine on a real Kafka broker: events in, messages out, the same as simulate."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from engine.runtimes.kafka import envelopes
+from engine.runtimes.simulate import simulate
+from engine.testing import email, write_workspace
+from rules.events import parse_event
+from rules.workspace import load_workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+JOURNEYS = {
+    "hello": "id: hello\ntrigger: {event: signed_up}\nsteps:\n  - id: greet\n    send: email\n    template: hi\n"
+             "  - wait: 3s\n  - id: later\n    send: email\n    template: hi\n",
+    "cart": "id: cart\nreentry: restart\ntrigger: {event: cart_updated}\nexit_on: [{event: purchase}]\nsteps:\n"
+            "  - wait_for: {event: cart_viewed, timeout: 2s}\n    else:\n      - id: nudge\n        send: email\n"
+            "        template: hi\n",
+}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    return write_workspace(tmp_path / "ws", journeys=JOURNEYS,
+                           templates={"hi.email.html": email("Hi {{ profile.first_name | default('there') }}")})
+
+
+@pytest.fixture
+def worker(kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    app_id = f"t{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "NUDGE_KAFKA_BOOTSTRAP": kafka_bootstrap, "NUDGE_KAFKA_APP_ID": app_id,
+           "NUDGE_KAFKA_PARTITIONS": "4", "NUDGE_KAFKA_DATA_DIR": str(tmp_path / "data"), "NUDGE_LOG_LEVEL": "warning"}
+    log = (tmp_path / "worker.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "worker", "-w", str(workspace)], env=env, cwd=tmp_path,
+                            stdout=log, stderr=subprocess.STDOUT)
+    yield {"app_id": app_id, "bootstrap": kafka_bootstrap, "log": tmp_path / "worker.log"}
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def sample(now: datetime) -> list[dict[str, Any]]:
+    """Sign-ups and carts for 20 customers, stamped now so that nothing is late."""
+    events = []
+    for n in range(20):
+        at = (now + timedelta(milliseconds=n)).isoformat().replace("+00:00", "Z")
+        events.append({"id": f"s{n}", "type": "signed_up", "customer_id": f"c{n}", "timestamp": at,
+                       "traits": {"email": f"c{n}@example.com", "first_name": f"C{n}"}})
+        events.append({"id": f"k{n}", "type": "cart_updated", "customer_id": f"c{n}", "timestamp": at})
+        if n % 2:
+            events.append({"id": f"v{n}", "type": "cart_viewed", "customer_id": f"c{n}", "timestamp": at})
+    events.append(dict(events[0]))  # a repeated id is ignored
+    return events
+
+
+async def wait_for_topics(bootstrap: str, names: list[str], timeout: float = 60) -> None:
+    """The worker creates its topics at start-up (the broker creates none by itself)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not set(names) <= set(await admin.list_topics()):
+            assert time.monotonic() < deadline, f"topics {names} were not created"
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+
+async def produce(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
+    await wait_for_topics(bootstrap, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for data in events:
+            event = parse_event(data)
+            await producer.send_and_wait(topic, key=envelopes.key_of(event).encode(),
+                                         value=envelopes.event_envelope(event, time.time()))
+    finally:
+        await producer.stop()
+
+
+async def collect(bootstrap: str, topic: str, expected: int, timeout: float) -> list[dict[str, Any]]:
+    await wait_for_topics(bootstrap, [topic])
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=f"check-{uuid.uuid4().hex[:6]}")
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                found.extend(orjson.loads(r.value) for r in records)
+        await asyncio.sleep(2)  # a short grace period: anything extra would be a duplicate
+        for records in (await consumer.getmany(timeout_ms=500)).values():
+            found.extend(orjson.loads(r.value) for r in records)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def test_events_in_messages_out_the_same_as_simulate(worker: dict[str, Any], workspace: Path) -> None:
+    events = sample(datetime.now(timezone.utc))
+    expected = simulate(load_workspace(workspace).workspace, [parse_event(e) for e in events]).records
+    sent = sorted((r["customer_id"], r["journey"], r["step"], r["to"], r["subject"], r["message_id"])
+                  for r in expected if r["type"] == "send" and r["status"] == "sent")
+    asyncio.run(produce(worker["bootstrap"], f"{worker['app_id']}.events", events))
+    messages = asyncio.run(collect(worker["bootstrap"], f"{worker['app_id']}.outbox", len(sent), timeout=90))
+    got = sorted((m["customer_id"], m["journey"], m["step"], m["to"], m["subject"], m["id"]) for m in messages)
+    assert got == sent, worker["log"].read_text()[-3000:]
