@@ -17,6 +17,7 @@ from connectors.api.auth import Secret, SignatureChecker, key_ok
 from connectors.api.deps import Deps
 from connectors.api.preferences import preference_routes
 from connectors.api.providers import provider_routes
+from connectors.api.reports import report_page
 from connectors.api.metrics import Metrics
 from engine.runtimes.embedded import queries
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
@@ -121,6 +122,20 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
             return _json(422, {"error": "invalid workspace; the last valid version keeps running",
                                "problems": [str(p) for p in problems]})
         return _json(200, {"journeys": [j.id for j in runtime.workspace.journeys]})
+
+    report_keys = [Secret(k.strip()) for k in (environ or {}).get("NUDGE_REPORTS_KEYS", "").split(",") if k.strip()]
+
+    @app.get("/reports", summary="Campaign performance and customer analytics (HTML, or ?format=json|csv)")
+    async def reports(request: Request, format: str = "html", since: str | None = None, until: str | None = None,
+                      journey: str | None = None) -> Response:
+        # a browser cannot send a header from a bookmark: `?key=` takes the read-only reports key (or the API key)
+        if not key_ok(request.query_params.get("key"), [*report_keys, *keys]) and (refused := unauthorized(request)):
+            return refused
+        try:
+            body, media = await on_db(report_page, runtime.workspace, format, since, until, journey)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return Response(body, media_type=media)
 
     @app.get("/healthz", summary="Liveness and backlog")
     async def healthz() -> Response:

@@ -10,15 +10,15 @@ from engine.reports.formatting import count, money, percent, points
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2430;margin:0;background:#f6f7f9}
-main{max-width:1180px;margin:0 auto;padding:24px 32px 64px}
+main{max-width:1400px;margin:0 auto;padding:24px 32px 64px}
 h1{font-size:26px;margin:0 0 4px}h2{font-size:21px;margin:36px 0 8px;border-bottom:2px solid #dde2ea;padding-bottom:4px}
 h3{font-size:16px;margin:20px 0 6px}.meta{color:#5b6576;margin:0 0 18px}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
 .card{background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:10px 16px;min-width:130px}
 .card b{display:block;font-size:22px}.card.primary{border-color:#2f6fdb;box-shadow:inset 4px 0 #2f6fdb}
 .card span{color:#5b6576;font-size:13px}
-table{border-collapse:collapse;background:#fff;margin:8px 0 16px;font-variant-numeric:tabular-nums}
-th,td{border:1px solid #dde2ea;padding:5px 10px;text-align:right;white-space:nowrap}
+table{border-collapse:collapse;background:#fff;margin:8px 0 16px;font-variant-numeric:tabular-nums;font-size:13.5px}
+th,td{border:1px solid #dde2ea;padding:4px 8px;text-align:right;white-space:nowrap}
 th{background:#eef1f6;font-weight:600}td:first-child,th:first-child{text-align:left}
 .note{background:#fff8e6;border:1px solid #f0d58c;border-radius:6px;padding:8px 12px;max-width:900px}
 .verdict{font-weight:600}.charts{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
@@ -95,12 +95,16 @@ def _journey(j: Mapping[str, Any], currency: str) -> str:
     return "".join(parts) + "</section>"
 
 
+def _arm_name(v: Mapping[str, Any]) -> str:
+    name = str(v["variant"])
+    return name + (" (holdout)" if v["holdout"] and "holdout" not in name else "")
+
+
 def _experiment(e: Mapping[str, Any], currency: str) -> str:
-    bars = [(v["variant"] + (" (holdout)" if v["holdout"] else ""), v["conversion_rate"], *v["conversion_ci95"])
-            for v in e["variants"]]
+    bars = [(_arm_name(v), v["conversion_rate"], *v["conversion_ci95"]) for v in e["variants"]]
     variants = _table(("variant", "customers", "converted", "conversion rate", "95% interval", "clicked", "click rate",
                        "revenue", "revenue/customer"),
-                      [[v["variant"] + (" (holdout)" if v["holdout"] else ""), count(v["customers"]), count(v["converted"]),
+                      [[_arm_name(v), count(v["customers"]), count(v["converted"]),
                         percent(v["conversion_rate"]),
                         f"{percent(v['conversion_ci95'][0])} – {percent(v['conversion_ci95'][1])}",
                         count(v["clicked"]), percent(v["click_rate"]), money(v["revenue"], currency),
@@ -151,7 +155,8 @@ def _customers(c: Mapping[str, Any], currency: str) -> str:
 def render_html(report: Mapping[str, Any]) -> str:
     currency = report["currency"]
     period = report["period"]
-    span = f"{period['since'] or report['data_from'] or '…'} to {period['until'] or report['data_until'] or '…'}"
+    start, end = (period["since"] or report["data_from"] or "…"), (period["until"] or report["data_until"] or "…")
+    span = f"{start[:16].replace('T', ' ')} to {end[:16].replace('T', ' ')} UTC"
     overview = _table(FUNNEL_HEADERS, [_funnel_row(j["name"], j, currency) for j in report["journeys"]]
                       + [_funnel_row("All journeys", report["totals"], currency)], id="journeys")
     channels = _table(("channel", *FUNNEL_HEADERS[1:]),

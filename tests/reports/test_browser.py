@@ -1,0 +1,79 @@
+"""Headless Chromium opens the HTML report (a file, and `/reports` of a running Nudge): charts and tables render."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.server import NudgeServer
+from tests.reports.conftest import Replay, nudge
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed: apt-get install chromium (.ci/run does)")
+
+
+def chromium(tmp_path: Path, *args: str) -> str:
+    assert CHROMIUM is not None
+    profile = tmp_path / "chromium-profile"
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", *args],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def cells(dom: str, table_id: str) -> list[list[str]]:
+    table = re.search(rf'<table id="{table_id}">(.*?)</table>', dom, re.S)
+    assert table, f"no table {table_id}"
+    return [re.findall(r"<t[dh]>(.*?)</t[dh]>", row) for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)]
+
+
+@needs_chromium
+def test_the_html_report_renders_its_charts_and_tables_in_chromium(replay: Replay, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    result = nudge("report", "--workspace", str(replay.workspace), "--input", str(replay.records), "--events",
+                   str(replay.events), "--format", "html", "-o", str(page))
+    assert result.returncode == 0, result.stderr
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert len(re.findall(r"<svg[^>]*class=\"chart\"", dom)) == 3   # funnel, daily series, variant comparison
+    assert len(re.findall(r"<rect", dom)) >= 6 and "<polyline" in dom
+    journeys = cells(dom, "journeys")
+    n = str(len(replay.sent))
+    assert journeys[1][:6] == ["Spring promo", "20", n, n, n, "1"]
+    assert journeys[1][7:10] == ["10", "50.0%", "€500.00"]
+    assert cells(dom, "lifecycle")[1][:2] == ["new", "10"]
+    chromium(tmp_path, f"--screenshot={tmp_path / 'report.png'}", "--window-size=1280,2000", page.as_uri())
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+@needs_chromium
+def test_reports_page_of_a_running_nudge_behind_a_read_only_key(replay: Replay, tmp_path: Path) -> None:
+    server = NudgeServer(replay.workspace, tmp_path / "nudge.db", env={"NUDGE_REPORTS_KEYS": "reports-key"}).start()
+    try:
+        now = datetime.now(timezone.utc)   # a live runtime starts no journey on events older than 72 hours
+        events = [json.loads(line) for line in replay.events.read_text().splitlines()]
+        fresh = [{**e, "timestamp": (now - timedelta(hours=2 if e["type"] == "signed_up" else 1)).isoformat()}
+                 for e in events if e["type"] in ("signed_up", "purchase")]
+        assert server.post(fresh).status_code == 202
+
+        def converted() -> bool:
+            data = httpx.get(server.url + "/reports?format=json&key=reports-key").json()
+            return bool(data["journeys"]) and data["journeys"][0]["conversions"] == 10
+
+        server.wait_for(converted, what="ten conversions in the report")
+        assert httpx.get(server.url + "/reports").status_code == 401
+        assert httpx.get(server.url + "/reports?key=wrong").status_code == 401
+        dom = chromium(tmp_path, "--dump-dom", server.url + "/reports?key=reports-key")
+        assert cells(dom, "journeys")[1][:2] == ["Spring promo", "20"] and "€500.00" in dom
+        chromium(tmp_path, f"--screenshot={tmp_path / 'reports-page.png'}", "--window-size=1280,2000",
+                 server.url + "/reports?key=reports-key")
+    finally:
+        server.stop()
