@@ -61,6 +61,7 @@ class Tally:
 
     def __init__(self, period: Period = Period(), journey: str | None = None, assign: Assign | None = None) -> None:
         self.period, self.only, self.assign = period, journey, assign
+        self.bounded = period.since is not None or period.until is not None
         self.total = Funnel("all")
         self.channels: dict[str, Funnel] = {}
         self.journey_funnels: dict[str, Funnel] = {}
@@ -87,8 +88,7 @@ class Tally:
         journey = r.get("journey")
         if not journey or (self.only and journey != self.only):
             return
-        at = parse_at(r["at"])
-        if not self.period.contains(at):
+        if self.bounded and not self.period.contains(parse_at(r["at"])):
             return
         kind = r.get("type")
         day = r["at"][:10]

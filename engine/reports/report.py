@@ -42,8 +42,7 @@ def build_report(inp: ReportInput, progress: Progress | None = None) -> dict[str
     latest: datetime | None = parse_at(tally.last_at) if tally.last_at else None
     for event in inp.events:
         tally.add_event(event)
-        purchase = purchase_of(event, customer_key(event))
-        if purchase is not None:
+        if event.get("type") == "purchase" and (purchase := purchase_of(event, customer_key(event))) is not None:
             purchases.append(purchase)
             latest = purchase.at if latest is None or purchase.at > latest else latest
     now = inp.period.until or latest
