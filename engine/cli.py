@@ -250,6 +250,51 @@ def plan(
 
 
 @app.command()
+def api(
+    kafka: Annotated[bool, typer.Option("--kafka", help="Produce events to Kafka for `nudge worker` processes.")] = False,
+    workspace: WorkspaceOpt = Path("."),
+    db: Annotated[Optional[Path], typer.Option(help="Local SQLite for the outbox and records (default: WORKSPACE/nudge-edge.db).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """The HTTP API and the dispatcher beside Kafka workers (`nudge run` is the all-in-one runtime)."""
+    from engine.runtimes.embedded.serve import run
+
+    if not kafka:
+        err.print("nudge api serves Kafka workers: add --kafka (for one process with SQLite, use nudge run)", style="red")
+        raise typer.Exit(2)
+    _load(workspace)
+    run(workspace, db, host, port, kafka=True)
+
+
+@app.command()
+def worker(
+    workspace: WorkspaceOpt = Path("."),
+    bootstrap: Annotated[Optional[str], typer.Option(help="Kafka bootstrap server (default $NUDGE_KAFKA_BOOTSTRAP or 127.0.0.1:9092).")] = None,
+    partitions: Annotated[Optional[int], typer.Option(help="Partitions of Nudge's topics (default $NUDGE_KAFKA_PARTITIONS or 8).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Local table state (default $NUDGE_KAFKA_DATA_DIR or .nudge-worker).")] = None,
+) -> None:
+    """Run the engine as a Kafka worker (faust-streaming); start as many as you need."""
+    import dataclasses
+    import os
+
+    import faust
+
+    from engine.runtimes.kafka.worker import KafkaSettings, create_worker
+
+    _load(workspace)
+    settings = KafkaSettings.from_env(os.environ)
+    if bootstrap:
+        settings = dataclasses.replace(settings, bootstrap=bootstrap)
+    if partitions:
+        settings = dataclasses.replace(settings, partitions=partitions)
+    if data_dir:
+        settings = dataclasses.replace(settings, data_dir=str(data_dir))
+    fapp = create_worker(workspace, settings)
+    faust.Worker(fapp, loglevel=os.environ.get("NUDGE_LOG_LEVEL", "warning").lower()).execute_from_commandline()
+
+
+@app.command()
 def report(
     db: Annotated[Optional[Path], typer.Option(help="The SQLite file of `nudge run`.", exists=True, dir_okay=False)] = None,
     input: Annotated[Optional[Path], typer.Option("--input", help="`nudge simulate` output (JSONL).", exists=True, dir_okay=False)] = None,

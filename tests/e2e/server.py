@@ -33,6 +33,7 @@ class NudgeServer:
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    command: tuple[str, ...] = ("run",)  # ("api", "--kafka") beside Kafka workers
 
     @property
     def url(self) -> str:
@@ -46,12 +47,12 @@ class NudgeServer:
         env = {**os.environ, "NUDGE_API_KEYS": self.api_key, **self.env}
         log = (self.db.parent / "server.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine", "run", "--workspace", str(self.workspace), "--db", str(self.db),
+            [sys.executable, "-m", "engine", *self.command, "--workspace", str(self.workspace), "--db", str(self.db),
              "--port", str(self.port)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"nudge run exited: {(self.db.parent / 'server.log').read_text()[-3000:]}")
+                raise RuntimeError(f"nudge {self.command[0]} exited: {(self.db.parent / 'server.log').read_text()[-3000:]}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self

@@ -124,3 +124,25 @@ def test_events_in_messages_out_the_same_as_simulate(worker: dict[str, Any], wor
     messages = asyncio.run(collect(worker["bootstrap"], f"{worker['app_id']}.outbox", len(sent), timeout=90))
     got = sorted((m["customer_id"], m["journey"], m["step"], m["to"], m["subject"], m["id"]) for m in messages)
     assert got == sent, worker["log"].read_text()[-3000:]
+
+
+def test_the_http_api_and_dispatcher_beside_kafka_workers_send_each_message_once(
+        worker: dict[str, Any], workspace: Path, tmp_path: Path) -> None:
+    from tests.e2e.server import NudgeServer
+
+    events = sample(datetime.now(timezone.utc))
+    expected = simulate(load_workspace(workspace).workspace, [parse_event(e) for e in events]).records
+    sent = sorted((r["customer_id"], r["journey"], r["step"], r["message_id"])
+                  for r in expected if r["type"] == "send" and r["status"] == "sent")
+    edge = NudgeServer(workspace, tmp_path / "edge.db", command=("api", "--kafka"))
+    edge.env = {"NUDGE_KAFKA_BOOTSTRAP": worker["bootstrap"], "NUDGE_KAFKA_APP_ID": worker["app_id"]}
+    edge.start()
+    try:
+        for start in range(0, len(events), 10):
+            assert edge.post(events[start:start + 10]).status_code == 202
+        edge.wait_for(lambda: len(edge.messages()) >= len(sent), timeout=90, what="every message")
+        edge.wait_for(lambda: edge.health()["messages"].get("sent", 0) >= len(sent), what="the outbox rows")
+    finally:
+        edge.stop()
+    got = sorted((m["customer_id"], m["journey"], m["step"], m["id"]) for m in edge.messages())
+    assert got == sent

@@ -19,9 +19,16 @@ log = logging.getLogger("nudge.run")
 
 
 async def serve(workspace: Path, db: Path, host: str, port: int, environ: Mapping[str, str],
-                watch: bool = True, announce: bool = True) -> None:
+                watch: bool = True, announce: bool = True, kafka: bool = False) -> None:
     public_url = environ.get("NUDGE_PUBLIC_URL", f"http://{host}:{port}")
-    runtime = EmbeddedRuntime(workspace, db, public_url, environ=environ)
+    runtime: EmbeddedRuntime
+    if kafka:
+        from engine.runtimes.kafka.edge import KafkaEdgeRuntime
+        from engine.runtimes.kafka.worker import KafkaSettings
+
+        runtime = KafkaEdgeRuntime(workspace, db, KafkaSettings.from_env(environ), public_url, environ)
+    else:
+        runtime = EmbeddedRuntime(workspace, db, public_url, environ=environ)
     keys, note = api_keys(environ, db)
     secret = environ.get("NUDGE_WEBHOOK_SECRET")
     app = create_app(runtime, keys, SignatureChecker(Secret(secret)) if secret else None, environ)
@@ -44,6 +51,7 @@ async def serve(workspace: Path, db: Path, host: str, port: int, environ: Mappin
         await runtime.stop()
 
 
-def run(workspace: Path, db: Path | None, host: str, port: int) -> None:
+def run(workspace: Path, db: Path | None, host: str, port: int, kafka: bool = False) -> None:
     logging.basicConfig(level=os.environ.get("NUDGE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(workspace, db or workspace / "nudge.db", host, port, os.environ))
+    asyncio.run(serve(workspace, db or workspace / ("nudge-edge.db" if kafka else "nudge.db"), host, port, os.environ,
+                      kafka=kafka))
