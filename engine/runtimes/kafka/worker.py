@@ -6,11 +6,13 @@ messages. Durable timers: a `pending` table (timer id -> due) is the truth; a `d
 table of per-partition minute buckets lets every worker's one-second tick find what is due
 on its own partitions and send a `fire` envelope to that partition, where the agent pops
 the timer idempotently and runs the step. Processing is at-least-once with idempotent
-handlers: repeated event ids and timer ids do nothing the second time.
+handlers: repeated event ids and timer ids do nothing the second time, and the table
+writes that mark an input done are applied only after its outputs are acknowledged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -26,7 +28,7 @@ from engine.links import SignedLinks
 from engine.machine import Engine
 from engine.runtimes.embedded.processor import epoch, from_epoch
 from engine.runtimes.kafka import envelopes as env
-from engine.runtimes.kafka.store import FaustStore
+from engine.runtimes.kafka.store import FaustStore, Writes
 from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.worker")
@@ -43,6 +45,7 @@ class KafkaSettings:
     data_dir: str = ".nudge-worker"
     link_secret: str = "change-me"
     public_url: str = "http://127.0.0.1:8080"
+    session_timeout: float = 30.0  # how soon partitions of a dead worker move to the living
 
     def topic(self, name: str) -> str:
         """Topics are named after the app id, so several deployments can share a cluster."""
@@ -58,6 +61,7 @@ class KafkaSettings:
             data_dir=environ.get("NUDGE_KAFKA_DATA_DIR", cls.data_dir),
             link_secret=environ.get("NUDGE_LINK_SECRET", cls.link_secret),
             public_url=environ.get("NUDGE_PUBLIC_URL", cls.public_url),
+            session_timeout=float(environ.get("NUDGE_KAFKA_SESSION_TIMEOUT", cls.session_timeout)),
         )
 
 
@@ -73,6 +77,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         topic_partitions=settings.partitions, topic_replication_factor=1, processing_guarantee="at_least_once",
         producer_acks=-1, web_enabled=False, table_standby_replicas=0, consumer_auto_offset_reset="earliest",
         key_serializer="raw", value_serializer="raw",
+        broker_session_timeout=settings.session_timeout, broker_heartbeat_interval=settings.session_timeout / 10,
     )
     # keys and values are bytes (faust's raw codec): keys are UTF-8 on the wire, so producers
     # outside faust partition records the same way; tables derive their codec from the types
@@ -91,36 +96,54 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     suppressions = app.GlobalTable("suppressions", **raw)
     requested: dict[str, float] = {}
 
-    def index(partition: int, due: float, timer_id: str, add: bool) -> None:
+    def index(writes: Writes, partition: int, due: float, timer_id: str, add: bool) -> None:
         key = bucket_key(partition, due).encode()
-        ids = set(orjson.loads(due_index[key])) if due_index.get(key) else set()
+        current = writes.get(due_index, key)
+        ids = set(orjson.loads(current)) if current else set()
         (ids.add if add else ids.discard)(timer_id)
         if ids:
-            due_index[key] = orjson.dumps(sorted(ids))
-        elif key in due_index:
-            del due_index[key]
+            writes.set(due_index, key, orjson.dumps(sorted(ids)))
+        else:
+            writes.delete(due_index, key)
 
-    async def apply(effects: list[Effect], partition: int, origin: float) -> None:
+    class Outputs:
+        """Records sent in one call; `flush` waits until the broker has every one."""
+
+        def __init__(self) -> None:
+            self.acks: list[Any] = []
+
+        async def send(self, topic: Any, key: str, value: bytes) -> None:
+            self.acks.append(await topic.send(key=key.encode(), value=value))
+
+        async def flush(self) -> None:
+            await asyncio.gather(*self.acks)
+
+    async def apply(effects: list[Effect], writes: Writes, out: Outputs, partition: int, origin: float) -> None:
         for effect in effects:
             if isinstance(effect, Output):
                 r = effect.record
-                await records.send(key=str(r.get("customer_id") or r.get("anonymous_id") or "").encode(),
-                                   value=orjson.dumps(r))
+                await out.send(records, str(r.get("customer_id") or r.get("anonymous_id") or ""), orjson.dumps(r))
             elif isinstance(effect, Dispatch):
                 m = effect.message
-                await outbox.send(key=m.id.encode(), value=orjson.dumps({**asdict(m), "origin": origin}))
+                await out.send(outbox, m.id, orjson.dumps({**asdict(m), "origin": origin}))
             elif isinstance(effect, Schedule):
                 t = effect.timer
-                pending[t.id.encode()] = orjson.dumps({"due": epoch(t.due), "key": t.key, "kind": t.kind, "journey": t.journey,
-                                              "token": t.token})
-                index(partition, epoch(t.due), t.id, add=True)
+                writes.set(pending, t.id.encode(), orjson.dumps(
+                    {"due": epoch(t.due), "key": t.key, "kind": t.kind, "journey": t.journey, "token": t.token}))
+                index(writes, partition, epoch(t.due), t.id, add=True)
             elif isinstance(effect, Diagnostic):
                 log.warning("journey %s step %s customer %s: %s", effect.journey, effect.step, effect.customer_id,
                             effect.message)
 
     async def handle(data: bytes, partition: int) -> None:
-        envelope = env.parse(data)
-        store = FaustStore(customers, seen, aliases, suppressions, partition, settings.partitions)
+        """Outputs first, acknowledged; only then the table writes that mark the input done."""
+        writes, out = Writes(), Outputs()
+        await route(env.parse(data), data, partition, writes, out)
+        await out.flush()
+        writes.apply()
+
+    async def route(envelope: dict[str, Any], data: bytes, partition: int, writes: Writes, out: Outputs) -> None:
+        store = FaustStore(customers, seen, aliases, suppressions, partition, settings.partitions, writes)
         engine = Engine(workspace, store, links)
         kind = envelope["kind"]
         effects: list[Effect] = []
@@ -129,7 +152,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             event = env.event_of(envelope)
             linked = store.alias(event.anonymous_id) if event.customer_id is None and event.anonymous_id else None
             if linked:  # the anonymous profile was handed over: its events follow it
-                await events.send(key=linked.encode(), value=data)
+                await out.send(events, linked, data)
                 return
             origin = float(envelope.get("received_at") or origin)
             late = epoch(event.timestamp) < origin - workspace.settings.late_events.total_seconds()
@@ -137,32 +160,31 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         elif kind == env.FIRE:
             timer = env.timer_of(envelope)
             if not envelope.get("forwarded"):
-                if pending.get(envelope["id"].encode()) is None:
+                if writes.get(pending, envelope["id"].encode()) is None:
                     return  # fired already: a repeated request
-                del pending[envelope["id"].encode()]
-                index(partition, envelope["due"], envelope["id"], add=False)
+                writes.delete(pending, envelope["id"].encode())
+                index(writes, partition, envelope["due"], envelope["id"], add=False)
             requested.pop(envelope["id"], None)
             linked = store.alias(timer.key[5:]) if timer.key.startswith("anon:") else None
             if linked:
-                await events.send(key=linked.encode(), value=orjson.dumps({**envelope, "forwarded": True}))
+                await out.send(events, linked, orjson.dumps({**envelope, "forwarded": True}))
                 return
             origin = envelope["due"]
             effects = engine.fire(timer, timer.due)
         elif kind == env.HAND_OVER:
             key = f"anon:{envelope['anonymous_id']}".encode()
-            state = customers.get(key)
+            state = writes.get(customers, key)
             if state:
-                del customers[key]
-                await events.send(key=envelope["customer_id"].encode(),
-                                  value=env.absorb_envelope(envelope["customer_id"], state, time.time()))
+                writes.delete(customers, key)
+                await out.send(events, envelope["customer_id"],
+                               env.absorb_envelope(envelope["customer_id"], state, time.time()))
             return
         elif kind == env.ABSORB:
             anon = state_codec.loads(envelope["state"])
             effects = engine.absorb(envelope["customer_id"], anon, from_epoch(envelope["at"]))
-        await apply(effects, partition, origin)
+        await apply(effects, writes, out, partition, origin)
         for anonymous_id, customer_id in store.links:
-            await events.send(key=f"anon:{anonymous_id}".encode(),
-                              value=env.hand_over_envelope(anonymous_id, customer_id))
+            await out.send(events, f"anon:{anonymous_id}", env.hand_over_envelope(anonymous_id, customer_id))
 
     @app.task  # type: ignore[untyped-decorator]
     async def declare_topics() -> None:
