@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from email.utils import parseaddr
 from typing import Any
 from urllib.error import URLError
@@ -18,15 +19,18 @@ DEFAULT_BASE_URL = "https://api.sendgrid.com"
 TIMEOUT = 15.0
 
 
-def retry_after(headers: Any) -> float | None:
-    """Retry-After, or SendGrid's X-RateLimit-Reset (a Unix time) turned into seconds."""
+def retry_after(headers: Any, now: float | None = None) -> float | None:
+    """Retry-After, else SendGrid's X-RateLimit-Reset (a Unix time) turned into seconds."""
     if headers is None:
         return None
-    value = headers.get("Retry-After")
     try:
-        return float(value) if value is not None else None
+        if headers.get("Retry-After") is not None:
+            return float(headers["Retry-After"])
+        if headers.get("X-RateLimit-Reset") is not None:
+            return max(0.0, float(headers["X-RateLimit-Reset"]) - (time.time() if now is None else now))
     except ValueError:
         return None
+    return None
 
 
 def build_mail(message: dict[str, Any], sender: str, reply_to: str | None) -> Mail:
@@ -62,6 +66,8 @@ class SendGridSender:
         self.reply_to = reply_to
 
     async def send(self, message: dict[str, Any]) -> Delivery:
+        if "@" not in str(message.get("to", "")):
+            raise PermanentError(f"'{message.get('to')}' is not an email address")
         mail = build_mail(message, self.sender, self.reply_to)
         try:
             response = await asyncio.to_thread(self.client.send, mail)
