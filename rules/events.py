@@ -45,9 +45,6 @@ class EventModel(BaseModel):
     def _who(self) -> EventModel:
         if not self.customer_id and not self.anonymous_id:
             raise ValueError("an event needs customer_id or anonymous_id")
-        for key in RESERVED_BOOLEANS:
-            if key in self.traits and not isinstance(self.traits[key], bool | None):
-                raise ValueError(f"traits.{key} must be true or false")
         return self
 
 
@@ -62,6 +59,9 @@ def parse_event(data: Any, *, received_at: datetime | None = None) -> Event:
         if error["type"] == "extra_forbidden":
             message = "unknown key (allowed: id, type, customer_id, anonymous_id, timestamp, properties, traits)"
         raise EventError(field, message) from exc
+    for key in RESERVED_BOOLEANS:
+        if key in model.traits and not isinstance(model.traits[key], bool | None):
+            raise EventError(f"traits.{key}", "must be true or false")
     timestamp = model.timestamp or received_at
     if timestamp is None:
         raise EventError("timestamp", "required (RFC 3339 with an offset)")

@@ -69,9 +69,13 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
             if len(body) > MAX_BODY:
                 return _error(413, f"body over {MAX_BODY} bytes; split the batch")
         if signing is not None:
-            reason = signing.check(request.headers.get("nudge-signature"), body, time.time())
+            now = time.time()
+            reason = signing.check(request.headers.get("nudge-signature"), body, now)
             if reason:
                 return _error(401, reason)
+            signature = signing.signature_of(request.headers.get("nudge-signature", ""))
+            if not await on_db(queries.first_use_of_signature, signature, now, signing.window):
+                return _error(401, "signature already used (replay)")
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_customer ON records(customer);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS signatures (signature TEXT PRIMARY KEY, at REAL NOT NULL);  -- replay window
 """
 
 

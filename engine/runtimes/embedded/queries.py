@@ -49,14 +49,20 @@ def erase(conn: sqlite3.Connection, customer_id: str) -> bool:
         conn.execute(f"UPDATE events SET body = x'7b7d', status = 'erased', customer = NULL WHERE customer IN ({marks})", keys)
         conn.execute(f"DELETE FROM timers WHERE key IN ({marks})", keys)
         conn.execute("DELETE FROM aliases WHERE customer_id = ?", (customer_id,))
+        # records name an anonymous profile by its bare id; its messages carry no customer id
+        owners = [customer_id, *anonymous]
+        owner_marks = ",".join("?" * len(owners))
+        messages = [m for (m,) in conn.execute(
+            f"SELECT json_extract(body, '$.message_id') FROM records WHERE customer IN ({owner_marks}) "
+            "AND type = 'send'", owners) if m]
         conn.execute(
             "UPDATE outbox SET payload = json_object('id', id, 'channel', channel, 'journey', journey, 'step', step, "
             "'erased', json('true')), customer = NULL, "
-            "status = CASE WHEN status IN ('pending', 'in_doubt') THEN 'erased' ELSE status END WHERE customer = ?",
-            (customer_id,))
+            "status = CASE WHEN status IN ('pending', 'in_doubt') THEN 'erased' ELSE status END "
+            f"WHERE customer = ? OR id IN ({','.join('?' * len(messages)) or 'NULL'})", (customer_id, *messages))
         conn.execute(
             "UPDATE records SET customer = NULL, body = json_remove(body, '$.customer_id', '$.anonymous_id', '$.to', "
-            f"'$.subject', '$.text') WHERE customer IN ({marks})", keys)
+            f"'$.subject', '$.text') WHERE customer IN ({owner_marks})", owners)
     return bool(found)
 
 
@@ -123,3 +129,10 @@ def message_by_provider_id(conn: sqlite3.Connection, provider_id: str) -> dict[s
     payload = orjson.loads(row[4])
     return {"message_id": row[0], "customer_id": row[1], "journey": row[2], "step": row[3],
             "variant": payload.get("variant"), "to": payload.get("to")}
+
+
+def first_use_of_signature(conn: sqlite3.Connection, signature: str, now: float, window: float) -> bool:
+    """Signed posts seen within the replay window are kept in the database: a restart forgets none."""
+    with transaction(conn):
+        conn.execute("DELETE FROM signatures WHERE at < ?", (now - window,))
+        return conn.execute("INSERT OR IGNORE INTO signatures VALUES (?, ?)", (signature, now)).rowcount == 1
