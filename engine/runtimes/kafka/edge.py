@@ -36,7 +36,8 @@ class KafkaIngest:
     def __init__(self, settings: KafkaSettings, clock: Callable[[], float]) -> None:
         self.topic = settings.topic("events")
         self.clock = clock
-        self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True)
+        self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True,
+                                         metadata_max_age_ms=5000)
 
     async def submit(self, events: list[Event]) -> Accepted:
         received = self.clock()
@@ -96,7 +97,8 @@ class KafkaEdgeRuntime(EmbeddedRuntime):
         """At-least-once: rows commit in SQLite first, offsets after."""
         consumer = AIOKafkaConsumer(self.settings.topic(name), bootstrap_servers=self.settings.bootstrap,
                                     group_id=f"{self.settings.app_id}-edge-{name}", enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
+                                    auto_offset_reset="earliest",
+                                    metadata_max_age_ms=5000)  # see topics the workers create later, soon
         await consumer.start()
         try:
             while True:
