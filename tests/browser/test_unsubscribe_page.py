@@ -30,6 +30,7 @@ def server(tmp_path: Path) -> Iterator[NudgeServer]:
 def test_unsubscribing_in_a_browser_suppresses_the_next_marketing_email(server: NudgeServer, browser: Any,
                                                                         tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     server.post({"type": "signed_up", "customer_id": "c1", "traits": {"email": "ann@example.com"}})
     server.wait_for(lambda: len(server.messages()) == 1, what="the welcome email")
@@ -38,7 +39,8 @@ def test_unsubscribing_in_a_browser_suppresses_the_next_marketing_email(server: 
     assert "stop receiving emails from Shop?" in browser.find_element(By.TAG_NAME, "main").text
     browser.save_screenshot(str(tmp_path / "unsubscribe-page.png"))
     browser.find_element(By.ID, "unsubscribe").click()
-    assert "You are unsubscribed" in browser.find_element(By.ID, "done").text
+    done = WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "done"))  # the form's answer page
+    assert "You are unsubscribed" in done[0].text
     browser.save_screenshot(str(tmp_path / "unsubscribed.png"))
     server.post({"type": "promo", "customer_id": "c1"})
     conn = sqlite3.connect(server.db)
