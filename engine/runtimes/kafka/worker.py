@@ -141,6 +141,9 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         await route(env.parse(data), data, partition, writes, out)
         await out.flush()
         writes.apply()
+        # the changelog records must be on the broker before this input's offset can be
+        # committed, or a worker killed now would lose its new timers and state
+        await app.producer.flush()
 
     async def route(envelope: dict[str, Any], data: bytes, partition: int, writes: Writes, out: Outputs) -> None:
         store = FaustStore(customers, seen, aliases, suppressions, partition, settings.partitions, writes)
