@@ -253,8 +253,8 @@ class Engine:
             if event.type == "email_bounced" and props.get("bounce") != "hard":
                 return
             address = props.get("email") or state.traits.get("email")
-            if isinstance(address, str) and address:
-                self.store.suppress(address, "bounced" if event.type == "email_bounced" else "complained")
+            if isinstance(address, str) and address.strip():
+                self.store.suppress(address.strip(), "bounced" if event.type == "email_bounced" else "complained")
 
     # -- steps 2 and 3 ----------------------------------------------------------
 

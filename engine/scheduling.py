@@ -85,8 +85,8 @@ def next_date_occurrence(now: datetime, day: date, offset: timedelta, at: time, 
     if not yearly:
         due = _shifted(day, offset, at, tz)
         return due if due >= now else None
-    year = now.astimezone(tz).year - 1
-    for y in range(year, year + 3):
+    year = now.astimezone(tz).year - 1 - abs(offset.days) // 365
+    for y in range(year, year + 3 + 2 * (abs(offset.days) // 365 + 1)):  # offsets may cross years
         due = _shifted(_on_year(day, y), offset, at, tz)
         if due >= now:
             return due
