@@ -32,15 +32,20 @@ def at_local(day: date, at: time, tz: ZoneInfo) -> datetime:
 
 
 def next_local_time(now: datetime, at: time, tz: ZoneInfo, days: frozenset[int] | None = None) -> datetime:
-    """The first moment at or after `now` whose local time is `at` (on one of `days`)."""
+    """The first moment at or after `now` whose local time is `at` (on one of `days`).
+
+    On the autumn night a wall-clock time happens twice (fold 0, then fold 1): between the two,
+    the second is next. A time in a spring gap is read as fold 0 (the offset before the change).
+    """
     today = now.astimezone(tz).date()
     for offset in range(-1, 9):
         day = today + timedelta(days=offset)
         if days is not None and day.weekday() not in days:
             continue
-        candidate = at_local(day, at, tz)
-        if candidate >= now:
-            return candidate
+        first, second = (at_local(day, at.replace(fold=fold), tz) for fold in (0, 1))
+        for candidate in (first, second) if first < second else (first,):  # twice only in an autumn fold
+            if candidate >= now:
+                return candidate
     raise AssertionError("a weekday repeats within a week")
 
 
