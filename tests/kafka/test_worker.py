@@ -30,6 +30,10 @@ JOURNEYS = {
     "cart": "id: cart\nreentry: restart\ntrigger: {event: cart_updated}\nexit_on: [{event: purchase}]\nsteps:\n"
             "  - wait_for: {event: cart_viewed, timeout: 2s}\n    else:\n      - id: nudge\n        send: email\n"
             "        template: hi\n",
+    # started by an anonymous visitor, finished for the customer they turn out to be: the profile
+    # and its timer are handed over from the anonymous partition to the customer's
+    "browse": "id: browse\ntrigger: {event: page_viewed}\nsteps:\n  - wait: 2s\n  - id: follow_up\n    send: email\n"
+              "    template: hi\n",
 }
 
 
@@ -56,7 +60,8 @@ def worker(kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> Iterator[di
 
 
 def sample(now: datetime) -> list[dict[str, Any]]:
-    """Sign-ups and carts for 20 customers, stamped now so that nothing is late."""
+    """Sign-ups and carts for 20 customers (six of whom browsed anonymously before they logged
+    in), stamped now so that nothing is late."""
     events = []
     for n in range(20):
         at = (now + timedelta(milliseconds=n)).isoformat().replace("+00:00", "Z")
@@ -65,8 +70,30 @@ def sample(now: datetime) -> list[dict[str, Any]]:
         events.append({"id": f"k{n}", "type": "cart_updated", "customer_id": f"c{n}", "timestamp": at})
         if n % 2:
             events.append({"id": f"v{n}", "type": "cart_viewed", "customer_id": f"c{n}", "timestamp": at})
+        if n < 6:
+            events.append({"id": f"p{n}", "type": "page_viewed", "anonymous_id": f"a{n}", "timestamp": at})
+            events.append({"id": f"l{n}", "type": "logged_in", "customer_id": f"c{n}", "anonymous_id": f"a{n}",
+                           "timestamp": at})
     events.append(dict(events[0]))  # a repeated id is ignored
     return events
+
+
+def expected_sends(workspace: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    records = simulate(load_workspace(workspace).workspace, [parse_event(e) for e in events]).records
+    return [{**r, "id": r["message_id"]} for r in records if r["type"] == "send" and r["status"] == "sent"]
+
+
+def assert_same_messages(got: list[dict[str, Any]], expected: list[dict[str, Any]], why: str = "") -> None:
+    """The same messages as simulate, each once. Message ids are compared too, except where a journey
+    began for an anonymous visitor: an anonymous event that reaches its partition after the visitor
+    was linked is the customer's (docs/kafka.md), which names the instance, and so the message id."""
+    def content(m: dict[str, Any]) -> tuple[Any, ...]:
+        return m["customer_id"], m["journey"], m["step"], m["to"], m["subject"]
+
+    assert sorted(map(content, got)) == sorted(map(content, expected)), why
+    assert len({m["id"] for m in got}) == len(got), "a message id twice"
+    assert (sorted(m["id"] for m in got if m["journey"] != "browse")
+            == sorted(m["id"] for m in expected if m["journey"] != "browse")), why
 
 
 async def wait_for_topics(bootstrap: str, names: list[str], timeout: float = 60) -> None:
@@ -117,13 +144,10 @@ async def collect(bootstrap: str, topic: str, expected: int, timeout: float) -> 
 
 def test_events_in_messages_out_the_same_as_simulate(worker: dict[str, Any], workspace: Path) -> None:
     events = sample(datetime.now(timezone.utc))
-    expected = simulate(load_workspace(workspace).workspace, [parse_event(e) for e in events]).records
-    sent = sorted((r["customer_id"], r["journey"], r["step"], r["to"], r["subject"], r["message_id"])
-                  for r in expected if r["type"] == "send" and r["status"] == "sent")
+    sent = expected_sends(workspace, events)
     asyncio.run(produce(worker["bootstrap"], f"{worker['app_id']}.events", events))
     messages = asyncio.run(collect(worker["bootstrap"], f"{worker['app_id']}.outbox", len(sent), timeout=90))
-    got = sorted((m["customer_id"], m["journey"], m["step"], m["to"], m["subject"], m["id"]) for m in messages)
-    assert got == sent, worker["log"].read_text()[-3000:]
+    assert_same_messages(messages, sent, worker["log"].read_text()[-3000:])
 
 
 def test_the_http_api_and_dispatcher_beside_kafka_workers_send_each_message_once(
@@ -131,9 +155,7 @@ def test_the_http_api_and_dispatcher_beside_kafka_workers_send_each_message_once
     from tests.e2e.server import NudgeServer
 
     events = sample(datetime.now(timezone.utc))
-    expected = simulate(load_workspace(workspace).workspace, [parse_event(e) for e in events]).records
-    sent = sorted((r["customer_id"], r["journey"], r["step"], r["message_id"])
-                  for r in expected if r["type"] == "send" and r["status"] == "sent")
+    sent = expected_sends(workspace, events)
     edge = NudgeServer(workspace, tmp_path / "edge.db", command=("api", "--kafka"))
     edge.env = {"NUDGE_KAFKA_BOOTSTRAP": worker["bootstrap"], "NUDGE_KAFKA_APP_ID": worker["app_id"]}
     edge.start()
@@ -144,19 +166,17 @@ def test_the_http_api_and_dispatcher_beside_kafka_workers_send_each_message_once
         edge.wait_for(lambda: edge.health()["messages"].get("sent", 0) >= len(sent), what="the outbox rows")
     finally:
         edge.stop()
-    got = sorted((m["customer_id"], m["journey"], m["step"], m["id"]) for m in edge.messages())
-    assert got == sent
+    assert_same_messages(edge.messages(), sent)
 
 
 def start_worker(workspace: Path, bootstrap: str, app_id: str, data: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NUDGE_KAFKA_BOOTSTRAP": bootstrap, "NUDGE_KAFKA_APP_ID": app_id, "NUDGE_KAFKA_PARTITIONS": "4",
-           "NUDGE_KAFKA_DATA_DIR": str(data), "NUDGE_LOG_LEVEL": "warning", "NUDGE_KAFKA_SESSION_TIMEOUT": "6"}
+           "NUDGE_KAFKA_DATA_DIR": str(data), "NUDGE_LOG_LEVEL": os.environ.get("NUDGE_TEST_WORKER_LOG", "warning"),
+           "NUDGE_KAFKA_SESSION_TIMEOUT": "6"}
     return subprocess.Popen([sys.executable, "-m", "engine", "worker", "-w", str(workspace)], env=env, cwd=data.parent,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
-@pytest.mark.xfail(strict=False, reason="known flaky (issue 5): passes alone, but after the rest of the suite the "
-                   "survivor sometimes stops taking over the dead worker's partitions within 150 s; under investigation")
 def test_a_worker_killed_mid_stream_loses_no_message_and_sends_none_twice(
         kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> None:
     from tests.e2e.server import NudgeServer
@@ -175,14 +195,11 @@ def test_a_worker_killed_mid_stream_loses_no_message_and_sends_none_twice(
         workers[0].wait()
         for start in range(len(events) // 2, len(events), 10):
             assert edge.post(events[start:start + 10]).status_code == 202
-        expected = simulate(load_workspace(workspace).workspace, [parse_event(e) for e in events]).records
-        sent = sorted((r["customer_id"], r["journey"], r["step"], r["message_id"])
-                      for r in expected if r["type"] == "send" and r["status"] == "sent")
+        sent = expected_sends(workspace, events)
         edge.wait_for(lambda: len(edge.messages()) >= len(sent), timeout=150, what="every message after the failover")
         time.sleep(3)  # bounded grace period: a duplicate would show up now
     finally:
         edge.stop()
         for w in workers:
             w.kill()
-    got = sorted((m["customer_id"], m["journey"], m["step"], m["id"]) for m in edge.messages())
-    assert got == sent
+    assert_same_messages(edge.messages(), sent)

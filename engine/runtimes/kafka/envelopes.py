@@ -10,11 +10,10 @@ from typing import Any
 
 import orjson
 
-from engine.effects import Timer
 from engine.events import Event
-from engine.runtimes.embedded.processor import epoch, event_from_row, event_to_row, from_epoch
+from engine.runtimes.embedded.processor import event_from_row, event_to_row
 
-EVENT, FIRE, HAND_OVER, ABSORB = "event", "fire", "hand_over", "absorb"
+EVENT, FIRE, HAND_OVER, ABSORB, ERASE = "event", "fire", "hand_over", "absorb", "erase"
 
 
 def key_of(event: Event) -> str:
@@ -26,9 +25,9 @@ def event_envelope(event: Event, received_at: float) -> bytes:
     return orjson.dumps({"kind": EVENT, "event": orjson.loads(event_to_row(event)), "received_at": received_at})
 
 
-def fire_envelope(timer_id: str, timer: Timer) -> bytes:
-    return orjson.dumps({"kind": FIRE, "id": timer_id, "due": epoch(timer.due), "key": timer.key, "timer_kind": timer.kind,
-                         "journey": timer.journey, "token": timer.token})
+def fire_envelope(timer_id: str) -> bytes:
+    """Asks the partition of the record holding the timer to fire it (once: it is popped)."""
+    return orjson.dumps({"kind": FIRE, "id": timer_id})
 
 
 def hand_over_envelope(anonymous_id: str, customer_id: str) -> bytes:
@@ -36,8 +35,14 @@ def hand_over_envelope(anonymous_id: str, customer_id: str) -> bytes:
     return orjson.dumps({"kind": HAND_OVER, "anonymous_id": anonymous_id, "customer_id": customer_id})
 
 
-def absorb_envelope(customer_id: str, state: bytes, at: float) -> bytes:
-    return orjson.dumps({"kind": ABSORB, "customer_id": customer_id, "state": state.decode(), "at": at})
+def absorb_envelope(absorb_id: str, customer_id: str, state: bytes, timers: dict[str, Any], at: float) -> bytes:
+    """An anonymous profile and its timers, for the customer's partition to fold in (once, by id)."""
+    return orjson.dumps({"kind": ABSORB, "id": absorb_id, "customer_id": customer_id, "state": state.decode(),
+                         "timers": timers, "at": at})
+
+
+def erase_envelope(customer_id: str) -> bytes:
+    return orjson.dumps({"kind": ERASE, "customer_id": customer_id})
 
 
 def parse(data: bytes) -> dict[str, Any]:
@@ -46,7 +51,3 @@ def parse(data: bytes) -> dict[str, Any]:
 
 def event_of(envelope: dict[str, Any]) -> Event:
     return event_from_row(orjson.dumps(envelope["event"]))
-
-
-def timer_of(envelope: dict[str, Any]) -> Timer:
-    return Timer(from_epoch(envelope["due"]), envelope["key"], envelope["timer_kind"], envelope["journey"], envelope["token"])

@@ -2,12 +2,12 @@
 
 One agent consumes the events topic (keyed by customer), keeps customer states, seen ids
 and timers in tables backed by changelog topics, and produces outcome records and outbox
-messages. Durable timers: a `pending` table (timer id -> due) is the truth; a `due_index`
-table of per-partition minute buckets lets every worker's one-second tick find what is due
-on its own partitions and send a `fire` envelope to that partition, where the agent pops
-the timer idempotently and runs the step. Processing is at-least-once with idempotent
-handlers: repeated event ids and timer ids do nothing the second time, and the table
-writes that mark an input done are applied only after its outputs are acknowledged.
+messages. Durable timers live in the customer's record (see store.py); a memory index of
+what is due, rebuilt from the table after each rebalance, lets every worker's one-second
+tick send a `fire` envelope to each due timer's partition, where the agent pops the timer
+from the record and runs the step. Processing is at-least-once with idempotent handlers: a
+record remembers the last input applied to it, repeated event ids and timer ids do nothing
+the second time, and table writes are applied only after the outputs are acknowledged.
 """
 
 from __future__ import annotations
@@ -20,20 +20,24 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import faust
+from mode.types.signals import BaseSignalT
 import orjson
 
 from engine import state_codec
-from engine.effects import Diagnostic, Dispatch, Effect, Output, Schedule, Timer
+from engine.effects import Diagnostic, Dispatch, Effect, Output, Schedule
 from engine.links import SignedLinks
 from engine.machine import Engine
 from engine.runtimes.embedded.processor import epoch, from_epoch
 from engine.runtimes.kafka import envelopes as env
-from engine.runtimes.kafka.store import FaustStore, Writes
+from engine.runtimes.kafka.due_index import DueIndex
+from engine.runtimes.kafka.store import FaustStore, Record, Tables, Writes, partition_for, timer_from_json, timer_to_json
+from engine.state import ANON
 from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.worker")
 
 REQUEST_AGAIN_AFTER = 30.0  # a fire request not acted on by then is sent again
+BATCH, BATCH_WITHIN = 500, 0.02  # inputs handled per flush; how long a batch waits to fill
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,6 @@ class KafkaSettings:
         )
 
 
-def bucket_key(partition: int, due: float) -> str:
-    return f"{partition}:{int(due // 60)}"
-
-
 def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     workspace = load_workspace(workspace_root).workspace
     links = SignedLinks(settings.link_secret.encode(), settings.public_url)
@@ -88,29 +88,18 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     events = app.topic(settings.topic("events"), **wire)
     records = app.topic(settings.topic("records"), **wire)
     outbox = app.topic(settings.topic("outbox"), **wire)
-    customers = app.Table("customers", **raw)
-    seen = app.Table("seen", **raw)
-    pending = app.Table("pending", **raw)
-    due_index = app.Table("due_index", **raw)
-    aliases = app.GlobalTable("aliases", **raw)
-    suppressions = app.GlobalTable("suppressions", **raw)
-    requested: dict[str, float] = {}
+    tables = Tables(customers=app.Table("customers", **raw), seen=app.Table("seen", **raw),
+                    aliases=app.GlobalTable("aliases", **raw), suppressions=app.GlobalTable("suppressions", **raw))
+    index = DueIndex(n)
 
-    def index(writes: Writes, partition: int, due: float, timer_id: str, add: bool) -> None:
-        key = bucket_key(partition, due).encode()
-        current = writes.get(due_index, key)
-        ids = set(orjson.loads(current)) if current else set()
-        (ids.add if add else ids.discard)(timer_id)
-        if ids:
-            writes.set(due_index, key, orjson.dumps(sorted(ids)))
-        else:
-            writes.delete(due_index, key)
-
-    class Outputs:
-        """Records sent in one call; `flush` waits until the broker has every one."""
+    class Batch:
+        """One batch's outputs (sent at once; `flush` waits until the broker has every one),
+        table writes, and the timers it scheduled, for the due index once they are written."""
 
         def __init__(self) -> None:
             self.acks: list[Any] = []
+            self.writes = Writes()
+            self.timers: list[tuple[int, float, str, str]] = []  # partition, due, timer id, record key
 
         async def send(self, topic: Any, key: str, value: bytes) -> None:
             self.acks.append(await topic.send(key=key.encode(), value=value))
@@ -118,35 +107,50 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         async def flush(self) -> None:
             await asyncio.gather(*self.acks)
 
-    async def apply(effects: list[Effect], writes: Writes, out: Outputs, partition: int, origin: float) -> None:
+    async def apply(effects: list[Effect], store: FaustStore, batch: Batch, partition: int, origin: float) -> None:
         for effect in effects:
             if isinstance(effect, Output):
                 r = effect.record
-                await out.send(records, str(r.get("customer_id") or r.get("anonymous_id") or ""), orjson.dumps(r))
+                await batch.send(records, str(r.get("customer_id") or r.get("anonymous_id") or ""), orjson.dumps(r))
             elif isinstance(effect, Dispatch):
                 m = effect.message
-                await out.send(outbox, m.id, orjson.dumps({**asdict(m), "origin": origin}))
+                await batch.send(outbox, m.id, orjson.dumps({**asdict(m), "origin": origin}))
             elif isinstance(effect, Schedule):
                 t = effect.timer
-                writes.set(pending, t.id.encode(), orjson.dumps(
-                    {"due": epoch(t.due), "key": t.key, "kind": t.kind, "journey": t.journey, "token": t.token}))
-                index(writes, partition, epoch(t.due), t.id, add=True)
+                store.record.timers[t.id] = timer_to_json(t)
+                batch.timers.append((partition, epoch(t.due), t.id, store.key))
             elif isinstance(effect, Diagnostic):
                 log.warning("journey %s step %s customer %s: %s", effect.journey, effect.step, effect.customer_id,
                             effect.message)
 
-    async def handle(data: bytes, partition: int) -> None:
-        """Outputs first, acknowledged; only then the table writes that mark the input done."""
-        writes, out = Writes(), Outputs()
-        await route(env.parse(data), data, partition, writes, out)
-        await out.flush()
-        writes.apply()
-        # the changelog records must be on the broker before this input's offset can be
-        # committed, or a worker killed now would lose its new timers and state
-        await app.producer.flush()
+    async def handle(inputs: list[Any]) -> None:
+        """Outputs first, acknowledged; only then the table writes that mark the inputs done.
 
-    async def route(envelope: dict[str, Any], data: bytes, partition: int, writes: Writes, out: Outputs) -> None:
-        store = FaustStore(customers, seen, aliases, suppressions, partition, settings.partitions, writes)
+        Inputs are handled in order, each seeing the writes of those before it; the broker's
+        acknowledgements are awaited once per batch, not once per input, which is what makes
+        a worker fast (a round trip per input would bound it to a few hundred a second).
+        """
+        batch = Batch()
+        for item in inputs:
+            batch.writes.source = item
+            message = item.message
+            await route(env.parse(item.value), item.value, message.key.decode(), message.partition, message.offset,
+                        batch)
+        await batch.flush()
+        # aliases, suppressions and seen ids first: done again, they come out the same
+        batch.writes.apply(but=tables.customers)
+        await app.producer.flush()
+        # then the records, each saying which input it has taken in; they must be on the broker
+        # before these inputs' offsets can be committed, or a worker killed now would lose them
+        batch.writes.apply()
+        await app.producer.flush()
+        for partition, due, timer_id, key in batch.timers:
+            index.push(partition, due, timer_id, key)
+
+    async def route(envelope: dict[str, Any], data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
+        store = FaustStore(tables, key, partition, offset, batch.writes)
+        if store.record.offset >= offset:
+            return  # applied before a crash; its outputs went out then
         engine = Engine(workspace, store, links)
         kind = envelope["kind"]
         effects: list[Effect] = []
@@ -154,40 +158,51 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         if kind == env.EVENT:
             event = env.event_of(envelope)
             linked = store.alias(event.anonymous_id) if event.customer_id is None and event.anonymous_id else None
-            if linked:  # the anonymous profile was handed over: its events follow it
-                await out.send(events, linked, data)
+            if linked and linked != key:  # the anonymous profile was handed over: its events follow it
+                await batch.send(events, linked, data)
                 return
             origin = float(envelope.get("received_at") or origin)
             late = epoch(event.timestamp) < origin - workspace.settings.late_events.total_seconds()
             effects = engine.handle_event(event, late=late)
         elif kind == env.FIRE:
-            timer = env.timer_of(envelope)
-            if not envelope.get("forwarded"):
-                if writes.get(pending, envelope["id"].encode()) is None:
-                    return  # fired already: a repeated request
-                writes.delete(pending, envelope["id"].encode())
-                index(writes, partition, envelope["due"], envelope["id"], add=False)
-            requested.pop(envelope["id"], None)
-            linked = store.alias(timer.key[5:]) if timer.key.startswith("anon:") else None
-            if linked:
-                await out.send(events, linked, orjson.dumps({**envelope, "forwarded": True}))
-                return
-            origin = envelope["due"]
+            entry = store.record.timers.get(envelope["id"])
+            if entry is None:
+                return  # fired already: a repeated request
+            timer = timer_from_json(entry)
+            if timer.key == key and key.startswith(ANON) and store.alias(key[len(ANON):]):
+                return  # linked: the hand-over on its way here takes the timer to the customer
+            del store.record.timers[envelope["id"]]
+            origin = entry["due"]
             effects = engine.fire(timer, timer.due)
         elif kind == env.HAND_OVER:
-            key = f"anon:{envelope['anonymous_id']}".encode()
-            state = writes.get(customers, key)
-            if state:
-                writes.delete(customers, key)
-                await out.send(events, envelope["customer_id"],
-                               env.absorb_envelope(envelope["customer_id"], state, time.time()))
-            return
+            if store.record.state is not None:
+                await batch.send(events, envelope["customer_id"], env.absorb_envelope(
+                    f"absorb:{key}:{partition}:{offset}", envelope["customer_id"],
+                    state_codec.dumps(store.record.state), store.record.timers, time.time()))
+            store.record = Record()
         elif kind == env.ABSORB:
-            anon = state_codec.loads(envelope["state"])
-            effects = engine.absorb(envelope["customer_id"], anon, from_epoch(envelope["at"]))
-        await apply(effects, writes, out, partition, origin)
+            if store.seen(envelope["id"]):
+                return
+            store.remember(envelope["id"])
+            effects = engine.absorb(key, state_codec.loads(envelope["state"]), from_epoch(envelope["at"]))
+            store.record.timers.update(envelope["timers"])
+            batch.timers.extend((partition, t["due"], tid, key) for tid, t in envelope["timers"].items())
+        elif kind == env.ERASE:
+            for alias, owner in list(tables.aliases.items()):
+                if owner == key.encode():
+                    batch.writes.delete(tables.aliases, alias)
+            await batch.send(records, key, orjson.dumps({"type": "erased", "customer_id": key}))
+            store.erase()
+            return
+        await apply(effects, store, batch, partition, origin)
+        store.save(offset)
         for anonymous_id, customer_id in store.links:
-            await out.send(events, f"anon:{anonymous_id}", env.hand_over_envelope(anonymous_id, customer_id))
+            await batch.send(events, f"anon:{anonymous_id}", env.hand_over_envelope(anonymous_id, customer_id))
+
+    @app.on_rebalance_complete.connect
+    async def reindex(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
+        """Partitions moved and their tables were recovered: the due index is rebuilt."""
+        index.stale = True
 
     @app.task  # type: ignore[untyped-decorator]
     async def declare_topics() -> None:
@@ -197,27 +212,22 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
 
     @app.agent(events)
     async def process(stream: Any) -> None:
-        async for event in stream.events():
-            await handle(event.value, event.message.partition)
+        async for batch in stream.take_events(BATCH, within=BATCH_WITHIN):
+            await handle(batch)
 
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         """On every worker, for its own partitions: ask for each due timer to be fired."""
         now = time.time()
         mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events.get_topic_name()}
-        for key, ids in list(due_index.items()):
-            partition, minute = (int(x) for x in key.decode().split(":"))
-            if partition not in mine or minute * 60 > now or not ids:
-                continue
-            for timer_id in orjson.loads(ids):
-                entry = pending.get(timer_id.encode())
-                if entry is None or now - requested.get(timer_id, 0.0) < REQUEST_AGAIN_AFTER:
-                    continue
-                t = orjson.loads(entry)
-                if t["due"] > now:
-                    continue
-                requested[timer_id] = now
-                timer = Timer(from_epoch(t["due"]), t["key"], t["kind"], t["journey"], t["token"])
-                await events.send(key=t["key"].encode(), value=env.fire_envelope(timer_id, timer), partition=partition)
+        if index.stale or mine != index.owned:
+            index.rebuild(((k.decode(), partition_for(k.decode(), n), Record.timers_of(v))
+                           for k, v in list(tables.customers.items()) if v), mine)
+        for partition, timer_id, key in index.pop_due(now):
+            data = tables.customers.get(key.encode())
+            if not data or timer_id not in Record.timers_of(data):
+                continue  # fired, or moved with a hand-over
+            await events.send(key=key.encode(), value=env.fire_envelope(timer_id), partition=partition)
+            index.push(partition, now + REQUEST_AGAIN_AFTER, timer_id, key)  # in case the request is lost
 
     return app
