@@ -87,10 +87,12 @@ class KafkaEdgeRuntime(EmbeddedRuntime):
             "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _record_rows(self, values: list[bytes]) -> None:
+        """Each value is one input's records, a list."""
         rows = []
         for value in values:
-            r = orjson.loads(value)
-            rows.append((r["at"], r.get("customer_id") or r.get("anonymous_id"), r["journey"], r["type"], value))
+            for r in orjson.loads(value):
+                rows.append((r["at"], r.get("customer_id") or r.get("anonymous_id"), r["journey"], r["type"],
+                             orjson.dumps(r)))
         self.sink.executemany("INSERT INTO records (at, customer, journey, type, body) VALUES (?, ?, ?, ?, ?)", rows)
 
     async def _consume(self, name: str, write: Callable[[list[bytes]], None]) -> None:
