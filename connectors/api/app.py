@@ -114,7 +114,8 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
     async def delete_customer(customer_id: str, request: Request) -> Response:
         if (refused := unauthorized(request)) is not None:
             return refused
-        found = await on_db(queries.erase, customer_id)
+        async with deps.db_lock:  # the API's connection, one user at a time
+            found = await runtime.erase_customer(customer_id)
         return _json(200, {"erased": customer_id}) if found else _error(404, f"no customer '{customer_id}'")
 
     @app.post("/v1/reload", summary="Reload the workspace; an invalid edit is refused and the old one keeps running")

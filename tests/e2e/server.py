@@ -98,6 +98,13 @@ class NudgeServer:
     def health(self) -> dict[str, Any]:
         return httpx.get(self.url + "/healthz", timeout=5).json()
 
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Read the server's database (a separate read-only connection; WAL lets it look while it runs)."""
+        import sqlite3
+
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
+            return conn.execute(sql).fetchall()
+
     def messages(self) -> list[dict[str, Any]]:
         import json
 

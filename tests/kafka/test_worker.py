@@ -203,3 +203,46 @@ def test_a_worker_killed_mid_stream_loses_no_message_and_sends_none_twice(
         for w in workers:
             w.kill()
     assert_same_messages(edge.messages(), sent)
+
+
+def test_customers_are_read_from_the_workers_state_and_erased_there_too(
+        worker: dict[str, Any], workspace: Path, tmp_path: Path) -> None:
+    from tests.e2e.server import NudgeServer
+
+    events = sample(datetime.now(timezone.utc))
+    edge = NudgeServer(workspace, tmp_path / "edge.db", command=("api", "--kafka"))
+    edge.env = {"NUDGE_KAFKA_BOOTSTRAP": worker["bootstrap"], "NUDGE_KAFKA_APP_ID": worker["app_id"]}
+    edge.start()
+    try:
+        with edge.client() as c:
+            assert c.delete("/v1/customers/nobody").status_code == 404
+            assert edge.post(events).status_code == 202
+            edge.wait_for(lambda: len(edge.messages()) >= len(expected_sends(workspace, events)), timeout=90,
+                          what="every message")
+            # c0 browsed as a0 before logging in: one profile, its page view folded in
+            edge.wait_for(lambda: c.get("/v1/customers/c0").status_code == 200
+                          and "page_viewed" in c.get("/v1/customers/c0").json()["activity"], what="c0's merged view")
+            view = c.get("/v1/customers/c0").json()
+            assert view["traits"] == {"email": "c0@example.com", "first_name": "C0"}
+            assert view["activity"]["signed_up"]["count"] == 1
+            assert {m["step"] for m in view["messages"]} == {"greet", "later", "nudge", "follow_up"}
+
+            assert c.delete("/v1/customers/c0").status_code == 200
+            assert c.get("/v1/customers/c0").status_code == 404
+            edge.wait_for(lambda: not edge.query("SELECT 1 FROM records WHERE body LIKE '%c0@example.com%'"),
+                          what="the records scrubbed")
+            # the worker forgot c0 and the link from a0: a new event starts a new profile (and, being
+            # behind the erasure on c0's partition, shows it done), and a0's next page view stays anonymous
+            later = (datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+            assert edge.post([{"id": "again", "type": "cart_viewed", "customer_id": "c0",
+                               "timestamp": later}]).status_code == 202
+            edge.wait_for(lambda: c.get("/v1/customers/c0").status_code == 200, what="c0 anew")
+            fresh = c.get("/v1/customers/c0").json()
+            assert fresh["traits"] == {} and set(fresh["activity"]) == {"cart_viewed"}
+            assert edge.post([{"id": "anon-again", "type": "page_viewed", "anonymous_id": "a0",
+                               "timestamp": later}]).status_code == 202
+            edge.wait_for(lambda: edge.query("SELECT 1 FROM customers WHERE key = 'anon:a0' "
+                                             "AND CAST(state AS TEXT) LIKE '%page_viewed%'"), what="a0 anonymous again")
+            assert c.get("/v1/customers/c1").status_code == 200  # the others are untouched
+    finally:
+        edge.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from typing import Any
 
@@ -38,9 +39,13 @@ def customer_view(conn: sqlite3.Connection, customer_id: str, recent: int = 20) 
     }
 
 
-def erase(conn: sqlite3.Connection, customer_id: str) -> bool:
+def customer_known(conn: sqlite3.Connection, customer_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM customers WHERE key = ?", (customer_id,)).fetchone() is not None
+
+
+def erase(conn: sqlite3.Connection, customer_id: str, own_transaction: bool = True) -> bool:
     """GDPR erasure: profile, events, journey state and timers go; messages keep no personal data."""
-    with transaction(conn):
+    with transaction(conn) if own_transaction else contextlib.nullcontext():
         anonymous = [a for (a,) in conn.execute("SELECT anonymous_id FROM aliases WHERE customer_id = ?", (customer_id,))]
         keys = [customer_id, *(anon_key(a) for a in anonymous)]
         marks = ",".join("?" * len(keys))

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 from connectors.channels.base import Sender
 from connectors.channels.config import build_senders
 from engine.links import SignedLinks
-from engine.runtimes.embedded import database
+from engine.runtimes.embedded import database, queries
 from engine.runtimes.embedded.dispatcher import Dispatcher, Observer
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import BatchResult, Processor
@@ -131,6 +131,11 @@ class EmbeddedRuntime:
             if tried:
                 continue
             await self._sleep_until(self._dispatch_wake, self.dispatcher.next_ready())
+
+    async def erase_customer(self, customer_id: str) -> bool:
+        """GDPR erasure (queries.erase); False when there is no such customer."""
+        found: bool = await asyncio.to_thread(queries.erase, self.read, customer_id)
+        return found
 
     async def reload(self) -> list[Problem]:
         """Load the edited workspace; an invalid edit is refused and the last valid one keeps running."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from engine import state_codec
 from engine.state import CustomerState
@@ -61,9 +62,17 @@ class SqliteStore:
         for key in self._dirty:
             state = self._customers[key]
             assert state is not None
-            email, phone = state.traits.get("email"), state.traits.get("phone")
-            rows.append((key, state.customer_id, state_codec.dumps(state), len(state.instances),
-                         email.lower() if isinstance(email, str) else None, phone if isinstance(phone, str) else None))
-        self.conn.executemany("INSERT OR REPLACE INTO customers VALUES (?, ?, ?, ?, ?, ?)", rows)
+            rows.append(customer_row(state))
+        self.conn.executemany(CUSTOMER_UPSERT, rows)
         self._dirty.clear()
         self._dropped.clear()
+
+
+CUSTOMER_UPSERT = "INSERT OR REPLACE INTO customers VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def customer_row(state: CustomerState) -> tuple[Any, ...]:
+    """A `customers` row: the state, and the columns lookups by address and `nudge plan` use."""
+    email, phone = state.traits.get("email"), state.traits.get("phone")
+    return (state.key, state.customer_id, state_codec.dumps(state), len(state.instances),
+            email.lower() if isinstance(email, str) else None, phone if isinstance(phone, str) else None)
