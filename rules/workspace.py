@@ -146,3 +146,10 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
         raise WorkspaceError(problems)
     workspace = Workspace(settings, segments, tuple(journeys), template_set, str(root))
     return Loaded(workspace, sorted(problems))
+
+
+def fingerprint(root: Path) -> tuple[tuple[str, float], ...]:
+    """The workspace's files and their modification times: a change means "reload" (polling needs
+    no extra dependency, and works the same on every file system)."""
+    files = [root / "journeys.yaml", *root.glob("journeys/**/*"), *root.glob("templates/**/*")]
+    return tuple(sorted((str(p), p.stat().st_mtime) for p in files if p.is_file()))

@@ -246,3 +246,65 @@ def test_customers_are_read_from_the_workers_state_and_erased_there_too(
             assert c.get("/v1/customers/c1").status_code == 200  # the others are untouched
     finally:
         edge.stop()
+
+
+async def records_of(bootstrap: str, topic: str, until: Any, timeout: float) -> list[dict[str, Any]]:
+    """Outcome records (each Kafka message is one input's list) until `until(records)` holds."""
+    await wait_for_topics(bootstrap, [topic])
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=f"check-{uuid.uuid4().hex[:6]}")
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(found):
+            assert time.monotonic() < deadline, f"timed out; records so far: {found}"
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                for message in batch:
+                    found.extend(orjson.loads(message.value))
+    finally:
+        await consumer.stop()
+    return found
+
+
+def test_a_worker_reloads_edited_journeys_and_refuses_a_broken_edit(kafka_bootstrap: str, tmp_path: Path) -> None:
+    slow = ("id: slow\ntrigger: {event: signed_up}\nsteps:\n  - id: hold\n    wait: 1h\n  - id: after\n"
+            "    send: email\n    template: hi\n")
+    ws = write_workspace(tmp_path / "ws", journeys={"slow": slow}, templates={"hi.email.html": email("Hi")})
+    app_id = f"r{uuid.uuid4().hex[:8]}"
+    (tmp_path / "w").mkdir()
+    proc = start_worker(ws, kafka_bootstrap, app_id, tmp_path / "w", tmp_path / "w.log")
+    topic, records = f"{app_id}.events", f"{app_id}.records"
+    now = datetime.now(timezone.utc)
+
+    def sign_up(n: int) -> dict[str, Any]:
+        return {"id": f"s{n}", "type": "signed_up", "customer_id": f"r{n}", "timestamp": now.isoformat(),
+                "traits": {"email": f"r{n}@example.com"}}
+
+    def entered(count: int) -> Any:
+        return lambda found: sum(r["type"] == "entered" for r in found) >= count
+
+    try:
+        asyncio.run(produce(kafka_bootstrap, topic, [sign_up(n) for n in range(3)]))
+        asyncio.run(records_of(kafka_bootstrap, records, entered(3), timeout=90))
+
+        journey = ws / "journeys" / "slow.yaml"
+        journey.write_text("id: slow\ntrigger: {event: signed_up\n")  # broken: the worker keeps the old one
+        deadline = time.monotonic() + 30
+        while "reload refused" not in (tmp_path / "w.log").read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "w.log").read_text()[-2000:]
+            time.sleep(0.1)
+        assert "journeys/slow.yaml:3:1: invalid YAML" in (tmp_path / "w.log").read_text()  # where the mistake is
+        asyncio.run(produce(kafka_bootstrap, topic, [sign_up(3)]))
+        asyncio.run(records_of(kafka_bootstrap, records, entered(4), timeout=60))
+
+        journey.write_text("id: slow\ntrigger: {event: signed_up}\nsteps:\n  - id: after\n    send: email\n"
+                           "    template: hi\n")  # `hold` is gone: those waiting there exit
+        found = asyncio.run(records_of(
+            kafka_bootstrap, records, lambda f: sum(r.get("reason") == "step_removed" for r in f) >= 4, timeout=60))
+        exits = sorted(r["customer_id"] for r in found if r.get("reason") == "step_removed")
+        assert exits == ["r0", "r1", "r2", "r3"]
+        assert all(r["step"] == "hold" for r in found if r.get("reason") == "step_removed")
+        assert not [r for r in found if r["type"] == "send"]
+    finally:
+        proc.kill()

@@ -18,7 +18,7 @@ from engine.runtimes.embedded.dispatcher import Dispatcher, Observer
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import BatchResult, Processor
 from rules.problems import Problem, WorkspaceError
-from rules.workspace import load_workspace
+from rules.workspace import fingerprint, load_workspace
 
 log = logging.getLogger("nudge.run")
 
@@ -155,14 +155,10 @@ class EmbeddedRuntime:
 
     async def watch(self, interval: float = 1.0) -> None:
         """Reload when a workspace file changes (polling mtimes: no extra dependency)."""
-        seen = self._fingerprint()
+        seen = fingerprint(self.root)
         while True:
             await asyncio.sleep(interval)
-            current = self._fingerprint()
+            current = fingerprint(self.root)
             if current != seen:
                 seen = current
                 await self.reload()
-
-    def _fingerprint(self) -> tuple[tuple[str, float], ...]:
-        files = [self.root / "journeys.yaml", *self.root.glob("journeys/**/*"), *self.root.glob("templates/**/*")]
-        return tuple(sorted((str(p), p.stat().st_mtime) for p in files if p.is_file()))

@@ -13,7 +13,7 @@ import orjson
 from engine.events import Event
 from engine.runtimes.embedded.processor import event_from_row, event_to_row
 
-EVENT, FIRE, HAND_OVER, ABSORB, ERASE = "event", "fire", "hand_over", "absorb", "erase"
+EVENT, FIRE, HAND_OVER, ABSORB, ERASE, MIGRATE = "event", "fire", "hand_over", "absorb", "erase", "migrate"
 
 
 def key_of(event: Event) -> str:
@@ -39,6 +39,11 @@ def absorb_envelope(absorb_id: str, customer_id: str, state: bytes, timers: dict
     """An anonymous profile and its timers, for the customer's partition to fold in (once, by id)."""
     return orjson.dumps({"kind": ABSORB, "id": absorb_id, "customer_id": customer_id, "state": state.decode(),
                          "timers": timers, "at": at})
+
+
+def migrate_envelope(version: str, at: float) -> bytes:
+    """After a live edit: move the record's instances to their steps' new places (or exit them)."""
+    return orjson.dumps({"kind": MIGRATE, "version": version, "at": at})
 
 
 def erase_envelope(customer_id: str) -> bytes:

@@ -50,27 +50,31 @@ def timer_from_json(data: dict[str, Any]) -> Timer:
 
 @dataclass
 class Record:
-    """One customer's value in the `customers` table: state, timers (id -> timer), last input."""
+    """One customer's value in the `customers` table: state, timers (id -> timer), the last input
+    applied, and the workspace version its instances were placed for (see live.py)."""
 
     state: CustomerState | None = None
     timers: dict[str, dict[str, Any]] = field(default_factory=dict)
     offset: int = -1
+    version: str = ""
 
     def encode(self) -> bytes:
-        """A header line (offset, timers), then the state: the due index reads only the header."""
-        header = orjson.dumps({"offset": self.offset, "timers": self.timers})
+        """A header line, then the state: the due index and reloads read only the header."""
+        header = orjson.dumps({"offset": self.offset, "timers": self.timers, "version": self.version,
+                               "active": len(self.state.instances) if self.state is not None else 0})
         return header + b"\n" + (state_codec.dumps(self.state) if self.state is not None else b"")
 
     @classmethod
     def decode(cls, data: bytes) -> Record:
         header, _, state = data.partition(b"\n")
         head = orjson.loads(header)
-        return cls(state_codec.loads(state) if state else None, head["timers"], head["offset"])
+        return cls(state_codec.loads(state) if state else None, head["timers"], head["offset"], head.get("version", ""))
 
     @staticmethod
-    def timers_of(data: bytes) -> dict[str, dict[str, Any]]:
-        timers: dict[str, dict[str, Any]] = orjson.loads(data.partition(b"\n")[0])["timers"]
-        return timers
+    def header(data: bytes) -> dict[str, Any]:
+        """offset, timers, version and `active` (how many journey instances) without the state."""
+        head: dict[str, Any] = orjson.loads(data.partition(b"\n")[0])
+        return head
 
 
 class Writes:

@@ -30,9 +30,9 @@ from engine.machine import Engine
 from engine.runtimes.embedded.processor import epoch, from_epoch
 from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.due_index import DueIndex
+from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.store import FaustStore, Record, Tables, Writes, partition_for, timer_from_json, timer_to_json
 from engine.state import ANON
-from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.worker")
 
@@ -70,7 +70,7 @@ class KafkaSettings:
 
 
 def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
-    workspace = load_workspace(workspace_root).workspace
+    live = LiveWorkspace(workspace_root)
     links = SignedLinks(settings.link_secret.encode(), settings.public_url)
     app = faust.App(
         settings.app_id, broker=f"kafka://{settings.bootstrap}", store=settings.store, datadir=settings.data_dir,
@@ -155,10 +155,15 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         store = FaustStore(tables, key, partition, offset, batch.writes)
         if store.record.offset >= offset:
             return  # applied before a crash; its outputs went out then
+        workspace = live.workspace
         engine = Engine(workspace, store, links)
         kind = envelope["kind"]
         effects: list[Effect] = []
         origin = time.time()
+        if store.record.version != live.version:  # placed for another version of the journeys
+            if store.record.state is not None and store.record.state.instances:
+                effects = engine.migrate(key, from_epoch(origin))
+            store.record.version = live.version
         if kind == env.EVENT:
             event = env.event_of(envelope)
             linked = store.alias(event.anonymous_id) if event.customer_id is None and event.anonymous_id else None
@@ -167,7 +172,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                 return
             origin = float(envelope.get("received_at") or origin)
             late = epoch(event.timestamp) < origin - workspace.settings.late_events.total_seconds()
-            effects = engine.handle_event(event, late=late)
+            effects += engine.handle_event(event, late=late)
         elif kind == env.FIRE:
             entry = store.record.timers.get(envelope["id"])
             if entry is None:
@@ -177,7 +182,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                 return  # linked: the hand-over on its way here takes the timer to the customer
             del store.record.timers[envelope["id"]]
             origin = entry["due"]
-            effects = engine.fire(timer, timer.due)
+            effects += engine.fire(timer, timer.due)
         elif kind == env.HAND_OVER:
             if store.record.state is not None:
                 await batch.send(events, envelope["customer_id"], env.absorb_envelope(
@@ -188,7 +193,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             if store.seen(envelope["id"]):
                 return
             store.remember(envelope["id"])
-            effects = engine.absorb(key, state_codec.loads(envelope["state"]), from_epoch(envelope["at"]))
+            effects += engine.absorb(key, state_codec.loads(envelope["state"]), from_epoch(envelope["at"]))
             store.record.timers.update(envelope["timers"])
             batch.timers.extend((partition, t["due"], tid, key) for tid, t in envelope["timers"].items())
         elif kind == env.ERASE:
@@ -225,11 +230,16 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         now = time.time()
         mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events.get_topic_name()}
         if index.stale or mine != index.owned:
-            index.rebuild(((k.decode(), partition_for(k.decode(), n), Record.timers_of(v))
+            index.rebuild(((k.decode(), partition_for(k.decode(), n), Record.header(v)["timers"])
                            for k, v in list(tables.customers.items()) if v), mine)
+        if live.poll():  # a valid edit: journeys in flight move now, not at their next input
+            for k, v in list(tables.customers.items()):
+                partition = partition_for(k.decode(), n)
+                if v and partition in mine and Record.header(v)["active"]:
+                    await events.send(key=k, value=env.migrate_envelope(live.version, now), partition=partition)
         for partition, timer_id, key in index.pop_due(now):
             data = tables.customers.get(key.encode())
-            if not data or timer_id not in Record.timers_of(data):
+            if not data or timer_id not in Record.header(data)["timers"]:
                 continue  # fired, or moved with a hand-over
             await events.send(key=key.encode(), value=env.fire_envelope(timer_id), partition=partition)
             index.push(partition, now + REQUEST_AGAIN_AFTER, timer_id, key)  # in case the request is lost

@@ -1,0 +1,53 @@
+"""The workspace a worker runs, reloaded when its files change; an invalid edit is refused.
+
+The version is a hash of the files' contents, so every worker that has the same files agrees
+on it whatever the files' times. Each customer record carries the version its instances were
+last placed for; an input for a record of another version first moves its instances to their
+steps' new places (or exits them `step_removed`), as `nudge run` does at reload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from engine.model import Workspace
+from rules.problems import WorkspaceError
+from rules.workspace import fingerprint, load_workspace
+
+log = logging.getLogger("nudge.worker")
+
+
+def content_version(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path, _ in fingerprint(root):
+        digest.update(str(Path(path).relative_to(root)).encode() + b"\0" + Path(path).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+class LiveWorkspace:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.workspace: Workspace = load_workspace(root).workspace
+        self.version = content_version(root)
+        self._seen = fingerprint(root)
+
+    def poll(self) -> bool:
+        """Reload if a file changed; True when a new valid version is now running."""
+        current = fingerprint(self.root)
+        if current == self._seen:
+            return False
+        self._seen = current
+        try:
+            workspace = load_workspace(self.root).workspace
+        except WorkspaceError as exc:
+            for problem in exc.problems:
+                log.error("reload refused: %s", problem)
+            return False
+        version = content_version(self.root)
+        if version == self.version:
+            return False
+        self.workspace, self.version = workspace, version
+        log.warning("reloaded the workspace: version %s, %d journeys", version, len(workspace.journeys))
+        return True
