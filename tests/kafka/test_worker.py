@@ -169,8 +169,10 @@ def test_the_http_api_and_dispatcher_beside_kafka_workers_send_each_message_once
     assert_same_messages(edge.messages(), sent)
 
 
-def start_worker(workspace: Path, bootstrap: str, app_id: str, data: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(workspace: Path, bootstrap: str, app_id: str, data: Path, log: Path,
+                 store: str = "memory://") -> subprocess.Popen[bytes]:
     env = {**os.environ, "NUDGE_KAFKA_BOOTSTRAP": bootstrap, "NUDGE_KAFKA_APP_ID": app_id, "NUDGE_KAFKA_PARTITIONS": "4",
+           "NUDGE_KAFKA_STORE": store,
            "NUDGE_KAFKA_DATA_DIR": str(data), "NUDGE_LOG_LEVEL": os.environ.get("NUDGE_TEST_WORKER_LOG", "warning"),
            "NUDGE_KAFKA_SESSION_TIMEOUT": "6"}
     return subprocess.Popen([sys.executable, "-m", "engine", "worker", "-w", str(workspace)], env=env, cwd=data.parent,
@@ -308,3 +310,28 @@ def test_a_worker_reloads_edited_journeys_and_refuses_a_broken_edit(kafka_bootst
         assert not [r for r in found if r["type"] == "send"]
     finally:
         proc.kill()
+
+
+def test_a_worker_on_rocksdb_keeps_its_tables_on_disk_across_a_restart(
+        kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> None:
+    app_id = f"d{uuid.uuid4().hex[:8]}"
+    data = tmp_path / "w"
+    data.mkdir()
+    events = sample(datetime.now(timezone.utc))
+    sent = expected_sends(workspace, events)
+    outbox = f"{app_id}.outbox"
+    first = start_worker(workspace, kafka_bootstrap, app_id, data, tmp_path / "first.log", store="rocksdb://")
+    try:
+        asyncio.run(produce(kafka_bootstrap, f"{app_id}.events", events))
+        greetings = sum(m["step"] == "greet" for m in sent)
+        asyncio.run(collect(kafka_bootstrap, outbox, greetings, timeout=90))
+    finally:
+        first.terminate()  # a clean stop, timers pending: the tables stay in the data dir
+        first.wait(timeout=60)
+    assert list((data / "v1" / "tables").glob("*.db")), "no RocksDB files on disk"
+    second = start_worker(workspace, kafka_bootstrap, app_id, data, tmp_path / "second.log", store="rocksdb://")
+    try:
+        messages = asyncio.run(collect(kafka_bootstrap, outbox, len(sent), timeout=90))
+    finally:
+        second.kill()
+    assert_same_messages(messages, sent, (tmp_path / "second.log").read_text()[-3000:])
