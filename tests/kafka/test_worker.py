@@ -142,12 +142,28 @@ async def collect(bootstrap: str, topic: str, expected: int, timeout: float) -> 
     return found
 
 
-def test_events_in_messages_out_the_same_as_simulate(worker: dict[str, Any], workspace: Path) -> None:
-    events = sample(datetime.now(timezone.utc))
-    sent = expected_sends(workspace, events)
+def test_one_event_file_gives_the_same_messages_through_simulate_nudge_run_and_kafka(
+        worker: dict[str, Any], workspace: Path, tmp_path: Path) -> None:
+    from tests.e2e.server import NudgeServer
+
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in sample(datetime.now(timezone.utc))))
+    events = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    sent = expected_sends(workspace, events)  # simulate
+
     asyncio.run(produce(worker["bootstrap"], f"{worker['app_id']}.events", events))
     messages = asyncio.run(collect(worker["bootstrap"], f"{worker['app_id']}.outbox", len(sent), timeout=90))
     assert_same_messages(messages, sent, worker["log"].read_text()[-3000:])
+
+    embedded = NudgeServer(workspace, tmp_path / "run.db")  # nudge run
+    embedded.start()
+    try:
+        assert embedded.post(events).status_code == 202
+        embedded.wait_for(lambda: len(embedded.messages()) >= len(sent), timeout=60, what="every message")
+    finally:
+        embedded.stop()
+    assert_same_messages(embedded.messages(), sent)
+    assert sorted(m["id"] for m in embedded.messages()) == sorted(m["id"] for m in sent)  # ids too, all of them
 
 
 def test_the_http_api_and_dispatcher_beside_kafka_workers_send_each_message_once(
