@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 import orjson
 import pytest
@@ -122,14 +123,23 @@ async def produce(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> N
         await producer.stop()
 
 
-async def collect(bootstrap: str, topic: str, expected: int, timeout: float) -> list[dict[str, Any]]:
+@contextlib.asynccontextmanager
+async def reading(bootstrap: str, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer of the whole topic (a group of its own, from the earliest offset)."""
     await wait_for_topics(bootstrap, [topic])
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 group_id=f"check-{uuid.uuid4().hex[:6]}")
     await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def collect(bootstrap: str, topic: str, expected: int, timeout: float) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
-    try:
+    async with reading(bootstrap, topic) as consumer:
         while len(found) < expected and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
@@ -137,8 +147,6 @@ async def collect(bootstrap: str, topic: str, expected: int, timeout: float) -> 
         await asyncio.sleep(2)  # a short grace period: anything extra would be a duplicate
         for records in (await consumer.getmany(timeout_ms=500)).values():
             found.extend(orjson.loads(r.value) for r in records)
-    finally:
-        await consumer.stop()
     return found
 
 
@@ -268,20 +276,14 @@ def test_customers_are_read_from_the_workers_state_and_erased_there_too(
 
 async def records_of(bootstrap: str, topic: str, until: Any, timeout: float) -> list[dict[str, Any]]:
     """Outcome records (each Kafka message is one input's list) until `until(records)` holds."""
-    await wait_for_topics(bootstrap, [topic])
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=f"check-{uuid.uuid4().hex[:6]}")
-    await consumer.start()
     found: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
-    try:
+    async with reading(bootstrap, topic) as consumer:
         while not until(found):
             assert time.monotonic() < deadline, f"timed out; records so far: {found}"
             for batch in (await consumer.getmany(timeout_ms=500)).values():
                 for message in batch:
                     found.extend(orjson.loads(message.value))
-    finally:
-        await consumer.stop()
     return found
 
 
