@@ -47,12 +47,13 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
     app.include_router(provider_routes(deps))
     app.include_router(preference_routes(deps))
 
-    def unauthorized(request: Request) -> Response | None:
+    def unauthorized(request: Request, accepted: list[Secret] | None = None) -> Response | None:
+        """None when the request carries one of the `accepted` keys (default: the API keys)."""
         auth = request.headers.get("authorization", "")
         presented = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key")
         if not presented:
             return _error(401, "missing API key: send 'Authorization: Bearer <key>'")
-        if not key_ok(presented, keys):
+        if not key_ok(presented, keys if accepted is None else accepted):
             return _error(403, "invalid API key")
         return None
 
@@ -133,8 +134,10 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
     @app.get("/reports", summary="Campaign performance and customer analytics (HTML, or ?format=json|csv)")
     async def reports(request: Request, format: str = "html", since: str | None = None, until: str | None = None,
                       journey: str | None = None) -> Response:
-        # a browser cannot send a header from a bookmark: `?key=` takes the read-only reports key (or the API key)
-        if not key_ok(request.query_params.get("key"), [*report_keys, *keys]) and (refused := unauthorized(request)):
+        # the read-only reports key (or an API key), in the Authorization header like every other
+        # call, or as `?key=` because a browser cannot send a header from a bookmark
+        readers = [*report_keys, *keys]
+        if not key_ok(request.query_params.get("key"), readers) and (refused := unauthorized(request, readers)):
             return refused
         try:
             body, media = await on_db(report_page, runtime.workspace, format, since, until, journey)

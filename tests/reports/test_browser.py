@@ -71,6 +71,10 @@ def test_reports_page_of_a_running_nudge_behind_a_read_only_key(replay: Replay, 
         server.wait_for(converted, what="ten conversions in the report")
         assert httpx.get(server.url + "/reports").status_code == 401
         assert httpx.get(server.url + "/reports?key=wrong").status_code == 401
+        bearer = {"Authorization": "Bearer reports-key"}
+        assert httpx.get(server.url + "/reports?format=json", headers=bearer).json()["journeys"][0]["conversions"] == 10
+        assert httpx.get(server.url + "/reports", headers={"Authorization": "Bearer wrong"}).status_code == 403
+        assert httpx.get(server.url + "/v1/customers/c1", headers=bearer).status_code == 403  # reports only
         dom = chromium(tmp_path, "--dump-dom", server.url + "/reports?key=reports-key")
         assert cells(dom, "journeys")[1][:2] == ["Spring promo", "20"] and "€500.00" in dom
         chromium(tmp_path, f"--screenshot={tmp_path / 'reports-page.png'}", "--window-size=1280,2000",
