@@ -3,6 +3,10 @@
 Regular expressions rather than an HTML parser: every marketing email is converted, and
 the stdlib parser made this the most expensive step of a send. Email HTML is machine-made
 from our own templates, so the forms below cover it.
+
+Patterns that run over the whole email start with a literal where they can (`<`, two
+spaces, a newline): the regex engine then skips ahead with a fast string search instead of
+trying a match at every character, which made whitespace and line passes the costliest.
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ _INVISIBLE = re.compile(r"<(head|style|script|title|template)\b[^>]*>.*?</\1\s*>
 _HIDDEN = re.compile(
     r"<(\w+)\b[^>]*\sstyle\s*=\s*(?:\"[^\"]*display\s*:\s*none[^\"]*\"|'[^']*display\s*:\s*none[^']*')"
     r"[^>]*>", re.I)
+# Every `_HIDDEN` match holds a match of this in lower case (none of these letters has a
+# non-ASCII case variant), so a miss in the lower-cased rest of the email rules out any
+# further hidden element, cheaply: `_HIDDEN` is slow to fail across a whole email.
+_HIDDEN_HINT = re.compile(r"play\s*:\s*none")
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
                    "track", "wbr"})
-_SPACE = re.compile(r"[ \t\r\n\f]+")
+_SPACES = re.compile("  +")
 _LINK = re.compile(r"<a\b([^>]*)>(.*?)</a\s*>", _FLAGS)
 _HREF = re.compile(r"""\shref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 _CHARREF = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#[xX][0-9A-Fa-f]+);")
@@ -31,9 +39,9 @@ _PARAGRAPH = re.compile(r"</?(?:p|h[1-6]|table|hr)\b[^>]*>", re.I)
 _BLOCK = re.compile(r"</?(?:div|tr|ul|ol|blockquote|section|article|header|footer|center|pre)\b[^>]*>", re.I)
 # A block edge asks for a line break, a paragraph edge for a blank line; runs of them merge.
 _LINE, _PARAGRAPH_BREAK = "\x00", "\x01"
-_EDGES = re.compile(r"[ \n]*[\x00\x01][\x00\x01 \n]*")
+_EDGES = re.compile(r"[\x00\x01][\x00\x01 \n]*")
 _TAG = re.compile(r"<[A-Za-z/!?][^>]*>")  # "a < b" in text is not a tag
-_BLANKS = re.compile(r"\n{3,}")
+_BLANKS = re.compile("\n\n\n+")
 
 
 def _element_end(source: str, opening: re.Match[str]) -> int:
@@ -56,7 +64,7 @@ def _drop_hidden(source: str) -> str:
     """Hidden preheaders and mobile-only copies would read as stray text in the plain part."""
     kept: list[str] = []
     position = 0
-    while (opening := _HIDDEN.search(source, position)) is not None:
+    while _HIDDEN_HINT.search(source[position:].lower()) and (opening := _HIDDEN.search(source, position)):
         kept.append(source[position:opening.start()])
         position = _element_end(source, opening)
     kept.append(source[position:])
@@ -79,12 +87,34 @@ def _link(match: re.Match[str]) -> str:
     return f"{label} ({escaped})" if label else escaped
 
 
+def _collapse_space(text: str) -> str:
+    """Each run of HTML white space becomes one space (source line breaks are indentation, not text)."""
+    for char in "\t\r\n\f":
+        text = text.replace(char, " ")
+    return _SPACES.sub(" ", text)
+
+
+def _break_edges(text: str) -> str:
+    """Each run of edge marks, with the spaces and line breaks around it, becomes its line break."""
+    kept: list[str] = []
+    position = 0
+    for edges in _EDGES.finditer(text):
+        # The previous run took the white space after it, so this strips only what precedes the run.
+        kept.append(text[position:edges.start()].rstrip(" \n"))
+        kept.append("\n\n" if _PARAGRAPH_BREAK in edges[0] else "\n")
+        position = edges.end()
+    kept.append(text[position:])
+    return "".join(kept)
+
+
 def html_to_text(source: str) -> str:
     """Blocks become lines, links `text (url)`, lists `- item`; hidden preheaders and styles vanish."""
-    text = _COMMENT.sub("", source.replace(_LINE, "").replace(_PARAGRAPH_BREAK, ""))
+    text = source.replace(_LINE, "").replace(_PARAGRAPH_BREAK, "")
+    if "<!--" in text:
+        text = _COMMENT.sub("", text)
     text = _INVISIBLE.sub("", text)
     text = _drop_hidden(text)
-    text = _SPACE.sub(" ", text)  # source line breaks are indentation, not text
+    text = _collapse_space(text)
     text = _IMG.sub(lambda m: m[1] if m[1] is not None else m[2], text)
     text = _LINK.sub(_link, text)
     text = _BR.sub("\n", text)
@@ -92,7 +122,7 @@ def html_to_text(source: str) -> str:
     text = _CELL_END.sub(" ", text)
     text = _PARAGRAPH.sub(_PARAGRAPH_BREAK, text)
     text = _BLOCK.sub(_LINE, text)
-    text = _EDGES.sub(lambda m: "\n\n" if _PARAGRAPH_BREAK in m[0] else "\n", _TAG.sub("", text))
+    text = _break_edges(_TAG.sub("", text))
     text = html.unescape(text)
     lines = [" ".join(line.split()) for line in text.split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()

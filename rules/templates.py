@@ -1,7 +1,9 @@
 """Message templates (SPEC §6): sandboxed Jinja2, email front matter, locales, layouts.
 
 Every file is read once when the workspace loads, so rendering does no I/O and a live
-edit swaps the whole set at once.
+edit swaps the whole set at once. Rendering is the engine's costliest step, so the work
+that is the same for every message (looking templates up, copying their globals, static
+front matter) is done once per template, not per message.
 """
 
 from __future__ import annotations
@@ -27,13 +29,42 @@ _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?$\n?", re.S | re.M)
 FRONT_KEYS = ("subject", "preheader", "text")
 
 
+class Prepared:
+    """A compiled template and what `Template.render` would otherwise redo on every call.
+
+    `Template.render` copies the template's globals (a ChainMap, slow to iterate) into each
+    new context; here they are copied once and merged with the message's names in one step.
+    A template without tags or expressions (a fixed preheader) is rendered once, at load.
+    """
+
+    __slots__ = ("template", "_globals", "_constant")
+
+    def __init__(self, template: Template, source: str) -> None:
+        self.template = template
+        self._globals = dict(template.globals)
+        tree = template.environment.parse(source)
+        static = all(isinstance(node, (nodes.Output, nodes.TemplateData)) for node in tree.find_all(nodes.Node))
+        self._constant = template.render() if static else None
+
+    def render(self, context: Mapping[str, Any]) -> str:
+        """What `self.template.render(context)` returns, or raises."""
+        if self._constant is not None:
+            return self._constant
+        template = self.template
+        ctx = template.new_context({**self._globals, **context}, shared=True)
+        try:
+            return template.environment.concat(template.root_render_func(ctx))
+        except Exception:
+            template.environment.handle_exception()
+
+
 @dataclass(frozen=True)
 class EmailParts:
     """Compiled pieces of one email file."""
 
-    subject: Template
-    preheader: Template | None
-    text: Template | None
+    subject: Prepared
+    preheader: Prepared | None
+    text: Prepared | None
 
 
 class TemplateSet:
@@ -46,6 +77,7 @@ class TemplateSet:
         self._bodies: dict[str, str] = {}
         self._variants: dict[tuple[str, str], dict[str | None, str]] = {}
         self._email: dict[str, EmailParts] = {}
+        self._prepared: dict[str, Prepared] = {}
         plain = make_environment(autoescape=False)
         for path, text in sorted(files.items()):
             body = self._split(path, text, plain)
@@ -79,14 +111,14 @@ class TemplateSet:
         for key in front:
             if key not in FRONT_KEYS:
                 self._problem(path, 2, f"unknown front matter key '{key}'; allowed: {', '.join(FRONT_KEYS)}")
-        compiled: dict[str, Template | None] = {}
+        compiled: dict[str, Prepared | None] = {}
         for key in FRONT_KEYS:
             source = front.get(key)
             if source is None:
                 compiled[key] = None
                 continue
             try:
-                compiled[key] = plain.from_string(str(source))
+                compiled[key] = Prepared(plain.from_string(str(source)), str(source))
             except TemplateSyntaxError as exc:
                 self._problem(path, 2, f"invalid {key}: {exc.message}")
                 compiled[key] = None
@@ -134,7 +166,7 @@ class TemplateSet:
                track: Callable[[str], str] | None = None) -> Rendered:
         """`track`, when given, turns each link into a tracked one (our own links stay as they are)."""
         path = self.path_for(name, channel, locale)
-        body = self.env.get_template(path).render(context)
+        body = self._body(path).render(context)
         if channel == "sms":
             text = body.strip()
             if track:
@@ -150,6 +182,13 @@ class TemplateSet:
         if track and parts.text:
             text = rewrite_text(text, track, _own_link(context))
         return Rendered(subject=subject, text=text, html=body, preheader=preheader)
+
+    def _body(self, path: str) -> Prepared:
+        """The compiled body, looked up once: the loader compares the whole source on each lookup."""
+        prepared = self._prepared.get(path)
+        if prepared is None:
+            prepared = self._prepared[path] = Prepared(self.env.get_template(path), self._bodies[path])
+        return prepared
 
 
 def _own_link(context: Mapping[str, Any]) -> Callable[[str], bool]:
