@@ -18,12 +18,31 @@ from engine.runtimes.simulate import Result, simulate
 from rules.events import parse_event
 from rules.workspace import load_workspace
 
-__all__ = ["Harness", "email", "write_workspace"]
+__all__ = ["Harness", "email", "journey_yaml", "send_step", "wait_step", "write_workspace"]
 
 
 def email(subject: str, body: str = "<p>Hello</p>") -> str:
     """An email template with front matter."""
     return f"---\nsubject: {subject!r}\n---\n{body}\n"
+
+
+def send_step(step_id: str, template: str, channel: str = "email", topic: str | None = None) -> str:
+    """One `send` step as an item of `steps:`, keys in a fixed order (so tests can point at its lines)."""
+    text = f"  - id: {step_id}\n    send: {channel}\n    template: {template}\n"
+    return text + (f"    topic: {topic}\n" if topic else "")
+
+
+def wait_step(duration: str, step_id: str | None = None) -> str:
+    """One `wait` step as an item of `steps:`, with an id only when given."""
+    return f"  - id: {step_id}\n    wait: {duration}\n" if step_id else f"  - wait: {duration}\n"
+
+
+def journey_yaml(journey_id: str, trigger: str, *steps: str, topic: str | None = None,
+                 reentry: str | None = None) -> str:
+    """A journey file: id, topic, trigger (YAML flow text), reentry, then the steps (from `send_step`, ...)."""
+    text = f"id: {journey_id}\n" + (f"topic: {topic}\n" if topic else "") + f"trigger: {trigger}\n"
+    text += f"reentry: {reentry}\n" if reentry else ""
+    return text + "steps:\n" + "".join(steps)
 
 
 def write_workspace(root: Path, settings: str = "", journeys: dict[str, str] | None = None,

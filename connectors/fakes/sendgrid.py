@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
@@ -21,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.fakes.server import Fault, Faults, fault_route, stall
+from connectors.fakes.server import Fault, Faults, body_unless_fault, demo_options, fault_route, serve_demo
 
 DEFAULT_API_KEY = "SG.fake-api-key"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -219,11 +218,9 @@ def create_app(fake: SendGridFake) -> Starlette:
     """The HTTP face of `fake`: the Mail Send endpoint, plus `/_fake/*` for demos run in another process."""
 
     async def send(request: Request) -> Response:
-        body = await request.body()  # before any stall: a client that gives up leaves no body to read
-        fault = fake.faults.take()
-        if fault is not None and fault.kind != "hang":
-            return _refusal(fault)
-        await stall(fault)
+        body, refused = await body_unless_fault(request, fake.faults, _refusal)
+        if refused is not None:
+            return refused
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
         if not key:
             return JSONResponse(errors(("authorization required", None)), 401)
@@ -261,17 +258,16 @@ def create_app(fake: SendGridFake) -> Starlette:
                              fault_route(fake.faults)])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="A local SendGrid Mail Send API for demos.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8025)
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default=DEFAULT_API_KEY)
     parser.add_argument("--webhook-url", help="where POST /_fake/events delivers signed events")
-    options = parser.parse_args()
+
+
+def main() -> None:
+    options = demo_options("A local SendGrid Mail Send API for demos.", 8025, _options)
     fake = SendGridFake(api_key=options.api_key, webhook_url=options.webhook_url)
-    print(f"SendGrid fake on http://{options.host}:{options.port}\n  API key: {fake.api_key}\n"
-          f"  Event Webhook verification key: {fake.public_key}", flush=True)
-    uvicorn.run(create_app(fake), host=options.host, port=options.port, log_level="warning")
+    serve_demo("SendGrid", create_app(fake), options,
+               f"  API key: {fake.api_key}\n  Event Webhook verification key: {fake.public_key}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import socket
 import threading
@@ -9,7 +10,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal
+from typing import Callable, Literal
 
 import uvicorn
 from starlette.requests import Request
@@ -63,6 +64,36 @@ class Faults:
 async def stall(fault: Fault | None) -> None:
     if fault is not None and fault.kind == "hang":
         await asyncio.sleep(fault.seconds)
+
+
+async def body_unless_fault(request: Request, faults: Faults,
+                            refusal: Callable[[Fault], Response]) -> tuple[bytes, Response | None]:
+    """The request's body and, when the next fault refuses the request, the provider's answer to send instead.
+
+    The body is read before any stall: a client that gives up leaves no body to read. A hang stalls here,
+    then the request goes on as usual.
+    """
+    body = await request.body()
+    fault = faults.take()
+    if fault is not None and fault.kind != "hang":
+        return body, refusal(fault)
+    await stall(fault)
+    return body, None
+
+
+def demo_options(description: str, port: int, add: Callable[[argparse.ArgumentParser], None]) -> argparse.Namespace:
+    """Command-line options of a fake run as its own process: --host, --port, then the fake's own (`add`)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port)
+    add(parser)
+    return parser.parse_args()
+
+
+def serve_demo(name: str, app: ASGIApp, options: argparse.Namespace, details: str) -> None:
+    """Serve `app` in the foreground, after a banner of where it listens and `details` (its credentials)."""
+    print(f"{name} fake on http://{options.host}:{options.port}\n{details}", flush=True)
+    uvicorn.run(app, host=options.host, port=options.port, log_level="warning")
 
 
 def fault_route(faults: Faults) -> Route:

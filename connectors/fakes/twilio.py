@@ -14,14 +14,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
-from connectors.fakes.server import Fault, Faults, fault_route, stall
+from connectors.fakes.server import Fault, Faults, body_unless_fault, demo_options, fault_route, serve_demo
 from engine.policies import E164
 from rules.sms_segments import count_segments
 
@@ -173,11 +172,9 @@ def create_app(fake: TwilioFake) -> Starlette:
     """The HTTP face of `fake`: Messages.json, plus `/_fake/*` for demos run in another process."""
 
     async def create(request: Request) -> Response:
-        body = await request.body()  # before any stall: a client that gives up leaves no body to read
-        fault = fake.faults.take()
-        if fault is not None and fault.kind != "hang":
-            return _refusal(fault)
-        await stall(fault)
+        body, refused = await body_unless_fault(request, fake.faults, _refusal)
+        if refused is not None:
+            return refused
         if not fake.authorized(request.headers.get("Authorization", ""), request.path_params["account"]):
             return error(401, 20003, "Authenticate", detail="Your AccountSid or AuthToken was incorrect.")
         form = dict(parse_qsl(body.decode(), keep_blank_values=True))
@@ -211,17 +208,15 @@ def create_app(fake: TwilioFake) -> Starlette:
                              fault_route(fake.faults)])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="A local Twilio Messages API for demos.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8026)
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account-sid", default=DEFAULT_ACCOUNT_SID)
     parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN)
-    options = parser.parse_args()
+
+
+def main() -> None:
+    options = demo_options("A local Twilio Messages API for demos.", 8026, _options)
     fake = TwilioFake(account_sid=options.account_sid, auth_token=options.auth_token)
-    print(f"Twilio fake on http://{options.host}:{options.port}\n  Account SID: {fake.account_sid}\n"
-          f"  Auth token: {fake.auth_token}", flush=True)
-    uvicorn.run(create_app(fake), host=options.host, port=options.port, log_level="warning")
+    serve_demo("Twilio", create_app(fake), options, f"  Account SID: {fake.account_sid}\n  Auth token: {fake.auth_token}")
 
 
 if __name__ == "__main__":

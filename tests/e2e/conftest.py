@@ -5,27 +5,13 @@ from typing import Iterator
 
 import pytest
 
-from engine.testing import email, write_workspace
-from tests.e2e.server import NudgeServer
-
-JOURNEY = """\
-id: hello
-trigger: {event: signed_up}
-steps:
-  - id: greet
-    send: email
-    template: hi
-  - wait: 1s
-  - id: later
-    send: email
-    template: hi
-"""
+from tests.e2e.server import NudgeServer, workspace_server
+from tests.helpers import HI, hello_journey
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[NudgeServer]:
-    root = write_workspace(tmp_path / "ws", journeys={"hello": JOURNEY},
-                           templates={"hi.email.html": email("Hi {{ profile.first_name | default('there') }}")})
-    srv = NudgeServer(root, tmp_path / "nudge.db").start()
+    """`hello` with a 1 s wait between its two emails."""
+    srv = workspace_server(tmp_path, journeys={"hello": hello_journey()}, templates={"hi.email.html": HI}).start()
     yield srv
     srv.stop()

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from engine.testing import write_workspace
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -111,3 +113,11 @@ class NudgeServer:
         if not self.outbox.exists():
             return []
         return [json.loads(line) for line in self.outbox.read_text().splitlines() if line.strip()]
+
+
+def workspace_server(tmp_path: Path, name: str = "ws", *, db: Path | None = None, env: dict[str, str] | None = None,
+                     settings: str = "", journeys: dict[str, str] | None = None,
+                     templates: dict[str, str] | None = None, extra: str = "") -> NudgeServer:
+    """A server, not started yet, over a workspace written to tmp_path/name (database: tmp_path/nudge.db)."""
+    root = write_workspace(tmp_path / name, settings, journeys, templates, extra)
+    return NudgeServer(root, db or tmp_path / "nudge.db", env=env or {})

@@ -22,36 +22,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.api.auth import sign
-from engine.testing import email, write_workspace
-from tests.e2e.server import NudgeServer
+from engine.testing import email
+from tests.e2e.server import NudgeServer, workspace_server
+from tests.helpers import HI, hello_journey
 
 MIB = 1024 * 1024
 SECRET = "whsec-test-secret"
 
-WAITING = """\
-id: hello
-trigger: {event: signed_up}
-steps:
-  - id: greet
-    send: email
-    template: hi
-  - wait: %s
-  - id: later
-    send: email
-    template: hi
-"""
-WITHOUT_THE_WAIT = """\
-id: hello
-trigger: {event: signed_up}
-steps:
-  - id: greet
-    send: email
-    template: hi
-  - id: later
-    send: email
-    template: hi
-"""
-HI = email("Hi {{ profile.first_name | default('there') }}")
 # puts the address into the subject, text and HTML: erasure must find it everywhere
 HI_WITH_ADDRESS = email("Hi {{ profile.email }}", "<p>Your address: {{ profile.email }}</p>")
 
@@ -61,15 +38,14 @@ HI_WITH_ADDRESS = email("Hi {{ profile.email }}", "<p>Your address: {{ profile.e
 
 def start(tmp_path: Path, name: str, journey: str, template: str = HI, settings: str = "",
           env: dict[str, str] | None = None) -> NudgeServer:
-    root = write_workspace(tmp_path / name, settings=settings, journeys={"hello": journey},
-                           templates={"hi.email.html": template})
-    return NudgeServer(root, tmp_path / name / "nudge.db", env=env or {}).start()
+    return workspace_server(tmp_path, name, db=tmp_path / name / "nudge.db", env=env, settings=settings,
+                            journeys={"hello": journey}, templates={"hi.email.html": template}).start()
 
 
 @pytest.fixture
 def waiting(tmp_path: Path) -> Iterator[NudgeServer]:
     """`hello` with a 1 h wait: a customer stays in flight for the whole test."""
-    srv = start(tmp_path, "waiting", WAITING % "1h", HI_WITH_ADDRESS)
+    srv = start(tmp_path, "waiting", hello_journey("1h"), HI_WITH_ADDRESS)
     yield srv
     srv.stop()
 
@@ -77,7 +53,7 @@ def waiting(tmp_path: Path) -> Iterator[NudgeServer]:
 @pytest.fixture
 def signed(tmp_path: Path) -> Iterator[NudgeServer]:
     """Posts to /v1/events must carry a Nudge-Signature made with NUDGE_WEBHOOK_SECRET."""
-    srv = start(tmp_path, "signed", WAITING % "1h", env={"NUDGE_WEBHOOK_SECRET": SECRET})
+    srv = start(tmp_path, "signed", hello_journey("1h"), env={"NUDGE_WEBHOOK_SECRET": SECRET})
     yield srv
     srv.stop()
 
@@ -571,7 +547,7 @@ def test_erasing_a_customer_removes_the_address_from_messages_sent_while_anonymo
 
 def test_erasing_a_customer_cancels_their_pending_messages(tmp_path: Path) -> None:
     """The second email waits on a timer; after the erasure it goes to the control customer only."""
-    srv = start(tmp_path, "short", WAITING % "3s")
+    srv = start(tmp_path, "short", hello_journey("3s"))
     try:
         assert srv.post([signed_up("gone"), signed_up("kept")]).json()["accepted"] == 2
         srv.wait_for(lambda: sent(srv, "gone", "greet") and sent(srv, "kept", "greet"), what="both greetings")
@@ -629,7 +605,7 @@ class FakeSendGrid:
 def test_erasing_a_customer_drops_an_outbox_message_waiting_for_a_retry(tmp_path: Path) -> None:
     fake = FakeSendGrid()
     settings = "channels:\n  email: {provider: sendgrid}\nsender:\n  email: hi@example.com\n  postal_address: 1 Main St"
-    srv = start(tmp_path, "sendgrid", WAITING % "1h", settings=settings,
+    srv = start(tmp_path, "sendgrid", hello_journey("1h"), settings=settings,
                 env={"SENDGRID_API_KEY": "SG.test", "NUDGE_SENDGRID_BASE_URL": fake.url})
     try:
         assert srv.post(signed_up("gone")).status_code == 202
@@ -728,7 +704,7 @@ def test_a_reload_that_removes_the_step_a_customer_waits_on_exits_them_with_step
     with waiting.client() as c:
         waiting.wait_for(lambda: c.get("/v1/customers/c1").json()["journeys"], what="c1 in flight")
         [before] = c.get("/v1/customers/c1").json()["journeys"]
-        (waiting.workspace / "journeys" / "hello.yaml").write_text(WITHOUT_THE_WAIT)
+        (waiting.workspace / "journeys" / "hello.yaml").write_text(hello_journey(wait=None))  # the wait c1 stands in is gone
         response = c.post("/v1/reload")
         assert response.status_code == 200
         assert response.json()["journeys"] == ["hello"]

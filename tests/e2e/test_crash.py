@@ -30,10 +30,10 @@ import httpx
 import pytest
 
 from engine.runtimes.simulate import simulate
-from engine.testing import email, write_workspace
+from engine.testing import email, journey_yaml, send_step
 from rules.events import parse_event
 from rules.workspace import load_workspace
-from tests.e2e.server import NudgeServer
+from tests.e2e.server import NudgeServer, workspace_server
 
 WELCOME = """\
 id: welcome
@@ -194,8 +194,7 @@ def sends(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def crash_server(tmp_path: Path) -> Iterator[NudgeServer]:
-    root = write_workspace(tmp_path / "ws", journeys={"01_welcome": WELCOME, "02_cart": CART}, templates=TEMPLATES)
-    srv = NudgeServer(root, tmp_path / "nudge.db")
+    srv = workspace_server(tmp_path, journeys={"01_welcome": WELCOME, "02_cart": CART}, templates=TEMPLATES)
     yield srv.start()
     srv.stop()
 
@@ -292,20 +291,12 @@ def test_sigkill_at_random_moments_loses_and_duplicates_no_message(crash_server:
 
 # -- the window between `sending` and `sent` ------------------------------------------------
 
-ONCE = """\
-id: once
-trigger: {event: signed_up}
-steps:
-  - id: greet
-    send: email
-    template: greet
-"""
+ONCE = journey_yaml("once", "{event: signed_up}", send_step("greet", "greet"))
 
 
 def test_a_message_left_sending_by_a_crash_is_resolved_by_asking_the_file_connector(tmp_path: Path) -> None:
-    root = write_workspace(tmp_path / "ws", journeys={"once": ONCE},
-                           templates={"greet.email.html": email("Hi {{ profile.first_name }}")})
-    server = NudgeServer(root, tmp_path / "nudge.db").start()
+    server = workspace_server(tmp_path, journeys={"once": ONCE},
+                              templates={"greet.email.html": email("Hi {{ profile.first_name }}")}).start()
     try:
         now = datetime.now(timezone.utc).isoformat()
         response = server.post([{"id": f"e{c}", "type": "signed_up", "customer_id": c, "timestamp": now,

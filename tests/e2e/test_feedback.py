@@ -15,41 +15,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from twilio.request_validator import RequestValidator
 
-from engine.testing import email, write_workspace
-from tests.e2e.server import NudgeServer
+from engine.testing import email, journey_yaml, send_step
+from tests.e2e.server import NudgeServer, workspace_server
+from tests.helpers import ENGAGE, TEXTS, T
 
-ENGAGE = """\
-id: engage
-trigger: {event: signed_up}
-steps:
-  - id: first
-    send: email
-    template: hi
-  - wait_for: {event: email_opened, timeout: 1h}
-    then:
-      - id: opened_followup
-        send: email
-        template: hi
-"""
-PROMO = """\
-id: promo
-topic: promotions
-trigger: {event: promo}
-reentry: after_exit
-steps:
-  - id: offer
-    send: email
-    template: hi
-"""
-TEXTS = """\
-id: texts
-trigger: {event: ping}
-reentry: after_exit
-steps:
-  - id: text
-    send: sms
-    template: t
-"""
+PROMO = journey_yaml("promo", "{event: promo}", send_step("offer", "hi"), topic="promotions", reentry="after_exit")
 TOKEN = "twilio-test-token"
 
 
@@ -62,11 +32,10 @@ def keys() -> tuple[ec.EllipticCurvePrivateKey, str]:
 
 @pytest.fixture
 def server(tmp_path: Path, keys: tuple[Any, str]) -> Iterator[NudgeServer]:
-    root = write_workspace(tmp_path / "ws", settings="topics: [newsletter, promotions]\nsender:\n  postal_address: 1 Main St",
+    srv = workspace_server(tmp_path, settings="topics: [newsletter, promotions]\nsender:\n  postal_address: 1 Main St",
                            journeys={"engage": ENGAGE, "promo": PROMO, "texts": TEXTS},
                            templates={"hi.email.html": email("Hi", '<p>Hi</p><a href="{{ unsubscribe_url }}">Unsubscribe</a>'),
-                                      "t.sms.txt": "Back in stock. Reply STOP to opt out."})
-    srv = NudgeServer(root, tmp_path / "nudge.db")
+                                      "t.sms.txt": T})
     srv.env = {"SENDGRID_WEBHOOK_PUBLIC_KEY": keys[1], "TWILIO_AUTH_TOKEN": TOKEN, "NUDGE_PUBLIC_URL": srv.url}
     yield srv.start()
     srv.stop()

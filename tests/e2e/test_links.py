@@ -11,10 +11,10 @@ from typing import Iterator
 import httpx
 import pytest
 
-from engine.testing import email, write_workspace
-from tests.e2e.server import NudgeServer
+from engine.testing import email, journey_yaml, send_step
+from tests.e2e.server import NudgeServer, workspace_server
 
-PROMO = "id: promo\nreentry: after_exit\ntrigger: {event: promo}\nsteps:\n  - id: offer\n    send: email\n    template: offer\n"
+PROMO = journey_yaml("promo", "{event: promo}", send_step("offer", "offer"), reentry="after_exit")
 TEMPLATES = {
     "offer.email.html": email("Sale", '<a href="https://shop.example/sale">Sale</a>'),
     "confirm_subscription.email.html": email("Confirm", '<a href="{{ confirm_url }}">Confirm</a>'),
@@ -23,9 +23,8 @@ TEMPLATES = {
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[NudgeServer]:
-    root = write_workspace(tmp_path / "ws", settings="tracking: {links: true}\ndouble_opt_in: {email: true}",
+    srv = workspace_server(tmp_path, settings="tracking: {links: true}\ndouble_opt_in: {email: true}",
                            journeys={"promo": PROMO}, templates=TEMPLATES)
-    srv = NudgeServer(root, tmp_path / "nudge.db")
     srv.env = {"NUDGE_PUBLIC_URL": srv.url}
     yield srv.start()
     srv.stop()

@@ -7,18 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.e2e.server import NudgeServer
-
-EDITED = """\
-id: hello
-trigger: {event: signed_up}
-steps:
-  - id: greet
-    send: email
-    template: hi
-  - id: later
-    send: email
-    template: hi
-"""
+from tests.helpers import hello_journey
 
 
 def exits(server: NudgeServer) -> list[str]:
@@ -52,5 +41,5 @@ def test_a_customer_waiting_on_a_removed_step_exits_with_step_removed(server: Nu
     server.wait_for(lambda: "reloaded" in (server.db.parent / "server.log").read_text(), what="the first reload")
     server.post({"type": "signed_up", "customer_id": "c1", "traits": {"email": "c1@example.com"}})
     server.wait_for(lambda: len(server.messages()) == 1, what="the greeting")
-    journey.write_text(EDITED)  # the 1h wait the customer stands in is gone
+    journey.write_text(hello_journey(wait=None))  # the 1h wait the customer stands in is gone
     server.wait_for(lambda: "step_removed" in exits(server), what="the step_removed exit")

@@ -16,8 +16,8 @@ from connectors.fakes.sendgrid import create_app as sendgrid_app
 from connectors.fakes.server import FakeServer
 from connectors.fakes.twilio import TwilioFake
 from connectors.fakes.twilio import create_app as twilio_app
-from engine.testing import email, write_workspace
-from tests.e2e.server import NudgeServer
+from tests.e2e.server import workspace_server
+from tests.helpers import ENGAGE, HI, TEXTS, T
 
 SETTINGS = """\
 channels:
@@ -27,30 +27,14 @@ sender:
   email: "Shop <hello@shop.example>"
   sms: "+15550100000"
   postal_address: 1 Main St"""
-ENGAGE = """\
-id: engage
-trigger: {event: signed_up}
-steps:
-  - id: first
-    send: email
-    template: hi
-  - wait_for: {event: email_opened, timeout: 1h}
-    then:
-      - id: opened_followup
-        send: email
-        template: hi
-"""
-TEXTS = "id: texts\nreentry: after_exit\ntrigger: {event: ping}\nsteps:\n  - id: text\n    send: sms\n    template: t\n"
 
 
 @pytest.fixture
 def providers(tmp_path: Path) -> Iterator[dict[str, Any]]:
     sendgrid, twilio = SendGridFake(api_key="SG.test"), TwilioFake()
     with FakeServer(sendgrid_app(sendgrid)) as sg_url, FakeServer(twilio_app(twilio)) as tw_url:
-        root = write_workspace(tmp_path / "ws", settings=SETTINGS, journeys={"engage": ENGAGE, "texts": TEXTS},
-                               templates={"hi.email.html": email("Hi {{ profile.first_name | default('there') }}"),
-                                          "t.sms.txt": "Back in stock. Reply STOP to opt out."})
-        server = NudgeServer(root, tmp_path / "nudge.db")
+        server = workspace_server(tmp_path, settings=SETTINGS, journeys={"engage": ENGAGE, "texts": TEXTS},
+                                  templates={"hi.email.html": HI, "t.sms.txt": T})
         server.env = {"SENDGRID_API_KEY": "SG.test", "NUDGE_SENDGRID_BASE_URL": sg_url,
                       "SENDGRID_WEBHOOK_PUBLIC_KEY": sendgrid.public_key, "TWILIO_ACCOUNT_SID": twilio.account_sid,
                       "TWILIO_AUTH_TOKEN": twilio.auth_token, "NUDGE_TWILIO_BASE_URL": tw_url,

@@ -9,24 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.testing import email, write_workspace
+from engine.testing import email, send_step, write_workspace
+from tests.helpers import hello_journey
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 NUDGE = [sys.executable, "-m", "engine"]
 
-JOURNEY = """\
-id: hello
-trigger: {event: signed_up}
-steps:
-  - id: greet
-    send: email
-    template: hi
-  - wait: 1d
-  - id: text
-    send: sms
-    template: ping
-"""
+JOURNEY = hello_journey("1d", then=send_step("text", "ping", "sms"))
 TEMPLATES = {
     "hi.email.html": email("Hi {{ profile.first_name | default('there') }}", "<h1>Welcome</h1><p>Glad you came.</p>"),
     "ping.sms.txt": "  Hi {{ profile.first_name }}, reply STOP to opt out.  \n",

@@ -6,24 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.testing import Harness, email, write_workspace
+from engine.testing import Harness, email, journey_yaml, send_step, write_workspace
 from rules.problems import WorkspaceError
 from rules.workspace import load_workspace
 
-PROMO = """\
-id: promo
-topic: promotions
-trigger: {event: promo}
-reentry: after_exit
-steps:
-  - id: offer
-    send: email
-    template: m
-  - id: news
-    send: email
-    template: m
-    topic: newsletter
-"""
+PROMO = journey_yaml("promo", "{event: promo}", send_step("offer", "m"), send_step("news", "m", topic="newsletter"),
+                     topic="promotions", reentry="after_exit")
 M = {"m.email.html": email("Hi")}
 ANN = {"email": "ann@example.com"}
 

@@ -22,21 +22,10 @@ from engine.runtimes.embedded.processor import Processor
 from engine.testing import email, write_workspace
 from rules.events import parse_event
 from rules.workspace import load_workspace
+from tests.helpers import hello_journey
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc).timestamp()
-JOURNEY = """\
-id: hello
-trigger: {event: signed_up}
-steps:
-  - id: greet
-    send: email
-    template: hi
-  - id: pause
-    wait: 1h
-  - id: later
-    send: email
-    template: hi
-"""
+JOURNEY = hello_journey("1h", wait_id="pause")
 
 
 class Clock:

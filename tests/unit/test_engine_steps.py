@@ -8,31 +8,7 @@ from typing import Any
 import orjson
 
 from engine.testing import Harness, email
-
-T0 = "2026-03-02T12:00:00Z"  # a Monday; the US changes to summer time on Sunday 8 March 2026
-ANN = {"email": "ann@example.com", "first_name": "Ann"}
-
-
-def event(kind: str, at: str = T0, customer: str = "c1", **fields: Any) -> dict[str, Any]:
-    return {"type": kind, "customer_id": customer, "timestamp": at, **fields}
-
-
-def line(r: dict[str, Any]) -> str:
-    """One record as a compact, exact line: time, customer, journey, what happened, where."""
-    head = f"{r['at']} {r['customer_id']} {r['journey']} {r['type']}"
-    if r["type"] == "send":
-        text = f"{head} {r['step']} {r['channel']} {r['status']}"
-        text += f" {r['reason']}" if r["reason"] else ""
-        return text + (f" [{r['variant']}]" if r["variant"] is not None else "")
-    if r["type"] == "exited":
-        return f"{head} {r['reason']} @{r['step']}"
-    if r["type"] == "converted":
-        return f"{head} {r['value']}"
-    return head
-
-
-def lines(records: list[dict[str, Any]]) -> list[str]:
-    return [line(r) for r in records]
+from tests.helpers import ANN, T0, event, lines
 
 
 def expected_bucket(customer_id: str, journey_id: str, split: str, total: int) -> int:

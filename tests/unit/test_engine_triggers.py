@@ -7,35 +7,7 @@ from typing import Any
 import pytest
 
 from engine.testing import Harness, email
-
-T0 = "2026-03-02T12:00:00Z"  # a Monday
-ANN = {"email": "ann@example.com", "first_name": "Ann"}
-
-
-def event(kind: str, at: str = T0, customer: str | None = "c1", **fields: Any) -> dict[str, Any]:
-    e: dict[str, Any] = {"type": kind, "timestamp": at, **fields}
-    if customer is not None:
-        e["customer_id"] = customer
-    return e
-
-
-def line(r: dict[str, Any]) -> str:
-    """One record as a compact, exact line: time, customer, journey, what happened, where."""
-    who = r["customer_id"] if r["customer_id"] is not None else f"anon:{r['anonymous_id']}"
-    head = f"{r['at']} {who} {r['journey']} {r['type']}"
-    if r["type"] == "send":
-        text = f"{head} {r['step']} {r['channel']} {r['status']}"
-        text += f" {r['reason']}" if r["reason"] else ""
-        return text + (f" [{r['variant']}]" if r["variant"] is not None else "")
-    if r["type"] == "exited":
-        return f"{head} {r['reason']} @{r['step']}"
-    if r["type"] == "converted":
-        return f"{head} {r['value']}"
-    return head
-
-
-def lines(records: list[dict[str, Any]]) -> list[str]:
-    return [line(r) for r in records]
+from tests.helpers import ANN, T0, event, lines
 
 
 M = {"m.email.html": email("M {{ profile.first_name }}")}
@@ -145,64 +117,51 @@ def test_exit_on_with_where_ends_the_instance_only_for_a_matching_event() -> Non
 GOAL = 'goal: {event: purchase, within: 7d, value: "event.properties.total"%s}'
 
 
-def test_a_goal_records_the_conversion_with_its_value_and_exits_the_instance() -> None:
-    h = Harness(journeys={"j": journey("{event: signup}", steps=WAIT_THEN_SEND, extra=GOAL % "")}, templates=M)
-    records = h.run([event("signup", traits=ANN), event("purchase", "2026-03-02T12:30:00Z", properties={"total": 59.5})])
-    assert lines(records) == [
+def signup_then_purchases(extra: str, *purchases: tuple[str, float], steps: str = "- send: email\n  template: m") -> Harness:
+    """Journey `j` with `extra` (a goal, exit_on): a sign-up at T0, then a purchase of each (time, total)."""
+    h = Harness(journeys={"j": journey("{event: signup}", steps=steps, extra=extra)}, templates=M)
+    h.run([event("signup", traits=ANN), *(event("purchase", at, properties={"total": total}) for at, total in purchases)])
+    return h
+
+
+@pytest.mark.parametrize(("extra", "steps", "purchase", "expected"), [
+    pytest.param(GOAL % "", WAIT_THEN_SEND, ("2026-03-02T12:30:00Z", 59.5), [
         "2026-03-02T12:00:00Z c1 j entered",
         "2026-03-02T12:30:00Z c1 j converted 59.5",
         "2026-03-02T12:30:00Z c1 j exited goal @0",
-    ]
-
-
-def test_a_goal_with_exit_false_records_the_conversion_and_keeps_the_instance_running() -> None:
-    h = Harness(journeys={"j": journey("{event: signup}", steps=WAIT_THEN_SEND, extra=GOAL % ", exit: false")}, templates=M)
-    records = h.run([event("signup", traits=ANN), event("purchase", "2026-03-02T12:30:00Z", properties={"total": 20})])
-    assert lines(records) == [
+    ], id="a_goal_records_the_conversion_with_its_value_and_exits_the_instance"),
+    pytest.param(GOAL % ", exit: false", WAIT_THEN_SEND, ("2026-03-02T12:30:00Z", 20), [
         "2026-03-02T12:00:00Z c1 j entered",
         "2026-03-02T12:30:00Z c1 j converted 20",
         "2026-03-02T13:00:00Z c1 j send 1 email sent",
         "2026-03-02T13:00:00Z c1 j exited completed @1",
-    ]
-
-
-def test_a_goal_is_recorded_after_the_instance_completed_while_inside_the_window() -> None:
-    h = Harness(journeys={"j": journey("{event: signup}", extra=GOAL % "")}, templates=M)
-    records = h.run([event("signup", traits=ANN), event("purchase", "2026-03-09T11:59:59Z", properties={"total": 5})])
-    assert lines(records) == [
+    ], id="a_goal_with_exit_false_records_the_conversion_and_keeps_the_instance_running"),
+    pytest.param(GOAL % "", "- send: email\n  template: m", ("2026-03-09T11:59:59Z", 5), [
         "2026-03-02T12:00:00Z c1 j entered",
         "2026-03-02T12:00:00Z c1 j send 0 email sent",
         "2026-03-02T12:00:00Z c1 j exited completed @0",
         "2026-03-09T11:59:59Z c1 j converted 5",
-    ]
+    ], id="a_goal_is_recorded_after_the_instance_completed_while_inside_the_window"),
+    pytest.param("exit_on: [{event: purchase}]\n" + GOAL % "", WAIT_THEN_SEND, ("2026-03-02T12:30:00Z", 40), [
+        "2026-03-02T12:00:00Z c1 j entered",
+        "2026-03-02T12:30:00Z c1 j converted 40",
+        "2026-03-02T12:30:00Z c1 j exited exit_event @0",
+    ], id="exit_on_and_goal_on_the_same_event_exit_as_exit_event_and_still_convert"),
+])
+def test_a_purchase_within_the_goal_window_converts(extra: str, steps: str, purchase: tuple[str, float],
+                                                     expected: list[str]) -> None:
+    assert lines(signup_then_purchases(extra, purchase, steps=steps).result.records) == expected
 
 
 def test_no_conversion_is_recorded_just_outside_the_goal_window() -> None:
-    h = Harness(journeys={"j": journey("{event: signup}", extra=GOAL % "")}, templates=M)
-    h.run([event("signup", traits=ANN), event("purchase", "2026-03-09T12:00:01Z", properties={"total": 5})])
+    h = signup_then_purchases(GOAL % "", ("2026-03-09T12:00:01Z", 5))
     assert h.of("converted") == []
 
 
 def test_a_goal_converts_once_only() -> None:
-    h = Harness(journeys={"j": journey("{event: signup}", extra=GOAL % "")}, templates=M)
-    h.run([
-        event("signup", traits=ANN),
-        event("purchase", "2026-03-03T12:00:00Z", properties={"total": 5}),
-        event("purchase", "2026-03-04T12:00:00Z", properties={"total": 7}),
-    ])
+    h = signup_then_purchases(GOAL % "", ("2026-03-03T12:00:00Z", 5), ("2026-03-04T12:00:00Z", 7))
     assert h.of("converted") == [{"at": "2026-03-03T12:00:00Z", "customer_id": "c1", "journey": "j",
                                   "type": "converted", "value": 5}]
-
-
-def test_exit_on_and_goal_on_the_same_event_exit_as_exit_event_and_still_convert() -> None:
-    extra = "exit_on: [{event: purchase}]\n" + GOAL % ""
-    h = Harness(journeys={"j": journey("{event: signup}", steps=WAIT_THEN_SEND, extra=extra)}, templates=M)
-    records = h.run([event("signup", traits=ANN), event("purchase", "2026-03-02T12:30:00Z", properties={"total": 40})])
-    assert lines(records) == [
-        "2026-03-02T12:00:00Z c1 j entered",
-        "2026-03-02T12:30:00Z c1 j converted 40",
-        "2026-03-02T12:30:00Z c1 j exited exit_event @0",
-    ]
 
 
 # ---- journey order ----------------------------------------------------------------

@@ -7,13 +7,14 @@ drifts from the wall clock a customer reads.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from engine.model import QuietHours
 from engine.scheduling import customer_zone, next_date_occurrence, next_local_time, parse_date, quiet_until
-from engine.testing import Harness, email
+from engine.testing import Harness, email, journey_yaml
 
 UTC = timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")   # 2026: summer time from Sun 8 March 02:00, to Sun 1 November 02:00
@@ -25,6 +26,23 @@ LUNCH = QuietHours(time(12, 0), time(14, 0))
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def hello_journey(journey_id: str, trigger: str = "{event: signup}", wait_until: str | None = None, *,
+                  reentry: str | None = None, subject: str = "Hi", settings: str = "") -> Harness:
+    """A Harness over one journey: on `trigger`, a `wait_until` when given, then the email `hello`."""
+    steps = (f"  - wait_until: {wait_until}\n" if wait_until else "") + "  - send: email\n    template: hello\n"
+    return Harness(settings=settings, journeys={journey_id: journey_yaml(journey_id, trigger, steps, reentry=reentry)},
+                   templates={"hello.email.html": email(subject)})
+
+
+def signup(at: str, customer: str = "c1", **traits: str) -> dict[str, Any]:
+    """A sign-up whose traits are an address (a@example.com unless given) and `traits`."""
+    return {"type": "signup", "customer_id": customer, "timestamp": at, "traits": {"email": "a@example.com", **traits}}
+
+
+def sent_at(h: Harness) -> list[str]:
+    return [r["at"] for r in h.of("send", status="sent")]
 
 
 # ---- next_local_time (wait_until) ------------------------------------------------
@@ -102,48 +120,21 @@ def test_days_are_weekdays_of_the_customers_calendar_not_of_utc() -> None:
 
 
 def test_wait_until_in_a_journey_waits_in_the_customers_zone_and_on_the_listed_days() -> None:
-    journey = """
-    id: weekly
-    trigger: {event: signup}
-    steps:
-      - wait_until: {time: "09:00", days: [mon]}
-      - send: email
-        template: hello
-    """
-    h = Harness(journeys={"weekly": journey}, templates={"hello.email.html": email("Hi")})
-    h.run([{"type": "signup", "customer_id": "c1", "timestamp": "2026-03-04T12:00:00Z",
-            "traits": {"email": "a@example.com", "timezone": "America/New_York"}}])
-    assert [r["at"] for r in h.of("send", status="sent")] == ["2026-03-09T13:00:00Z"]
+    h = hello_journey("weekly", wait_until='{time: "09:00", days: [mon]}')
+    h.run([signup("2026-03-04T12:00:00Z", timezone="America/New_York")])
+    assert sent_at(h) == ["2026-03-09T13:00:00Z"]
 
 
 def test_wait_until_in_a_journey_resolves_a_gap_time_with_fold_0() -> None:
-    journey = """
-    id: night
-    trigger: {event: signup}
-    steps:
-      - wait_until: {time: "02:30"}
-      - send: email
-        template: hello
-    """
-    h = Harness(journeys={"night": journey}, templates={"hello.email.html": email("Hi")})
-    h.run([{"type": "signup", "customer_id": "c1", "timestamp": "2026-03-08T05:00:00Z",
-            "traits": {"email": "a@example.com", "timezone": "America/New_York"}}])
-    assert [r["at"] for r in h.of("send", status="sent")] == ["2026-03-08T07:30:00Z"]
+    h = hello_journey("night", wait_until='{time: "02:30"}')
+    h.run([signup("2026-03-08T05:00:00Z", timezone="America/New_York")])
+    assert sent_at(h) == ["2026-03-08T07:30:00Z"]
 
 
 def test_wait_until_exactly_now_goes_on_at_once() -> None:
-    journey = """
-    id: now
-    trigger: {event: signup}
-    steps:
-      - wait_until: {time: "10:00"}
-      - send: email
-        template: hello
-    """
-    h = Harness(journeys={"now": journey}, templates={"hello.email.html": email("Hi")})
-    h.run([{"type": "signup", "customer_id": "c1", "timestamp": "2026-03-02T10:00:00Z",
-            "traits": {"email": "a@example.com"}}])
-    assert [r["at"] for r in h.of("send", status="sent")] == ["2026-03-02T10:00:00Z"]
+    h = hello_journey("now", wait_until='{time: "10:00"}')
+    h.run([signup("2026-03-02T10:00:00Z")])
+    assert sent_at(h) == ["2026-03-02T10:00:00Z"]
 
 
 # ---- quiet hours -----------------------------------------------------------------
@@ -211,18 +202,9 @@ def test_quiet_hours_end_at_local_0800_on_the_night_london_falls_back() -> None:
 
 
 def test_quiet_hours_across_the_london_change_hold_an_email_until_local_0800() -> None:
-    journey = """
-    id: late
-    trigger: {event: signup}
-    steps:
-      - send: email
-        template: hello
-    """
-    h = Harness(settings='quiet_hours: {start: "21:00", end: "08:00"}', journeys={"late": journey},
-                templates={"hello.email.html": email("Hi")})
-    h.run([{"type": "signup", "customer_id": "c1", "timestamp": "2026-03-28T22:00:00Z",
-            "traits": {"email": "a@example.com", "timezone": "Europe/London"}}])
-    assert [r["at"] for r in h.of("send", status="sent")] == ["2026-03-29T07:00:00Z"]
+    h = hello_journey("late", settings='quiet_hours: {start: "21:00", end: "08:00"}')
+    h.run([signup("2026-03-28T22:00:00Z", timezone="Europe/London")])
+    assert sent_at(h) == ["2026-03-29T07:00:00Z"]
 
 
 def test_quiet_hours_ending_inside_the_autumn_fold_end_at_the_second_pass() -> None:
@@ -255,25 +237,26 @@ def test_a_one_off_date_in_the_past_never_fires() -> None:
                                 NEW_YORK, False) is None
 
 
+def yearly_at_ten_in_new_york(now: str, day: date) -> datetime | None:
+    """The next firing after `now` of a yearly date, no offset, at 10:00 in New York."""
+    return next_date_occurrence(utc(now), day, timedelta(0), time(10, 0), NEW_YORK, True)
+
+
 def test_a_yearly_date_fires_this_year_when_still_ahead() -> None:
-    due = next_date_occurrence(utc("2026-03-01T00:00:00Z"), date(1990, 5, 17), timedelta(0), time(10, 0), NEW_YORK, True)
-    assert due == utc("2026-05-17T14:00:00Z")
+    assert yearly_at_ten_in_new_york("2026-03-01T00:00:00Z", date(1990, 5, 17)) == utc("2026-05-17T14:00:00Z")
 
 
 def test_a_yearly_date_already_past_this_year_fires_next_year() -> None:
-    due = next_date_occurrence(utc("2026-06-01T00:00:00Z"), date(1990, 5, 17), timedelta(0), time(10, 0), NEW_YORK, True)
-    assert due == utc("2027-05-17T14:00:00Z")
+    assert yearly_at_ten_in_new_york("2026-06-01T00:00:00Z", date(1990, 5, 17)) == utc("2027-05-17T14:00:00Z")
 
 
 def test_29_february_falls_on_28_february_in_a_year_without_it() -> None:
     # A documented choice: the last day of February, not 1 March.
-    due = next_date_occurrence(utc("2026-01-01T00:00:00Z"), date(2000, 2, 29), timedelta(0), time(10, 0), NEW_YORK, True)
-    assert due == utc("2026-02-28T15:00:00Z")
+    assert yearly_at_ten_in_new_york("2026-01-01T00:00:00Z", date(2000, 2, 29)) == utc("2026-02-28T15:00:00Z")
 
 
 def test_29_february_is_kept_in_a_leap_year() -> None:
-    due = next_date_occurrence(utc("2028-01-01T00:00:00Z"), date(2000, 2, 29), timedelta(0), time(10, 0), NEW_YORK, True)
-    assert due == utc("2028-02-29T15:00:00Z")
+    assert yearly_at_ten_in_new_york("2028-01-01T00:00:00Z", date(2000, 2, 29)) == utc("2028-02-29T15:00:00Z")
 
 
 def test_a_whole_day_offset_across_spring_forward_keeps_the_local_time() -> None:
@@ -304,33 +287,17 @@ def test_a_yearly_date_with_an_offset_into_the_previous_year_fires_again_next_ye
 
 
 def test_a_yearly_birthday_reminder_a_week_ahead_fires_every_year() -> None:
-    journey = """
-    id: birthday
-    reentry: after_exit
-    trigger: {date: birthday, offset: -7d, at: "10:00", repeat: yearly}
-    steps:
-      - send: email
-        template: hello
-    """
-    h = Harness(journeys={"birthday": journey}, templates={"hello.email.html": email("Soon!")})
-    h.run([{"type": "signup", "customer_id": "c1", "timestamp": "2026-12-01T00:00:00Z",
-            "traits": {"email": "a@example.com", "birthday": "1990-01-03", "timezone": "America/New_York"}}],
+    h = hello_journey("birthday", '{date: birthday, offset: -7d, at: "10:00", repeat: yearly}', reentry="after_exit",
+                      subject="Soon!")
+    h.run([signup("2026-12-01T00:00:00Z", birthday="1990-01-03", timezone="America/New_York")],
           until="2028-01-31T00:00:00Z")
     assert [r["at"] for r in h.of("entered")] == ["2026-12-27T15:00:00Z", "2027-12-27T15:00:00Z"]
 
 
 def test_a_yearly_date_trigger_fires_each_year_at_local_time() -> None:
-    journey = """
-    id: anniversary
-    reentry: after_exit
-    trigger: {date: joined_on, at: "10:00", repeat: yearly}
-    steps:
-      - send: email
-        template: hello
-    """
-    h = Harness(journeys={"anniversary": journey}, templates={"hello.email.html": email("Happy day")})
-    h.run([{"type": "signup", "customer_id": "c1", "timestamp": "2026-01-01T00:00:00Z",
-            "traits": {"email": "a@example.com", "joined_on": "2020-02-29", "timezone": "America/New_York"}}],
+    h = hello_journey("anniversary", '{date: joined_on, at: "10:00", repeat: yearly}', reentry="after_exit",
+                      subject="Happy day")
+    h.run([signup("2026-01-01T00:00:00Z", joined_on="2020-02-29", timezone="America/New_York")],
           until="2028-12-31T00:00:00Z")
     assert [r["at"] for r in h.of("entered")] == [
         "2026-02-28T15:00:00Z", "2027-02-28T15:00:00Z", "2028-02-29T15:00:00Z",
@@ -349,23 +316,11 @@ def test_a_missing_or_bogus_profile_timezone_falls_back_to_the_workspace_zone(bo
 
 
 def test_a_bogus_profile_timezone_in_a_journey_uses_the_workspace_zone() -> None:
-    journey = """
-    id: morning
-    trigger: {event: signup}
-    steps:
-      - wait_until: {time: "09:00"}
-      - send: email
-        template: hello
-    """
-    h = Harness(settings="timezone: Europe/Paris", journeys={"morning": journey},
-                templates={"hello.email.html": email("Hi")})
+    h = hello_journey("morning", wait_until='{time: "09:00"}', settings="timezone: Europe/Paris")
     h.run([
-        {"type": "signup", "customer_id": "bogus", "timestamp": "2026-03-02T00:00:00Z",
-         "traits": {"email": "a@example.com", "timezone": "Nowhere/Special"}},
-        {"type": "signup", "customer_id": "missing", "timestamp": "2026-03-02T00:00:00Z",
-         "traits": {"email": "b@example.com"}},
-        {"type": "signup", "customer_id": "tokyo", "timestamp": "2026-03-02T00:00:00Z",
-         "traits": {"email": "c@example.com", "timezone": "Asia/Tokyo"}},
+        signup("2026-03-02T00:00:00Z", "bogus", timezone="Nowhere/Special"),
+        signup("2026-03-02T00:00:00Z", "missing", email="b@example.com"),
+        signup("2026-03-02T00:00:00Z", "tokyo", email="c@example.com", timezone="Asia/Tokyo"),
     ])
     sent = {r["customer_id"]: r["at"] for r in h.of("send", status="sent")}
     assert sent == {
