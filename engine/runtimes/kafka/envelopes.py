@@ -1,4 +1,4 @@
-"""What travels on the events topic: events, timer firings, forwards and profile hand-overs.
+"""What travels on the events topic: events (some forwarded), timer firings, profile hand-overs.
 
 Everything for one customer is keyed by that customer, so it lands on one partition and is
 processed in order by the one worker that owns the customer's state.
@@ -23,6 +23,13 @@ def key_of(event: Event) -> str:
 
 def event_envelope(event: Event, received_at: float) -> bytes:
     return orjson.dumps({"kind": EVENT, "event": orjson.loads(event_to_row(event)), "received_at": received_at})
+
+
+def forward_envelope(envelope: dict[str, Any], forward_id: str) -> bytes:
+    """An anonymous event passed on (keyed by the customer its profile was handed over to): the
+    customer's partition takes it as that customer's, whatever the eventually consistent
+    aliases table says yet, and only once (`forward_id`)."""
+    return orjson.dumps({**envelope, "forward_id": forward_id})
 
 
 def fire_envelope(timer_id: str) -> bytes:

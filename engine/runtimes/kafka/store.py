@@ -17,20 +17,22 @@ must not outlive an alias or a suppression that input made.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, MutableMapping
+from typing import Any
 
 import orjson
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
+from faust.types.tables import TableT
 
 from engine import state_codec
 from engine.effects import Timer
 from engine.runtimes.embedded.processor import epoch, from_epoch
-from engine.state import CustomerState
+from engine.state import CustomerState, anon_key
 
-Table = MutableMapping[bytes, Any]
+Table = TableT[bytes, Any]  # a Table or GlobalTable of raw bytes
 _DELETED = object()
 
 
@@ -51,28 +53,32 @@ def timer_from_json(data: dict[str, Any]) -> Timer:
 @dataclass
 class Record:
     """One customer's value in the `customers` table: state, timers (id -> timer), the last input
-    applied, and the workspace version its instances were placed for (see live.py)."""
+    applied, the workspace version its instances were placed for (see live.py) and, for an
+    anonymous profile handed over to a customer, whom it `moved_to` (its later events follow)."""
 
     state: CustomerState | None = None
     timers: dict[str, dict[str, Any]] = field(default_factory=dict)
     offset: int = -1
     version: str = ""
+    moved_to: str | None = None
 
     def encode(self) -> bytes:
         """A header line, then the state: the due index and reloads read only the header."""
         header = orjson.dumps({"offset": self.offset, "timers": self.timers, "version": self.version,
-                               "active": len(self.state.instances) if self.state is not None else 0})
+                               "active": len(self.state.instances) if self.state is not None else 0,
+                               "moved_to": self.moved_to})
         return header + b"\n" + (state_codec.dumps(self.state) if self.state is not None else b"")
 
     @classmethod
     def decode(cls, data: bytes) -> Record:
         header, _, state = data.partition(b"\n")
         head = orjson.loads(header)
-        return cls(state_codec.loads(state) if state else None, head["timers"], head["offset"], head.get("version", ""))
+        return cls(state_codec.loads(state) if state else None, head["timers"], head["offset"], head.get("version", ""),
+                   head.get("moved_to"))
 
     @staticmethod
     def header(data: bytes) -> dict[str, Any]:
-        """offset, timers, version and `active` (how many journey instances) without the state."""
+        """offset, timers, version, moved_to and `active` (how many journey instances), without the state."""
         head: dict[str, Any] = orjson.loads(data.partition(b"\n")[0])
         return head
 
@@ -81,12 +87,14 @@ class Writes:
     """Buffered table writes that reads see at once and tables get at `apply`.
 
     A batch of inputs shares one `Writes`: each write remembers the input (`source`) it was
-    made for, because faust sends a table's changelog record to the partition of the input
-    being processed, and at `apply` the whole batch is done.
+    made for, because a table's changelog record goes to the partition of that input. The
+    writes of the input being handled can be rolled back (`begin`, `rollback`): an input
+    the engine fails on is dead-lettered without half its changes.
     """
 
     def __init__(self) -> None:
         self._pending: dict[tuple[int, bytes], tuple[Table, Any, Any]] = {}
+        self._undo: list[tuple[tuple[int, bytes], tuple[Table, Any, Any] | None]] = []
         self.source: Any = None  # the faust event the next writes belong to
 
     def get(self, table: Table, key: bytes) -> Any:
@@ -96,31 +104,56 @@ class Writes:
         return None if found[1] is _DELETED else found[1]
 
     def set(self, table: Table, key: bytes, value: Any) -> None:
-        self._pending[(id(table), key)] = (table, value, self.source)
+        pending_key = (id(table), key)
+        self._undo.append((pending_key, self._pending.get(pending_key)))
+        self._pending[pending_key] = (table, value, self.source)
 
     def delete(self, table: Table, key: bytes) -> None:
-        self._pending[(id(table), key)] = (table, _DELETED, self.source)
+        self.set(table, key, _DELETED)
+
+    def begin(self, source: Any) -> None:
+        """The writes from here on are `source`'s, and `rollback` undoes only them."""
+        self.source = source
+        self._undo.clear()
+
+    def rollback(self) -> None:
+        for pending_key, before in reversed(self._undo):
+            if before is None:
+                del self._pending[pending_key]
+            else:
+                self._pending[pending_key] = before
+        self._undo.clear()
 
     def written(self, table: Table) -> list[tuple[bytes, Any]]:
         """This batch's values for one table (None where deleted)."""
         return [(key, None if value is _DELETED else value)
                 for (tid, key), (_, value, _) in self._pending.items() if tid == id(table)]
 
-    def apply(self, but: Table | None = None) -> None:
-        """Hands the writes to the tables (all, or all `but` one table's, which stay buffered)."""
+    async def apply(self, but: Table | None = None) -> None:
+        """Hands the writes to the tables (all, or all `but` one table's, which stay buffered) and
+        returns once the broker has every changelog record: a producer `flush` would not do, it
+        gives up waiting after a short idle time and does not report failed sends."""
+        sent = []
         for pending_key, (table, value, source) in list(self._pending.items()):
             if table is but:
                 continue
             del self._pending[pending_key]
-            token = _current_event.set(weakref.ref(source) if source is not None else None)
+            key = pending_key[1]
+            # the table's own `__setitem__` would log to the same partition, but without
+            # handing back the send's future; the stores look up the partition this way too
+            token = _current_event.set(weakref.ref(source))
             try:
                 if value is _DELETED:
-                    if pending_key[1] in table:
-                        del table[pending_key[1]]
+                    sent.append(table.send_changelog(source.message.partition, key, None, value_serializer="raw"))
+                    if key in table.data:
+                        del table.data[key]
                 else:
-                    table[pending_key[1]] = value  # reassigned: faust logs only assignments
+                    sent.append(table.send_changelog(source.message.partition, key, value))
+                    table.data[key] = value
             finally:
                 _current_event.reset(token)
+        self._undo.clear()
+        await asyncio.gather(*sent)  # raises if any send failed
 
 
 class FaustStore:
@@ -136,6 +169,9 @@ class FaustStore:
         data = writes.get(tables.customers, key.encode())
         self.record = Record.decode(data) if data else Record()
         self.links: list[tuple[str, str]] = []  # (anonymous id, customer id) linked in this call
+        # an anonymous id the input itself says is this customer's (a forwarded event, a timer
+        # that came with a hand-over): the global aliases table may not have caught up with it
+        self.owns: str | None = None
 
     def save(self, offset: int) -> None:
         """The record after this input, written whole. A record whose profile moved away stays as
@@ -152,7 +188,8 @@ class FaustStore:
         return self.record.state if key == self.key else None
 
     def put_customer(self, state: CustomerState) -> None:
-        assert state.key == self.key, f"an input for {self.key!r} changed {state.key!r}"
+        if state.key != self.key:  # a bug, not bad input: the input is dead-lettered
+            raise RuntimeError(f"an input for {self.key!r} changed {state.key!r}")
         self.record.state = state
 
     def drop_customer(self, key: str) -> None:
@@ -160,8 +197,26 @@ class FaustStore:
             self.record.state = None
 
     def alias(self, anonymous_id: str) -> str | None:
+        """The customer an anonymous id is linked to. An anonymous profile's own record is the
+        authority on itself: until the hand-over reaches it, its profile lives here."""
+        if anonymous_id == self.owns:
+            return self.key
+        if self.key == anon_key(anonymous_id):
+            return None
+        return self.linked(anonymous_id)
+
+    def linked(self, anonymous_id: str) -> str | None:
+        """What the global aliases table (and this batch) says, whatever record is at hand."""
         value = self.writes.get(self.tables.aliases, anonymous_id.encode())
         return value.decode() if value else None
+
+    def aliases_of(self, customer_id: str) -> list[str]:
+        """The anonymous ids linked to a customer, this batch's links included (for erasure)."""
+        owner = customer_id.encode()
+        found = {alias for alias, value in self.tables.aliases.items() if value == owner}
+        for alias, value in self.writes.written(self.tables.aliases):
+            (found.add if value == owner else found.discard)(alias)
+        return sorted(a.decode() for a in found)
 
     def set_alias(self, anonymous_id: str, customer_id: str) -> None:
         self.writes.set(self.tables.aliases, anonymous_id.encode(), customer_id.encode())

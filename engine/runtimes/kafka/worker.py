@@ -8,12 +8,16 @@ tick send a `fire` envelope to each due timer's partition, where the agent pops 
 from the record and runs the step. Processing is at-least-once with idempotent handlers: a
 record remembers the last input applied to it, repeated event ids and timer ids do nothing
 the second time, and table writes are applied only after the outputs are acknowledged.
+An input the engine fails on goes to the dead-letters topic (the error in a header) and the
+rest of its batch goes on; a batch the broker does not take stops the worker before the
+batch is acknowledged, so that it is processed again after the restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,12 +36,13 @@ from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.due_index import DueIndex
 from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.store import FaustStore, Record, Tables, Writes, partition_for, timer_from_json, timer_to_json
-from engine.state import ANON
+from engine.state import ANON, anon_key
 
 log = logging.getLogger("nudge.worker")
 
 REQUEST_AGAIN_AFTER = 30.0  # a fire request not acted on by then is sent again
 BATCH, BATCH_WITHIN = 500, 0.02  # inputs handled per flush; how long a batch waits to fill
+EXIT_UNWRITTEN = 75  # EX_TEMPFAIL: a supervisor restarts the worker, which takes the batch again
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     events = app.topic(settings.topic("events"), **wire)
     records = app.topic(settings.topic("records"), **wire)
     outbox = app.topic(settings.topic("outbox"), **wire)
+    dead_letters = app.topic(settings.topic("dead-letters"), **wire)  # inputs the engine failed on
     tables = Tables(customers=app.Table("customers", **raw), seen=app.Table("seen", **raw),
                     aliases=app.GlobalTable("aliases", **raw), suppressions=app.GlobalTable("suppressions", **raw))
     index = DueIndex(n)
@@ -101,10 +107,11 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             self.writes = Writes()
             self.timers: list[tuple[int, float, str, str]] = []  # partition, due, timer id, record key
 
-        async def send(self, topic: Any, key: str, value: bytes) -> None:
+        async def send(self, topic: Any, key: str | bytes | None, value: bytes | None, headers: Any = None) -> None:
             # straight to faust's producer: a topic's own `send` (codecs, callbacks) costs more
             # than the engine's work for the input
-            self.acks.append(await app.producer.send(topic.get_topic_name(), key.encode(), value, None, None, None))
+            raw_key = key.encode() if isinstance(key, str) else key
+            self.acks.append(await app.producer.send(topic.get_topic_name(), raw_key, value, None, None, headers))
 
         async def flush(self) -> None:
             await asyncio.gather(*self.acks)
@@ -136,22 +143,29 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         """
         batch = Batch()
         for item in inputs:
-            batch.writes.source = item
+            batch.writes.begin(item)
+            scheduled = len(batch.timers)
             message = item.message
-            await route(env.parse(item.value), item.value, message.key.decode(), message.partition, message.offset,
-                        batch)
+            try:
+                await route(item.value, message.key.decode(), message.partition, message.offset, batch)
+            except Exception as exc:  # this input's fault (or the engine's): it must not stop the rest
+                batch.writes.rollback()
+                del batch.timers[scheduled:]
+                log.exception("input %s:%s failed; dead-lettered", message.partition, message.offset)
+                await batch.send(dead_letters, message.key, message.value, [
+                    ("error", f"{type(exc).__name__}: {exc}".encode()),
+                    ("source", f"{message.topic}:{message.partition}:{message.offset}".encode())])
         await batch.flush()
         # aliases, suppressions and seen ids first: done again, they come out the same
-        batch.writes.apply(but=tables.customers)
-        await app.producer.flush()
+        await batch.writes.apply(but=tables.customers)
         # then the records, each saying which input it has taken in; they must be on the broker
         # before these inputs' offsets can be committed, or a worker killed now would lose them
-        batch.writes.apply()
-        await app.producer.flush()
+        await batch.writes.apply()
         for partition, due, timer_id, key in batch.timers:
             index.push(partition, due, timer_id, key)
 
-    async def route(envelope: dict[str, Any], data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
+    async def route(data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
+        envelope = env.parse(data)
         store = FaustStore(tables, key, partition, offset, batch.writes)
         if store.record.offset >= offset:
             return  # applied before a crash; its outputs went out then
@@ -166,10 +180,17 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             store.record.version = live.version
         if kind == env.EVENT:
             event = env.event_of(envelope)
-            linked = store.alias(event.anonymous_id) if event.customer_id is None and event.anonymous_id else None
-            if linked and linked != key:  # the anonymous profile was handed over: its events follow it
-                await batch.send(events, linked, data)
+            if store.record.moved_to is not None:  # a handed-over anonymous profile: its events follow it
+                if event.id is None or not store.seen(event.id):  # not one it took before the hand-over
+                    await batch.send(events, store.record.moved_to, env.forward_envelope(
+                        envelope, f"forward:{partition}:{offset}"))
+                store.save(offset)
                 return
+            if "forward_id" in envelope:
+                if store.seen(envelope["forward_id"]):
+                    return  # forwarded twice: the anonymous profile's input was processed again
+                store.remember(envelope["forward_id"])
+                store.owns = event.anonymous_id
             origin = float(envelope.get("received_at") or origin)
             late = epoch(event.timestamp) < origin - workspace.settings.late_events.total_seconds()
             effects += engine.handle_event(event, late=late)
@@ -178,17 +199,20 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             if entry is None:
                 return  # fired already: a repeated request
             timer = timer_from_json(entry)
-            if timer.key == key and key.startswith(ANON) and store.alias(key[len(ANON):]):
+            if timer.key.startswith(ANON) and timer.key != key:
+                store.owns = timer.key[len(ANON):]  # it came with the anonymous profile
+            elif timer.key.startswith(ANON) and store.linked(timer.key[len(ANON):]):
                 return  # linked: the hand-over on its way here takes the timer to the customer
             del store.record.timers[envelope["id"]]
             origin = entry["due"]
             effects += engine.fire(timer, timer.due)
         elif kind == env.HAND_OVER:
-            if store.record.state is not None:
-                await batch.send(events, envelope["customer_id"], env.absorb_envelope(
-                    f"absorb:{key}:{partition}:{offset}", envelope["customer_id"],
-                    state_codec.dumps(store.record.state), store.record.timers, time.time()))
-            store.record = Record()
+            if store.record.moved_to is None:  # first come, first served, as in simulate
+                if store.record.state is not None:
+                    await batch.send(events, envelope["customer_id"], env.absorb_envelope(
+                        f"absorb:{key}:{partition}:{offset}", envelope["customer_id"],
+                        state_codec.dumps(store.record.state), store.record.timers, time.time()))
+                store.record = Record(moved_to=envelope["customer_id"])
         elif kind == env.ABSORB:
             if store.seen(envelope["id"]):
                 return
@@ -197,16 +221,16 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             store.record.timers.update(envelope["timers"])
             batch.timers.extend((partition, t["due"], tid, key) for tid, t in envelope["timers"].items())
         elif kind == env.ERASE:
-            for alias, owner in list(tables.aliases.items()):
-                if owner == key.encode():
-                    batch.writes.delete(tables.aliases, alias)
+            for alias in store.aliases_of(key):
+                batch.writes.delete(tables.aliases, alias.encode())
+                await batch.send(events, anon_key(alias), env.erase_envelope(anon_key(alias)))  # and its husk
             await batch.send(records, key, orjson.dumps([{"type": "erased", "customer_id": key}]))
             store.erase()
             return
         await apply(effects, store, batch, partition, origin)
         store.save(offset)
         for anonymous_id, customer_id in store.links:
-            await batch.send(events, f"anon:{anonymous_id}", env.hand_over_envelope(anonymous_id, customer_id))
+            await batch.send(events, anon_key(anonymous_id), env.hand_over_envelope(anonymous_id, customer_id))
 
     @app.on_rebalance_complete.connect
     async def reindex(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
@@ -216,13 +240,19 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     @app.task  # type: ignore[untyped-decorator]
     async def declare_topics() -> None:
         """Output topics exist before the first send (the broker creates no topics by itself)."""
-        for topic in (records, outbox):
+        for topic in (records, outbox, dead_letters):
             await topic.maybe_declare()
 
     @app.agent(events)
     async def process(stream: Any) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WITHIN):
-            await handle(batch)
+            try:
+                await handle(batch)
+            except Exception:  # the broker failed us: leaving the loop would acknowledge the batch
+                log.critical("a batch could not be written out; exiting so that it is processed again",
+                             exc_info=True)
+                logging.shutdown()
+                os._exit(EXIT_UNWRITTEN)
 
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
     async def tick() -> None:
