@@ -422,3 +422,27 @@ def test_anonymous_events_after_the_hand_over_follow_the_profile_to_its_customer
     asyncio.run(produce(bootstrap, topic, after))
     messages = asyncio.run(collect(bootstrap, outbox, len(sent), timeout=60))
     assert_same_messages(messages, sent, worker["log"].read_text()[-3000:])
+
+
+def test_a_worker_whose_partition_setting_does_not_match_the_topic_refuses_to_start(
+        kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> None:
+    from aiokafka.admin import NewTopic
+
+    app_id = f"p{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(f"{app_id}.events", num_partitions=2, replication_factor=1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    (tmp_path / "w").mkdir()
+    proc = start_worker(workspace, kafka_bootstrap, app_id, tmp_path / "w", tmp_path / "w.log")  # says 4
+    try:
+        assert proc.wait(timeout=60) == 78  # EX_CONFIG
+    finally:
+        proc.kill()
+    assert f"topic {app_id}.events has 2 partitions but NUDGE_KAFKA_PARTITIONS is 4" in (tmp_path / "w.log").read_text()

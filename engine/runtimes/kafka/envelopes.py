@@ -42,10 +42,12 @@ def hand_over_envelope(anonymous_id: str, customer_id: str) -> bytes:
     return orjson.dumps({"kind": HAND_OVER, "anonymous_id": anonymous_id, "customer_id": customer_id})
 
 
-def absorb_envelope(absorb_id: str, customer_id: str, state: bytes, timers: dict[str, Any], at: float) -> bytes:
-    """An anonymous profile and its timers, for the customer's partition to fold in (once, by id)."""
+def absorb_envelope(absorb_id: str, customer_id: str, state: bytes, timers: dict[str, Any], version: str,
+                    at: float) -> bytes:
+    """An anonymous profile, its timers and the workspace version its instances were placed for,
+    for the customer's partition to fold in (once, by id)."""
     return orjson.dumps({"kind": ABSORB, "id": absorb_id, "customer_id": customer_id, "state": state.decode(),
-                         "timers": timers, "at": at})
+                         "timers": timers, "version": version, "at": at})
 
 
 def migrate_envelope(version: str, at: float) -> bytes:

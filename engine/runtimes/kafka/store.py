@@ -178,6 +178,11 @@ class FaustStore:
         a husk (no state, its offset): deleting it would let an earlier input, processed again
         after a crash, bring the moved profile back to life."""
         self.record.offset = offset
+        self.save_again()
+
+    def save_again(self) -> None:
+        """The record as it is, once more: a RocksDB store keeps what it wrote even when the
+        changelog send failed, so an input found applied locally may be missing from the log."""
         self.writes.set(self.tables.customers, self.key.encode(), self.record.encode())
 
     def erase(self) -> None:

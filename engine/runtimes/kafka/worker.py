@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import faust
+from aiokafka.admin import AIOKafkaAdminClient
 from mode.types.signals import BaseSignalT
 import orjson
 
@@ -43,6 +44,7 @@ log = logging.getLogger("nudge.worker")
 REQUEST_AGAIN_AFTER = 30.0  # a fire request not acted on by then is sent again
 BATCH, BATCH_WITHIN = 500, 0.02  # inputs handled per flush; how long a batch waits to fill
 EXIT_UNWRITTEN = 75  # EX_TEMPFAIL: a supervisor restarts the worker, which takes the batch again
+EXIT_CONFIG = 78  # EX_CONFIG: the settings do not match the topics
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,9 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     async def route(data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
         envelope = env.parse(data)
         store = FaustStore(tables, key, partition, offset, batch.writes)
-        if store.record.offset >= offset:
-            return  # applied before a crash; its outputs went out then
+        if store.record.offset >= offset:  # applied before a crash; its outputs went out then
+            store.save_again()
+            return
         workspace = live.workspace
         engine = Engine(workspace, store, links)
         kind = envelope["kind"]
@@ -211,13 +214,16 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                 if store.record.state is not None:
                     await batch.send(events, envelope["customer_id"], env.absorb_envelope(
                         f"absorb:{key}:{partition}:{offset}", envelope["customer_id"],
-                        state_codec.dumps(store.record.state), store.record.timers, time.time()))
+                        state_codec.dumps(store.record.state), store.record.timers, store.record.version,
+                        time.time()))
                 store.record = Record(moved_to=envelope["customer_id"])
         elif kind == env.ABSORB:
             if store.seen(envelope["id"]):
                 return
             store.remember(envelope["id"])
             effects += engine.absorb(key, state_codec.loads(envelope["state"]), from_epoch(envelope["at"]))
+            if envelope.get("version") != live.version:  # its instances were placed for other journeys
+                effects += engine.migrate(key, from_epoch(origin))
             store.record.timers.update(envelope["timers"])
             batch.timers.extend((partition, t["due"], tid, key) for tid, t in envelope["timers"].items())
         elif kind == env.ERASE:
@@ -239,9 +245,18 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
 
     @app.task  # type: ignore[untyped-decorator]
     async def declare_topics() -> None:
-        """Output topics exist before the first send (the broker creates no topics by itself)."""
+        """Output topics exist before the first send (the broker creates no topics by itself), and
+        the events topic has the partitions the settings say: timers are sent to the partition
+        computed from them, and one computed wrong would never fire."""
         for topic in (records, outbox, dead_letters):
             await topic.maybe_declare()
+        found = await partition_count(settings.bootstrap, events.get_topic_name())
+        if found is not None and found != n:
+            log.critical("topic %s has %d partitions but NUDGE_KAFKA_PARTITIONS is %d: set it to %d (the partition "
+                         "count of a topic in use cannot change without moving its data)",
+                         events.get_topic_name(), found, n, found)
+            logging.shutdown()
+            os._exit(EXIT_CONFIG)
 
     @app.agent(events)
     async def process(stream: Any) -> None:
@@ -275,3 +290,15 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             index.push(partition, now + REQUEST_AGAIN_AFTER, timer_id, key)  # in case the request is lost
 
     return app
+
+
+async def partition_count(bootstrap: str, topic: str) -> int | None:
+    """How many partitions a topic has on the broker (None if it does not exist yet)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    found = [d for d in described if d["topic"] == topic and not d["error_code"]]
+    return len(found[0]["partitions"]) if found else None
