@@ -13,7 +13,7 @@ from engine.state import CustomerState
 
 
 def tables() -> Tables:
-    return Tables(customers={}, seen={}, aliases={}, suppressions={})  # type: ignore[arg-type]
+    return Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
 
 
 def test_reads_see_the_batch_writes_and_a_rollback_undoes_only_the_current_input() -> None:

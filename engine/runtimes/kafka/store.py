@@ -34,6 +34,7 @@ from engine.state import CustomerState, anon_key
 
 Table = TableT[bytes, Any]  # a Table or GlobalTable of raw bytes
 _DELETED = object()
+WRITE_TIMEOUT = 60.0  # seconds for the broker to take a batch's changelog records
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -129,13 +130,13 @@ class Writes:
         return [(key, None if value is _DELETED else value)
                 for (tid, key), (_, value, _) in self._pending.items() if tid == id(table)]
 
-    async def apply(self, but: Table | None = None) -> None:
-        """Hands the writes to the tables (all, or all `but` one table's, which stay buffered) and
-        returns once the broker has every changelog record: a producer `flush` would not do, it
-        gives up waiting after a short idle time and does not report failed sends."""
+    async def apply(self, but: tuple[Table, ...] = ()) -> None:
+        """Hands the writes to the tables (all but those of the tables named, which stay buffered)
+        and returns once the broker has every changelog record: a producer `flush` would not do,
+        it gives up waiting after a short idle time and does not report failed sends."""
         sent = []
         for pending_key, (table, value, source) in list(self._pending.items()):
-            if table is but:
+            if any(table is other for other in but):
                 continue
             del self._pending[pending_key]
             key = pending_key[1]
@@ -153,7 +154,8 @@ class Writes:
             finally:
                 _current_event.reset(token)
         self._undo.clear()
-        await asyncio.gather(*sent)  # raises if any send failed
+        # raises if a send failed; a producer that died with records queued would hang it
+        await asyncio.wait_for(asyncio.gather(*sent), WRITE_TIMEOUT)
 
 
 class FaustStore:
@@ -250,3 +252,4 @@ class Tables:
     seen: Table
     aliases: Table
     suppressions: Table
+    progress: Table  # see progress.py

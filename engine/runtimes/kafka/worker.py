@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import faust
+from faust.types import TP
 from aiokafka.admin import AIOKafkaAdminClient
 from mode.types.signals import BaseSignalT
 import orjson
@@ -36,7 +37,9 @@ from engine.runtimes.embedded.processor import epoch, from_epoch
 from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.due_index import DueIndex
 from engine.runtimes.kafka.live import LiveWorkspace
-from engine.runtimes.kafka.store import FaustStore, Record, Tables, Writes, partition_for, timer_from_json, timer_to_json
+from engine.runtimes.kafka.progress import Progress, Rewinder
+from engine.runtimes.kafka.store import (WRITE_TIMEOUT, FaustStore, Record, Tables, Writes, partition_for,
+                                         timer_from_json, timer_to_json)
 from engine.state import ANON, anon_key
 
 log = logging.getLogger("nudge.worker")
@@ -97,37 +100,50 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     outbox = app.topic(settings.topic("outbox"), **wire)
     dead_letters = app.topic(settings.topic("dead-letters"), **wire)  # inputs the engine failed on
     tables = Tables(customers=app.Table("customers", **raw), seen=app.Table("seen", **raw),
-                    aliases=app.GlobalTable("aliases", **raw), suppressions=app.GlobalTable("suppressions", **raw))
+                    aliases=app.GlobalTable("aliases", **raw), suppressions=app.GlobalTable("suppressions", **raw),
+                    progress=app.Table("progress", **raw))
     index = DueIndex(n)
+
+    async def seek(partition: int, offset: int) -> None:
+        await app.consumer.seek(TP(events.get_topic_name(), partition), offset)
+
+    rewinder = Rewinder(seek)
 
     class Batch:
         """One batch's outputs (sent at once; `flush` waits until the broker has every one),
-        table writes, and the timers it scheduled, for the due index once they are written."""
+        table writes, and the timers it scheduled, for the due index once they are written.
+        An input's outputs are held until it is handled: one that fails sends nothing."""
 
         def __init__(self) -> None:
             self.acks: list[Any] = []
+            self.held: list[tuple[str, bytes | None, bytes | None, Any]] = []
             self.writes = Writes()
+            self.progress = Progress(tables.progress, self.writes, rewinder.gone)
             self.timers: list[tuple[int, float, str, str]] = []  # partition, due, timer id, record key
 
-        async def send(self, topic: Any, key: str | bytes | None, value: bytes | None, headers: Any = None) -> None:
+        def send(self, topic: Any, key: str | bytes | None, value: bytes | None, headers: Any = None) -> None:
+            self.held.append((topic.get_topic_name(), key.encode() if isinstance(key, str) else key, value, headers))
+
+        async def release(self) -> None:
             # straight to faust's producer: a topic's own `send` (codecs, callbacks) costs more
             # than the engine's work for the input
-            raw_key = key.encode() if isinstance(key, str) else key
-            self.acks.append(await app.producer.send(topic.get_topic_name(), raw_key, value, None, None, headers))
+            for topic, key, value, headers in self.held:
+                self.acks.append(await app.producer.send(topic, key, value, None, None, headers))
+            self.held.clear()
 
         async def flush(self) -> None:
-            await asyncio.gather(*self.acks)
+            await asyncio.wait_for(asyncio.gather(*self.acks), WRITE_TIMEOUT)
 
-    async def apply(effects: list[Effect], store: FaustStore, batch: Batch, partition: int, origin: float) -> None:
+    def apply(effects: list[Effect], store: FaustStore, batch: Batch, partition: int, origin: float) -> None:
         """Outbox messages one by one (keyed by message id); an input's records as one list,
         keyed by its customer, so they stay in order."""
         outcome = [effect.record for effect in effects if isinstance(effect, Output)]
         if outcome:
-            await batch.send(records, store.key, orjson.dumps(outcome))
+            batch.send(records, store.key, orjson.dumps(outcome))
         for effect in effects:
             if isinstance(effect, Dispatch):
                 m = effect.message
-                await batch.send(outbox, m.id, orjson.dumps({**asdict(m), "origin": origin}))
+                batch.send(outbox, m.id, orjson.dumps({**asdict(m), "origin": origin}))
             elif isinstance(effect, Schedule):
                 t = effect.timer
                 store.record.timers[t.id] = timer_to_json(t)
@@ -145,28 +161,49 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         """
         batch = Batch()
         for item in inputs:
+            message = item.message
+            if not batch.progress.admit(message.partition, message.offset):
+                continue
             batch.writes.begin(item)
             scheduled = len(batch.timers)
-            message = item.message
             try:
-                await route(item.value, message.key.decode(), message.partition, message.offset, batch)
+                route(item.value, message.key.decode(), message.partition, message.offset, batch)
             except Exception as exc:  # this input's fault (or the engine's): it must not stop the rest
                 batch.writes.rollback()
+                batch.held.clear()
                 del batch.timers[scheduled:]
                 log.exception("input %s:%s failed; dead-lettered", message.partition, message.offset)
-                await batch.send(dead_letters, message.key, message.value, [
-                    ("error", f"{type(exc).__name__}: {exc}".encode()),
-                    ("source", f"{message.topic}:{message.partition}:{message.offset}".encode())])
+                quarantine(item, exc, batch)
+            batch.progress.advance(message.partition, message.offset)
+            await batch.release()  # a send the producer refuses is the broker's failure, not the input's
         await batch.flush()
         # aliases, suppressions and seen ids first: done again, they come out the same
-        await batch.writes.apply(but=tables.customers)
+        await batch.writes.apply(but=(tables.customers, tables.progress))
         # then the records, each saying which input it has taken in; they must be on the broker
         # before these inputs' offsets can be committed, or a worker killed now would lose them
-        await batch.writes.apply()
+        await batch.writes.apply(but=(tables.progress,))
+        await batch.writes.apply()  # and last the count of inputs taken in (progress.py)
         for partition, due, timer_id, key in batch.timers:
             index.push(partition, due, timer_id, key)
+        await rewinder.rewind(batch.progress.rewinds)
 
-    async def route(data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
+    def quarantine(item: Any, exc: Exception, batch: Batch) -> None:
+        """The input goes to the dead letters as it came; a timer that failed to fire is dropped
+        with it (its copy is the dead letter), or it would be asked for again and again."""
+        message = item.message
+        batch.send(dead_letters, message.key, message.value, [
+            ("error", f"{type(exc).__name__}: {exc}".encode()),
+            ("source", f"{message.topic}:{message.partition}:{message.offset}".encode())])
+        try:
+            envelope = env.parse(item.value)
+            if envelope.get("kind") == env.FIRE:
+                store = FaustStore(tables, message.key.decode(), message.partition, message.offset, batch.writes)
+                if store.record.timers.pop(str(envelope.get("id")), None) is not None:
+                    store.save(message.offset)
+        except Exception:  # not even that much can be read: nothing to drop
+            return
+
+    def route(data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
         envelope = env.parse(data)
         store = FaustStore(tables, key, partition, offset, batch.writes)
         if store.record.offset >= offset:  # applied before a crash; its outputs went out then
@@ -185,7 +222,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             event = env.event_of(envelope)
             if store.record.moved_to is not None:  # a handed-over anonymous profile: its events follow it
                 if event.id is None or not store.seen(event.id):  # not one it took before the hand-over
-                    await batch.send(events, store.record.moved_to, env.forward_envelope(
+                    batch.send(events, store.record.moved_to, env.forward_envelope(
                         envelope, f"forward:{partition}:{offset}"))
                 store.save(offset)
                 return
@@ -212,7 +249,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         elif kind == env.HAND_OVER:
             if store.record.moved_to is None:  # first come, first served, as in simulate
                 if store.record.state is not None:
-                    await batch.send(events, envelope["customer_id"], env.absorb_envelope(
+                    batch.send(events, envelope["customer_id"], env.absorb_envelope(
                         f"absorb:{key}:{partition}:{offset}", envelope["customer_id"],
                         state_codec.dumps(store.record.state), store.record.timers, store.record.version,
                         time.time()))
@@ -229,14 +266,14 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         elif kind == env.ERASE:
             for alias in store.aliases_of(key):
                 batch.writes.delete(tables.aliases, alias.encode())
-                await batch.send(events, anon_key(alias), env.erase_envelope(anon_key(alias)))  # and its husk
-            await batch.send(records, key, orjson.dumps([{"type": "erased", "customer_id": key}]))
+                batch.send(events, anon_key(alias), env.erase_envelope(anon_key(alias)))  # and its husk
+            batch.send(records, key, orjson.dumps([{"type": "erased", "customer_id": key}]))
             store.erase()
             return
-        await apply(effects, store, batch, partition, origin)
+        apply(effects, store, batch, partition, origin)
         store.save(offset)
         for anonymous_id, customer_id in store.links:
-            await batch.send(events, anon_key(anonymous_id), env.hand_over_envelope(anonymous_id, customer_id))
+            batch.send(events, anon_key(anonymous_id), env.hand_over_envelope(anonymous_id, customer_id))
 
     @app.on_rebalance_complete.connect
     async def reindex(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
@@ -263,7 +300,8 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         async for batch in stream.take_events(BATCH, within=BATCH_WITHIN):
             try:
                 await handle(batch)
-            except Exception:  # the broker failed us: leaving the loop would acknowledge the batch
+            except BaseException:  # the broker failed us, or a stop came mid-batch: leaving the loop
+                # would acknowledge the batch, so the process goes without acknowledging it
                 log.critical("a batch could not be written out; exiting so that it is processed again",
                              exc_info=True)
                 logging.shutdown()
@@ -296,8 +334,8 @@ async def partition_count(bootstrap: str, topic: str) -> int | None:
     """How many partitions a topic has on the broker (None if it does not exist yet)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
+    try:  # describing a missing topic could have the broker create it, with its default count
+        described = await admin.describe_topics([topic]) if topic in await admin.list_topics() else []
     finally:
         await admin.close()
     found = [d for d in described if d["topic"] == topic and not d["error_code"]]

@@ -1,0 +1,88 @@
+"""The worker's own count of which events it has taken in, per partition, and the rewind when
+the consumer skips some.
+
+faust-streaming can skip inputs around a rebalance: messages fetched while partitions change
+hands are dropped from its queues, and its consumer counts a jump in offsets as a gap to
+commit over (meant for compacted topics and transaction markers, which the events topic does
+not have). Its committed offsets are therefore not trusted alone. The `progress` table holds,
+per partition, the offset of the last input whose table writes are on the broker. An input
+past the next one expected means some were skipped: it waits, with the rest of its
+partition's batch, and the consumer is sent back to the first one missing. An input at or
+below the count was taken in before (a redelivery after a rebalance or a restart) and is passed
+over.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Awaitable, Callable
+
+from engine.runtimes.kafka.store import Table, Writes
+
+log = logging.getLogger("nudge.worker")
+
+
+class Progress:
+    """One batch's view of the count (reads see the batch's own advances). `gone` names, per
+    partition, the first offset missing that rewinds could not bring back: it is passed over."""
+
+    def __init__(self, table: Table, writes: Writes, gone: dict[int, int] | None = None) -> None:
+        self.table, self.writes = table, writes
+        self.gone = gone or {}
+        self.rewinds: dict[int, int] = {}  # partition -> the first offset to read again
+
+    def last(self, partition: int) -> int | None:
+        value = self.writes.get(self.table, b"%d" % partition)
+        return int(value) if value is not None else None
+
+    def admit(self, partition: int, offset: int) -> bool:
+        """Whether to handle this input now."""
+        if partition in self.rewinds:
+            return False  # behind a skip: its turn comes after the inputs missing
+        done = self.last(partition)
+        if done is None or offset == done + 1:
+            return True
+        if offset <= done:
+            return False
+        if self.gone.get(partition) == done + 1:
+            log.error("events partition %d: inputs %d to %d are gone from the topic (retention?); going on",
+                      partition, done + 1, offset - 1)
+            return True
+        self.rewinds[partition] = done + 1
+        return False
+
+    def advance(self, partition: int, offset: int) -> None:
+        """Taken in (or dead-lettered): written with the input, so to its partition's changelog."""
+        self.writes.set(self.table, b"%d" % partition, b"%d" % offset)
+
+
+class Rewinder:
+    """Sends the consumer back to skipped inputs; once per partition and offset a second, because
+    inputs fetched before the seek still arrive (and are held back) until the seek takes hold.
+    Inputs still missing after `give_up` seconds of asking are no longer in the topic (deleted
+    by retention): they are declared `gone`, or the partition would wait for ever."""
+
+    def __init__(self, seek: Callable[[int, int], Awaitable[None]], clock: Callable[[], float] = time.monotonic,
+                 every: float = 1.0, give_up: float = 120.0) -> None:
+        self.seek, self.clock, self.every, self.give_up = seek, clock, every, give_up
+        self.sought: dict[int, tuple[int, float]] = {}  # partition -> (offset, when last asked)
+        self.since: dict[int, tuple[int, float]] = {}  # partition -> (offset, when first asked)
+        self.gone: dict[int, int] = {}
+
+    async def rewind(self, rewinds: dict[int, int]) -> None:
+        for partition, offset in rewinds.items():
+            if self.since.get(partition, (None, 0.0))[0] != offset:
+                self.since[partition] = (offset, self.clock())
+            if self.clock() - self.since[partition][1] >= self.give_up:
+                self.gone[partition] = offset
+            before = self.sought.get(partition)
+            if before is not None and before[0] == offset and self.clock() - before[1] < self.every:
+                continue
+            self.sought[partition] = (offset, self.clock())
+            log.warning("events partition %d: the consumer skipped inputs from offset %d; reading them again",
+                        partition, offset)
+            try:
+                await self.seek(partition, offset)
+            except Exception:  # the partition moved away meanwhile: its new owner does the same
+                log.warning("events partition %d: could not seek to %d", partition, offset, exc_info=True)
