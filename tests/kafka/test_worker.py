@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Iterator
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from engine.runtimes.kafka import envelopes
@@ -446,3 +446,46 @@ def test_a_worker_whose_partition_setting_does_not_match_the_topic_refuses_to_st
     finally:
         proc.kill()
     assert f"topic {app_id}.events has 2 partitions but NUDGE_KAFKA_PARTITIONS is 4" in (tmp_path / "w.log").read_text()
+
+
+def test_inputs_the_consumer_group_committed_past_are_read_again(
+        kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> None:
+    """faust can commit past inputs it never delivered (around a rebalance): the worker's own count
+    (the progress table) finds them, here at the tail of partitions, where no later input shows it."""
+    app_id = f"g{uuid.uuid4().hex[:8]}"
+    topic, outbox = f"{app_id}.events", f"{app_id}.outbox"
+    (tmp_path / "w").mkdir()
+    now = datetime.now(timezone.utc)
+    first = [{"id": "s0", "type": "signed_up", "customer_id": "g0", "timestamp": stamp(now),
+              "traits": {"email": "g0@example.com"}}]
+    later = [{"id": f"s{n}", "type": "signed_up", "customer_id": f"g{n}", "timestamp": stamp(now),
+              "traits": {"email": f"g{n}@example.com"}} for n in range(1, 7)]
+    worker = start_worker(workspace, kafka_bootstrap, app_id, tmp_path / "w", tmp_path / "first.log")
+    try:
+        asyncio.run(produce(kafka_bootstrap, topic, first))
+        asyncio.run(collect(kafka_bootstrap, outbox, 1, timeout=60))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+    async def skip_ahead() -> None:  # the new inputs, committed as if they had been taken in
+        await produce(kafka_bootstrap, topic, later)
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=app_id, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(4)]  # start_worker: 4 partitions
+            consumer.assign(partitions)
+            await consumer.commit(await consumer.end_offsets(partitions))
+        finally:
+            await consumer.stop()
+
+    asyncio.run(skip_ahead())
+    worker = start_worker(workspace, kafka_bootstrap, app_id, tmp_path / "w", tmp_path / "second.log")
+    try:
+        sent = expected_sends(workspace, first + later)
+        messages = asyncio.run(collect(kafka_bootstrap, outbox, len(sent), timeout=90))
+    finally:
+        worker.kill()
+    log = (tmp_path / "second.log").read_text()
+    assert_same_messages(messages, sent, log[-3000:])
+    assert "skipped inputs" in log

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.runtimes.kafka.progress import Progress, Rewinder
+from engine.runtimes.kafka.progress import Progress, Rewinder, Stalls
 from engine.runtimes.kafka.store import Writes
 
 
@@ -64,3 +64,22 @@ def test_inputs_still_missing_after_two_minutes_of_asking_are_taken_as_gone_and_
     assert rewinder.gone == {4: 100}
     progress = Progress(table, Writes(), rewinder.gone)  # type: ignore[arg-type]
     assert progress.admit(4, 180)
+
+
+def test_a_partition_with_inputs_beyond_the_count_and_none_arriving_is_stalled() -> None:
+    now = [0.0]
+    stalls = Stalls(clock=lambda: now[0], after=5.0)
+    stalls.own({0, 1, 2})
+    done = {0: 9, 1: 4, 2: None}.get
+    ends = {0: 10, 1: 12, 2: 3}.get  # 0 is caught up; 1 has 5..11 waiting; 2 never took anything in
+    assert stalls.stalled(done, ends) == {}  # not yet: inputs may be on their way
+    now[0] = 4.0
+    stalls.heard(1)  # the consumer is delivering partition 1
+    now[0] = 6.0
+    assert stalls.stalled(done, ends) == {2: 0}  # from its beginning
+    now[0] = 9.5
+    assert stalls.stalled(done, ends) == {1: 5}
+    assert stalls.stalled(done, ends) == {}  # reported once per five seconds
+    stalls.own({0})  # the others moved to another worker
+    now[0] = 30.0
+    assert stalls.stalled(done, {0: 15}.get) == {0: 10}

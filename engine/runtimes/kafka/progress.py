@@ -86,3 +86,31 @@ class Rewinder:
                 await self.seek(partition, offset)
             except Exception:  # the partition moved away meanwhile: its new owner does the same
                 log.warning("events partition %d: could not seek to %d", partition, offset, exc_info=True)
+
+
+class Stalls:
+    """Partitions whose consumer is past inputs it never delivered, at the tail where no later
+    input shows the skip: inputs on the broker beyond the count, and none arriving for `after`
+    seconds. A partition with no count yet is expected to start at its beginning."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, after: float = 5.0) -> None:
+        self.clock, self.after = clock, after
+        self.heard_at: dict[int, float] = {}  # partition -> when an input last arrived (or it was assigned)
+
+    def heard(self, partition: int) -> None:
+        self.heard_at[partition] = self.clock()
+
+    def own(self, partitions: set[int]) -> None:
+        self.heard_at = {p: self.heard_at.get(p, self.clock()) for p in partitions}
+
+    def stalled(self, done: Callable[[int], int | None], highwater: Callable[[int], int | None]) -> dict[int, int]:
+        """Partition -> the first offset to read again; each reported once per `after` seconds."""
+        found = {}
+        for partition, at in self.heard_at.items():
+            last = done(partition)
+            expected = 0 if last is None else last + 1
+            end = highwater(partition)
+            if end is not None and end > expected and self.clock() - at >= self.after:
+                found[partition] = expected
+                self.heard_at[partition] = self.clock()
+        return found

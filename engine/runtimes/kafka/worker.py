@@ -37,7 +37,7 @@ from engine.runtimes.embedded.processor import epoch, from_epoch
 from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.due_index import DueIndex
 from engine.runtimes.kafka.live import LiveWorkspace
-from engine.runtimes.kafka.progress import Progress, Rewinder
+from engine.runtimes.kafka.progress import Progress, Rewinder, Stalls
 from engine.runtimes.kafka.store import (WRITE_TIMEOUT, FaustStore, Record, Tables, Writes, partition_for,
                                          timer_from_json, timer_to_json)
 from engine.state import ANON, anon_key
@@ -107,7 +107,18 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     async def seek(partition: int, offset: int) -> None:
         await app.consumer.seek(TP(events.get_topic_name(), partition), offset)
 
-    rewinder = Rewinder(seek)
+    rewinder, stalls = Rewinder(seek), Stalls()
+
+    def done(partition: int) -> int | None:
+        value = tables.progress.get(b"%d" % partition)
+        return int(value) if value is not None else None
+
+    def highwater(partition: int) -> int | None:
+        try:
+            end: int | None = app.consumer.highwater(TP(events.get_topic_name(), partition))
+            return end
+        except Exception:  # not assigned here (any more), or not fetched from yet
+            return None
 
     class Batch:
         """One batch's outputs (sent at once; `flush` waits until the broker has every one),
@@ -162,6 +173,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         batch = Batch()
         for item in inputs:
             message = item.message
+            stalls.heard(message.partition)
             if not batch.progress.admit(message.partition, message.offset):
                 continue
             batch.writes.begin(item)
@@ -309,12 +321,15 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
 
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
     async def tick() -> None:
-        """On every worker, for its own partitions: ask for each due timer to be fired."""
+        """On every worker, for its own partitions: ask for each due timer to be fired, and send
+        the consumer back to inputs it has passed without delivering (progress.py)."""
         now = time.time()
         mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events.get_topic_name()}
         if index.stale or mine != index.owned:
             index.rebuild(((k.decode(), partition_for(k.decode(), n), Record.header(v)["timers"])
                            for k, v in list(tables.customers.items()) if v), mine)
+            stalls.own(mine)
+        await rewinder.rewind(stalls.stalled(done, highwater))
         if live.poll():  # a valid edit: journeys in flight move now, not at their next input
             for k, v in list(tables.customers.items()):
                 partition = partition_for(k.decode(), n)
