@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import subprocess
 import sys
 import time
@@ -489,3 +490,48 @@ def test_inputs_the_consumer_group_committed_past_are_read_again(
     log = (tmp_path / "second.log").read_text()
     assert_same_messages(messages, sent, log[-3000:])
     assert "skipped inputs" in log
+
+
+def test_workers_killed_and_restarted_again_and_again_lose_nothing_and_send_nothing_twice(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Three workers; while events arrive, one after another is SIGKILLed and started again. The
+    anonymous visitors' wait is longer than a failover, so every message is simulate's."""
+    from tests.e2e.server import NudgeServer
+
+    journeys = {**JOURNEYS, "browse": JOURNEYS["browse"].replace("wait: 2s", "wait: 30s")}
+    workspace = write_workspace(tmp_path / "ws", journeys=journeys,
+                                templates={"hi.email.html": email("Hi {{ profile.first_name | default('there') }}")})
+    app_id = f"k{uuid.uuid4().hex[:8]}"
+    rng = random.Random(7)
+    now = datetime.now(timezone.utc)
+    events = [e for n in range(6) for e in sample(now + timedelta(milliseconds=20 * n))]
+    for n, e in enumerate(events):  # six rounds of the sample, each its own customers and ids
+        for field in ("id", "customer_id", "anonymous_id"):
+            if e.get(field):
+                e[field] = f"{e[field]}-{n // (len(events) // 6)}"
+    sent = expected_sends(workspace, events)
+
+    def start(i: int, run: int) -> subprocess.Popen[bytes]:
+        (tmp_path / f"w{i}").mkdir(exist_ok=True)
+        return start_worker(workspace, kafka_bootstrap, app_id, tmp_path / f"w{i}", tmp_path / f"w{i}-{run}.log")
+
+    workers = [start(i, 0) for i in range(3)]
+    edge = NudgeServer(workspace, tmp_path / "edge.db", command=("api", "--kafka"))
+    edge.env = {"NUDGE_KAFKA_BOOTSTRAP": kafka_bootstrap, "NUDGE_KAFKA_APP_ID": app_id}
+    edge.start()
+    try:
+        for run, start_at in enumerate(range(0, len(events), 20), start=1):
+            assert edge.post(events[start_at:start_at + 20]).status_code == 202
+            time.sleep(0.5)
+            if run % 4 == 0:
+                victim = rng.randrange(3)
+                workers[victim].kill()
+                workers[victim].wait()
+                workers[victim] = start(victim, run)
+        edge.wait_for(lambda: len(edge.messages()) >= len(sent), timeout=240, what="every message")
+        time.sleep(3)  # bounded grace period: a duplicate would show up now
+    finally:
+        edge.stop()
+        for w in workers:
+            w.kill()
+    assert_same_messages(edge.messages(), sent)
