@@ -2,10 +2,10 @@
 
 One agent consumes the events topic (keyed by customer), keeps customer states, seen ids
 and timers in tables backed by changelog topics, and produces outcome records and outbox
-messages. Durable timers live in the customer's record (see store.py); a memory index of
-what is due, rebuilt from the table after each rebalance, lets every worker's one-second
-tick send a `fire` envelope to each due timer's partition, where the agent pops the timer
-from the record and runs the step. Processing is at-least-once with idempotent handlers: a
+messages (what one input does is router.py's). Durable timers live in the customer's record
+(see store.py); a memory index of what is due, rebuilt from the table after each rebalance,
+lets every worker's one-second tick send a `fire` envelope to each due timer's partition,
+where the agent pops the timer from the record and runs the step. Processing is at-least-once with idempotent handlers: a
 record remembers the last input applied to it, repeated event ids and timer ids do nothing
 the second time, and table writes are applied only after the outputs are acknowledged.
 An input the engine fails on goes to the dead-letters topic (the error in a header) and the
@@ -15,32 +15,26 @@ batch is acknowledged, so that it is processed again after the restart.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import faust
-from faust.types import TP
 from aiokafka.admin import AIOKafkaAdminClient
+from faust.types import TP
 from mode.types.signals import BaseSignalT
-import orjson
 
-from engine import state_codec
-from engine.effects import Diagnostic, Dispatch, Effect, Output, Schedule
 from engine.links import SignedLinks
-from engine.machine import Engine
-from engine.runtimes.embedded.processor import epoch, from_epoch
 from engine.runtimes.kafka import envelopes as env
+from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.due_index import DueIndex
 from engine.runtimes.kafka.live import LiveWorkspace
-from engine.runtimes.kafka.progress import Progress, Rewinder, Stalls
-from engine.runtimes.kafka.store import (WRITE_TIMEOUT, FaustStore, Record, Tables, Writes, partition_for,
-                                         timer_from_json, timer_to_json)
-from engine.state import ANON, anon_key
+from engine.runtimes.kafka.progress import Rewinder, Stalls
+from engine.runtimes.kafka.router import Router, Topics
+from engine.runtimes.kafka.store import Record, Tables, partition_for
 
 log = logging.getLogger("nudge.worker")
 
@@ -120,48 +114,14 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         except Exception:  # not assigned here (any more), or not fetched from yet
             return None
 
-    class Batch:
-        """One batch's outputs (sent at once; `flush` waits until the broker has every one),
-        table writes, and the timers it scheduled, for the due index once they are written.
-        An input's outputs are held until it is handled: one that fails sends nothing."""
+    router = Router(tables, live, links, Topics(events=events.get_topic_name(), records=records.get_topic_name(),
+                                                outbox=outbox.get_topic_name(),
+                                                dead_letters=dead_letters.get_topic_name()))
 
-        def __init__(self) -> None:
-            self.acks: list[Any] = []
-            self.held: list[tuple[str, bytes | None, bytes | None, Any]] = []
-            self.writes = Writes()
-            self.progress = Progress(tables.progress, self.writes, rewinder.gone)
-            self.timers: list[tuple[int, float, str, str]] = []  # partition, due, timer id, record key
-
-        def send(self, topic: Any, key: str | bytes | None, value: bytes | None, headers: Any = None) -> None:
-            self.held.append((topic.get_topic_name(), key.encode() if isinstance(key, str) else key, value, headers))
-
-        async def release(self) -> None:
-            # straight to faust's producer: a topic's own `send` (codecs, callbacks) costs more
-            # than the engine's work for the input
-            for topic, key, value, headers in self.held:
-                self.acks.append(await app.producer.send(topic, key, value, None, None, headers))
-            self.held.clear()
-
-        async def flush(self) -> None:
-            await asyncio.wait_for(asyncio.gather(*self.acks), WRITE_TIMEOUT)
-
-    def apply(effects: list[Effect], store: FaustStore, batch: Batch, partition: int, origin: float) -> None:
-        """Outbox messages one by one (keyed by message id); an input's records as one list,
-        keyed by its customer, so they stay in order."""
-        outcome = [effect.record for effect in effects if isinstance(effect, Output)]
-        if outcome:
-            batch.send(records, store.key, orjson.dumps(outcome))
-        for effect in effects:
-            if isinstance(effect, Dispatch):
-                m = effect.message
-                batch.send(outbox, m.id, orjson.dumps({**asdict(m), "origin": origin}))
-            elif isinstance(effect, Schedule):
-                t = effect.timer
-                store.record.timers[t.id] = timer_to_json(t)
-                batch.timers.append((partition, epoch(t.due), t.id, store.key))
-            elif isinstance(effect, Diagnostic):
-                log.warning("journey %s step %s customer %s: %s", effect.journey, effect.step, effect.customer_id,
-                            effect.message)
+    async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+        # straight to faust's producer: a topic's own `send` (codecs, callbacks) costs more
+        # than the engine's work for the input
+        return await app.producer.send(topic, key, value, None, None, headers)
 
     async def handle(inputs: list[Any]) -> None:
         """Outputs first, acknowledged; only then the table writes that mark the inputs done.
@@ -170,7 +130,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         acknowledgements are awaited once per batch, not once per input, which is what makes
         a worker fast (a round trip per input would bound it to a few hundred a second).
         """
-        batch = Batch()
+        batch = Batch(send, tables.progress, rewinder.gone)
         for item in inputs:
             message = item.message
             stalls.heard(message.partition)
@@ -179,13 +139,11 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             batch.writes.begin(item)
             scheduled = len(batch.timers)
             try:
-                route(item.value, message.key.decode(), message.partition, message.offset, batch)
+                router.route(item.value, message.key.decode(), message.partition, message.offset, batch)
             except Exception as exc:  # this input's fault (or the engine's): it must not stop the rest
-                batch.writes.rollback()
-                batch.held.clear()
-                del batch.timers[scheduled:]
+                batch.drop(scheduled)
                 log.exception("input %s:%s failed; dead-lettered", message.partition, message.offset)
-                quarantine(item, exc, batch)
+                router.quarantine(message, exc, batch)
             batch.progress.advance(message.partition, message.offset)
             await batch.release()  # a send the producer refuses is the broker's failure, not the input's
         await batch.flush()
@@ -198,94 +156,6 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         for partition, due, timer_id, key in batch.timers:
             index.push(partition, due, timer_id, key)
         await rewinder.rewind(batch.progress.rewinds)
-
-    def quarantine(item: Any, exc: Exception, batch: Batch) -> None:
-        """The input goes to the dead letters as it came; a timer that failed to fire is dropped
-        with it (its copy is the dead letter), or it would be asked for again and again."""
-        message = item.message
-        batch.send(dead_letters, message.key, message.value, [
-            ("error", f"{type(exc).__name__}: {exc}".encode()),
-            ("source", f"{message.topic}:{message.partition}:{message.offset}".encode())])
-        try:
-            envelope = env.parse(item.value)
-            if envelope.get("kind") == env.FIRE:
-                store = FaustStore(tables, message.key.decode(), message.partition, message.offset, batch.writes)
-                if store.record.timers.pop(str(envelope.get("id")), None) is not None:
-                    store.save(message.offset)
-        except Exception:  # not even that much can be read: nothing to drop
-            return
-
-    def route(data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
-        envelope = env.parse(data)
-        store = FaustStore(tables, key, partition, offset, batch.writes)
-        if store.record.offset >= offset:  # applied before a crash; its outputs went out then
-            store.save_again()
-            return
-        workspace = live.workspace
-        engine = Engine(workspace, store, links)
-        kind = envelope["kind"]
-        effects: list[Effect] = []
-        origin = time.time()
-        if store.record.version != live.version:  # placed for another version of the journeys
-            if store.record.state is not None and store.record.state.instances:
-                effects = engine.migrate(key, from_epoch(origin))
-            store.record.version = live.version
-        if kind == env.EVENT:
-            event = env.event_of(envelope)
-            if store.record.moved_to is not None:  # a handed-over anonymous profile: its events follow it
-                if event.id is None or not store.seen(event.id):  # not one it took before the hand-over
-                    batch.send(events, store.record.moved_to, env.forward_envelope(
-                        envelope, f"forward:{partition}:{offset}"))
-                store.save(offset)
-                return
-            if "forward_id" in envelope:
-                if store.seen(envelope["forward_id"]):
-                    return  # forwarded twice: the anonymous profile's input was processed again
-                store.remember(envelope["forward_id"])
-                store.owns = event.anonymous_id
-            origin = float(envelope.get("received_at") or origin)
-            late = epoch(event.timestamp) < origin - workspace.settings.late_events.total_seconds()
-            effects += engine.handle_event(event, late=late)
-        elif kind == env.FIRE:
-            entry = store.record.timers.get(envelope["id"])
-            if entry is None:
-                return  # fired already: a repeated request
-            timer = timer_from_json(entry)
-            if timer.key.startswith(ANON) and timer.key != key:
-                store.owns = timer.key[len(ANON):]  # it came with the anonymous profile
-            elif timer.key.startswith(ANON) and store.linked(timer.key[len(ANON):]):
-                return  # linked: the hand-over on its way here takes the timer to the customer
-            del store.record.timers[envelope["id"]]
-            origin = entry["due"]
-            effects += engine.fire(timer, timer.due)
-        elif kind == env.HAND_OVER:
-            if store.record.moved_to is None:  # first come, first served, as in simulate
-                if store.record.state is not None:
-                    batch.send(events, envelope["customer_id"], env.absorb_envelope(
-                        f"absorb:{key}:{partition}:{offset}", envelope["customer_id"],
-                        state_codec.dumps(store.record.state), store.record.timers, store.record.version,
-                        time.time()))
-                store.record = Record(moved_to=envelope["customer_id"])
-        elif kind == env.ABSORB:
-            if store.seen(envelope["id"]):
-                return
-            store.remember(envelope["id"])
-            effects += engine.absorb(key, state_codec.loads(envelope["state"]), from_epoch(envelope["at"]))
-            if envelope.get("version") != live.version:  # its instances were placed for other journeys
-                effects += engine.migrate(key, from_epoch(origin))
-            store.record.timers.update(envelope["timers"])
-            batch.timers.extend((partition, t["due"], tid, key) for tid, t in envelope["timers"].items())
-        elif kind == env.ERASE:
-            for alias in store.aliases_of(key):
-                batch.writes.delete(tables.aliases, alias.encode())
-                batch.send(events, anon_key(alias), env.erase_envelope(anon_key(alias)))  # and its husk
-            batch.send(records, key, orjson.dumps([{"type": "erased", "customer_id": key}]))
-            store.erase()
-            return
-        apply(effects, store, batch, partition, origin)
-        store.save(offset)
-        for anonymous_id, customer_id in store.links:
-            batch.send(events, anon_key(anonymous_id), env.hand_over_envelope(anonymous_id, customer_id))
 
     @app.on_rebalance_complete.connect
     async def reindex(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:

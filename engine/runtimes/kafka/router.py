@@ -1,0 +1,148 @@
+"""What one input on the events topic does: the engine's turn for the customer it is keyed by,
+and the envelopes that carry work to other partitions (hand-overs, forwards, erasures).
+
+Kept apart from the faust wiring (worker.py) so that it runs, and is tested, on plain
+mappings: it reads and writes only through the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from engine import state_codec
+from engine.effects import Diagnostic, Dispatch, Effect, Output, Schedule
+from engine.links import SignedLinks
+from engine.machine import Engine
+from engine.runtimes.embedded.processor import epoch, from_epoch
+from engine.runtimes.kafka import envelopes as env
+from engine.runtimes.kafka.batch import Batch
+from engine.runtimes.kafka.live import LiveWorkspace
+from engine.runtimes.kafka.store import FaustStore, Record, Tables, timer_from_json, timer_to_json
+from engine.state import ANON, anon_key
+
+log = logging.getLogger("nudge.worker")
+
+
+@dataclass(frozen=True)
+class Topics:
+    events: str
+    records: str
+    outbox: str
+    dead_letters: str
+
+
+class Router:
+    def __init__(self, tables: Tables, live: LiveWorkspace, links: SignedLinks, topics: Topics) -> None:
+        self.tables, self.live, self.links, self.topics = tables, live, links, topics
+
+    def route(self, data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
+        """Handles the input at `offset` of `partition`, keyed `key`; raises if it cannot."""
+        envelope = env.parse(data)
+        store = FaustStore(self.tables, key, partition, offset, batch.writes)
+        if store.record.offset >= offset:  # applied before a crash; its outputs went out then
+            store.save_again()
+            return
+        live, topics = self.live, self.topics
+        workspace = live.workspace
+        engine = Engine(workspace, store, self.links)
+        kind = envelope["kind"]
+        effects: list[Effect] = []
+        origin = time.time()
+        if store.record.version != live.version:  # placed for another version of the journeys
+            if store.record.state is not None and store.record.state.instances:
+                effects = engine.migrate(key, from_epoch(origin))
+            store.record.version = live.version
+        if kind == env.EVENT:
+            event = env.event_of(envelope)
+            if store.record.moved_to is not None:  # a handed-over anonymous profile: its events follow it
+                if event.id is None or not store.seen(event.id):  # not one it took before the hand-over
+                    batch.send(topics.events, store.record.moved_to, env.forward_envelope(
+                        envelope, f"forward:{partition}:{offset}"))
+                store.save(offset)
+                return
+            if "forward_id" in envelope:
+                if store.seen(envelope["forward_id"]):
+                    return  # forwarded twice: the anonymous profile's input was processed again
+                store.remember(envelope["forward_id"])
+                store.owns = event.anonymous_id
+            origin = float(envelope.get("received_at") or origin)
+            late = epoch(event.timestamp) < origin - workspace.settings.late_events.total_seconds()
+            effects += engine.handle_event(event, late=late)
+        elif kind == env.FIRE:
+            entry = store.record.timers.get(envelope["id"])
+            if entry is None:
+                return  # fired already: a repeated request
+            timer = timer_from_json(entry)
+            if timer.key.startswith(ANON) and timer.key != key:
+                store.owns = timer.key[len(ANON):]  # it came with the anonymous profile
+            elif timer.key.startswith(ANON) and store.linked(timer.key[len(ANON):]):
+                return  # linked: the hand-over on its way here takes the timer to the customer
+            del store.record.timers[envelope["id"]]
+            origin = entry["due"]
+            effects += engine.fire(timer, timer.due)
+        elif kind == env.HAND_OVER:
+            if store.record.moved_to is None:  # first come, first served, as in simulate
+                if store.record.state is not None:
+                    batch.send(topics.events, envelope["customer_id"], env.absorb_envelope(
+                        f"absorb:{key}:{partition}:{offset}", envelope["customer_id"],
+                        state_codec.dumps(store.record.state), store.record.timers, store.record.version,
+                        time.time()))
+                store.record = Record(moved_to=envelope["customer_id"])
+        elif kind == env.ABSORB:
+            if store.seen(envelope["id"]):
+                return
+            store.remember(envelope["id"])
+            effects += engine.absorb(key, state_codec.loads(envelope["state"]), from_epoch(envelope["at"]))
+            if envelope.get("version") != live.version:  # its instances were placed for other journeys
+                effects += engine.migrate(key, from_epoch(origin))
+            store.record.timers.update(envelope["timers"])
+            batch.timers.extend((partition, t["due"], tid, key) for tid, t in envelope["timers"].items())
+        elif kind == env.ERASE:
+            for alias in store.aliases_of(key):
+                batch.writes.delete(self.tables.aliases, alias.encode())
+                batch.send(topics.events, anon_key(alias), env.erase_envelope(anon_key(alias)))  # and its husk
+            batch.send(topics.records, key, orjson.dumps([{"type": "erased", "customer_id": key}]))
+            store.erase()
+            return
+        self._apply(effects, store, batch, partition, origin)
+        store.save(offset)
+        for anonymous_id, customer_id in store.links:
+            batch.send(topics.events, anon_key(anonymous_id), env.hand_over_envelope(anonymous_id, customer_id))
+
+    def quarantine(self, message: Any, exc: Exception, batch: Batch) -> None:
+        """The input goes to the dead letters as it came; a timer that failed to fire is dropped
+        with it (its copy is the dead letter), or it would be asked for again and again."""
+        batch.send(self.topics.dead_letters, message.key, message.value, [
+            ("error", f"{type(exc).__name__}: {exc}".encode()),
+            ("source", f"{message.topic}:{message.partition}:{message.offset}".encode())])
+        try:
+            envelope = env.parse(message.value)
+            if envelope.get("kind") == env.FIRE:
+                store = FaustStore(self.tables, message.key.decode(), message.partition, message.offset, batch.writes)
+                if store.record.timers.pop(str(envelope.get("id")), None) is not None:
+                    store.save(message.offset)
+        except Exception:  # not even that much can be read: nothing to drop
+            return
+
+    def _apply(self, effects: list[Effect], store: FaustStore, batch: Batch, partition: int, origin: float) -> None:
+        """Outbox messages one by one (keyed by message id); an input's records as one list,
+        keyed by its customer, so they stay in order."""
+        outcome = [effect.record for effect in effects if isinstance(effect, Output)]
+        if outcome:
+            batch.send(self.topics.records, store.key, orjson.dumps(outcome))
+        for effect in effects:
+            if isinstance(effect, Dispatch):
+                m = effect.message
+                batch.send(self.topics.outbox, m.id, orjson.dumps({**asdict(m), "origin": origin}))
+            elif isinstance(effect, Schedule):
+                t = effect.timer
+                store.record.timers[t.id] = timer_to_json(t)
+                batch.timers.append((partition, epoch(t.due), t.id, store.key))
+            elif isinstance(effect, Diagnostic):
+                log.warning("journey %s step %s customer %s: %s", effect.journey, effect.step, effect.customer_id,
+                            effect.message)

@@ -1,0 +1,161 @@
+"""What one input on the events topic does, without a broker: the router on plain mappings, the
+envelopes it sends to other partitions fed back as later inputs (tests/kafka runs it on Kafka)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.links import SignedLinks
+from engine.runtimes.kafka import envelopes
+from engine.runtimes.kafka.batch import Batch
+from engine.runtimes.kafka.live import LiveWorkspace
+from engine.runtimes.kafka.router import Router, Topics
+from engine.runtimes.kafka.store import Record, Tables, partition_for
+from engine.testing import email, write_workspace
+from rules.events import parse_event
+
+BROWSE = "id: browse\ntrigger: {event: page_viewed}\nsteps:\n  - wait: 2s\n  - id: follow_up\n    send: email\n" \
+         "    template: hi\n"
+HELLO = "id: hello\ntrigger: {event: signed_up}\nsteps:\n  - id: greet\n    send: email\n    template: hi\n"
+AT = "2026-03-02T12:00:00Z"
+
+
+class Wire:
+    """A stand-in broker: the events topic is a queue of inputs (one partition per key, as Kafka
+    would place them), the other topics are lists; table writes are applied after each input."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        ws = write_workspace(tmp_path / "ws", journeys={"browse": BROWSE, "hello": HELLO},
+                             templates={"hi.email.html": email("Hi {{ profile.first_name | default('there') }}")})
+        self.tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
+        self.router = Router(self.tables, LiveWorkspace(ws), SignedLinks(b"secret", "http://127.0.0.1"),
+                             Topics("events", "records", "outbox", "dead"))
+        self.topics: dict[str, list[tuple[bytes | None, bytes | None, Any]]] = {
+            "events": [], "records": [], "outbox": [], "dead": []}
+        self.read = 0  # events consumed so far
+        self.offsets: dict[int, int] = {}
+
+    def post(self, **event: Any) -> None:
+        parsed = parse_event({"timestamp": AT, **event})
+        received = envelopes.event_envelope(parsed, parsed.timestamp.timestamp())  # on time, not late
+        self.topics["events"].append((envelopes.key_of(parsed).encode(), received, None))
+
+    def run(self) -> None:
+        """Every input waiting, including those the inputs send to the events topic."""
+        while self.read < len(self.topics["events"]):
+            key, value, _ = self.topics["events"][self.read]
+            self.read += 1
+            assert key is not None
+            partition = partition_for(key.decode(), 4)
+            offset = self.offsets[partition] = self.offsets.get(partition, -1) + 1
+            asyncio.run(self._handle(SimpleNamespace(key=key, value=value, topic="events", partition=partition,
+                                                     offset=offset)))
+
+    async def _handle(self, message: Any) -> None:
+        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+            self.topics[topic].append((key, value, headers))
+            return asyncio.sleep(0)
+
+        batch = Batch(send, self.tables.progress, {})
+        batch.writes.begin(SimpleNamespace(message=message))
+        try:
+            self.router.route(message.value, message.key.decode(), message.partition, message.offset, batch)
+        except Exception as exc:
+            batch.drop(0)
+            self.router.quarantine(message, exc, batch)
+        await batch.release()
+        await batch.flush()
+        for table in (self.tables.customers, self.tables.seen, self.tables.aliases, self.tables.suppressions):
+            for key, value in batch.writes.written(table):
+                if value is None:
+                    table.pop(key, None)  # type: ignore[attr-defined]
+                else:
+                    table[key] = value
+
+    def record(self, key: str) -> Record:
+        return Record.decode(self.tables.customers[key.encode()])
+
+    def fire_all(self, key: str) -> None:
+        for timer_id in list(self.record(key).timers):
+            self.topics["events"].append((key.encode(), envelopes.fire_envelope(timer_id), None))
+        self.run()
+
+    def sent(self) -> list[tuple[str, str]]:
+        return [(m["customer_id"], m["step"]) for m in (orjson.loads(v) for _, v, _ in self.topics["outbox"] if v)]
+
+
+def test_an_anonymous_profile_is_handed_over_with_its_timer_which_fires_for_the_customer(tmp_path: Path) -> None:
+    wire = Wire(tmp_path)
+    wire.post(type="page_viewed", anonymous_id="a1", id="p1")
+    wire.post(type="signed_up", customer_id="c1", id="s1", traits={"email": "c1@example.com", "first_name": "Ann"})
+    wire.post(type="logged_in", customer_id="c1", anonymous_id="a1", id="l1")
+    wire.run()  # ... and the hand-over and absorb the link sends
+    husk = wire.record("anon:a1")
+    assert husk.state is None and husk.moved_to == "c1" and husk.timers == {}
+    assert list(wire.record("c1").timers) == ["anon:a1|step|browse|anon:a1:browse:1#1"]
+    wire.tables.aliases.clear()  # this worker's copy of the global table has not caught up
+    wire.fire_all("c1")
+    assert wire.sent() == [("c1", "greet"), ("c1", "follow_up")]
+
+
+def test_events_for_a_handed_over_profile_are_forwarded_once_and_are_the_customers(tmp_path: Path) -> None:
+    wire = Wire(tmp_path)
+    wire.post(type="page_viewed", anonymous_id="a1", id="p1")
+    wire.post(type="logged_in", customer_id="c1", anonymous_id="a1", id="l1",
+              traits={"email": "c1@example.com"})
+    wire.run()
+    wire.tables.aliases.clear()
+    wire.post(type="page_viewed", anonymous_id="a1", id="p1")  # seen before the hand-over: dropped there
+    wire.post(type="signed_up", anonymous_id="a1")  # no id
+    wire.run()
+    forwards = [orjson.loads(v) for k, v, _ in wire.topics["events"] if v and b"forward_id" in v]
+    assert [f["event"]["type"] for f in forwards] == ["signed_up"]
+    assert forwards[0]["forward_id"].startswith(f"forward:{partition_for('anon:a1', 4)}:")
+    assert wire.sent() == [("c1", "greet")]  # the customer's sign-up, not a new anonymous visitor's
+    assert "anon:a1" not in [k.decode() for k in wire.tables.customers if wire.record(k.decode()).state]
+    wire.topics["events"].append((b"c1", wire.topics["events"][-1][1], None))  # the forward again
+    wire.run()
+    assert wire.sent() == [("c1", "greet")]
+
+
+def test_erasure_drops_the_record_the_links_and_the_husks_they_left(tmp_path: Path) -> None:
+    wire = Wire(tmp_path)
+    wire.post(type="page_viewed", anonymous_id="a1")
+    wire.post(type="logged_in", customer_id="c1", anonymous_id="a1", traits={"email": "c1@example.com"})
+    wire.run()
+    wire.topics["events"].append((b"c1", envelopes.erase_envelope("c1"), None))
+    wire.run()
+    assert wire.tables.customers.keys() == set() and wire.tables.aliases == {}
+    assert [orjson.loads(v) for k, v, _ in wire.topics["records"] if k == b"c1"][-1] == [
+        {"type": "erased", "customer_id": "c1"}]
+    wire.post(type="page_viewed", anonymous_id="a1")  # a new anonymous visitor, as far as anyone knows
+    wire.run()
+    assert wire.record("anon:a1").state is not None and wire.record("anon:a1").moved_to is None
+
+
+def test_an_input_that_fails_is_dead_lettered_and_a_failing_timer_goes_with_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wire = Wire(tmp_path)
+    wire.topics["events"].append((b"c1", b"{not json", None))
+    wire.post(type="page_viewed", customer_id="c1")
+    wire.run()
+    assert wire.topics["dead"][0][:2] == (b"c1", b"{not json")
+    assert dict(wire.topics["dead"][0][2])["source"] == b"events:%d:0" % partition_for("c1", 4)
+
+    def broken(*args: Any) -> Any:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr("engine.machine.Engine.fire", broken)
+    wire.fire_all("c1")
+    assert dict(wire.topics["dead"][-1][2])["error"] == b"ValueError: a bug"
+    assert wire.record("c1").timers == {}  # not asked for again and again
+    assert wire.topics["records"] == [(b"c1", wire.topics["records"][0][1], None)]  # only the entry's records
+    assert datetime.fromisoformat(orjson.loads(wire.topics["records"][0][1])[0]["at"]) == datetime(
+        2026, 3, 2, 12, tzinfo=timezone.utc)
