@@ -227,6 +227,29 @@ def outbox(
 
 
 @app.command()
+def failed(
+    db: DbOpt,
+    retry: Annotated[bool, typer.Option("--retry", help="Put them all back to be processed (after a fix).")] = False,
+    limit: int = 50,
+) -> None:
+    """List events and timers the engine failed on and set aside; retry them after a fix."""
+    from rich.table import Table
+
+    from engine.runtimes.embedded import database, queries
+
+    conn = database.connect(db)
+    if retry:
+        err.print(f"{queries.retry_failed(conn)} input(s) back in the queue")
+        return
+    table = Table("kind", "ref", "customer", "at", "error")
+    for r in queries.failed_inputs(conn, limit):
+        who = r["body"].get("customer_id") or r["body"].get("anonymous_id") or r["body"].get("key") or ""
+        at = datetime.fromtimestamp(r["at"], timezone.utc).isoformat(timespec="seconds")
+        table.add_row(r["kind"], r["ref"], str(who), at, r["error"])
+    Console().print(table)
+
+
+@app.command()
 def plan(
     db: DbOpt,
     workspace: WorkspaceOpt = Path("."),

@@ -54,6 +54,8 @@ class _Collector(Collector):
             events.add_metric([outcome], getattr(c, outcome))
         yield events
         yield CounterMetricFamily("nudge_timers_fired", "Timers fired", value=c.timers_fired)
+        yield CounterMetricFamily("nudge_failed_inputs", "Events and timers the engine failed on, set aside",
+                                  value=c.failed)
         yield CounterMetricFamily("nudge_expression_failures", "Run-time expression and template failures", value=c.diagnostics)
         now = self.read_counts()
         messages = GaugeMetricFamily("nudge_messages", "Outbox messages by status", labels=["status"])

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -105,6 +108,58 @@ def test_a_late_event_updates_the_profile_but_starts_no_journey(world: dict[str,
     assert records(world) == []
     view = queries.customer_view(world["conn"], "c1")
     assert view is not None and view["traits"]["first_name"] == "Ann"
+
+
+def test_an_event_or_timer_the_engine_fails_on_is_set_aside_and_the_rest_go_on(
+        world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.machine import Engine
+
+    handle_event, fire = Engine.handle_event, Engine.fire
+
+    def failing_event(self: Engine, event: Any, *, late: bool = False) -> Any:
+        if event.customer_id == "bad":
+            raise ValueError("a bug")
+        return handle_event(self, event, late=late)
+
+    def failing_timer(self: Engine, timer: Any, now: Any) -> Any:
+        if timer.key == "c1":
+            raise RuntimeError("another bug")
+        return fire(self, timer, now)
+
+    monkeypatch.setattr(Engine, "handle_event", failing_event)
+    monkeypatch.setattr(Engine, "fire", failing_timer)
+    ingest(world, signup("c1", T0), signup("bad", T0 + 1), signup("c2", T0 + 2))
+    processor, conn = world["processor"], world["conn"]
+    assert (processor.run_batch().failed, conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]) == (1, 0)
+    assert processor.run_batch().events == 2  # the batch again, without it
+    assert conn.execute("SELECT customer, status FROM events ORDER BY seq").fetchall() == [
+        ("c1", "processed"), ("bad", "failed"), ("c2", "processed")]
+    kind, body, error = conn.execute("SELECT kind, body, error FROM failed_inputs").fetchone()
+    assert (kind, orjson.loads(body)["customer_id"], error) == ("event", "bad", "ValueError: a bug")
+
+    world["clock"].now = T0 + 3600 + 60
+    assert processor.run_batch().failed == 1
+    assert processor.run_batch().timers == 1  # c2's
+    body, error = conn.execute("SELECT body, error FROM failed_inputs WHERE kind = 'timer'").fetchone()
+    assert (orjson.loads(body)["key"], error) == ("c1", "RuntimeError: another bug")
+    assert conn.execute("SELECT COUNT(*) FROM timers").fetchone()[0] == 0  # not fired again and again
+    assert [step for _, kind, step in records(world) if kind == "send"] == ["greet", "greet", "later"]
+
+    def nudge(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "engine", *args, "--db", str(world["db"])], capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+
+    listing = nudge("failed").stdout
+    assert "ValueError: a bug" in listing and "RuntimeError: another bug" in listing and "bad" in listing
+    monkeypatch.undo()  # the bug is fixed
+    assert "2 input(s) back in the queue" in nudge("failed", "--retry").stderr
+    while processor.run_batch().work:
+        world["clock"].now += 3600
+    sends = sorted((orjson.loads(body)["customer_id"], orjson.loads(body)["step"])
+                   for (body,) in conn.execute("SELECT body FROM records WHERE type = 'send'"))
+    assert sends == [("bad", "greet"), ("bad", "later"), ("c1", "greet"), ("c1", "later"), ("c2", "greet"),
+                     ("c2", "later")]
+    assert conn.execute("SELECT COUNT(*) FROM failed_inputs").fetchone()[0] == 0
 
 
 def test_a_repeated_event_id_is_accepted_once(world: dict[str, Any]) -> None:

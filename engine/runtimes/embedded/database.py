@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS events (
     received_at REAL NOT NULL,             -- wall clock, for lag and latency
     timestamp TEXT NOT NULL,
     body BLOB NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending' -- pending | processed | late | erased
+    status TEXT NOT NULL DEFAULT 'pending' -- pending | processed | late | erased | failed
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events(seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS events_customer ON events(customer);
@@ -56,6 +56,14 @@ CREATE TABLE IF NOT EXISTS records (
     at TEXT NOT NULL, customer TEXT, journey TEXT NOT NULL, type TEXT NOT NULL, body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_customer ON records(customer);
+CREATE TABLE IF NOT EXISTS failed_inputs (  -- events and timers the engine raised on, set aside
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,                      -- wall clock when set aside
+    kind TEXT NOT NULL,                    -- event | timer
+    ref TEXT NOT NULL,                     -- the event's seq (its row stays, status 'failed'), or the timer's id
+    body BLOB NOT NULL,                    -- the event as stored, or the timer as JSON
+    error TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signatures (signature TEXT PRIMARY KEY, at REAL NOT NULL);  -- replay window
 """

@@ -52,11 +52,20 @@ class BatchResult:
     late: int = 0
     timers: int = 0
     messages: int = 0
+    failed: int = 0
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     @property
     def work(self) -> int:
-        return self.events + self.timers
+        return self.events + self.timers + self.failed
+
+
+class FailedInput(Exception):
+    """The engine raised on one event or timer: its batch is rolled back and it is set aside."""
+
+    def __init__(self, kind: str, ref: str) -> None:
+        super().__init__(f"{kind} {ref}")
+        self.kind, self.ref = kind, ref
 
 
 class Processor:
@@ -72,9 +81,30 @@ class Processor:
         self._lock = threading.Lock()  # batches and reload migrations share the connection
 
     def run_batch(self) -> BatchResult:
-        """Process what is ready now; returns what it did (zero work means idle)."""
+        """Process what is ready now; returns what it did (zero work means idle). An input the
+        engine raises on (a bug, not bad input: the API checks events) would otherwise stop
+        every batch behind it: it is set aside in `failed_inputs` and the next batch goes on."""
         with self._lock:
-            return self._run_batch()
+            try:
+                return self._run_batch()
+            except FailedInput as failed:
+                log.error("%s set aside in failed_inputs", failed, exc_info=failed.__cause__)
+                self._set_aside(failed)
+                return BatchResult(failed=1)
+
+    def _set_aside(self, failed: FailedInput) -> None:
+        conn, error = self.conn, failed.__cause__
+        with transaction(conn):
+            if failed.kind == "event":
+                (body,) = conn.execute("SELECT body FROM events WHERE seq = ?", (int(failed.ref),)).fetchone()
+                conn.execute("UPDATE events SET status = 'failed' WHERE seq = ?", (int(failed.ref),))
+            else:
+                row = conn.execute("SELECT due, key, kind, journey, token FROM timers WHERE id = ?",
+                                   (failed.ref,)).fetchone()
+                body = orjson.dumps(dict(zip(("id", "due", "key", "kind", "journey", "token"), (failed.ref, *row))))
+                conn.execute("DELETE FROM timers WHERE id = ?", (failed.ref,))
+            conn.execute("INSERT INTO failed_inputs (at, kind, ref, body, error) VALUES (?, ?, ?, ?, ?)",
+                         (self.wall_clock(), failed.kind, failed.ref, body, f"{type(error).__name__}: {error}"))
 
     def migrate(self, workspace: Workspace) -> int:
         """Swap in an edited workspace and move every customer in flight; returns exits."""
@@ -117,14 +147,21 @@ class Processor:
                 if kind == 0:
                     event, received_at = item
                     late = when < late_after
-                    effects = engine.handle_event(event, late=late)
+                    try:
+                        effects = engine.handle_event(event, late=late)
+                    except Exception as exc:
+                        raise FailedInput("event", str(seq)) from exc
                     (late_seqs if late else done_seqs).append((seq,))
                     result.events += 1
                     writer.write(effects, origin=received_at)
                 else:
                     tid, timer = item
                     fired.append((tid,))
-                    writer.write(engine.fire(timer, timer.due), origin=when)
+                    try:
+                        effects = engine.fire(timer, timer.due)
+                    except Exception as exc:
+                        raise FailedInput("timer", tid) from exc
+                    writer.write(effects, origin=when)
                     result.timers += 1
             # fired timers go before the batch's new ones are written: a re-armed plan may reuse an id
             conn.executemany("DELETE FROM timers WHERE id = ?", fired)

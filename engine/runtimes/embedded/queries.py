@@ -112,6 +112,29 @@ def resolve_in_doubt(conn: sqlite3.Connection, message_id: str, outcome: str) ->
     return cursor.rowcount == 1
 
 
+def failed_inputs(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    """Events and timers the engine failed on (set aside by the processor), oldest first."""
+    rows = conn.execute("SELECT seq, at, kind, ref, body, error FROM failed_inputs ORDER BY seq LIMIT ?", (limit,))
+    return [{"seq": seq, "at": at, "kind": kind, "ref": ref, "body": orjson.loads(body), "error": error}
+            for seq, at, kind, ref, body, error in rows]
+
+
+def retry_failed(conn: sqlite3.Connection) -> int:
+    """After a fix: failed events go back to pending and failed timers back to the timers table
+    (a due time already past fires at once); returns how many."""
+    with transaction(conn):
+        rows = conn.execute("SELECT kind, ref, body FROM failed_inputs").fetchall()
+        for kind, ref, body in rows:
+            if kind == "event":
+                conn.execute("UPDATE events SET status = 'pending' WHERE seq = ? AND status = 'failed'", (int(ref),))
+            else:
+                t = orjson.loads(body)
+                conn.execute("INSERT OR IGNORE INTO timers (id, due, key, kind, journey, token) VALUES (?, ?, ?, ?, ?, ?)",
+                             (t["id"], t["due"], t["key"], t["kind"], t["journey"], t["token"]))
+        conn.execute("DELETE FROM failed_inputs")
+    return len(rows)
+
+
 def customer_by_address(conn: sqlite3.Connection, email: str | None = None, phone: str | None = None) -> str | None:
     """The customer behind an address, for provider feedback that carries no customer id."""
     if email:

@@ -41,6 +41,7 @@ class Counters:
     late: int = 0
     processed: int = 0
     timers_fired: int = 0
+    failed: int = 0  # events and timers set aside in failed_inputs
     diagnostics: int = 0
     observers: list[Observer] = field(default_factory=list)
 
@@ -111,6 +112,7 @@ class EmbeddedRuntime:
             self.counters.processed += result.events
             self.counters.late += result.late
             self.counters.timers_fired += result.timers
+            self.counters.failed += result.failed
             self.counters.diagnostics += len(result.diagnostics)
             if result.messages:
                 self._dispatch_wake.set()
