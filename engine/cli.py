@@ -237,6 +237,7 @@ def failed(
 
     from engine.runtimes.embedded import database, queries
 
+    database.create(db)  # a file from before failed_inputs existed gets the table
     conn = database.connect(db)
     if retry:
         err.print(f"{queries.retry_failed(conn)} input(s) back in the queue")
