@@ -110,6 +110,12 @@ def test_a_late_event_updates_the_profile_but_starts_no_journey(world: dict[str,
     assert view is not None and view["traits"]["first_name"] == "Ann"
 
 
+def nudge(world: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    """The operator's command line on the world's database (a real subprocess, a wide terminal)."""
+    return subprocess.run([sys.executable, "-m", "engine", *args, "--db", str(world["db"])], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+
+
 def test_an_event_or_timer_the_engine_fails_on_is_set_aside_and_the_rest_go_on(
         world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.machine import Engine
@@ -145,14 +151,10 @@ def test_an_event_or_timer_the_engine_fails_on_is_set_aside_and_the_rest_go_on(
     assert conn.execute("SELECT COUNT(*) FROM timers").fetchone()[0] == 0  # not fired again and again
     assert [step for _, kind, step in records(world) if kind == "send"] == ["greet", "greet", "later"]
 
-    def nudge(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "engine", *args, "--db", str(world["db"])], capture_output=True,
-                              text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
-
-    listing = nudge("failed").stdout
+    listing = nudge(world, "failed").stdout
     assert "ValueError: a bug" in listing and "RuntimeError: another bug" in listing and "bad" in listing
     monkeypatch.undo()  # the bug is fixed
-    assert "2 input(s) back in the queue" in nudge("failed", "--retry").stderr
+    assert "2 input(s) back in the queue" in nudge(world, "failed", "--retry").stderr
     while processor.run_batch().work:
         world["clock"].now += 3600
     sends = sorted((orjson.loads(body)["customer_id"], orjson.loads(body)["step"])
@@ -273,7 +275,10 @@ def test_a_connector_that_cannot_tell_leaves_the_message_in_doubt_for_an_operato
     asyncio.run(d.run_once())
     assert sender.sent == []
     [row] = queries.outbox_rows(world["conn"], "in_doubt", 10)
-    assert queries.resolve_in_doubt(world["conn"], row["id"], "resend")
+    assert row["id"] in nudge(world, "outbox", "--in-doubt").stdout
+    assert nudge(world, "outbox", "--resolve", row["id"], "--as", "maybe").returncode != 0
+    assert "queued to send again" in nudge(world, "outbox", "--resolve", row["id"], "--as", "resend").stderr
+    assert nudge(world, "outbox", "--resolve", row["id"], "--as", "sent").returncode == 1  # no longer in doubt
     asyncio.run(d.run_once())
     assert sender.sent == [row["id"]]
 
