@@ -24,6 +24,7 @@ from engine.runtimes.simulate import simulate
 from engine.testing import email, write_workspace
 from rules.events import parse_event
 from rules.workspace import load_workspace
+from tests.e2e.server import NudgeServer
 
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS = {
@@ -161,8 +162,6 @@ async def collect(bootstrap: str, topic: str, expected: int, timeout: float) -> 
 
 def test_one_event_file_gives_the_same_messages_through_simulate_nudge_run_and_kafka(
         worker: dict[str, Any], workspace: Path, tmp_path: Path) -> None:
-    from tests.e2e.server import NudgeServer
-
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in sample(datetime.now(timezone.utc))))
     events = [orjson.loads(line) for line in path.read_bytes().splitlines()]
@@ -185,20 +184,13 @@ def test_one_event_file_gives_the_same_messages_through_simulate_nudge_run_and_k
 
 def test_the_http_api_and_dispatcher_beside_kafka_workers_send_each_message_once(
         worker: dict[str, Any], workspace: Path, tmp_path: Path) -> None:
-    from tests.e2e.server import NudgeServer
-
     events = sample(datetime.now(timezone.utc))
     sent = expected_sends(workspace, events)
-    edge = NudgeServer(workspace, tmp_path / "edge.db", command=("api", "--kafka"))
-    edge.env = {"NUDGE_KAFKA_BOOTSTRAP": worker["bootstrap"], "NUDGE_KAFKA_APP_ID": worker["app_id"]}
-    edge.start()
-    try:
+    with edge_beside(workspace, tmp_path, worker["bootstrap"], worker["app_id"]) as edge:
         for start in range(0, len(events), 10):
             assert edge.post(events[start:start + 10]).status_code == 202
         edge.wait_for(lambda: len(edge.messages()) >= len(sent), timeout=90, what="every message")
         edge.wait_for(lambda: edge.health()["messages"].get("sent", 0) >= len(sent), what="the outbox rows")
-    finally:
-        edge.stop()
     assert_same_messages(edge.messages(), sent)
 
 
@@ -212,16 +204,31 @@ def start_worker(workspace: Path, bootstrap: str, app_id: str, data: Path, log: 
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
-def test_a_worker_killed_mid_stream_loses_no_message_and_sends_none_twice(
-        kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> None:
-    from tests.e2e.server import NudgeServer
-
-    app_id = f"f{uuid.uuid4().hex[:8]}"
-    workers = [start_worker(workspace, kafka_bootstrap, app_id, tmp_path / f"w{i}", tmp_path / f"w{i}.log") for i in range(2)]
+@contextlib.contextmanager
+def edge_beside(workspace: Path, tmp_path: Path, bootstrap: str, app_id: str,
+                workers: list[subprocess.Popen[bytes]] | None = None) -> Iterator[NudgeServer]:
+    """`nudge api --kafka` beside the workers of `app_id`; stopped at the end, with `workers` killed."""
     edge = NudgeServer(workspace, tmp_path / "edge.db", command=("api", "--kafka"))
-    edge.env = {"NUDGE_KAFKA_BOOTSTRAP": kafka_bootstrap, "NUDGE_KAFKA_APP_ID": app_id}
+    edge.env = {"NUDGE_KAFKA_BOOTSTRAP": bootstrap, "NUDGE_KAFKA_APP_ID": app_id}
     edge.start()
     try:
+        yield edge
+    finally:
+        edge.stop()
+        for w in workers or []:
+            w.kill()
+
+
+def wait_for_every_message(edge: NudgeServer, count: int, timeout: float) -> None:
+    edge.wait_for(lambda: len(edge.messages()) >= count, timeout=timeout, what="every message")
+    time.sleep(3)  # bounded grace period: a duplicate would show up now
+
+
+def test_a_worker_killed_mid_stream_loses_no_message_and_sends_none_twice(
+        kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> None:
+    app_id = f"f{uuid.uuid4().hex[:8]}"
+    workers = [start_worker(workspace, kafka_bootstrap, app_id, tmp_path / f"w{i}", tmp_path / f"w{i}.log") for i in range(2)]
+    with edge_beside(workspace, tmp_path, kafka_bootstrap, app_id, workers) as edge:
         events = sample(datetime.now(timezone.utc))
         for start in range(0, len(events) // 2, 10):
             assert edge.post(events[start:start + 10]).status_code == 202
@@ -231,24 +238,14 @@ def test_a_worker_killed_mid_stream_loses_no_message_and_sends_none_twice(
         for start in range(len(events) // 2, len(events), 10):
             assert edge.post(events[start:start + 10]).status_code == 202
         sent = expected_sends(workspace, events)
-        edge.wait_for(lambda: len(edge.messages()) >= len(sent), timeout=150, what="every message after the failover")
-        time.sleep(3)  # bounded grace period: a duplicate would show up now
-    finally:
-        edge.stop()
-        for w in workers:
-            w.kill()
+        wait_for_every_message(edge, len(sent), timeout=150)
     assert_same_messages(edge.messages(), sent)
 
 
 def test_customers_are_read_from_the_workers_state_and_erased_there_too(
         worker: dict[str, Any], workspace: Path, tmp_path: Path) -> None:
-    from tests.e2e.server import NudgeServer
-
     events = sample(datetime.now(timezone.utc))
-    edge = NudgeServer(workspace, tmp_path / "edge.db", command=("api", "--kafka"))
-    edge.env = {"NUDGE_KAFKA_BOOTSTRAP": worker["bootstrap"], "NUDGE_KAFKA_APP_ID": worker["app_id"]}
-    edge.start()
-    try:
+    with edge_beside(workspace, tmp_path, worker["bootstrap"], worker["app_id"]) as edge:
         with edge.client() as c:
             assert c.delete("/v1/customers/nobody").status_code == 404
             assert edge.post(events).status_code == 202
@@ -279,8 +276,6 @@ def test_customers_are_read_from_the_workers_state_and_erased_there_too(
             edge.wait_for(lambda: edge.query("SELECT 1 FROM customers WHERE key = 'anon:a0' "
                                              "AND CAST(state AS TEXT) LIKE '%page_viewed%'"), what="a0 anonymous again")
             assert c.get("/v1/customers/c1").status_code == 200  # the others are untouched
-    finally:
-        edge.stop()
 
 
 async def records_of(bootstrap: str, topic: str, until: Any, timeout: float) -> list[dict[str, Any]]:
@@ -496,8 +491,6 @@ def test_workers_killed_and_restarted_again_and_again_lose_nothing_and_send_noth
         kafka_bootstrap: str, tmp_path: Path) -> None:
     """Three workers; while events arrive, one after another is SIGKILLed and started again. The
     anonymous visitors' wait is longer than a failover, so every message is simulate's."""
-    from tests.e2e.server import NudgeServer
-
     journeys = {**JOURNEYS, "browse": JOURNEYS["browse"].replace("wait: 2s", "wait: 30s")}
     workspace = write_workspace(tmp_path / "ws", journeys=journeys,
                                 templates={"hi.email.html": email("Hi {{ profile.first_name | default('there') }}")})
@@ -516,10 +509,7 @@ def test_workers_killed_and_restarted_again_and_again_lose_nothing_and_send_noth
         return start_worker(workspace, kafka_bootstrap, app_id, tmp_path / f"w{i}", tmp_path / f"w{i}-{run}.log")
 
     workers = [start(i, 0) for i in range(3)]
-    edge = NudgeServer(workspace, tmp_path / "edge.db", command=("api", "--kafka"))
-    edge.env = {"NUDGE_KAFKA_BOOTSTRAP": kafka_bootstrap, "NUDGE_KAFKA_APP_ID": app_id}
-    edge.start()
-    try:
+    with edge_beside(workspace, tmp_path, kafka_bootstrap, app_id, workers) as edge:
         for run, start_at in enumerate(range(0, len(events), 20), start=1):
             assert edge.post(events[start_at:start_at + 20]).status_code == 202
             time.sleep(0.5)
@@ -528,10 +518,5 @@ def test_workers_killed_and_restarted_again_and_again_lose_nothing_and_send_noth
                 workers[victim].kill()
                 workers[victim].wait()
                 workers[victim] = start(victim, run)
-        edge.wait_for(lambda: len(edge.messages()) >= len(sent), timeout=240, what="every message")
-        time.sleep(3)  # bounded grace period: a duplicate would show up now
-    finally:
-        edge.stop()
-        for w in workers:
-            w.kill()
+        wait_for_every_message(edge, len(sent), timeout=240)
     assert_same_messages(edge.messages(), sent)
