@@ -23,6 +23,12 @@ from engine.runtimes.kafka.store import Table, Writes
 log = logging.getLogger("nudge.worker")
 
 
+def last_in(read: Callable[[bytes], bytes | None], partition: int) -> int | None:
+    """The offset of the last input of `partition` taken in, from a read of the progress table."""
+    value = read(b"%d" % partition)
+    return int(value) if value is not None else None
+
+
 class Progress:
     """One batch's view of the count (reads see the batch's own advances). `gone` names, per
     partition, the first offset missing that rewinds could not bring back: it is passed over."""
@@ -33,8 +39,7 @@ class Progress:
         self.rewinds: dict[int, int] = {}  # partition -> the first offset to read again
 
     def last(self, partition: int) -> int | None:
-        value = self.writes.get(self.table, b"%d" % partition)
-        return int(value) if value is not None else None
+        return last_in(lambda key: self.writes.get(self.table, key), partition)
 
     def admit(self, partition: int, offset: int) -> bool:
         """Whether to handle this input now."""
