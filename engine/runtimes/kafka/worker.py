@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -32,7 +33,7 @@ from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.due_index import DueIndex
 from engine.runtimes.kafka.live import LiveWorkspace
-from engine.runtimes.kafka.progress import Rewinder, Stalls
+from engine.runtimes.kafka.progress import Rewinder, Stalls, last_in
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
 
@@ -98,25 +99,22 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                     progress=app.Table("progress", **raw))
     index = DueIndex(n)
 
+    topics = Topics(events=events.get_topic_name(), records=records.get_topic_name(),
+                    outbox=outbox.get_topic_name(), dead_letters=dead_letters.get_topic_name())
+
     async def seek(partition: int, offset: int) -> None:
-        await app.consumer.seek(TP(events.get_topic_name(), partition), offset)
+        await app.consumer.seek(TP(topics.events, partition), offset)
 
     rewinder, stalls = Rewinder(seek), Stalls()
 
-    def done(partition: int) -> int | None:
-        value = tables.progress.get(b"%d" % partition)
-        return int(value) if value is not None else None
-
     def highwater(partition: int) -> int | None:
         try:
-            end: int | None = app.consumer.highwater(TP(events.get_topic_name(), partition))
+            end: int | None = app.consumer.highwater(TP(topics.events, partition))
             return end
         except Exception:  # not assigned here (any more), or not fetched from yet
             return None
 
-    router = Router(tables, live, links, Topics(events=events.get_topic_name(), records=records.get_topic_name(),
-                                                outbox=outbox.get_topic_name(),
-                                                dead_letters=dead_letters.get_topic_name()))
+    router = Router(tables, live, links, topics)
 
     async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
         # straight to faust's producer: a topic's own `send` (codecs, callbacks) costs more
@@ -169,37 +167,33 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         computed from them, and one computed wrong would never fire."""
         for topic in (records, outbox, dead_letters):
             await topic.maybe_declare()
-        found = await partition_count(settings.bootstrap, events.get_topic_name())
+        found = await partition_count(settings.bootstrap, topics.events)
         if found is not None and found != n:
-            log.critical("topic %s has %d partitions but NUDGE_KAFKA_PARTITIONS is %d: set it to %d (the partition "
-                         "count of a topic in use cannot change without moving its data)",
-                         events.get_topic_name(), found, n, found)
-            logging.shutdown()
-            os._exit(EXIT_CONFIG)
+            stop(EXIT_CONFIG, "topic %s has %d partitions but NUDGE_KAFKA_PARTITIONS is %d: set it to %d (the "
+                 "partition count of a topic in use cannot change without moving its data)",
+                 topics.events, found, n, found)
 
     @app.agent(events)
     async def process(stream: Any) -> None:
-        async for batch in stream.take_events(BATCH, within=BATCH_WITHIN):
+        async for inputs in stream.take_events(BATCH, within=BATCH_WITHIN):
             try:
-                await handle(batch)
+                await handle(inputs)
             except BaseException:  # the broker failed us, or a stop came mid-batch: leaving the loop
                 # would acknowledge the batch, so the process goes without acknowledging it
-                log.critical("a batch could not be written out; exiting so that it is processed again",
-                             exc_info=True)
-                logging.shutdown()
-                os._exit(EXIT_UNWRITTEN)
+                stop(EXIT_UNWRITTEN, "a batch could not be written out; exiting so that it is processed again",
+                     exc_info=True)
 
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         """On every worker, for its own partitions: ask for each due timer to be fired, and send
         the consumer back to inputs it has passed without delivering (progress.py)."""
         now = time.time()
-        mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events.get_topic_name()}
+        mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.events}
         if index.stale or mine != index.owned:
             index.rebuild(((k.decode(), partition_for(k.decode(), n), Record.header(v)["timers"])
                            for k, v in list(tables.customers.items()) if v), mine)
             stalls.own(mine)
-        await rewinder.rewind(stalls.stalled(done, highwater))
+        await rewinder.rewind(stalls.stalled(partial(last_in, tables.progress.get), highwater))
         if live.poll():  # a valid edit: journeys in flight move now, not at their next input
             for k, v in list(tables.customers.items()):
                 partition = partition_for(k.decode(), n)
@@ -213,6 +207,13 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             index.push(partition, now + REQUEST_AGAIN_AFTER, timer_id, key)  # in case the request is lost
 
     return app
+
+
+def stop(status: int, message: str, *args: Any, exc_info: bool = False) -> None:
+    """Logged, then gone at once: no faust shutdown, which would acknowledge what is in hand."""
+    log.critical(message, *args, exc_info=exc_info)
+    logging.shutdown()
+    os._exit(status)
 
 
 async def partition_count(bootstrap: str, topic: str) -> int | None:
