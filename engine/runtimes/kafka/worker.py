@@ -83,6 +83,9 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         producer_acks=-1, web_enabled=False, table_standby_replicas=0, consumer_auto_offset_reset="earliest",
         key_serializer="raw", value_serializer="raw",
         broker_session_timeout=settings.session_timeout, broker_heartbeat_interval=settings.session_timeout / 10,
+        # a first worker can subscribe before the topics it creates are in the broker's metadata:
+        # it then sees them at the next refresh, by default 5 minutes later
+        consumer_metadata_max_age_ms=5000,
     )
     # keys and values are bytes (faust's raw codec): keys are UTF-8 on the wire, so producers
     # outside faust partition records the same way; tables derive their codec from the types
