@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import errno
 import os
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from connectors.channels.base import Delivery
+from connectors.channels.base import Delivery, Threads, TransientError
 
 RECORD_KEYS = ("at", "customer_id", "journey", "step", "type", "channel", "template", "to", "status",
                "subject", "text", "variant")
@@ -27,27 +28,57 @@ def line_for(message: dict[str, Any]) -> bytes:
 
 
 class FileSender:
-    """Appends with O_APPEND and one write per line, so a crash leaves whole lines only."""
+    """Whole lines or nothing, each message once: the file is the provider, its index of ids the provider's memory."""
 
     name = "file"
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = asyncio.Lock()
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        self._size, self._ids = self._index()
+        self._thread = Threads("file", size=1)  # one writer, off the event loop, in order
+
+    def _index(self) -> tuple[int, set[str]]:
+        """Read the file once: the ids of its whole lines; a cut-off last line (no newline) is cut away."""
+        ids: set[str] = set()
+        whole = 0
+        with self.path.open("rb") as handle:
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    break
+                whole += len(line)
+                with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
+                    ids.add(str(orjson.loads(line)["id"]))
+        if whole < os.fstat(self._fd).st_size:
+            os.ftruncate(self._fd, whole)
+        return whole, ids
 
     async def send(self, message: dict[str, Any]) -> Delivery:
-        async with self._lock:
-            os.write(self._fd, line_for(message))
+        await self._thread.run(self._append, message["id"], line_for(message))
         return Delivery(provider_id=message["id"])
 
+    def _append(self, message_id: str, line: bytes) -> None:
+        """All of the line, or none of it: a short write (disk full, file size limit) is undone and raised."""
+        if message_id in self._ids:
+            return  # already there: a re-send after an operator's `--as resend` writes no second line
+        written = 0
+        try:
+            while written < len(line):
+                count = os.write(self._fd, line[written:])
+                if count == 0:
+                    raise OSError(errno.ENOSPC, "no byte written")
+                written += count
+        except OSError as exc:
+            os.ftruncate(self._fd, self._size)
+            raise TransientError(f"cannot append to {self.path}: {exc.strerror or exc}") from exc
+        self._size += written
+        self._ids.add(message_id)
+
     async def confirm(self, message_id: str) -> bool | None:
-        """The file is the provider: a line with this id either is there or is not."""
-        needle = orjson.dumps(message_id)
-        marker = b'{"id":' + needle + b","
-        with self.path.open("rb") as handle:
-            return any(line.startswith(marker) for line in handle)
+        """A whole line with this id is in the file, or is not (the index was read once at start)."""
+        return message_id in self._ids
 
     async def close(self) -> None:
+        self._thread.close()
         os.close(self._fd)

@@ -36,6 +36,8 @@ class Faults:
     def __init__(self) -> None:
         self._queue: deque[Fault] = deque()
         self._lock = threading.Lock()
+        self._released = threading.Event()
+        self.stalled = 0  # requests stalling right now
 
     def _add(self, fault: Fault, times: int) -> None:
         with self._lock:
@@ -50,7 +52,26 @@ class Faults:
 
     def hang(self, seconds: float, times: int = 1) -> None:
         """Stall, then answer as usual: a client that gave up still had its message accepted (the in-doubt case)."""
+        self._released.clear()
         self._add(Fault("hang", seconds=seconds), times)
+
+    def release(self) -> None:
+        """End every stall now and drop the hangs still queued; other faults stay."""
+        with self._lock:
+            self._queue = deque(f for f in self._queue if f.kind != "hang")
+        self._released.set()
+
+    async def stall(self, fault: Fault | None) -> None:
+        """A hang: `fault.seconds`, or less when the test calls `release()`."""
+        if fault is None or fault.kind != "hang":
+            return
+        self.stalled += 1
+        try:
+            deadline = time.monotonic() + fault.seconds
+            while not self._released.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        finally:
+            self.stalled -= 1
 
     def take(self) -> Fault | None:
         with self._lock:
@@ -59,11 +80,6 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._queue.clear()
-
-
-async def stall(fault: Fault | None) -> None:
-    if fault is not None and fault.kind == "hang":
-        await asyncio.sleep(fault.seconds)
 
 
 async def body_unless_fault(request: Request, faults: Faults,
@@ -77,7 +93,7 @@ async def body_unless_fault(request: Request, faults: Faults,
     fault = faults.take()
     if fault is not None and fault.kind != "hang":
         return body, refusal(fault)
-    await stall(fault)
+    await faults.stall(fault)
     return body, None
 
 

@@ -14,7 +14,7 @@ from connectors.channels.base import Sender
 from connectors.channels.config import build_senders
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database, queries
-from engine.runtimes.embedded.dispatcher import Dispatcher, Observer
+from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings, Observer
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import BatchResult, Processor
 from rules.problems import Problem, WorkspaceError
@@ -67,7 +67,7 @@ class EmbeddedRuntime:
         rates = {ch: float(c["rate_per_second"]) for ch, c in (self.workspace.settings.channels or {}).items()
                  if isinstance(c, dict) and c.get("rate_per_second")}
         self.dispatcher = Dispatcher(database.connect(db_path), self.senders, wall_clock, rates=rates,
-                                     observe=self._observe)
+                                     observe=self._observe, settings=DispatchSettings.from_env(environ or {}))
         self.last_reload_problems: list[Problem] = []
 
     def _observe(self, message: dict[str, Any], status: str, latency: float) -> None:
@@ -83,11 +83,14 @@ class EmbeddedRuntime:
         ]
 
     async def stop(self) -> None:
+        """Hand-offs in flight finish (within NUDGE_SHUTDOWN_GRACE) and are recorded; no new one starts."""
+        await self.dispatcher.drain()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for sender in {id(s): s for s in self.senders.values()}.values():
             await sender.close()
+        self.dispatcher.close()
 
     def wake(self) -> None:
         self._engine_wake.set()
@@ -122,17 +125,21 @@ class EmbeddedRuntime:
             await self._sleep_until(self._engine_wake, self.processor.next_due())
 
     async def _dispatch_loop(self) -> None:
-        while True:
+        self.dispatcher.wake = self._dispatch_wake.set
+        while not self.dispatcher.closing:
             self._dispatch_wake.clear()
             try:
                 tried = await self.dispatcher.run_once()
+                due = None if tried else await self.dispatcher.next_ready()
             except Exception:
                 log.exception("dispatch failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
             if tried:
                 continue
-            await self._sleep_until(self._dispatch_wake, self.dispatcher.next_ready())
+            # look again within `poll` even unwoken: `nudge outbox --requeue` in another process changes the outbox
+            soon = self.clock() + self.dispatcher.settings.poll
+            await self._sleep_until(self._dispatch_wake, soon if due is None else min(due, soon))
 
     async def erase_customer(self, customer_id: str) -> bool:
         """GDPR erasure (queries.erase); False when there is no such customer."""
