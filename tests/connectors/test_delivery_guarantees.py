@@ -19,11 +19,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from connectors.channels.base import Delivery, UnknownOutcome
+from connectors.channels.base import Delivery, PermanentError, TransientError, UnknownOutcome
 from connectors.channels.sendgrid import SendGridSender
+from connectors.channels.twilio import TwilioSender
 from connectors.fakes.sendgrid import SendGridFake
 from connectors.fakes.sendgrid import create_app as sendgrid_app
 from connectors.fakes.server import FakeServer
+from connectors.fakes.twilio import TwilioFake
+from connectors.fakes.twilio import create_app as twilio_app
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings, RetryPolicy
@@ -323,3 +326,26 @@ def test_in_doubt_messages_show_their_attempt_and_resolve_in_bulk(
     assert nudge("outbox", "--db", str(db), "--resolve-all", "--as", "maybe").returncode != 0
     assert "1 resolved" in nudge("outbox", "--db", str(db), "--resolve-all", "--as", "resend").stderr
     assert sorted(r[0] for r in rows(db).values()) == ["pending", "sent", "sent"]
+
+
+def test_twilio_time_out_is_unknown_a_refused_connection_transient_and_a_429_costs_no_attempt() -> None:
+    provider = TwilioFake()
+    text = {"id": "m1", "to": "+447700900123", "text": "Hi"}
+    with FakeServer(twilio_app(provider)) as url:
+        sender = TwilioSender(provider.account_sid, provider.auth_token, "+15005550006", base_url=url, timeout=0.3)
+        provider.faults.hang(seconds=1.0)
+        with pytest.raises(UnknownOutcome):
+            asyncio.run(sender.send(text))
+        provider.faults.rate_limit(seconds=2)
+        with pytest.raises(TransientError) as limited:
+            asyncio.run(sender.send(text))
+        assert limited.value.rate_limited
+        for bad in ("+447700900123, +447700900124", "+447700900123\n", "07700900123"):
+            with pytest.raises(PermanentError, match="E.164"):
+                asyncio.run(sender.send({**text, "to": bad}))
+        wait_until(lambda: len(provider.messages) == 1, "the stalled text to be accepted after all")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    with pytest.raises(TransientError, match="unreachable"):
+        asyncio.run(TwilioSender(provider.account_sid, provider.auth_token, "+15005550006", base_url=closed).send(text))
