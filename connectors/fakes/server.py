@@ -38,6 +38,7 @@ class Faults:
         self._lock = threading.Lock()
         self._released = threading.Event()
         self.stalled = 0  # requests stalling right now
+        self.abandoned = 0  # stalled requests whose client hung up (timed out) before the answer
 
     def _add(self, fault: Fault, times: int) -> None:
         with self._lock:
@@ -61,15 +62,19 @@ class Faults:
             self._queue = deque(f for f in self._queue if f.kind != "hang")
         self._released.set()
 
-    async def stall(self, fault: Fault | None) -> None:
-        """A hang: `fault.seconds`, or less when the test calls `release()`."""
+    async def stall(self, fault: Fault | None, request: Request) -> None:
+        """A hang: `fault.seconds`, or less when the test calls `release()`; a client hanging up is counted."""
         if fault is None or fault.kind != "hang":
             return
         self.stalled += 1
+        gone = False
         try:
             deadline = time.monotonic() + fault.seconds
             while not self._released.is_set() and time.monotonic() < deadline:
                 await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+                if not gone and await request.is_disconnected():
+                    gone = True
+                    self.abandoned += 1
         finally:
             self.stalled -= 1
 
@@ -93,7 +98,7 @@ async def body_unless_fault(request: Request, faults: Faults,
     fault = faults.take()
     if fault is not None and fault.kind != "hang":
         return body, refusal(fault)
-    await faults.stall(fault)
+    await faults.stall(fault, request)
     return body, None
 
 

@@ -184,24 +184,27 @@ class Dispatcher:
         """Hand off what is ready now, at most `in_flight` per channel at once; returns how many were tried.
 
         Outcomes are recorded as they come (grouped when several finish together), so a slow
-        hand-off holds up no other message's record.
+        hand-off holds up no other message's record; while hand-offs hang, newly ready messages
+        are still claimed (within `poll`) for the channels with free slots.
         """
-        now, tried = self.clock(), 0
+        tried = 0
         running: set[asyncio.Task[Update]] = set()
         self._idle.clear()
         try:
             while True:
                 if not self.closing and tried < self.batch_size:
                     free = {ch: self.settings.in_flight - n for ch, n in self._busy.items()}
-                    rows = await self._db(self._claim, now, self.batch_size - tried, free)
+                    rows = await self._db(self._claim, self.clock(), self.batch_size - tried, free)
                     for row in rows:
                         self._busy[row[1]] += 1
                         running.add(asyncio.create_task(self._send(*row)))
                     tried += len(rows)
                 if not running:
                     return tried
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                await self._db(self._record, [task.result() for task in done])
+                done, running = await asyncio.wait(running, timeout=self.settings.poll,
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                if done:
+                    await self._db(self._record, [task.result() for task in done])
         except asyncio.CancelledError:
             for task in running:
                 task.cancel()  # left `sending`: in doubt at the next start, as after a crash
