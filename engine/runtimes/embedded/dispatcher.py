@@ -192,9 +192,9 @@ class Dispatcher:
         self._idle.clear()
         try:
             while True:
-                if not self.closing and tried < self.batch_size:
+                if not self.closing:
                     free = {ch: self.settings.in_flight - n for ch, n in self._busy.items()}
-                    rows = await self._db(self._claim, self.clock(), self.batch_size - tried, free)
+                    rows = await self._db(self._claim, self.clock(), self.batch_size, free)
                     for row in rows:
                         self._busy[row[1]] += 1
                         running.add(asyncio.create_task(self._send(*row)))
