@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
 T = TypeVar("T")
-THREADS = 8  # hand-offs a blocking connector runs at once; the dispatcher keeps at most this many in flight
+THREADS = 32  # hand-offs a blocking connector runs at once; the dispatcher keeps at most this many in flight
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -38,6 +39,8 @@ class FileSender:
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         self._size, self._ids = self._index()
         self._thread = Threads("file", size=1)  # one writer, off the event loop, in order
+        self._waiting: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def _index(self) -> tuple[int, set[str]]:
         """Read the file once: the ids of its whole lines; a cut-off last line (no newline) is cut away."""
@@ -55,17 +58,41 @@ class FileSender:
         return whole, ids
 
     async def send(self, message: dict[str, Any]) -> Delivery:
-        await self._thread.run(self._append, message["id"], line_for(message))
+        """Lines waiting together are written together: one trip to the writer thread for a group."""
+        written = asyncio.get_running_loop().create_future()
+        self._waiting.append((message["id"], line_for(message), written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting())
+        await written
         return Delivery(provider_id=message["id"])
 
-    def _append(self, message_id: str, line: bytes) -> None:
-        """All of the line, or none of it: a short write (disk full, file size limit) is undone and raised."""
-        if message_id in self._ids:
-            return  # already there: a re-send after an operator's `--as resend` writes no second line
-        written = 0
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                await self._thread.run(self._append, [(mid, line) for mid, line, _ in group])
+            except TransientError as exc:
+                outcome: BaseException | None = exc
+            else:
+                outcome = None
+            for *_, written in group:
+                if not written.done():  # a shutdown may have given up on it
+                    written.set_result(None) if outcome is None else written.set_exception(outcome)
+
+    def _append(self, lines: list[tuple[str, bytes]]) -> None:
+        """All of the lines, or none: a short write (disk full, file size limit) is undone and raised.
+
+        A message already in the file is skipped: an operator's `--as resend` of one that had landed
+        writes no second line.
+        """
+        new: dict[str, bytes] = {}
+        for mid, line in lines:
+            if mid not in self._ids:
+                new.setdefault(mid, line)
+        data, written = b"".join(new.values()), 0
         try:
-            while written < len(line):
-                count = os.write(self._fd, line[written:])
+            while written < len(data):
+                count = os.write(self._fd, data[written:])
                 if count == 0:
                     raise OSError(errno.ENOSPC, "no byte written")
                 written += count
@@ -73,7 +100,7 @@ class FileSender:
             os.ftruncate(self._fd, self._size)
             raise TransientError(f"cannot append to {self.path}: {exc.strerror or exc}") from exc
         self._size += written
-        self._ids.add(message_id)
+        self._ids.update(new)
 
     async def confirm(self, message_id: str) -> bool | None:
         """A whole line with this id is in the file, or is not (the index was read once at start)."""

@@ -187,24 +187,22 @@ class Dispatcher:
         hand-off holds up no other message's record; while hand-offs hang, newly ready messages
         are still claimed (within `poll`) for the channels with free slots.
         """
-        tried = 0
+        tried, updates = 0, list[Update]()
         running: set[asyncio.Task[Update]] = set()
         self._idle.clear()
         try:
             while True:
-                if not self.closing:
-                    free = {ch: self.settings.in_flight - n for ch, n in self._busy.items()}
-                    rows = await self._db(self._claim, self.clock(), self.batch_size, free)
-                    for row in rows:
-                        self._busy[row[1]] += 1
-                        running.add(asyncio.create_task(self._send(*row)))
-                    tried += len(rows)
+                free = None if self.closing else {ch: self.settings.in_flight - n for ch, n in self._busy.items()}
+                rows = await self._db(self._record_and_claim, updates, self.clock(), free)
+                for row in rows:
+                    self._busy[row[1]] += 1
+                    running.add(asyncio.create_task(self._send(*row)))
+                tried += len(rows)
                 if not running:
                     return tried
                 done, running = await asyncio.wait(running, timeout=self.settings.poll,
                                                    return_when=asyncio.FIRST_COMPLETED)
-                if done:
-                    await self._db(self._record, [task.result() for task in done])
+                updates = [task.result() for task in done]
         except asyncio.CancelledError:
             for task in running:
                 task.cancel()  # left `sending`: in doubt at the next start, as after a crash
@@ -212,27 +210,28 @@ class Dispatcher:
         finally:
             self._idle.set()
 
-    def _claim(self, now: float, limit: int, free: dict[str, int]) -> list[Row]:
-        """Mark ready messages `sending` and count their attempt, within each channel's free slots."""
-        with transaction(self.conn):
-            full = [ch for ch, n in free.items() if n <= 0]  # a hanging provider holds up no other channel
-            rows = self.conn.execute(
-                "SELECT id, channel, payload, attempts, origin FROM outbox WHERE status = 'pending' AND next_attempt <= ? "
-                f"AND channel NOT IN ({','.join('?' * len(full))}) ORDER BY next_attempt, seq LIMIT ?",
-                (now, *full, limit)).fetchall()
-            chosen: list[Row] = []
-            for mid, channel, payload, attempts, origin in rows:
-                if free.setdefault(channel, self.settings.in_flight) > 0:
-                    free[channel] -= 1
-                    chosen.append((mid, channel, payload, attempts + 1, origin))
-            self.conn.executemany("UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ?",
-                                  [(r[0],) for r in chosen])
-        return chosen
-
-    def _record(self, updates: list[Update]) -> None:
+    def _record_and_claim(self, updates: list[Update], now: float, free: dict[str, int] | None) -> list[Row]:
+        """One transaction: the outcomes that came in, then (unless closing) the next messages to hand off."""
         with transaction(self.conn):
             for sql, params in updates:
                 self.conn.execute(sql, params)
+            return [] if free is None else self._claim(now, free)
+
+    def _claim(self, now: float, free: dict[str, int]) -> list[Row]:
+        """Mark ready messages `sending` and count their attempt, within each channel's free slots."""
+        full = [ch for ch, n in free.items() if n <= 0]  # a hanging provider holds up no other channel
+        rows = self.conn.execute(
+            "SELECT id, channel, payload, attempts, origin FROM outbox WHERE status = 'pending' AND next_attempt <= ? "
+            f"AND channel NOT IN ({','.join('?' * len(full))}) ORDER BY next_attempt, seq LIMIT ?",
+            (now, *full, self.batch_size)).fetchall()
+        chosen: list[Row] = []
+        for mid, channel, payload, attempts, origin in rows:
+            if free.setdefault(channel, self.settings.in_flight) > 0:
+                free[channel] -= 1
+                chosen.append((mid, channel, payload, attempts + 1, origin))
+        self.conn.executemany("UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ?",
+                              [(r[0],) for r in chosen])
+        return chosen
 
     async def _send(self, mid: str, channel: str, payload: bytes, attempts: int, origin: float) -> Update:
         try:
