@@ -56,6 +56,10 @@ class RetryPolicy:
     give_up_after: float = 86400.0
     rate_limit_wait: float = 1.0  # the least wait after a 429 that named none
 
+    def __post_init__(self) -> None:
+        if self.base_delay <= 0 or self.max_delay <= 0:
+            raise ConfigError("retry delays (NUDGE_RETRY_BASE_DELAY, NUDGE_RETRY_MAX_DELAY) must be over 0 seconds")
+
     @property
     def max_attempts(self) -> int:
         """Enough attempts that even the shortest jittered delays add up to `give_up_after`."""
