@@ -227,6 +227,16 @@ def test_one_messages_failure_stays_with_that_message(tmp_path: Path) -> None:
     assert status["c1"][0] == "dead" and "KeyError" in (status["c1"][2] or "")
 
 
+def test_a_message_whose_payload_cannot_be_read_is_dead_and_the_rest_go_out(tmp_path: Path) -> None:
+    clock = Clock(T0)
+    db = outbox_of(tmp_path, ["a@x.example", "b@x.example"], clock)
+    with database.connect(db) as conn:
+        conn.execute("UPDATE outbox SET payload = x'7b' WHERE customer = 'c0'")
+    sender = Exploding()
+    asyncio.run(Dispatcher(database.connect(db), {"email": sender}, clock).run_once())
+    assert sender.sent == ["b@x.example"] and rows(db)["c0"][0] == "dead" and rows(db)["c1"][0] == "sent"
+
+
 @pytest.mark.parametrize("address", ["a@b.example\r\nBcc: x@y.example", "@", "attacker@x.example, v1@y.example"])
 def test_a_malformed_address_is_dead_with_its_reason_and_the_rest_go_out(
         tmp_path: Path, fake: tuple[SendGridFake, str], address: str) -> None:

@@ -238,13 +238,16 @@ class Dispatcher:
         return chosen
 
     async def _send(self, mid: str, channel: str, payload: bytes, attempts: int, origin: float) -> Update:
+        """One message's hand-off; whatever goes wrong stays with this message."""
         try:
             return await self._hand_off(mid, channel, payload, attempts, origin)
+        except Exception as exc:  # a connector's bug, a payload it cannot read: the others go on
+            log.exception("message %s: hand-off failed", mid)
+            return self._dead(mid, attempts, f"connector error: {type(exc).__name__}: {exc}")
         finally:
             self._busy[channel] -= 1
 
     async def _hand_off(self, mid: str, channel: str, payload: bytes, attempts: int, origin: float) -> Update:
-        """One message's hand-off; whatever goes wrong stays with this message."""
         message = orjson.loads(payload)
         sender = self.senders.get(channel)
         if sender is None:
@@ -263,12 +266,12 @@ class Dispatcher:
         except UnknownOutcome as exc:
             log.warning("message %s: %s; in doubt until resolved (nudge outbox --in-doubt)", mid, exc)
             return "UPDATE outbox SET status = 'in_doubt', attempts = ?, error = ? WHERE id = ?", (attempts, str(exc), mid)
-        except Exception as exc:
-            log.exception("message %s: the %s connector failed", mid, sender.name)
-            return self._dead(mid, attempts, f"connector error: {type(exc).__name__}: {exc}")
         sent_at = self.clock()
         if self.observe:
-            self.observe(message, "sent", sent_at - origin)
+            try:
+                self.observe(message, "sent", sent_at - origin)
+            except Exception:  # it went out: a metrics failure must not make it look otherwise
+                log.exception("message %s: observer failed", mid)
         return ("UPDATE outbox SET status = 'sent', attempts = ?, sent_at = ?, provider_id = ?, error = NULL WHERE id = ?",
                 (attempts, sent_at, delivery.provider_id, mid))
 
