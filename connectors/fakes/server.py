@@ -130,8 +130,10 @@ def fault_route(faults: Faults) -> Route:
                 faults.error(times, int(ask.get("status", 500)))
             case "hang":
                 faults.hang(seconds, times)
+            case "release":
+                faults.release()
             case other:
-                return JSONResponse({"error": f"kind {other!r} is not rate_limit, error or hang"}, 400)
+                return JSONResponse({"error": f"kind {other!r} is not rate_limit, error, hang or release"}, 400)
         return Response(status_code=204)
 
     return Route("/_fake/faults", add, methods=["POST"])
