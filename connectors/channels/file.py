@@ -71,7 +71,7 @@ class FileSender:
             group, self._waiting = self._waiting, []
             try:
                 await self._thread.run(self._append, [(mid, line) for mid, line, _ in group])
-            except TransientError as exc:
+            except Exception as exc:  # each sender waiting on this group gets it
                 outcome: BaseException | None = exc
             else:
                 outcome = None
