@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ def read_events(path: Path) -> list[Event]:
     for number, data, error in _lines(path):
         if error is None:
             try:
-                events.append(parse_event(data))
+                events.append(event_line(data))
                 continue
             except EventError as exc:
                 error = str(exc)
@@ -46,6 +48,23 @@ def read_events(path: Path) -> list[Event]:
     if problems:
         raise InputError(problems)
     return events
+
+
+def event_line(data: Any) -> Event:
+    """One event line; an exported log's lines carry `received_at`, the journey time of the replay
+    (SPEC §14)."""
+    if not isinstance(data, dict) or "received_at" not in data:
+        return parse_event(data)
+    data = dict(data)
+    raw = data.pop("received_at")
+    try:
+        received_at = datetime.fromisoformat(raw.replace("Z", "+00:00")) if isinstance(raw, str) else None
+    except ValueError:
+        received_at = None
+    if received_at is None or received_at.tzinfo is None:
+        raise EventError("received_at", "must be an RFC 3339 string with an offset, e.g. 2026-03-01T12:00:00Z")
+    received_at = received_at.astimezone(timezone.utc)
+    return replace(parse_event(data, received_at=received_at), received_at=received_at)
 
 
 def read_profiles(path: Path) -> list[tuple[str, dict[str, Any]]]:

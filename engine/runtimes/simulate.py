@@ -48,16 +48,17 @@ class VirtualClock:
 
 def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[tuple[str, dict[str, Any]]] = (),
              until: datetime | None = None, progress: Callable[[int], None] | None = None) -> Result:
-    """Process events in timestamp order (stable), firing timers at their due times."""
-    ordered = sorted(events, key=lambda e: e.timestamp)
+    """Process events in journey-time order (stable), firing timers at their due times: an event's
+    `received_at` when the line carries it (a replayed export), else its timestamp (SPEC §14)."""
+    ordered = sorted(events, key=lambda e: e.journey_time)
     if until is None and ordered:
-        until = ordered[-1].timestamp + DEFAULT_RUN_ON
+        until = ordered[-1].journey_time + DEFAULT_RUN_ON
     result = Result()
     if until is None:
         return result
     engine = Engine(workspace, MemoryStore(), SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL))
     clock = VirtualClock()
-    start = ordered[0].timestamp if ordered else until - DEFAULT_RUN_ON
+    start = ordered[0].journey_time if ordered else until - DEFAULT_RUN_ON
     clock.now = start
 
     def apply(effects: list[Effect]) -> None:
@@ -77,11 +78,12 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
     for customer_id, traits in profiles:
         apply(engine.import_profile(customer_id, traits, start))
     for n, event in enumerate(ordered, 1):
-        if event.timestamp > until:
+        at = event.journey_time
+        if at > until:
             break
         # an event stamped at or before a timer's due time goes first (SPEC §4)
-        fire_until(event.timestamp, inclusive=False)
-        clock.now = max(clock.now or event.timestamp, event.timestamp)
+        fire_until(at, inclusive=False)
+        clock.now = max(clock.now or at, at)
         apply(engine.handle_event(event))
         if progress and n % 10_000 == 0:
             progress(n)
