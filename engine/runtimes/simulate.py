@@ -49,7 +49,8 @@ class VirtualClock:
 def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[tuple[str, dict[str, Any]]] = (),
              until: datetime | None = None, progress: Callable[[int], None] | None = None) -> Result:
     """Process events in journey-time order (stable), firing timers at their due times: an event's
-    `received_at` when the line carries it (a replayed export), else its timestamp (SPEC §14)."""
+    `received_at` when the line carries it (a replayed export; then lateness counts too), else
+    its timestamp (SPEC §14)."""
     ordered = sorted(events, key=lambda e: e.journey_time)
     if until is None and ordered:
         until = ordered[-1].journey_time + DEFAULT_RUN_ON
@@ -84,7 +85,7 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
         # an event stamped at or before a timer's due time goes first (SPEC §4)
         fire_until(at, inclusive=False)
         clock.now = max(clock.now or at, at)
-        apply(engine.handle_event(event))
+        apply(engine.handle_event(event, late=event.late(workspace.settings.late_events)))
         if progress and n % 10_000 == 0:
             progress(n)
     fire_until(until, inclusive=True)

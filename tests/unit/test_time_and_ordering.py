@@ -269,7 +269,7 @@ def test_simulate_over_the_exported_event_log_replays_the_live_run_exactly(tmp_p
         live.clock.at(T0 + timedelta(seconds=n))
         live.accept(ev("cart_updated", f"c{n}", stamped), ev("signed_up", f"c{n}", stamped))
     live.clock.at(T0 + timedelta(seconds=3.5))
-    live.accept(ev("purchase", "c2", T0 - timedelta(days=1)))
+    live.accept(ev("purchase", "c2", T0 - timedelta(days=1)), ev("signed_up", "c9", T0 - timedelta(days=4)))  # late
     live.clock.at(T0 + timedelta(minutes=1))
     live.run_until_idle()
     log = tmp_path / "events.jsonl"
