@@ -142,6 +142,16 @@ def test_every_accepted_event_carries_its_received_at(tmp_path: Path) -> None:
     assert orjson.loads(body)["received_at"] == "2026-03-02T12:00:00+00:00"
 
 
+def test_received_at_never_goes_back_when_the_clock_does(tmp_path: Path) -> None:
+    live = Live(tmp_path, {"hello": HELLO})
+    live.clock.at(T0 + timedelta(seconds=10))
+    live.accept(ev("signed_up", "c1", T0))
+    live.clock.at(T0)  # set back (NTP), and a new Ingest, as after a restart
+    live.accept(ev("signed_up", "c2", T0))
+    assert live.conn.execute("SELECT received_at FROM events ORDER BY seq").fetchall() == [
+        ((T0 + timedelta(seconds=10)).timestamp(),)] * 2
+
+
 def test_lateness_is_decided_at_acceptance_not_when_a_backlog_is_processed(tmp_path: Path) -> None:
     live = Live(tmp_path, {"hello": HELLO}, settings="late_events: 20s")
     live.accept(ev("signed_up", "fresh", T0 - timedelta(seconds=12)), ev("signed_up", "stale", T0 - timedelta(seconds=21)))
@@ -301,3 +311,18 @@ def test_a_batch_that_fails_when_written_is_taken_input_by_input_and_only_the_cu
     assert live.conn.execute("SELECT customer, status FROM events ORDER BY customer").fetchall() == [
         ("bad", "failed"), ("c1", "processed"), ("c2", "processed")]
     assert live.conn.execute("SELECT error FROM failed_inputs").fetchall() == [("IntegrityError: refused",)]
+
+
+def test_a_trait_that_outgrows_64_bits_sets_aside_its_event_only(tmp_path: Path) -> None:
+    bump = "id: bump\ntrigger: {event: signed_up}\nreentry: after_exit\nsteps:\n  - update: {increment: {points: '1'}}\n"
+    live = Live(tmp_path, {"bump": bump})
+    live.accept(ev("signed_up", "c1", T0))
+    big = Event("signed_up", T0, id="big", customer_id="big", traits={"points": 18446744073709551615})
+    live.conn.execute("INSERT INTO events (id, customer, received_at, timestamp, body) VALUES (?, ?, ?, ?, ?)",
+                      (big.id, big.customer_id, live.clock(), big.timestamp.isoformat(), event_to_row(big)))
+    live.accept(ev("signed_up", "c2", T0))
+    result = live.run_until_idle()
+    assert (result.events, result.failed) == (2, 1)
+    assert live.conn.execute("SELECT customer FROM events WHERE status = 'failed'").fetchall() == [("big",)]
+    [(error,)] = live.conn.execute("SELECT error FROM failed_inputs").fetchall()
+    assert "64-bit" in error
