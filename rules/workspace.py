@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,32 @@ def _parse(path: Path, root: Path, problems: list[Problem]) -> LoadedYaml | None
     return None
 
 
+def _included(root: Path, patterns: list[str], positions: Positions, problems: list[Problem]) -> set[Path]:
+    """The files the include patterns match; a pattern reaching outside the workspace (absolute,
+    `..`, a symbolic link) is an error and nothing outside is read, so nothing of it is echoed."""
+    inside = root.resolve()
+    files: set[Path] = set()
+    for i, pattern in enumerate(patterns):
+        where = ("include", i)
+        outside = f"include '{pattern}' reaches outside the workspace: only files in its folder can be included"
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            problems.append(positions.problem(where, outside))
+            continue
+        try:
+            matched = [p for p in root.glob(pattern) if p.is_file()]
+        except (ValueError, OSError) as exc:  # e.g. an empty pattern
+            problems.append(positions.problem(where, f"include '{pattern}' is not a usable pattern: {exc}"))
+            continue
+        if any(not p.resolve().is_relative_to(inside) for p in matched):  # through a symbolic link
+            problems.append(positions.problem(where, outside))
+            continue
+        if not matched:
+            problems.append(replace(positions.problem(where, f"include '{pattern}' matches no file"),
+                                    severity=Severity.WARNING))
+        files.update(matched)
+    return files
+
+
 def _validate(model: type[Any], loaded: LoadedYaml, problems: list[Problem]) -> Any:
     try:
         return model.model_validate(loaded.data)
@@ -110,14 +136,7 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
     exprs.bind_segments(segments)
 
     sources: list[tuple[s.JourneyModel | None, LoadedYaml, tuple[Any, ...]]] = []
-    files: set[Path] = set()
-    for pattern in ws_model.include:
-        matched = [p for p in root.glob(pattern) if p.is_file()]
-        if not matched:
-            i = ws_model.include.index(pattern)
-            problems.append(Problem(loaded.positions.file, *loaded.positions.of_value(("include", i)),
-                                    f"include '{pattern}' matches no file", Severity.WARNING))
-        files.update(matched)
+    files = _included(root, ws_model.include, loaded.positions, problems)
     for path in sorted(files, key=lambda p: (p.name, str(p))):
         doc = _parse(path, root, problems)
         if doc is None:
