@@ -12,16 +12,16 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-import yaml
 from jinja2 import DictLoader, Template, TemplateSyntaxError, nodes, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.model import Rendered
 from engine.tracking import rewrite_html, rewrite_text
-from rules.expressions import Missing, make_environment
+from rules.expressions import Missing, huge_literal, make_environment
 from rules.plaintext import html_to_text
 from rules.problems import Problem
 from rules.sms_segments import count_segments
+from rules.yaml_positions import YamlSyntaxError, load_yaml
 
 SUFFIX = {"email": ".email.html", "sms": ".sms.txt"}
 _NAME = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+?)(?:\.(?P<locale>[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*))?\.(?P<channel>email\.html|sms\.txt)$")
@@ -101,10 +101,10 @@ class TemplateSet:
         if not match:
             self._problem(path, 1, "an email template starts with front matter between '---' lines holding 'subject'")
             return text
-        try:
-            front = yaml.safe_load(match[1]) or {}
-        except yaml.YAMLError as exc:
-            self._problem(path, 2, f"invalid front matter: {exc}")
+        try:  # the workspace's loader: an alias bomb in front matter is refused like one in a journey
+            front = load_yaml(match[1], f"{self.label}/{path}").data or {}
+        except YamlSyntaxError as exc:
+            self._problem(path, exc.problem.line + 1, f"invalid front matter: {exc.problem.message}")
             front = {}
         if not isinstance(front, dict):
             front = {}
@@ -117,11 +117,17 @@ class TemplateSet:
             if source is None:
                 compiled[key] = None
                 continue
+            compiled[key] = None
             try:
-                compiled[key] = Prepared(plain.from_string(str(source)), str(source))
+                huge = huge_literal(plain.parse(str(source)))
+                if huge is None:
+                    compiled[key] = Prepared(plain.from_string(str(source)), str(source))
+                else:
+                    self._problem(path, 2, f"invalid {key}: {huge[1]}")
             except TemplateSyntaxError as exc:
                 self._problem(path, 2, f"invalid {key}: {exc.message}")
-                compiled[key] = None
+            except RecursionError:
+                self._problem(path, 2, f"invalid {key}: nested too deeply")
         if compiled["subject"] is None and "subject" not in front:
             self._problem(path, 1, "front matter needs a 'subject'")
         if compiled["subject"] is not None:
@@ -129,13 +135,19 @@ class TemplateSet:
         return "\n" * match[0].count("\n") + text[match.end():]
 
     def _check(self, path: str) -> None:
+        source = self._bodies[path]
         try:
+            tree = self.env.parse(source)
+            if (huge := huge_literal(tree)) is not None:
+                self._problem(path, *huge)
+                return
             template = self.env.get_template(path)
         except TemplateSyntaxError as exc:
             self._problem(path, exc.lineno or 1, exc.message or "invalid template")
             return
-        source = self._bodies[path]
-        tree = self.env.parse(source)
+        except RecursionError:
+            self._problem(path, 1, "nested too deeply")
+            return
         for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
             target = getattr(node, "template", None)
             if isinstance(target, nodes.Const) and target.value not in self._bodies:
