@@ -21,9 +21,10 @@ class Freshness:
         if isinstance(stamped, float) and not math.isfinite(stamped):
             return "the signature timestamp is not a Unix time"
         if stamped > now + self.future:
-            return f"signature timestamp {stamped - now:.0f} s in the future (over {self.future:.0f} s of clock skew)"
+            return (f"signature timestamp outside the window: {stamped - now:.0f} s in the future "
+                    f"(over {self.future:.0f} s of clock skew)")
         if now - stamped > self.past:
-            return f"signature timestamp older than {self.past:.0f} s"
+            return f"signature timestamp outside the window: older than {self.past:.0f} s"
         return None
 
     @property
