@@ -34,4 +34,6 @@ class Freshness:
         return self.past + self.future
 
 
+# one for every signed post: ours and SendGrid's share first_use_of_signature's table, and its
+# purge keeps rows for the caller's memory, so a shorter one would forget the other's too soon
 FRESHNESS = Freshness()
