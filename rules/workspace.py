@@ -37,15 +37,25 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def read_templates(root: Path) -> dict[str, str]:
+def read_templates(root: Path, problems: list[Problem]) -> dict[str, str]:
+    """Every file under templates/ as text; one that is not UTF-8 text, or that a symbolic link
+    takes outside the workspace, is a problem instead (it used to crash a reload)."""
     base = root / "templates"
     if not base.is_dir():
         return {}
-    return {
-        p.relative_to(base).as_posix(): p.read_text(encoding="utf-8")
-        for p in sorted(base.rglob("*"))
-        if p.is_file() and not p.name.startswith(".")
-    }
+    inside = root.resolve()
+    files: dict[str, str] = {}
+    for path in sorted(base.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if not path.resolve().is_relative_to(inside):
+            problems.append(Problem(_rel(path, root), 1, 1, "a symbolic link out of the workspace: templates must be inside it"))
+            continue
+        try:
+            files[path.relative_to(base).as_posix()] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(_rel(path, root), 1, 1, f"cannot read as UTF-8 text: {exc}"))
+    return files
 
 
 def _parse(path: Path, root: Path, problems: list[Problem]) -> LoadedYaml | None:
@@ -123,7 +133,7 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
         raise WorkspaceError(problems)
     ws_model = _validate(s.WorkspaceModel, loaded, problems) or _fallback(loaded.data)
 
-    template_set = TemplateSet(read_templates(root) if templates is None else templates)
+    template_set = TemplateSet(read_templates(root, problems) if templates is None else templates)
     problems.extend(template_set.problems)
     exprs = ExpressionCompiler(ws_model.segments)
     compiler = Compiler(exprs, template_set, ws_model.settings.topics)

@@ -75,3 +75,18 @@ def test_merge_keys_and_aliases_of_ordinary_size_still_load(tmp_path: Path) -> N
                             "  - &mail {send: email, template: hi}\n  - <<: *mail\n")
     write_workspace(tmp_path, journeys={"hello": journey}, templates=TEMPLATES)
     assert len(load_workspace(tmp_path).workspace.journeys[0].program) >= 2
+
+
+def test_a_template_that_is_not_text_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    root = write_workspace(tmp_path, journeys={"hello": HELLO}, templates=TEMPLATES)
+    (root / "templates" / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    [found] = problems(root)
+    assert found.startswith("templates/logo.png:1:1: cannot read as UTF-8 text")
+
+
+def test_a_template_linked_from_outside_the_workspace_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "secret.txt").write_text("database_password: hunter2\n")
+    root = write_workspace(tmp_path / "ws", journeys={"hello": HELLO}, templates=TEMPLATES)
+    (root / "templates" / "leak.sms.txt").symlink_to(tmp_path / "secret.txt")
+    assert problems(root) == ["templates/leak.sms.txt:1:1: a symbolic link out of the workspace: "
+                              "templates must be inside it"]
