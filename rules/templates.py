@@ -116,11 +116,10 @@ class TemplateSet:
                 self._problem(path, 2, f"unknown front matter key '{key}'; allowed: {', '.join(FRONT_KEYS)}")
         compiled: dict[str, Prepared | None] = {}
         for key in FRONT_KEYS:
+            compiled[key] = None
             source = front.get(key)
             if source is None:
-                compiled[key] = None
                 continue
-            compiled[key] = None
             try:
                 huge = huge_literal(plain.parse(str(source)))
                 if huge is None:
