@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connectors.api.auth import Secret, SignatureChecker, key_ok
-from connectors.api.deps import Deps
+from connectors.api.deps import Deps, read_limited_body
 from connectors.api.preferences import preference_routes
 from connectors.api.providers import provider_routes
 from connectors.api.reports import report_page
@@ -61,21 +61,16 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
     async def post_events(request: Request) -> Response:
         if (refused := unauthorized(request)) is not None:
             return refused
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY:
+        body = await read_limited_body(request, MAX_BODY)
+        if body is None:
             return _error(413, f"body over {MAX_BODY} bytes; split the batch")
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                return _error(413, f"body over {MAX_BODY} bytes; split the batch")
         if signing is not None:
             now = time.time()
             reason = signing.check(request.headers.get("nudge-signature"), body, now)
             if reason:
                 return _error(401, reason)
             signature = signing.signature_of(request.headers.get("nudge-signature", ""))
-            if not await on_db(queries.first_use_of_signature, signature, now, signing.window):
+            if not await on_db(queries.first_use_of_signature, signature, now, signing.memory):
                 return _error(401, "signature already used (replay)")
         try:
             data = orjson.loads(body)
