@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any, Callable
 from zoneinfo import available_timezones
 
+from engine.policies import E164
 from rules.problems import EventError
 
 # addr-spec as a dot-atom (RFC 5322 §3.4.1) with UTF-8 allowed (RFC 6532); quoted local parts and
@@ -14,7 +15,6 @@ from rules.problems import EventError
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010FFFF]"
 _LABEL = r"[A-Za-z0-9\u0080-\U0010FFFF](?:[A-Za-z0-9\-\u0080-\U0010FFFF]{0,61}[A-Za-z0-9\u0080-\U0010FFFF])?"
 _EMAIL = re.compile(rf"(?P<local>{_ATEXT}+(?:\.{_ATEXT}+)*)@{_LABEL}(?:\.{_LABEL})*")
-_E164 = re.compile(r"\+[1-9][0-9]{1,14}", re.ASCII)
 
 # a well-formed BCP 47 language tag (RFC 5646 §2.1), without the grandfathered irregular tags
 _LANGTAG = (r"(?:[a-z]{2,3}(?:-[a-z]{3}){0,3}|[a-z]{4,8})(?:-[a-z]{4})?(?:-(?:[a-z]{2}|[0-9]{3}))?"
@@ -43,7 +43,7 @@ def _email(value: str) -> str:
 
 
 def _phone(value: str) -> str:
-    if _E164.fullmatch(value) is None:
+    if E164.fullmatch(value) is None:  # the same rule the SMS sending rule applies
         raise ValueError(f"'{_cut(value)}' is not E.164, e.g. +15550100000")
     return value
 
