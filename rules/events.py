@@ -53,29 +53,43 @@ class EventModel(BaseModel):
     @field_validator("timestamp", mode="before")
     @classmethod
     def _rfc3339(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise ValueError("must be an RFC 3339 string, e.g. 2026-03-01T12:00:00Z")
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"'{value[:80]}' is not RFC 3339, e.g. 2026-03-01T12:00:00Z") from None
-        if parsed.tzinfo is None:
-            raise ValueError(f"'{value}' has no offset; add Z or +HH:MM")
-        try:
-            utc = parsed.astimezone(timezone.utc)
-        except OverflowError:
-            utc = None
-        if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
-            raise ValueError(f"'{value}' is outside the years {FIRST_YEAR}-{LAST_YEAR} (UTC)")
-        return utc
+        return None if value is None else parse_timestamp(value)
 
     @model_validator(mode="after")
     def _who(self) -> EventModel:
         if not self.customer_id and not self.anonymous_id:
             raise ValueError("an event needs customer_id or anonymous_id")
         return self
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An RFC 3339 time with an offset, in UTC, within the years §8 allows; ValueError says why not."""
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 string, e.g. 2026-03-01T12:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"'{value[:80]}' is not RFC 3339, e.g. 2026-03-01T12:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"'{value}' has no offset; add Z or +HH:MM")
+    try:
+        utc = parsed.astimezone(timezone.utc)
+    except OverflowError:
+        utc = None
+    if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
+        raise ValueError(f"'{value}' is outside the years {FIRST_YEAR}-{LAST_YEAR} (UTC)")
+    return utc
+
+
+def parse_profile(data: Any) -> tuple[str, dict[str, Any]]:
+    """A `--profiles` line of `nudge simulate`: the customer id and traits, held to the limits of events."""
+    if not isinstance(data, dict) or not isinstance(data.get("customer_id"), str) or not isinstance(data.get("traits", {}), dict):
+        raise EventError("profile", 'expected {"customer_id": "...", "traits": {...}}')
+    if problem := customer_id_problem(data["customer_id"]):
+        raise EventError("customer_id", problem)
+    traits: dict[str, Any] = data.get("traits", {})
+    check_object(traits, "traits")
+    return data["customer_id"], check_reserved(traits)
 
 
 def parse_event(data: Any, *, received_at: datetime | None = None,

@@ -1,15 +1,21 @@
-"""Reading events and profiles from JSONL files, with every bad line reported by number."""
+"""Reading events and profiles from JSONL files: refused event lines are kept by number, bad profiles stop the run."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from engine.events import Event
-from rules.events import parse_event
+from engine.model import DEFAULT_FUTURE_SKEW
+from engine.runtimes.simulate import Rejected
+from rules.events import parse_event, parse_profile, parse_timestamp
 from rules.problems import EventError, NudgeError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class InputError(NudgeError):
@@ -32,20 +38,39 @@ def _lines(path: Path) -> list[tuple[int, Any, str | None]]:
     return rows
 
 
-def read_events(path: Path) -> list[Event]:
+def _time_of(data: Any) -> datetime | None:
+    """The line's own timestamp when it has a valid one: where its `rejected` record belongs."""
+    try:
+        return parse_timestamp(data.get("timestamp")) if isinstance(data, dict) else None
+    except ValueError:
+        return None
+
+
+def read_events(path: Path, future_skew: timedelta = DEFAULT_FUTURE_SKEW) -> tuple[list[Event], list[Rejected]]:
+    """The accepted events, and every refused line (SPEC §8) in file order.
+
+    A refused line without a valid timestamp of its own is placed at the nearest line above that has one,
+    else the first below, else 1970-01-01T00:00:00Z: the output stays ordered by `at` and byte-identical.
+    """
     events: list[Event] = []
-    problems: list[str] = []
+    refused: list[tuple[int, datetime | None, str]] = []
+    times: list[tuple[int, datetime]] = []
     for number, data, error in _lines(path):
+        if (at := _time_of(data)) is not None:
+            times.append((number, at))
         if error is None:
             try:
-                events.append(parse_event(data))
+                events.append(parse_event(data, future_skew=future_skew))
                 continue
             except EventError as exc:
                 error = str(exc)
-        problems.append(f"{path}:{number}: {error}")
-    if problems:
-        raise InputError(problems)
-    return events
+        refused.append((number, at, error))
+    return events, [Rejected(number, at or _nearest(times, number), reason) for number, at, reason in refused]
+
+
+def _nearest(times: list[tuple[int, datetime]], number: int) -> datetime:
+    index = bisect_left(times, number, key=lambda t: t[0])
+    return times[index - 1][1] if index else (times[0][1] if times else EPOCH)
 
 
 def read_profiles(path: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -53,10 +78,11 @@ def read_profiles(path: Path) -> list[tuple[str, dict[str, Any]]]:
     problems: list[str] = []
     for number, data, error in _lines(path):
         if error is None:
-            if isinstance(data, dict) and isinstance(data.get("customer_id"), str) and isinstance(data.get("traits", {}), dict):
-                profiles.append((data["customer_id"], data.get("traits", {})))
+            try:
+                profiles.append(parse_profile(data))
                 continue
-            error = 'expected {"customer_id": "...", "traits": {...}}'
+            except EventError as exc:
+                error = str(exc)
         problems.append(f"{path}:{number}: {error}")
     if problems:
         raise InputError(problems)

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def records() -> list[dict[str, object]]:
     loaded = load_workspace(ROOT)
     assert loaded.warnings == []
-    events = read_events(ROOT / "samples" / "events.jsonl")
+    events, refused = read_events(ROOT / "samples" / "events.jsonl")
+    assert refused == []
     profiles = read_profiles(ROOT / "samples" / "profiles.jsonl")
     return simulate(loaded.workspace, events, profiles).records
 
