@@ -12,10 +12,11 @@ from hypothesis import given, settings, strategies as st
 
 from engine import state_codec
 from engine.state import CustomerState
-from rules.events import parse_event
-from rules.problems import EventError
-from rules.workspace import load_workspace
 from engine.testing import write_workspace
+from rules.events import parse_event
+from rules.problems import EventError, WorkspaceError
+from rules.schema import workspace_file_schema
+from rules.workspace import load_workspace
 
 RECEIVED = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -244,3 +245,9 @@ def test_any_accepted_event_can_be_encoded_as_state_and_json(properties: dict[st
     state.activity["viewed"] = {"count": 1, "first_at": parsed.timestamp, "last_at": parsed.timestamp}
     assert state_codec.loads(state_codec.dumps(state)).traits == parsed.traits
     orjson.dumps(parsed.context())
+
+
+def test_nudge_schema_knows_future_skew_and_validate_refuses_a_bad_one(tmp_path: Path) -> None:
+    assert "future_skew" in orjson.dumps(workspace_file_schema()).decode()
+    with pytest.raises(WorkspaceError, match="future_skew|'5 minutes' is not a duration"):
+        load_workspace(write_workspace(tmp_path / "bad", settings="future_skew: 5 minutes"))
