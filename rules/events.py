@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.events import Event
 from engine.model import DEFAULT_FUTURE_SKEW
@@ -22,19 +22,12 @@ class EventModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str | None = None
-    type: str
+    type: str = Field(min_length=1, max_length=100)
     customer_id: str | None = None
     anonymous_id: str | None = None
     timestamp: datetime | None = None
     properties: dict[str, Any] = {}
     traits: dict[str, Any] = {}
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: str) -> str:
-        if not 1 <= len(value) <= 100:
-            raise ValueError("1-100 characters")
-        return value
 
     @field_validator("id", "anonymous_id")
     @classmethod
