@@ -67,12 +67,12 @@ def simulate(
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first refused event line (exit 1) instead of writing a `rejected` record.")] = False,
 ) -> None:
     """Replay recorded events through the journeys with a virtual clock; print every outcome as JSONL."""
-    from engine.runtimes.jsonl import InputError, read_events, read_profiles
+    from engine.runtimes.jsonl import InputError, read_event_lines, read_profiles
     from engine.runtimes.simulate import simulate as run
 
     loaded = _load(workspace)
     try:
-        event_list, refused = read_events(events, loaded.workspace.settings.future_skew)
+        event_list, refused = read_event_lines(events, loaded.workspace.settings.future_skew)
         profile_list = read_profiles(profiles) if profiles else []
     except InputError as exc:
         err.print(str(exc), markup=False, soft_wrap=True, style="red")

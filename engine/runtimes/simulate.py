@@ -65,21 +65,23 @@ class VirtualClock:
 def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[tuple[str, dict[str, Any]]] = (),
              until: datetime | None = None, progress: Callable[[int], None] | None = None,
              rejected: Iterable[Rejected] = ()) -> Result:
-    """Process events in timestamp order (stable), firing timers at their due times.
+    """Process events in journey-time order (stable), firing timers at their due times: an event's
+    `received_at` when the line carries it (a replayed export; then lateness counts too), else
+    its timestamp (SPEC §14).
 
     The record of a `rejected` line comes first among the records of its `at`; those after `until` close the output.
     """
-    ordered = sorted(events, key=lambda e: e.timestamp)
+    ordered = sorted(events, key=lambda e: e.journey_time)
     refusals = deque(sorted(rejected, key=lambda r: (r.at, r.line)))
     if until is None and ordered:
-        until = ordered[-1].timestamp + DEFAULT_RUN_ON
+        until = ordered[-1].journey_time + DEFAULT_RUN_ON
     result = Result()
     if until is None:
         result.records.extend(r.record() for r in refusals)
         return result
     engine = Engine(workspace, MemoryStore(), SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL))
     clock = VirtualClock()
-    start = ordered[0].timestamp if ordered else until - DEFAULT_RUN_ON
+    start = ordered[0].journey_time if ordered else until - DEFAULT_RUN_ON
     clock.now = start
 
     def apply(effects: list[Effect]) -> None:
@@ -109,13 +111,14 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
     for customer_id, traits in profiles:
         apply(engine.import_profile(customer_id, traits, start))
     for n, event in enumerate(ordered, 1):
-        if event.timestamp > until:
+        at = event.journey_time
+        if at > until:
             break
         # an event stamped at or before a timer's due time goes first (SPEC §4)
-        fire_until(event.timestamp, inclusive=False)
-        refuse_until(event.timestamp, inclusive=True)
-        clock.now = max(clock.now or event.timestamp, event.timestamp)
-        apply(engine.handle_event(event))
+        fire_until(at, inclusive=False)
+        refuse_until(at, inclusive=True)
+        clock.now = max(clock.now or at, at)
+        apply(engine.handle_event(event, late=event.late(workspace.settings.late_events)))
         if progress and n % 10_000 == 0:
             progress(n)
     fire_until(until, inclusive=True)

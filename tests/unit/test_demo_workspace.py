@@ -17,8 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def records() -> list[dict[str, object]]:
     loaded = load_workspace(ROOT)
     assert loaded.warnings == []
-    events, refused = read_events(ROOT / "samples" / "events.jsonl")
-    assert refused == []
+    events = read_events(ROOT / "samples" / "events.jsonl")
     profiles = read_profiles(ROOT / "samples" / "profiles.jsonl")
     return simulate(loaded.workspace, events, profiles).records
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine.runtimes.jsonl import InputError, read_events, read_profiles
+from engine.runtimes.jsonl import InputError, read_event_lines, read_events, read_profiles
 from engine.runtimes.simulate import simulate
 from engine.testing import email, write_workspace
 from rules.workspace import load_workspace
@@ -32,7 +33,7 @@ def jsonl(path: Path, *rows: dict[str, Any] | str) -> Path:
 
 
 def run(workspace: Path, events: Path) -> list[dict[str, Any]]:
-    accepted, refused = read_events(events)
+    accepted, refused = read_event_lines(events)
     return simulate(load_workspace(workspace).workspace, accepted, rejected=refused).records
 
 
@@ -107,3 +108,21 @@ def test_profiles_are_held_to_the_same_limits(tmp_path: Path) -> None:
     assert [p.split(": ")[0].rsplit(":", 1)[1] for p in caught.value.problems] == ["2", "3"]
     assert read_profiles(jsonl(tmp_path / "ok.jsonl", {"customer_id": "c1", "traits": {"email": " ann@example.com "}})) == [
         ("c1", {"email": "ann@example.com"})]
+
+
+def test_the_future_limit_applies_only_to_lines_that_carry_received_at(tmp_path: Path) -> None:
+    events = jsonl(tmp_path / "e.jsonl",
+                   {**GOOD, "timestamp": "2026-03-02T10:05:01Z", "received_at": "2026-03-02T10:00:00Z"},
+                   {**GOOD, "customer_id": "c2", "timestamp": "2026-03-02T10:05:00Z", "received_at": "2026-03-02T10:00:00Z"},
+                   {**GOOD, "customer_id": "c3", "timestamp": "2099-01-01T00:00:00Z"})
+    accepted, refused = read_event_lines(events)
+    assert [e.customer_id for e in accepted] == ["c2", "c3"]
+    assert [(r.line, r.reason.split(":")[0], r.at.isoformat()) for r in refused] == [
+        (1, "timestamp", "2026-03-02T10:00:00+00:00")]  # placed at its journey time, received_at
+    assert "future_skew (5m)" in refused[0].reason
+    assert read_event_lines(events, timedelta(minutes=10))[1] == []
+
+
+def test_read_events_still_refuses_a_file_with_a_bad_line_as_a_whole(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"e.jsonl:2: customer_id: starts with 'anon:'"):
+        read_events(jsonl(tmp_path / "e.jsonl", GOOD, {**GOOD, "customer_id": "anon:zzz"}))
