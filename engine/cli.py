@@ -64,20 +64,29 @@ def simulate(
     profiles: Annotated[Optional[Path], typer.Option(help='Lines of {"customer_id": ..., "traits": {...}}.', exists=True, dir_okay=False)] = None,
     until: Annotated[Optional[str], typer.Option(help="Run the virtual clock to this RFC 3339 time (default: 30 days after the last event).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL here instead of stdout.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first refused event line (exit 1) instead of writing a `rejected` record.")] = False,
 ) -> None:
     """Replay recorded events through the journeys with a virtual clock; print every outcome as JSONL."""
-    from engine.runtimes.jsonl import InputError, read_events, read_profiles
+    from engine.runtimes.jsonl import InputError, read_event_lines, read_profiles
     from engine.runtimes.simulate import simulate as run
 
     loaded = _load(workspace)
     try:
-        event_list = read_events(events)
+        event_list, refused = read_event_lines(events, loaded.workspace.settings.future_skew)
         profile_list = read_profiles(profiles) if profiles else []
     except InputError as exc:
         err.print(str(exc), markup=False, soft_wrap=True, style="red")
         raise typer.Exit(1) from None
+    if strict and refused:
+        err.print(f"{events}:{refused[0].line}: {refused[0].reason}", markup=False, soft_wrap=True, style="red")
+        err.print("--strict: nothing was run.", style="bold red")
+        raise typer.Exit(1)
+    if refused:
+        err.print(f"warning: {len(refused)} event line(s) refused, first {events}:{refused[0].line}: {refused[0].reason} "
+                  "(each one is a `rejected` record)", markup=False, soft_wrap=True, style="yellow")
     stop = _parse_time(until) if until else None
-    result = _with_progress(lambda progress: run(loaded.workspace, event_list, profile_list, stop, progress), len(event_list))
+    result = _with_progress(lambda progress: run(loaded.workspace, event_list, profile_list, stop, progress, refused),
+                            len(event_list))
     for d in result.diagnostics:
         err.print(f"warning: {d.at.isoformat()} journey {d.journey} step {d.step} customer {d.customer_id}: {d.message}",
                   markup=False, soft_wrap=True, style="yellow")

@@ -22,6 +22,7 @@ from connectors.api.metrics import Metrics
 from engine.runtimes.embedded import queries
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
 from rules.events import parse_event
+from rules.limits import customer_id_problem
 from rules.problems import EventError
 
 MAX_BODY = 1024 * 1024
@@ -34,6 +35,18 @@ def _json(status: int, body: Any) -> Response:
 
 def _error(status: int, message: str, **extra: Any) -> Response:
     return _json(status, {"error": message, **extra})
+
+
+def _customer_id_of(request: Request) -> str:
+    """The id exactly as sent: a route regex ends in `$`, which matches before a trailing newline and drops it."""
+    return str(request.scope["path"]).split("/v1/customers/", 1)[1]
+
+
+def _bad_customer_id(customer_id: str) -> Response | None:
+    """422 for an id no customer can have (SPEC §8), before anything is read or erased."""
+    if problem := customer_id_problem(customer_id):
+        return _error(422, f"customer_id: {problem}", field="customer_id", reason=problem)
+    return None
 
 
 def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureChecker | None = None,
@@ -82,12 +95,13 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
         if len(items) > MAX_EVENTS:
             return _error(413, f"at most {MAX_EVENTS} events per request")
         received = datetime.now(timezone.utc)
+        skew = runtime.workspace.settings.future_skew
         events, rejected = [], []
         for index, item in enumerate(items):
             try:
                 if isinstance(item, dict) and not item.get("id"):
                     item = {**item, "id": "evt_" + uuid.uuid4().hex}
-                events.append(parse_event(item, received_at=received))
+                events.append(parse_event(item, received_at=received, future_skew=skew))
             except EventError as exc:
                 rejected.append({"index": index, "field": exc.field, "reason": exc.reason})
         runtime.counters.rejected += len(rejected)
@@ -99,16 +113,20 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
         return _json(202, {"accepted": accepted.accepted, "duplicates": accepted.duplicates, "rejected": rejected,
                            "ids": [e.id for e in events]})
 
-    @app.get("/v1/customers/{customer_id}", summary="Traits, activity, journeys in flight, recent messages")
+    # `:path` takes an id with its slashes (`victim%2F` arrives as `victim/`), so it is refused here instead of
+    # matching nothing and being redirected by redirect_slashes to another customer
+    @app.get("/v1/customers/{customer_id:path}", summary="Traits, activity, journeys in flight, recent messages")
     async def get_customer(customer_id: str, request: Request) -> Response:
-        if (refused := unauthorized(request)) is not None:
+        customer_id = _customer_id_of(request)
+        if (refused := unauthorized(request) or _bad_customer_id(customer_id)) is not None:
             return refused
         view = await on_db(queries.customer_view, customer_id)
         return _error(404, f"no customer '{customer_id}'") if view is None else _json(200, view)
 
-    @app.delete("/v1/customers/{customer_id}", summary="Erase a customer (GDPR): profile, events, state, message data")
+    @app.delete("/v1/customers/{customer_id:path}", summary="Erase a customer (GDPR): profile, events, state, message data")
     async def delete_customer(customer_id: str, request: Request) -> Response:
-        if (refused := unauthorized(request)) is not None:
+        customer_id = _customer_id_of(request)
+        if (refused := unauthorized(request) or _bad_customer_id(customer_id)) is not None:
             return refused
         async with deps.db_lock:  # the API's connection, one user at a time
             found = await runtime.erase_customer(customer_id)
