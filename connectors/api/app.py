@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from connectors.api.providers import provider_routes
 from connectors.api.reports import report_page
 from connectors.api.metrics import Metrics
 from engine.runtimes.embedded import queries
+from engine.runtimes.embedded.health import Unavailable
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
 from rules.events import parse_event
 from rules.problems import EventError
@@ -145,9 +147,24 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
             return _error(400, str(exc))
         return Response(body, media_type=media)
 
-    @app.get("/healthz", summary="Liveness and backlog")
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> Response:
+        """The runtime cannot take the request now (its broker is away): nothing was accepted."""
+        response = _error(503, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.get("/healthz", summary="Liveness and backlog: 503 naming what fails (engine, database, watcher, broker)")
     async def healthz() -> Response:
-        return _json(200, {"status": "ok", **await on_db(queries.counts)})
+        found = await runtime.probe()
+        try:
+            counts: dict[str, Any] = await on_db(queries.counts)
+        except sqlite3.Error as exc:
+            counts = {}
+            found.setdefault("database", f"cannot be read: {exc}")
+        verdict = runtime.health.verdict({"engine": counts.get("events_pending") or 0}, found)
+        return _json(503 if verdict.problems else 200, {"status": verdict.status, "problems": verdict.problems,
+                                                        "warnings": verdict.warnings, **counts})
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:
