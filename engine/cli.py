@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from connectors.channels.config import ConfigError
+from engine.runtimes.embedded.lock import DatabaseLock
 from engine.runtimes.startup import EX_CONFIG, EX_NOINPUT, StartupError, reason
 from rules.problems import NudgeError, Severity, WorkspaceError
 from rules.workspace import load_workspace
@@ -218,11 +219,9 @@ def run_command(
     _start("nudge run", workspace, lambda: run(workspace, db, host, port))
 
 
-def _sole_writer(command: str, db: Path) -> Any:
+def _sole_writer(command: str, db: Path) -> DatabaseLock:
     """A command that writes takes the server's lock for its run: beside a running server it is
     refused (the server would not notice the change until much later), and no server starts meanwhile."""
-    from engine.runtimes.embedded.lock import DatabaseLock
-
     try:
         return DatabaseLock.acquire(db, command)
     except StartupError as exc:
@@ -251,9 +250,8 @@ def outbox(
     if resolve:
         if as_ not in ("sent", "resend"):
             raise typer.BadParameter("--as must be 'sent' or 'resend'")
-        lock = _sole_writer("nudge outbox --resolve", db)
-        resolved = queries.resolve_in_doubt(conn, resolve, as_)
-        lock.release()
+        with _sole_writer("nudge outbox --resolve", db):
+            resolved = queries.resolve_in_doubt(conn, resolve, as_)
         if not resolved:
             err.print(f"no in-doubt message '{resolve}'", style="red")
             raise typer.Exit(1)
@@ -280,9 +278,8 @@ def failed(
     database.create(db)  # a file from before failed_inputs existed gets the table
     conn = database.connect(db)
     if retry:
-        lock = _sole_writer("nudge failed --retry", db)
-        err.print(f"{queries.retry_failed(conn)} input(s) back in the queue")
-        lock.release()
+        with _sole_writer("nudge failed --retry", db):
+            err.print(f"{queries.retry_failed(conn)} input(s) back in the queue")
         return
     table = Table("kind", "ref", "customer", "at", "error")
     for r in queries.failed_inputs(conn, limit):

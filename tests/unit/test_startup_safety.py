@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from connectors.channels.config import ConfigError, build_senders
+from engine.runtimes.embedded import database
 from engine.runtimes.embedded.health import Health
 from engine.runtimes.embedded.lock import DatabaseLock
 from engine.runtimes.kafka.worker import KafkaSettings
@@ -100,3 +101,19 @@ def test_kafka_settings_refuse_to_go_without_a_link_secret() -> None:
             KafkaSettings.from_env(environ)
         assert refused.value.status == EX_CONFIG
     assert KafkaSettings.from_env({"NUDGE_LINK_SECRET": "s3cret"}).link_secret == "s3cret"
+
+
+def test_the_write_probe_tells_a_corrupted_database_from_a_busy_one(tmp_path: Path) -> None:
+    path = tmp_path / "nudge.db"
+    database.create(path)
+    writer = database.connect(path)
+    assert database.write_problem(writer, 1.0) is None
+    writer.execute("BEGIN IMMEDIATE")
+    assert database.write_problem(database.connect(path, busy_timeout=0.1), 2.0) is None  # busy, not broken
+    writer.execute("ROLLBACK")
+    writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    probe = database.connect(path)  # open before the damage, as a running server's is
+    with path.open("r+b") as file:  # every page but the first (the schema) overwritten
+        file.seek(4096)
+        file.write(b"\xa5" * (path.stat().st_size - 4096))
+    assert database.write_problem(probe, 3.0) == "corrupted: database disk image is malformed"

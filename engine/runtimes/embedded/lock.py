@@ -60,6 +60,12 @@ class DatabaseLock:
             self.file.close()  # closing the last descriptor releases the flock
             self.file = None
 
+    def __enter__(self) -> DatabaseLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
 
 def describe(owner: bytes) -> str:
     """"nudge run (pid 12, host h, started ...)" from the lock file; the holder may not have written it yet."""
