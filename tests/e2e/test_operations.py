@@ -133,20 +133,22 @@ def wait_health(srv: NudgeServer, predicate: Any, what: str) -> dict[str, Any]:
     return seen[0][1]
 
 
-def test_healthz_fails_with_the_reason_while_the_database_cannot_be_written_and_recovers(server: NudgeServer) -> None:
-    pid = server.process.pid  # type: ignore[union-attr]
-    assert server.post(signed_up("c1")).status_code == 202  # its second email is a timer a second later
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))  # every file write fails
+def test_healthz_fails_with_the_reason_while_the_database_cannot_be_written_and_recovers(tmp_path: Path) -> None:
+    server = workspace_server(tmp_path, journeys={"hello": hello_journey("3s")}, templates={"hi.email.html": HI})
+    pid = server.start().process.pid  # type: ignore[union-attr]
     try:
+        assert server.post(signed_up("c1")).status_code == 202  # its second email is a timer 3 s later
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))  # every file write fails
         body = wait_health(server, lambda code, b: code == 503 and "engine" in b["problems"], "engine failing")
         assert body["status"] == "failing"
         assert "disk I/O error" in body["problems"]["database"]
         assert "disk I/O error" in body["problems"]["engine"]
         assert "events_pending" in body and "messages" in body  # the counts are kept
-    finally:
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    body = wait_health(server, lambda code, b: code == 200, "recovered")
-    assert body["status"] == "ok" and body["problems"] == {}
+        body = wait_health(server, lambda code, b: code == 200, "recovered")
+        assert body["status"] == "ok" and body["problems"] == {}
+    finally:
+        server.stop()
 
 
 def test_a_refused_edit_is_a_warning_on_healthz_not_a_failure(server: NudgeServer) -> None:
