@@ -38,6 +38,12 @@ def _error(status: int, message: str, **extra: Any) -> Response:
     return _json(status, {"error": message, **extra})
 
 
+def _retry_later(message: str, seconds: int) -> Response:
+    response = _error(503, message)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureChecker | None = None,
                environ: Mapping[str, str] | None = None) -> FastAPI:
     metrics = Metrics(runtime.counters, lambda: queries.counts(runtime.read), runtime.clock)
@@ -150,9 +156,13 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
     @app.exception_handler(Unavailable)
     async def unavailable(request: Request, exc: Unavailable) -> Response:
         """The runtime cannot take the request now (its broker is away): nothing was accepted."""
-        response = _error(503, str(exc))
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return _retry_later(str(exc), exc.retry_after)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def database_unavailable(request: Request, exc: sqlite3.OperationalError) -> Response:
+        """A full disk, a file that cannot be written, a lock held too long: the request's transaction
+        rolled back, so trying again is safe."""
+        return _retry_later(f"the database is unavailable ({exc}); nothing was changed: try again", 5)
 
     @app.get("/healthz", summary="Liveness and backlog: 503 naming what fails (engine, database, watcher, broker)")
     async def healthz() -> Response:

@@ -144,6 +144,9 @@ def test_healthz_fails_with_the_reason_while_the_database_cannot_be_written_and_
         assert "disk I/O error" in body["problems"]["database"]
         assert "disk I/O error" in body["problems"]["engine"]
         assert "events_pending" in body and "messages" in body  # the counts are kept
+        refused = server.post(signed_up("c2"))
+        assert refused.status_code == 503 and "disk I/O error" in refused.json()["error"]
+        assert refused.headers["retry-after"] == "5"
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         body = wait_health(server, lambda code, b: code == 200, "recovered")
         assert body["status"] == "ok" and body["problems"] == {}
