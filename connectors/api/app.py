@@ -167,12 +167,15 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
     @app.get("/healthz", summary="Liveness and backlog: 503 naming what fails (engine, database, watcher, broker)")
     async def healthz() -> Response:
         found = await runtime.probe()
+        mark = runtime.health.idle_mark("dispatch")  # before the read: a round's own `sending` rows are not stranded
         try:
             counts: dict[str, Any] = await on_db(queries.counts)
         except sqlite3.Error as exc:
             counts = {}
             found.setdefault("database", f"cannot be read: {exc}")
-        verdict = runtime.health.verdict({"engine": counts.get("events_pending") or 0}, found)
+        sending = counts.get("messages", {}).get("sending", 0)
+        stranded = sending if runtime.health.still_idle("dispatch", mark) else 0
+        verdict = runtime.health.verdict({"engine": counts.get("events_pending") or 0}, found, stranded)
         return _json(503 if verdict.problems else 200, {"status": verdict.status, "problems": verdict.problems,
                                                         "warnings": verdict.warnings, **counts})
 

@@ -41,6 +41,7 @@ class Health:
     stall_after: float = STALL_AFTER
     _failing: dict[str, _Failing] = field(default_factory=dict)
     _busy_since: dict[str, float] = field(default_factory=dict)
+    _rounds: dict[str, int] = field(default_factory=dict)
     _last_done: dict[str, float] = field(default_factory=dict)
     _warnings: dict[str, str] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -54,6 +55,15 @@ class Health:
 
     def began(self, part: str) -> None:
         self._busy_since[part] = self.clock()
+        self._rounds[part] = self._rounds.get(part, 0) + 1
+
+    def idle_mark(self, part: str) -> int | None:
+        """Taken before reading the database: None while `part` is mid-round, else a mark for `still_idle`."""
+        return None if part in self._busy_since else self._rounds.get(part, 0)
+
+    def still_idle(self, part: str, mark: int | None) -> bool:
+        """No round ran since the mark: what the read found in flight was left behind, not being worked on."""
+        return mark is not None and part not in self._busy_since and self._rounds.get(part, 0) == mark
 
     def done(self, part: str) -> None:
         self._busy_since.pop(part, None)
@@ -73,11 +83,15 @@ class Health:
         else:
             self._warnings[part] = message
 
-    def verdict(self, pending: dict[str, int], extra: dict[str, str] | None = None) -> Verdict:
+    def verdict(self, pending: dict[str, int], extra: dict[str, str] | None = None, stranded: int = 0) -> Verdict:
         """`pending`: per part, how much work waits for it (events for the engine); `extra`: what
-        probes found just now (the database, the broker)."""
+        probes found just now (the database, the broker); `stranded`: messages left `sending` by a
+        dispatch round that failed after the hand-off (only a restart's in-doubt check resolves them)."""
         now = self.clock()
         problems = dict(extra or {})
+        if stranded:
+            problems["dispatch"] = (f"{stranded} message(s) left 'sending' by a round that failed: a restart "
+                                    "resolves them (see 'Messages in doubt')")
         for part, failing in self._failing.items():
             problems[part] = (f"failing since {_iso(failing.since)} ({failing.times} attempt(s) in a row): "
                               f"{failing.error}")

@@ -134,6 +134,7 @@ class EmbeddedRuntime:
     async def _dispatch_loop(self) -> None:
         while True:
             self._dispatch_wake.clear()
+            self.health.began("dispatch")
             try:
                 tried = await self.dispatcher.run_once()
             except Exception as exc:
