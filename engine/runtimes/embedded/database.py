@@ -95,9 +95,7 @@ def make_private(path: Path) -> None:
     existing one; an OSError says why the file cannot be opened (permission, a directory...)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        os.fchmod(fd, 0o600)
-    except PermissionError:  # another user's file: theirs to protect
-        pass
+        tighten(fd)
     finally:
         os.close(fd)
     for journal in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -105,6 +103,14 @@ def make_private(path: Path) -> None:
             journal.chmod(0o600)
         except OSError:  # absent until the first connection, or not ours
             pass
+
+
+def tighten(fd: int) -> None:
+    """0600 for a file created looser (before this version, or by hand)."""
+    try:
+        os.fchmod(fd, 0o600)
+    except PermissionError:  # another user's file: theirs to protect
+        pass
 
 
 @contextmanager

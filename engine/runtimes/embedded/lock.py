@@ -48,7 +48,7 @@ class DatabaseLock:
                 raise StartupError(EX_CANTCREAT, f"cannot lock database {db}: {reason(exc)}") from None
             raise StartupError(EX_TEMPFAIL, f"database {db} is in use by {describe(owner)}; one process writes "
                                             "to a database at a time: stop it first") from None
-        _private(fd)
+        database.tighten(fd)
         file.truncate(0)
         file.write(orjson.dumps({"holder": holder, "pid": os.getpid(), "host": socket.gethostname(),
                                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
@@ -68,19 +68,12 @@ class DatabaseLock:
 
 
 def describe(owner: bytes) -> str:
-    """"nudge run (pid 12, host h, started ...)" from the lock file; the holder may not have written it yet."""
+    """"nudge run (pid 12 on web-1, started ...)" from the lock file; the holder may not have written it yet."""
     try:
         info = orjson.loads(owner)
         return f"{info['holder']} (pid {info['pid']} on {info['host']}, started {info['started']})"
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return "another process (starting up)"
-
-
-def _private(fd: int) -> None:
-    try:
-        os.fchmod(fd, 0o600)
-    except PermissionError:  # someone else's file: theirs to protect
-        pass
 
 
 def claim(db: Path, holder: str) -> DatabaseLock:

@@ -61,7 +61,7 @@ class KafkaIngest:
                                              value=envelopes.event_envelope(e, received)) for e in events]
                 await asyncio.gather(*sends)
         except (TimeoutError, KafkaError) as exc:
-            raise self._unavailable(exc) from exc
+            raise self._unavailable(exc, "the events", "try again with the same event ids") from exc
         return Accepted(len(events), 0)  # workers drop repeated ids; the API cannot know them here
 
     async def erase(self, customer_id: str) -> None:
@@ -72,7 +72,7 @@ class KafkaIngest:
                 await producer.send_and_wait(self.topic, key=customer_id.encode(),
                                              value=envelopes.erase_envelope(customer_id))
         except (TimeoutError, KafkaError) as exc:
-            raise self._unavailable(exc) from exc
+            raise self._unavailable(exc, "the erasure", "nothing here was erased yet: try again") from exc
 
     async def unreachable(self) -> str | None:
         """Why the broker cannot be reached now, or None: a metadata round trip, bounded."""
@@ -91,10 +91,9 @@ class KafkaIngest:
                               "nothing was accepted: try again")
         return self.producer
 
-    def _unavailable(self, exc: BaseException) -> Unavailable:
+    def _unavailable(self, exc: BaseException, what: str, advice: str) -> Unavailable:
         why = str(exc) or f"no acknowledgement within {PRODUCE_TIMEOUT:.0f} s"
-        return Unavailable(f"the Kafka broker at {self.bootstrap} did not acknowledge the events ({why}); "
-                           "try again with the same event ids")
+        return Unavailable(f"the Kafka broker at {self.bootstrap} did not acknowledge {what} ({why}); {advice}")
 
     async def run(self) -> None:
         while True:
