@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import orjson
 import typer
 from rich.console import Console
 
+from connectors.channels.config import ConfigError
+from engine.runtimes.embedded.lock import DatabaseLock
+from engine.runtimes.startup import EX_CONFIG, EX_NOINPUT, StartupError, reason
 from rules.problems import NudgeError, Severity, WorkspaceError
 from rules.workspace import load_workspace
 
@@ -23,6 +27,9 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False)
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Folder holding journeys.yaml.", file_okay=False)]
+# servers check readability themselves, to refuse in one line with a sysexits status
+ServerWorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Folder holding journeys.yaml.",
+                                                  file_okay=False, readable=False)]
 
 
 def _load(workspace: Path) -> Any:
@@ -188,18 +195,47 @@ def schema(
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
+def _start(command: str, workspace: Path, start: Callable[[], None]) -> None:
+    """A server that cannot start says what and where in one line, with a sysexits status
+    (docs/operations.md, "Health and start-up"), instead of a traceback."""
+    try:
+        try:
+            os.listdir(workspace)
+            if (workspace / "journeys.yaml").exists():
+                (workspace / "journeys.yaml").open("rb").close()
+        except OSError as exc:
+            raise StartupError(EX_NOINPUT, f"cannot read workspace {workspace}: {reason(exc)}") from None
+        _load(workspace)
+        start()
+    except StartupError as exc:
+        err.print(f"{command}: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(exc.status) from None
+    except ConfigError as exc:
+        err.print(f"{command}: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(EX_CONFIG) from None
+
+
 @app.command("run")
 def run_command(
-    workspace: WorkspaceOpt = Path("."),
-    db: Annotated[Optional[Path], typer.Option(help="SQLite file (default: WORKSPACE/nudge.db).")] = None,
+    workspace: ServerWorkspaceOpt = Path("."),
+    db: Annotated[Optional[Path], typer.Option(help="SQLite file (default: WORKSPACE/nudge.db).", readable=False)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
     """Run the engine and its HTTP API in one process, with state in SQLite."""
     from engine.runtimes.embedded.serve import run
 
-    _load(workspace)
-    run(workspace, db, host, port)
+    _start("nudge run", workspace, lambda: run(workspace, db, host, port))
+
+
+def _sole_writer(command: str, db: Path) -> DatabaseLock:
+    """A command that writes takes the server's lock for its run: beside a running server it is
+    refused (the server would not notice the change until much later), and no server starts meanwhile."""
+    try:
+        return DatabaseLock.acquire(db, command)
+    except StartupError as exc:
+        err.print(f"{command}: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(exc.status) from None
 
 
 DbOpt = Annotated[Path, typer.Option(help="The SQLite file of `nudge run`.", exists=True, dir_okay=False)]
@@ -223,7 +259,9 @@ def outbox(
     if resolve:
         if as_ not in ("sent", "resend"):
             raise typer.BadParameter("--as must be 'sent' or 'resend'")
-        if not queries.resolve_in_doubt(conn, resolve, as_):
+        with _sole_writer("nudge outbox --resolve", db):
+            resolved = queries.resolve_in_doubt(conn, resolve, as_)
+        if not resolved:
             err.print(f"no in-doubt message '{resolve}'", style="red")
             raise typer.Exit(1)
         err.print(f"{resolve}: {'marked sent' if as_ == 'sent' else 'queued to send again'}")
@@ -249,7 +287,8 @@ def failed(
     database.create(db)  # a file from before failed_inputs existed gets the table
     conn = database.connect(db)
     if retry:
-        err.print(f"{queries.retry_failed(conn)} input(s) back in the queue")
+        with _sole_writer("nudge failed --retry", db):
+            err.print(f"{queries.retry_failed(conn)} input(s) back in the queue")
         return
     table = Table("kind", "ref", "customer", "at", "error")
     for r in queries.failed_inputs(conn, limit):
@@ -285,8 +324,8 @@ def plan(
 @app.command()
 def api(
     kafka: Annotated[bool, typer.Option("--kafka", help="Produce events to Kafka for `nudge worker` processes.")] = False,
-    workspace: WorkspaceOpt = Path("."),
-    db: Annotated[Optional[Path], typer.Option(help="Local SQLite for the outbox and records (default: WORKSPACE/nudge-edge.db).")] = None,
+    workspace: ServerWorkspaceOpt = Path("."),
+    db: Annotated[Optional[Path], typer.Option(help="Local SQLite for the outbox and records (default: WORKSPACE/nudge-edge.db).", readable=False)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
@@ -296,39 +335,39 @@ def api(
     if not kafka:
         err.print("nudge api serves Kafka workers: add --kafka (for one process with SQLite, use nudge run)", style="red")
         raise typer.Exit(2)
-    _load(workspace)
-    run(workspace, db, host, port, kafka=True)
+    _start("nudge api", workspace, lambda: run(workspace, db, host, port, kafka=True))
 
 
 @app.command()
 def worker(
-    workspace: WorkspaceOpt = Path("."),
+    workspace: ServerWorkspaceOpt = Path("."),
     bootstrap: Annotated[Optional[str], typer.Option(help="Kafka bootstrap server (default $NUDGE_KAFKA_BOOTSTRAP or 127.0.0.1:9092).")] = None,
     partitions: Annotated[Optional[int], typer.Option(help="Partitions of Nudge's topics (default $NUDGE_KAFKA_PARTITIONS or 8).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Local table state (default $NUDGE_KAFKA_DATA_DIR or .nudge-worker).")] = None,
 ) -> None:
     """Run the engine as a Kafka worker (faust-streaming); start as many as you need."""
     import dataclasses
-    import os
 
     import faust
 
     from engine.runtimes.kafka.worker import KafkaSettings, create_worker
 
-    _load(workspace)
-    settings = KafkaSettings.from_env(os.environ)
-    if bootstrap:
-        settings = dataclasses.replace(settings, bootstrap=bootstrap)
-    if partitions:
-        settings = dataclasses.replace(settings, partitions=partitions)
-    if data_dir:
-        settings = dataclasses.replace(settings, data_dir=str(data_dir))
-    fapp = create_worker(workspace, settings)
-    runner = faust.Worker(fapp, loglevel=os.environ.get("NUDGE_LOG_LEVEL", "warning").lower())
-    # faust's terminal spinner turns the root logger to DEBUG to spin on every record: every
-    # produce then formats a debug message (a tenth of a worker's time). No spinner, no cost.
-    runner.spinner = None
-    runner.execute_from_commandline()
+    def start() -> None:
+        settings = KafkaSettings.from_env(os.environ)
+        if bootstrap:
+            settings = dataclasses.replace(settings, bootstrap=bootstrap)
+        if partitions:
+            settings = dataclasses.replace(settings, partitions=partitions)
+        if data_dir:
+            settings = dataclasses.replace(settings, data_dir=str(data_dir))
+        fapp = create_worker(workspace, settings)
+        runner = faust.Worker(fapp, loglevel=os.environ.get("NUDGE_LOG_LEVEL", "warning").lower())
+        # faust's terminal spinner turns the root logger to DEBUG to spin on every record: every
+        # produce then formats a debug message (a tenth of a worker's time). No spinner, no cost.
+        runner.spinner = None
+        runner.execute_from_commandline()
+
+    _start("nudge worker", workspace, start)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from connectors.api.providers import provider_routes
 from connectors.api.reports import report_page
 from connectors.api.metrics import Metrics
 from engine.runtimes.embedded import queries
+from engine.runtimes.embedded.health import Unavailable
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
 from rules.events import parse_event
 from rules.limits import customer_id_problem
@@ -47,6 +49,12 @@ def _bad_customer_id(customer_id: str) -> Response | None:
     if problem := customer_id_problem(customer_id):
         return _error(422, f"customer_id: {problem}", field="customer_id", reason=problem)
     return None
+
+
+def _retry_later(message: str, seconds: int) -> Response:
+    response = _error(503, message)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureChecker | None = None,
@@ -158,9 +166,31 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
             return _error(400, str(exc))
         return Response(body, media_type=media)
 
-    @app.get("/healthz", summary="Liveness and backlog")
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> Response:
+        """The runtime cannot take the request now (its broker is away): nothing was accepted."""
+        return _retry_later(str(exc), exc.retry_after)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def database_unavailable(request: Request, exc: sqlite3.OperationalError) -> Response:
+        """A full disk, a file that cannot be written, a lock held too long: the request's transaction
+        rolled back, so trying again is safe."""
+        return _retry_later(f"the database is unavailable ({exc}); nothing was changed: try again", 5)
+
+    @app.get("/healthz", summary="Liveness and backlog: 503 naming what fails (engine, database, watcher, broker)")
     async def healthz() -> Response:
-        return _json(200, {"status": "ok", **await on_db(queries.counts)})
+        found = await runtime.probe()
+        mark = runtime.health.idle_mark("dispatch")  # before the read: a round's own `sending` rows are not stranded
+        try:
+            counts: dict[str, Any] = await on_db(queries.counts)
+        except sqlite3.Error as exc:
+            counts = {}
+            found.setdefault("database", f"cannot be read: {exc}")
+        sending = counts.get("messages", {}).get("sending", 0)
+        stranded = sending if runtime.health.still_idle("dispatch", mark) else 0
+        verdict = runtime.health.verdict({"engine": counts.get("events_pending") or 0}, found, stranded)
+        return _json(503 if verdict.problems else 200, {"status": verdict.status, "problems": verdict.problems,
+                                                        "warnings": verdict.warnings, **counts})
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:

@@ -36,7 +36,9 @@ async def serve(workspace: Path, db: Path, host: str, port: int, environ: Mappin
     await runtime.start()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(runtime.reload()))
-    watcher = asyncio.create_task(runtime.watch()) if watch else None
+    watcher = asyncio.create_task(runtime.watch(), name="watcher") if watch else None
+    if watcher:
+        runtime.health.track(watcher)
     if announce:
         print(f"Nudge is running on http://{host}:{port}  (workspace {workspace}, database {db})", flush=True)
         if note:
