@@ -94,7 +94,8 @@ def run_workers(count: int, ws: Path, bootstrap: str, app_id: str, partitions: i
                 scratch: Path) -> tuple[float, float]:
     """Events/s with `count` workers: from their start to the N-th message, and over processing."""
     env = {**os.environ, "NUDGE_KAFKA_BOOTSTRAP": bootstrap, "NUDGE_KAFKA_APP_ID": app_id,
-           "NUDGE_KAFKA_PARTITIONS": str(partitions), "NUDGE_LOG_LEVEL": "warning"}
+           "NUDGE_KAFKA_PARTITIONS": str(partitions), "NUDGE_LOG_LEVEL": "warning",
+           "NUDGE_LINK_SECRET": os.environ.get("NUDGE_LINK_SECRET", "bench-link-secret")}
     procs = []
     t0 = time.perf_counter()
     try:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import orjson
 import typer
 from rich.console import Console
 
+from connectors.channels.config import ConfigError
+from engine.runtimes.embedded.lock import DatabaseLock
+from engine.runtimes.startup import EX_CONFIG, EX_NOINPUT, StartupError, reason
 from rules.problems import NudgeError, Severity, WorkspaceError
 from rules.workspace import load_workspace
 
@@ -23,6 +27,9 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False)
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Folder holding journeys.yaml.", file_okay=False)]
+# servers check readability themselves, to refuse in one line with a sysexits status
+ServerWorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Folder holding journeys.yaml.",
+                                                  file_okay=False, readable=False)]
 
 
 def _load(workspace: Path) -> Any:
@@ -64,20 +71,29 @@ def simulate(
     profiles: Annotated[Optional[Path], typer.Option(help='Lines of {"customer_id": ..., "traits": {...}}.', exists=True, dir_okay=False)] = None,
     until: Annotated[Optional[str], typer.Option(help="Run the virtual clock to this RFC 3339 time (default: 30 days after the last event).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSONL here instead of stdout.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first refused event line (exit 1) instead of writing a `rejected` record.")] = False,
 ) -> None:
     """Replay recorded events through the journeys with a virtual clock; print every outcome as JSONL."""
-    from engine.runtimes.jsonl import InputError, read_events, read_profiles
+    from engine.runtimes.jsonl import InputError, read_event_lines, read_profiles
     from engine.runtimes.simulate import simulate as run
 
     loaded = _load(workspace)
     try:
-        event_list = read_events(events)
+        event_list, refused = read_event_lines(events, loaded.workspace.settings.future_skew)
         profile_list = read_profiles(profiles) if profiles else []
     except InputError as exc:
         err.print(str(exc), markup=False, soft_wrap=True, style="red")
         raise typer.Exit(1) from None
+    if strict and refused:
+        err.print(f"{events}:{refused[0].line}: {refused[0].reason}", markup=False, soft_wrap=True, style="red")
+        err.print("--strict: nothing was run.", style="bold red")
+        raise typer.Exit(1)
+    if refused:
+        err.print(f"warning: {len(refused)} event line(s) refused, first {events}:{refused[0].line}: {refused[0].reason} "
+                  "(each one is a `rejected` record)", markup=False, soft_wrap=True, style="yellow")
     stop = _parse_time(until) if until else None
-    result = _with_progress(lambda progress: run(loaded.workspace, event_list, profile_list, stop, progress), len(event_list))
+    result = _with_progress(lambda progress: run(loaded.workspace, event_list, profile_list, stop, progress, refused),
+                            len(event_list))
     for d in result.diagnostics:
         err.print(f"warning: {d.at.isoformat()} journey {d.journey} step {d.step} customer {d.customer_id}: {d.message}",
                   markup=False, soft_wrap=True, style="yellow")
@@ -179,18 +195,47 @@ def schema(
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
+def _start(command: str, workspace: Path, start: Callable[[], None]) -> None:
+    """A server that cannot start says what and where in one line, with a sysexits status
+    (docs/operations.md, "Health and start-up"), instead of a traceback."""
+    try:
+        try:
+            os.listdir(workspace)
+            if (workspace / "journeys.yaml").exists():
+                (workspace / "journeys.yaml").open("rb").close()
+        except OSError as exc:
+            raise StartupError(EX_NOINPUT, f"cannot read workspace {workspace}: {reason(exc)}") from None
+        _load(workspace)
+        start()
+    except StartupError as exc:
+        err.print(f"{command}: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(exc.status) from None
+    except ConfigError as exc:
+        err.print(f"{command}: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(EX_CONFIG) from None
+
+
 @app.command("run")
 def run_command(
-    workspace: WorkspaceOpt = Path("."),
-    db: Annotated[Optional[Path], typer.Option(help="SQLite file (default: WORKSPACE/nudge.db).")] = None,
+    workspace: ServerWorkspaceOpt = Path("."),
+    db: Annotated[Optional[Path], typer.Option(help="SQLite file (default: WORKSPACE/nudge.db).", readable=False)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
     """Run the engine and its HTTP API in one process, with state in SQLite."""
     from engine.runtimes.embedded.serve import run
 
-    _load(workspace)
-    run(workspace, db, host, port)
+    _start("nudge run", workspace, lambda: run(workspace, db, host, port))
+
+
+def _sole_writer(command: str, db: Path) -> DatabaseLock:
+    """A command that writes takes the server's lock for its run: beside a running server it is
+    refused (the server would not notice the change until much later), and no server starts meanwhile."""
+    try:
+        return DatabaseLock.acquire(db, command)
+    except StartupError as exc:
+        err.print(f"{command}: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(exc.status) from None
 
 
 DbOpt = Annotated[Path, typer.Option(help="The SQLite file of `nudge run`.", exists=True, dir_okay=False)]
@@ -216,7 +261,7 @@ def outbox(
 ) -> None:
     """List outbox messages (full ids, one per line); re-queue dead ones; resolve ones in doubt (docs/operations.md).
 
-    A running `nudge run` notices a change within a second.
+    Re-queuing and resolving write: beside a running server they are refused; use its /v1/outbox API instead.
     """
     from engine.runtimes.embedded import database, queries
 
@@ -225,7 +270,8 @@ def outbox(
         if as_ not in ("sent", "resend"):
             raise typer.BadParameter("--as must be 'sent' or 'resend'")
         chosen = None if resolve_all else [*([resolve] if resolve else []), *(ids or [])]
-        done = queries.resolve_in_doubt(conn, as_, chosen)
+        with _sole_writer("nudge outbox --resolve", db):
+            done = queries.resolve_in_doubt(conn, as_, chosen)
         for mid in done:
             err.print(f"{mid}: {'marked sent' if as_ == 'sent' else 'queued to send again'}", soft_wrap=True)
         missing = sorted(set(chosen or []) - set(done))
@@ -238,7 +284,8 @@ def outbox(
     if requeue:
         if not (ids or reason or all_):
             raise typer.BadParameter("--requeue needs message ids, --reason TEXT or --all")
-        done = queries.requeue_dead(conn, ids or None, reason)
+        with _sole_writer("nudge outbox --requeue", db):
+            done = queries.requeue_dead(conn, ids or None, reason)
         missing = sorted(set(ids or []) - set(done))
         for mid in missing:
             err.print(f"no dead message '{mid}' (or its data was erased)", style="red", soft_wrap=True)
@@ -268,7 +315,8 @@ def failed(
     database.create(db)  # a file from before failed_inputs existed gets the table
     conn = database.connect(db)
     if retry:
-        err.print(f"{queries.retry_failed(conn)} input(s) back in the queue")
+        with _sole_writer("nudge failed --retry", db):
+            err.print(f"{queries.retry_failed(conn)} input(s) back in the queue")
         return
     table = Table("kind", "ref", "customer", "at", "error")
     for r in queries.failed_inputs(conn, limit):
@@ -304,8 +352,8 @@ def plan(
 @app.command()
 def api(
     kafka: Annotated[bool, typer.Option("--kafka", help="Produce events to Kafka for `nudge worker` processes.")] = False,
-    workspace: WorkspaceOpt = Path("."),
-    db: Annotated[Optional[Path], typer.Option(help="Local SQLite for the outbox and records (default: WORKSPACE/nudge-edge.db).")] = None,
+    workspace: ServerWorkspaceOpt = Path("."),
+    db: Annotated[Optional[Path], typer.Option(help="Local SQLite for the outbox and records (default: WORKSPACE/nudge-edge.db).", readable=False)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
@@ -315,39 +363,39 @@ def api(
     if not kafka:
         err.print("nudge api serves Kafka workers: add --kafka (for one process with SQLite, use nudge run)", style="red")
         raise typer.Exit(2)
-    _load(workspace)
-    run(workspace, db, host, port, kafka=True)
+    _start("nudge api", workspace, lambda: run(workspace, db, host, port, kafka=True))
 
 
 @app.command()
 def worker(
-    workspace: WorkspaceOpt = Path("."),
+    workspace: ServerWorkspaceOpt = Path("."),
     bootstrap: Annotated[Optional[str], typer.Option(help="Kafka bootstrap server (default $NUDGE_KAFKA_BOOTSTRAP or 127.0.0.1:9092).")] = None,
     partitions: Annotated[Optional[int], typer.Option(help="Partitions of Nudge's topics (default $NUDGE_KAFKA_PARTITIONS or 8).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Local table state (default $NUDGE_KAFKA_DATA_DIR or .nudge-worker).")] = None,
 ) -> None:
     """Run the engine as a Kafka worker (faust-streaming); start as many as you need."""
     import dataclasses
-    import os
 
     import faust
 
     from engine.runtimes.kafka.worker import KafkaSettings, create_worker
 
-    _load(workspace)
-    settings = KafkaSettings.from_env(os.environ)
-    if bootstrap:
-        settings = dataclasses.replace(settings, bootstrap=bootstrap)
-    if partitions:
-        settings = dataclasses.replace(settings, partitions=partitions)
-    if data_dir:
-        settings = dataclasses.replace(settings, data_dir=str(data_dir))
-    fapp = create_worker(workspace, settings)
-    runner = faust.Worker(fapp, loglevel=os.environ.get("NUDGE_LOG_LEVEL", "warning").lower())
-    # faust's terminal spinner turns the root logger to DEBUG to spin on every record: every
-    # produce then formats a debug message (a tenth of a worker's time). No spinner, no cost.
-    runner.spinner = None
-    runner.execute_from_commandline()
+    def start() -> None:
+        settings = KafkaSettings.from_env(os.environ)
+        if bootstrap:
+            settings = dataclasses.replace(settings, bootstrap=bootstrap)
+        if partitions:
+            settings = dataclasses.replace(settings, partitions=partitions)
+        if data_dir:
+            settings = dataclasses.replace(settings, data_dir=str(data_dir))
+        fapp = create_worker(workspace, settings)
+        runner = faust.Worker(fapp, loglevel=os.environ.get("NUDGE_LOG_LEVEL", "warning").lower())
+        # faust's terminal spinner turns the root logger to DEBUG to spin on every record: every
+        # produce then formats a debug message (a tenth of a worker's time). No spinner, no cost.
+        runner.spinner = None
+        runner.execute_from_commandline()
+
+    _start("nudge worker", workspace, start)
 
 
 @app.command()

@@ -64,12 +64,12 @@ class Engine:
     # -- entry points -----------------------------------------------------------
 
     def handle_event(self, event: Event, *, late: bool = False) -> list[Effect]:
-        """Process one event at its own timestamp; `late` events only update the profile."""
+        """Process one event at its journey time (SPEC §14); `late` events only update the profile."""
         if event.id is not None:
             if self.store.seen(event.id):
                 return []
             self.store.remember(event.id)
-        turn = Turn(self._resolve(event), event.timestamp)
+        turn = Turn(self._resolve(event), event.journey_time)
         state = turn.state
         if event.customer_id is not None and event.anonymous_id is not None:
             self._link(turn, event.anonymous_id)

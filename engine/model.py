@@ -68,6 +68,9 @@ class QuietHours:
         return self.start <= t < self.end
 
 
+DEFAULT_FUTURE_SKEW = timedelta(minutes=5)  # how far ahead of its receipt an event may be dated (SPEC §8)
+
+
 @dataclass(frozen=True)
 class Settings:
     timezone: str = "UTC"
@@ -77,6 +80,7 @@ class Settings:
         default_factory=lambda: {"email": Consent.OPT_OUT, "sms": Consent.OPT_IN}
     )
     late_events: timedelta = timedelta(hours=72)
+    future_skew: timedelta = DEFAULT_FUTURE_SKEW
     sender: Mapping[str, str] = field(default_factory=dict)
     channels: Mapping[str, Any] = field(default_factory=dict)  # connector choices, read by runtimes
     topics: tuple[str, ...] = ()

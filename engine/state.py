@@ -44,7 +44,7 @@ class JourneyHistory:
 
 @dataclass
 class CustomerState:
-    key: str                          # customer id, or "anon:<anonymous id>"
+    key: str                          # customer id, or "anon:<anonymous id>" (SPEC §8 keeps them apart)
     customer_id: str | None
     anonymous_id: str | None = None
     traits: dict[str, Any] = field(default_factory=dict)
@@ -61,7 +61,7 @@ class CustomerState:
         return cls(key, key)
 
 
-ANON = "anon:"
+ANON = "anon:"  # no customer id may start with it (rules.limits), so the two kinds of key never collide
 
 
 def anon_key(anonymous_id: str) -> str:

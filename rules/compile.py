@@ -94,6 +94,7 @@ class Compiler:
             frequency_caps={k: m.Cap(v.max, parse_duration(v.per)) for k, v in model.frequency_caps.items()},
             consent=consent,
             late_events=parse_duration(model.late_events),
+            future_skew=parse_duration(model.future_skew),
             sender={k: v for k, v in model.sender.model_dump().items() if v is not None},
             topics=tuple(model.topics),
             track_links=model.tracking.links,

@@ -1,16 +1,19 @@
-"""Parsing events from JSON (SPEC §2), with the field and reason of every refusal."""
+"""Parsing events from JSON (SPEC §2) within the limits of §8, with the field and reason of every refusal."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.events import Event
+from engine.model import DEFAULT_FUTURE_SKEW
+from rules.limits import check_object, customer_id_problem, id_problem
 from rules.problems import EventError
+from rules.traits import check_reserved
 
-RESERVED_BOOLEANS = ("email_subscribed", "sms_subscribed")
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # room on both sides for the engine's date arithmetic
 
 
 class EventModel(BaseModel):
@@ -18,28 +21,32 @@ class EventModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str | None = Field(None, min_length=1, max_length=200)
+    id: str | None = None
     type: str = Field(min_length=1, max_length=100)
-    customer_id: str | None = Field(None, min_length=1, max_length=200)
-    anonymous_id: str | None = Field(None, min_length=1, max_length=200)
+    customer_id: str | None = None
+    anonymous_id: str | None = None
     timestamp: datetime | None = None
     properties: dict[str, Any] = {}
     traits: dict[str, Any] = {}
 
+    @field_validator("id", "anonymous_id")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        if value is not None and (problem := id_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("customer_id")
+    @classmethod
+    def _customer_id(cls, value: str | None) -> str | None:
+        if value is not None and (problem := customer_id_problem(value)):
+            raise ValueError(problem)
+        return value
+
     @field_validator("timestamp", mode="before")
     @classmethod
     def _rfc3339(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise ValueError("must be an RFC 3339 string, e.g. 2026-03-01T12:00:00Z")
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"'{value}' is not RFC 3339, e.g. 2026-03-01T12:00:00Z") from None
-        if parsed.tzinfo is None:
-            raise ValueError(f"'{value}' has no offset; add Z or +HH:MM")
-        return parsed
+        return None if value is None else parse_timestamp(value)
 
     @model_validator(mode="after")
     def _who(self) -> EventModel:
@@ -48,8 +55,39 @@ class EventModel(BaseModel):
         return self
 
 
-def parse_event(data: Any, *, received_at: datetime | None = None) -> Event:
-    """Validate one event; a missing timestamp takes `received_at` (over HTTP) or is an error."""
+def parse_timestamp(value: Any) -> datetime:
+    """An RFC 3339 time with an offset, in UTC, within the years §8 allows; ValueError says why not."""
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 string, e.g. 2026-03-01T12:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"'{value[:80]}' is not RFC 3339, e.g. 2026-03-01T12:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"'{value}' has no offset; add Z or +HH:MM")
+    try:
+        utc = parsed.astimezone(timezone.utc)
+    except OverflowError:
+        utc = None
+    if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
+        raise ValueError(f"'{value}' is outside the years {FIRST_YEAR}-{LAST_YEAR} (UTC)")
+    return utc
+
+
+def parse_profile(data: Any) -> tuple[str, dict[str, Any]]:
+    """A `--profiles` line of `nudge simulate`: the customer id and traits, held to the limits of events."""
+    if not isinstance(data, dict) or not isinstance(data.get("customer_id"), str) or not isinstance(data.get("traits", {}), dict):
+        raise EventError("profile", 'expected {"customer_id": "...", "traits": {...}}')
+    if problem := customer_id_problem(data["customer_id"]):
+        raise EventError("customer_id", problem)
+    traits: dict[str, Any] = data.get("traits", {})
+    check_object(traits, "traits")
+    return data["customer_id"], check_reserved(traits)
+
+
+def parse_event(data: Any, *, received_at: datetime | None = None,
+                future_skew: timedelta = DEFAULT_FUTURE_SKEW) -> Event:
+    """Validate one event received at `received_at` (a missing timestamp takes it; without it, one is required)."""
     try:
         model = EventModel.model_validate(data)
     except ValidationError as exc:
@@ -59,12 +97,16 @@ def parse_event(data: Any, *, received_at: datetime | None = None) -> Event:
         if error["type"] == "extra_forbidden":
             message = "unknown key (allowed: id, type, customer_id, anonymous_id, timestamp, properties, traits)"
         raise EventError(field, message) from exc
-    for key in RESERVED_BOOLEANS:
-        if key in model.traits and not isinstance(model.traits[key], bool | None):
-            raise EventError(f"traits.{key}", "must be true or false")
+    check_object(model.properties, "properties")
+    check_object(model.traits, "traits")
+    traits = check_reserved(model.traits)
     timestamp = model.timestamp or received_at
     if timestamp is None:
         raise EventError("timestamp", "required (RFC 3339 with an offset)")
+    if received_at is not None and timestamp - received_at > future_skew:
+        receipt = received_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        raise EventError("timestamp", f"more than settings.future_skew ({span(future_skew)}) after the time of "
+                                      f"receipt ({receipt}); check the sender's clock")
     return Event(
         type=model.type,
         timestamp=timestamp.astimezone(timezone.utc),
@@ -72,5 +114,14 @@ def parse_event(data: Any, *, received_at: datetime | None = None) -> Event:
         customer_id=model.customer_id,
         anonymous_id=model.anonymous_id,
         properties=model.properties,
-        traits=model.traits,
+        traits=traits,
     )
+
+
+def span(duration: timedelta) -> str:
+    """A duration as settings write it (5m, 2h, 90s)."""
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

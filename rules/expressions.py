@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
-from jinja2.exceptions import TemplateAssertionError
+from jinja2.exceptions import SecurityError, TemplateAssertionError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_context
@@ -20,6 +20,10 @@ from rules.durations import parse_duration
 
 NAMES = ("profile", "activity", "event", "trigger_event", "journey", "now")
 FUNCTIONS = ("ago", "in_segment")
+MAX_SOURCE = 2000  # characters in one expression: a longer condition belongs in segments
+MAX_NODES = 500  # parts of one expression once parsed
+MAX_ITEMS = 100_000  # characters or items `*` may build
+MAX_BITS = 100_000  # size of a number `**` may build
 
 
 class Missing(ChainableUndefined):
@@ -56,9 +60,34 @@ def _in_segment(context: Context, name: str) -> bool:
     return bool(segment.evaluate(context.get_all()))
 
 
-def make_environment(autoescape: bool = False) -> ImmutableSandboxedEnvironment:
+def checked_binop(operator: str, left: Any, right: Any) -> Any:
+    """`*` and `**`, refused when they would build something huge (`[1] * 10**12`): the one
+    check used when an expression is compiled and when it runs."""
+    if operator == "*":
+        for repeated, times in ((left, right), (right, left)):
+            if isinstance(repeated, (str, list, tuple)) and isinstance(times, int) and len(repeated) * times > MAX_ITEMS:
+                raise SecurityError(f"'*' would build {len(repeated) * times} items (at most {MAX_ITEMS})")
+        return left * right
+    if operator == "**":
+        if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right * abs(left).bit_length() > MAX_BITS:
+            raise SecurityError(f"'**' would build a number of over {MAX_BITS} bits")
+        return left**right
+    raise AssertionError(f"operator {operator} is not intercepted")
+
+
+class Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox with `*` and `**` checked; intercepted operators are also never
+    folded at compile time, so a template or expression cannot fill memory while it loads."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        return checked_binop(operator, left, right)
+
+
+def make_environment(autoescape: bool = False) -> Sandbox:
     """The one sandbox all expressions and templates share: no mutation, no private attrs."""
-    env = ImmutableSandboxedEnvironment(undefined=Missing, autoescape=autoescape)
+    env = Sandbox(undefined=Missing, autoescape=autoescape)
     env.globals.update(ago=_ago, in_segment=_in_segment, _segments={})
     return env
 
@@ -100,6 +129,7 @@ class ExpressionCompiler:
 
     def __init__(self, segment_names: Iterable[str]) -> None:
         self.env = make_environment()
+        self.env.optimized = False  # no constant folding: `x|center(10**9)` must not run at load
         self.segment_names = set(segment_names)
 
     def bind_segments(self, segments: Mapping[str, Expression]) -> None:
@@ -110,17 +140,29 @@ class ExpressionCompiler:
             raise ExpressionError("an expression must be non-empty text")
         if "{{" in source or "{%" in source:
             raise ExpressionError("write the expression without {{ }} or {% %}")
+        if len(source) > MAX_SOURCE:
+            raise ExpressionError(f"expression of {len(source)} characters (at most {MAX_SOURCE}): "
+                                  "name parts of it as segments")
         try:
-            call = self.env.compile_expression(source, undefined_to_none=False)
-            tree = self.env.parse("{{ (" + source + ") }}")
+            tree = self.env.parse("{{ (" + source + ") }}")  # checked before compiling: compiling runs no check
             self._check(tree, set(NAMES) | set(extra_names))
-        except TemplateSyntaxError as exc:
+            call = self.env.compile_expression(source, undefined_to_none=False)
+        except (TemplateSyntaxError, TemplateAssertionError) as exc:
             raise ExpressionError(f"invalid expression '{source}': {exc.message}") from exc
-        except TemplateAssertionError as exc:
-            raise ExpressionError(f"invalid expression '{source}': {exc.message}") from exc
+        except RecursionError as exc:
+            raise ExpressionError(f"invalid expression '{source[:80]}...': nested too deeply") from exc
         return Expression(source, call)
 
+    def _check_size(self, tree: nodes.Node) -> None:
+        """Few enough parts, and no literal `*` or `**` that would build something huge."""
+        parts = list(tree.find_all(nodes.Node))
+        if len(parts) > MAX_NODES:
+            raise ExpressionError(f"expression of {len(parts)} parts (at most {MAX_NODES}): name parts of it as segments")
+        if (huge := huge_literal(tree)) is not None:
+            raise ExpressionError(huge[1])
+
     def _check(self, tree: nodes.Node, names: set[str]) -> None:
+        self._check_size(tree)
         for call in tree.find_all(nodes.Call):
             if isinstance(call.node, nodes.Name):
                 if call.node.name not in FUNCTIONS:
@@ -142,6 +184,41 @@ class ExpressionCompiler:
         name = call.args[0].value
         if name not in self.segment_names:
             raise ExpressionError(f"unknown segment '{name}'{_hint(str(name), self.segment_names)}")
+
+
+def huge_literal(tree: nodes.Node) -> tuple[int, str] | None:
+    """The line and reason where `*` or `**` of literals would build something huge, so that it
+    is reported when the workspace loads rather than at each run; None when there is none."""
+    folded: dict[int, Any] = {}
+    for node in tree.find_all((nodes.Mul, nodes.Pow)):
+        try:
+            _fold(node, folded)
+        except nodes.Impossible:
+            continue
+        except SecurityError as exc:
+            return node.lineno, str(exc)
+    return None
+
+
+def _fold(node: nodes.Node, folded: dict[int, Any]) -> Any:
+    """The value of a part made of literals, `*` and `**` (checked as at run time), computed once
+    per part; raises nodes.Impossible for a part that depends on the customer."""
+    if id(node) in folded:
+        return folded[id(node)]
+    if isinstance(node, nodes.Const):
+        value = node.value
+    elif isinstance(node, (nodes.List, nodes.Tuple)):
+        value = [_fold(item, folded) for item in node.items]
+    elif isinstance(node, (nodes.Mul, nodes.Pow)):
+        left, right = _fold(node.left, folded), _fold(node.right, folded)
+        try:
+            value = checked_binop(node.operator, left, right)
+        except (TypeError, ValueError, OverflowError) as exc:  # an error at run time, as before
+            raise nodes.Impossible() from exc
+    else:
+        raise nodes.Impossible()
+    folded[id(node)] = value
+    return value
 
 
 def _hint(word: str, choices: Iterable[str]) -> str:

@@ -99,6 +99,7 @@ class SettingsModel(Strict):
     consent: dict[Literal["email", "sms"], Literal["opt_in", "opt_out"]] = {}
     sender: SenderModel = SenderModel()
     late_events: Duration = "72h"
+    future_skew: Duration = Field("5m", description="how far after its receipt an event may be dated; later ones are refused")
     currency: str = Field("USD", description="ISO 4217 code used in reports")
     topics: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = Field(
         [], description="subscription topics a customer can leave one by one (e.g. newsletter, promotions)")
@@ -106,7 +107,7 @@ class SettingsModel(Strict):
     tracking: TrackingModel = TrackingModel()
     double_opt_in: DoubleOptInModel = DoubleOptInModel()
 
-    _check_late = field_validator("late_events")(_duration)
+    _check_late = field_validator("late_events", "future_skew")(_duration)
     _check_zone = field_validator("timezone")(_zone)
 
 

@@ -12,16 +12,16 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-import yaml
 from jinja2 import DictLoader, Template, TemplateSyntaxError, nodes, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.model import Rendered
-from engine.tracking import rewrite_html, rewrite_text
-from rules.expressions import Missing, make_environment
+from engine.tracking import origin, rewrite_html, rewrite_text, written_origins
+from rules.expressions import Missing, huge_literal, make_environment
 from rules.plaintext import html_to_text
 from rules.problems import Problem
 from rules.sms_segments import count_segments
+from rules.yaml_positions import YamlSyntaxError, load_yaml
 
 SUFFIX = {"email": ".email.html", "sms": ".sms.txt"}
 _NAME = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+?)(?:\.(?P<locale>[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*))?\.(?P<channel>email\.html|sms\.txt)$")
@@ -78,6 +78,9 @@ class TemplateSet:
         self._variants: dict[tuple[str, str], dict[str | None, str]] = {}
         self._email: dict[str, EmailParts] = {}
         self._prepared: dict[str, Prepared] = {}
+        self._written = {path: written_origins(text) for path, text in files.items()}
+        self._uses: dict[str, set[str]] = {path: set() for path in files}
+        self._origins: dict[str, frozenset[str]] = {}
         plain = make_environment(autoescape=False)
         for path, text in sorted(files.items()):
             body = self._split(path, text, plain)
@@ -101,10 +104,10 @@ class TemplateSet:
         if not match:
             self._problem(path, 1, "an email template starts with front matter between '---' lines holding 'subject'")
             return text
-        try:
-            front = yaml.safe_load(match[1]) or {}
-        except yaml.YAMLError as exc:
-            self._problem(path, 2, f"invalid front matter: {exc}")
+        try:  # the workspace's loader: an alias bomb in front matter is refused like one in a journey
+            front = load_yaml(match[1], f"{self.label}/{path}").data or {}
+        except YamlSyntaxError as exc:
+            self._problem(path, exc.problem.line + 1, f"invalid front matter: {exc.problem.message}")
             front = {}
         if not isinstance(front, dict):
             front = {}
@@ -113,15 +116,20 @@ class TemplateSet:
                 self._problem(path, 2, f"unknown front matter key '{key}'; allowed: {', '.join(FRONT_KEYS)}")
         compiled: dict[str, Prepared | None] = {}
         for key in FRONT_KEYS:
+            compiled[key] = None
             source = front.get(key)
             if source is None:
-                compiled[key] = None
                 continue
             try:
-                compiled[key] = Prepared(plain.from_string(str(source)), str(source))
+                huge = huge_literal(plain.parse(str(source)))
+                if huge is None:
+                    compiled[key] = Prepared(plain.from_string(str(source)), str(source))
+                else:
+                    self._problem(path, 2, f"invalid {key}: {huge[1]}")
             except TemplateSyntaxError as exc:
                 self._problem(path, 2, f"invalid {key}: {exc.message}")
-                compiled[key] = None
+            except RecursionError:
+                self._problem(path, 2, f"invalid {key}: nested too deeply")
         if compiled["subject"] is None and "subject" not in front:
             self._problem(path, 1, "front matter needs a 'subject'")
         if compiled["subject"] is not None:
@@ -129,17 +137,25 @@ class TemplateSet:
         return "\n" * match[0].count("\n") + text[match.end():]
 
     def _check(self, path: str) -> None:
+        source = self._bodies[path]
         try:
+            tree = self.env.parse(source)
+            if (huge := huge_literal(tree)) is not None:
+                self._problem(path, *huge)
+                return
             template = self.env.get_template(path)
         except TemplateSyntaxError as exc:
             self._problem(path, exc.lineno or 1, exc.message or "invalid template")
             return
-        source = self._bodies[path]
-        tree = self.env.parse(source)
+        except RecursionError:
+            self._problem(path, 1, "nested too deeply")
+            return
         for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
             target = getattr(node, "template", None)
             if isinstance(target, nodes.Const) and target.value not in self._bodies:
                 self._problem(path, node.lineno, f"template '{target.value}' does not exist in {self.label}/")
+            elif isinstance(target, nodes.Const):
+                self._uses[path].add(target.value)
         del template
 
     def _problem(self, path: str, line: int, message: str) -> None:
@@ -164,24 +180,44 @@ class TemplateSet:
 
     def render(self, name: str, channel: str, locale: str | None, context: Mapping[str, Any],
                track: Callable[[str], str] | None = None) -> Rendered:
-        """`track`, when given, turns each link into a tracked one (our own links stay as they are)."""
+        """`track`, when given, turns each link the template's author wrote into a tracked one."""
         path = self.path_for(name, channel, locale)
         body = self._body(path).render(context)
+        wrap = self._wrap(path, context)
         if channel == "sms":
             text = body.strip()
             if track:
-                text = rewrite_text(text, track, _own_link(context))
+                text = rewrite_text(text, track, wrap)
             sms = count_segments(text)
             return Rendered(subject=None, text=text, segments=sms.segments, encoding=sms.encoding)
         parts = self._email[path]
         subject = " ".join(parts.subject.render(context).split())
         preheader = parts.preheader.render(context).strip() if parts.preheader else None
         if track:
-            body = rewrite_html(body, track, _own_link(context))
+            body = rewrite_html(body, track, wrap)
         text = parts.text.render(context).strip() if parts.text else html_to_text(body)
         if track and parts.text:
-            text = rewrite_text(text, track, _own_link(context))
+            text = rewrite_text(text, track, wrap)
         return Rendered(subject=subject, text=text, html=body, preheader=preheader)
+
+    def origins(self, path: str) -> frozenset[str]:
+        """The link origins written in a template and in the layouts and macros it uses."""
+        found = self._origins.get(path)
+        if found is None:
+            seen, todo = set(), [path]
+            while todo:
+                if (current := todo.pop()) not in seen:
+                    seen.add(current)
+                    todo.extend(self._uses.get(current, ()))
+            found = self._origins[path] = frozenset().union(*(self._written.get(p, frozenset()) for p in seen))
+        return found
+
+    def _wrap(self, path: str, context: Mapping[str, Any]) -> Callable[[str], bool]:
+        """Links to wrap: those whose origin the template's author wrote; never unsubscribe and
+        confirmation links, which must work as sent."""
+        written = self.origins(path)
+        own = {str(context[k]) for k in ("unsubscribe_url", "confirm_url") if context.get(k)}
+        return lambda url: url not in own and origin(url) in written
 
     def _body(self, path: str) -> Prepared:
         """The compiled body, looked up once: the loader compares the whole source on each lookup."""
@@ -189,12 +225,6 @@ class TemplateSet:
         if prepared is None:
             prepared = self._prepared[path] = Prepared(self.env.get_template(path), self._bodies[path])
         return prepared
-
-
-def _own_link(context: Mapping[str, Any]) -> Callable[[str], bool]:
-    """Unsubscribe and confirmation links are never wrapped: they must work as sent."""
-    own = {str(context[k]) for k in ("unsubscribe_url", "confirm_url") if context.get(k)}
-    return lambda url: url in own
 
 
 __all__ = ["TemplateSet", "SUFFIX", "Missing"]

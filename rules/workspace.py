@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +37,25 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def read_templates(root: Path) -> dict[str, str]:
+def read_templates(root: Path, problems: list[Problem]) -> dict[str, str]:
+    """Every file under templates/ as text; one that is not UTF-8 text, or that a symbolic link
+    takes outside the workspace, is a problem instead (it used to crash a reload)."""
     base = root / "templates"
     if not base.is_dir():
         return {}
-    return {
-        p.relative_to(base).as_posix(): p.read_text(encoding="utf-8")
-        for p in sorted(base.rglob("*"))
-        if p.is_file() and not p.name.startswith(".")
-    }
+    inside = root.resolve()
+    files: dict[str, str] = {}
+    for path in sorted(base.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if not path.resolve().is_relative_to(inside):
+            problems.append(Problem(_rel(path, root), 1, 1, "a symbolic link out of the workspace: templates must be inside it"))
+            continue
+        try:
+            files[path.relative_to(base).as_posix()] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(_rel(path, root), 1, 1, f"cannot read as UTF-8 text: {exc}"))
+    return files
 
 
 def _parse(path: Path, root: Path, problems: list[Problem]) -> LoadedYaml | None:
@@ -57,6 +67,32 @@ def _parse(path: Path, root: Path, problems: list[Problem]) -> LoadedYaml | None
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(label, 1, 1, f"cannot read: {exc}"))
     return None
+
+
+def _included(root: Path, patterns: list[str], positions: Positions, problems: list[Problem]) -> set[Path]:
+    """The files the include patterns match; a pattern reaching outside the workspace (absolute,
+    `..`, a symbolic link) is an error and nothing outside is read, so nothing of it is echoed."""
+    inside = root.resolve()
+    files: set[Path] = set()
+    for i, pattern in enumerate(patterns):
+        where = ("include", i)
+        outside = f"include '{pattern}' reaches outside the workspace: only files in its folder can be included"
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            problems.append(positions.problem(where, outside))
+            continue
+        try:
+            matched = [p for p in root.glob(pattern) if p.is_file()]
+        except (ValueError, OSError) as exc:  # e.g. an empty pattern
+            problems.append(positions.problem(where, f"include '{pattern}' is not a usable pattern: {exc}"))
+            continue
+        if any(not p.resolve().is_relative_to(inside) for p in matched):  # through a symbolic link
+            problems.append(positions.problem(where, outside))
+            continue
+        if not matched:
+            problems.append(replace(positions.problem(where, f"include '{pattern}' matches no file"),
+                                    severity=Severity.WARNING))
+        files.update(matched)
+    return files
 
 
 def _validate(model: type[Any], loaded: LoadedYaml, problems: list[Problem]) -> Any:
@@ -97,7 +133,7 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
         raise WorkspaceError(problems)
     ws_model = _validate(s.WorkspaceModel, loaded, problems) or _fallback(loaded.data)
 
-    template_set = TemplateSet(read_templates(root) if templates is None else templates)
+    template_set = TemplateSet(read_templates(root, problems) if templates is None else templates)
     problems.extend(template_set.problems)
     exprs = ExpressionCompiler(ws_model.segments)
     compiler = Compiler(exprs, template_set, ws_model.settings.topics)
@@ -110,14 +146,7 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
     exprs.bind_segments(segments)
 
     sources: list[tuple[s.JourneyModel | None, LoadedYaml, tuple[Any, ...]]] = []
-    files: set[Path] = set()
-    for pattern in ws_model.include:
-        matched = [p for p in root.glob(pattern) if p.is_file()]
-        if not matched:
-            i = ws_model.include.index(pattern)
-            problems.append(Problem(loaded.positions.file, *loaded.positions.of_value(("include", i)),
-                                    f"include '{pattern}' matches no file", Severity.WARNING))
-        files.update(matched)
+    files = _included(root, ws_model.include, loaded.positions, problems)
     for path in sorted(files, key=lambda p: (p.name, str(p))):
         doc = _parse(path, root, problems)
         if doc is None:

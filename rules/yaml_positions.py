@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -42,6 +42,9 @@ class LoadedYaml:
 
 
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+# values in one file once aliases are expanded: a large workspace file holds a few thousand,
+# a "billion laughs" alias bomb billions (the limit is checked before anything is expanded)
+MAX_VALUES = 100_000
 
 
 class _Loader(yaml.SafeLoader):
@@ -58,8 +61,11 @@ def load_yaml(text: str, file: str) -> LoadedYaml:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         reason = exc.problem or exc.context or "invalid YAML"
         raise YamlSyntaxError(Problem(file, line, column, f"invalid YAML: {reason}")) from exc
+    except RecursionError as exc:  # PyYAML composes recursively
+        raise YamlSyntaxError(Problem(file, 1, 1, "invalid YAML: nested too deeply")) from exc
     if node is None:
         return LoadedYaml(None, positions)
+    _expanded_size(node, file, {}, set())
     constructor = _Loader(text)
     try:
         data = _build(node, (), positions, constructor)
@@ -76,6 +82,29 @@ class YamlSyntaxError(ValueError):
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
         super().__init__(str(problem))
+
+
+def _expanded_size(node: yaml.Node, file: str, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """How many values `node` becomes once its aliases are expanded, counted without expanding
+    (a shared node is counted once and multiplied); raises on a bomb or a recursive alias."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    here = Problem(file, node.start_mark.line + 1, node.start_mark.column + 1, "")
+    if id(node) in open_nodes:
+        raise YamlSyntaxError(replace(here, message="invalid YAML: an alias refers to the value that contains it"))
+    open_nodes.add(id(node))
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    size = 1 + sum(_expanded_size(child, file, sizes, open_nodes) for child in children)
+    if size > MAX_VALUES:
+        raise YamlSyntaxError(replace(
+            here, message=f"invalid YAML: over {MAX_VALUES} values once aliases are expanded (an alias bomb?)"))
+    open_nodes.discard(id(node))
+    sizes[id(node)] = size
+    return size
 
 
 def _build(node: yaml.Node, path: Path, positions: Positions, constructor: yaml.SafeLoader) -> Any:

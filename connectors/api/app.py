@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 from datetime import datetime, timezone
@@ -14,15 +15,17 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connectors.api.auth import Secret, SignatureChecker, key_ok
-from connectors.api.deps import Deps
+from connectors.api.deps import Deps, read_limited_body
 from connectors.api.preferences import preference_routes
 from connectors.api.providers import provider_routes
 from connectors.api.reports import report_page
 from connectors.api.metrics import Metrics
 from connectors.api.outbox import outbox_routes
 from engine.runtimes.embedded import queries
+from engine.runtimes.embedded.health import Unavailable
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
 from rules.events import parse_event
+from rules.limits import customer_id_problem
 from rules.problems import EventError
 
 MAX_BODY = 1024 * 1024
@@ -35,6 +38,24 @@ def _json(status: int, body: Any) -> Response:
 
 def _error(status: int, message: str, **extra: Any) -> Response:
     return _json(status, {"error": message, **extra})
+
+
+def _customer_id_of(request: Request) -> str:
+    """The id exactly as sent: a route regex ends in `$`, which matches before a trailing newline and drops it."""
+    return str(request.scope["path"]).split("/v1/customers/", 1)[1]
+
+
+def _bad_customer_id(customer_id: str) -> Response | None:
+    """422 for an id no customer can have (SPEC §8), before anything is read or erased."""
+    if problem := customer_id_problem(customer_id):
+        return _error(422, f"customer_id: {problem}", field="customer_id", reason=problem)
+    return None
+
+
+def _retry_later(message: str, seconds: int) -> Response:
+    response = _error(503, message)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureChecker | None = None,
@@ -63,21 +84,16 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
     async def post_events(request: Request) -> Response:
         if (refused := unauthorized(request)) is not None:
             return refused
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY:
+        body = await read_limited_body(request, MAX_BODY)
+        if body is None:
             return _error(413, f"body over {MAX_BODY} bytes; split the batch")
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                return _error(413, f"body over {MAX_BODY} bytes; split the batch")
         if signing is not None:
             now = time.time()
             reason = signing.check(request.headers.get("nudge-signature"), body, now)
             if reason:
                 return _error(401, reason)
             signature = signing.signature_of(request.headers.get("nudge-signature", ""))
-            if not await on_db(queries.first_use_of_signature, signature, now, signing.window):
+            if not await on_db(queries.first_use_of_signature, signature, now, signing.memory):
                 return _error(401, "signature already used (replay)")
         try:
             data = orjson.loads(body)
@@ -89,12 +105,13 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
         if len(items) > MAX_EVENTS:
             return _error(413, f"at most {MAX_EVENTS} events per request")
         received = datetime.now(timezone.utc)
+        skew = runtime.workspace.settings.future_skew
         events, rejected = [], []
         for index, item in enumerate(items):
             try:
                 if isinstance(item, dict) and not item.get("id"):
                     item = {**item, "id": "evt_" + uuid.uuid4().hex}
-                events.append(parse_event(item, received_at=received))
+                events.append(parse_event(item, received_at=received, future_skew=skew))
             except EventError as exc:
                 rejected.append({"index": index, "field": exc.field, "reason": exc.reason})
         runtime.counters.rejected += len(rejected)
@@ -106,16 +123,20 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
         return _json(202, {"accepted": accepted.accepted, "duplicates": accepted.duplicates, "rejected": rejected,
                            "ids": [e.id for e in events]})
 
-    @app.get("/v1/customers/{customer_id}", summary="Traits, activity, journeys in flight, recent messages")
+    # `:path` takes an id with its slashes (`victim%2F` arrives as `victim/`), so it is refused here instead of
+    # matching nothing and being redirected by redirect_slashes to another customer
+    @app.get("/v1/customers/{customer_id:path}", summary="Traits, activity, journeys in flight, recent messages")
     async def get_customer(customer_id: str, request: Request) -> Response:
-        if (refused := unauthorized(request)) is not None:
+        customer_id = _customer_id_of(request)
+        if (refused := unauthorized(request) or _bad_customer_id(customer_id)) is not None:
             return refused
         view = await on_db(queries.customer_view, customer_id)
         return _error(404, f"no customer '{customer_id}'") if view is None else _json(200, view)
 
-    @app.delete("/v1/customers/{customer_id}", summary="Erase a customer (GDPR): profile, events, state, message data")
+    @app.delete("/v1/customers/{customer_id:path}", summary="Erase a customer (GDPR): profile, events, state, message data")
     async def delete_customer(customer_id: str, request: Request) -> Response:
-        if (refused := unauthorized(request)) is not None:
+        customer_id = _customer_id_of(request)
+        if (refused := unauthorized(request) or _bad_customer_id(customer_id)) is not None:
             return refused
         async with deps.db_lock:  # the API's connection, one user at a time
             found = await runtime.erase_customer(customer_id)
@@ -147,9 +168,31 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
             return _error(400, str(exc))
         return Response(body, media_type=media)
 
-    @app.get("/healthz", summary="Liveness and backlog")
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> Response:
+        """The runtime cannot take the request now (its broker is away): nothing was accepted."""
+        return _retry_later(str(exc), exc.retry_after)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def database_unavailable(request: Request, exc: sqlite3.OperationalError) -> Response:
+        """A full disk, a file that cannot be written, a lock held too long: the request's transaction
+        rolled back, so trying again is safe."""
+        return _retry_later(f"the database is unavailable ({exc}); nothing was changed: try again", 5)
+
+    @app.get("/healthz", summary="Liveness and backlog: 503 naming what fails (engine, database, watcher, broker)")
     async def healthz() -> Response:
-        return _json(200, {"status": "ok", **await on_db(queries.counts)})
+        found = await runtime.probe()
+        mark = runtime.health.idle_mark("dispatch")  # before the read: a round's own `sending` rows are not stranded
+        try:
+            counts: dict[str, Any] = await on_db(queries.counts)
+        except sqlite3.Error as exc:
+            counts = {}
+            found.setdefault("database", f"cannot be read: {exc}")
+        sending = counts.get("messages", {}).get("sending", 0)
+        stranded = sending if runtime.health.still_idle("dispatch", mark) else 0
+        verdict = runtime.health.verdict({"engine": counts.get("events_pending") or 0}, found, stranded)
+        return _json(503 if verdict.problems else 200, {"status": verdict.status, "problems": verdict.problems,
+                                                        "warnings": verdict.warnings, **counts})
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-REPLAY_WINDOW = 300.0
+from connectors.freshness import FRESHNESS, Freshness
 
 
 class Secret(str):
@@ -50,7 +50,7 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
 @dataclass
 class SignatureChecker:
     secret: Secret
-    window: float = REPLAY_WINDOW
+    freshness: Freshness = FRESHNESS
 
     def check(self, header: str | None, body: bytes, now: float) -> str | None:
         """None when the signature is good and fresh; else the reason for refusing it."""
@@ -61,13 +61,18 @@ class SignatureChecker:
             timestamp = int(parts["t"])
         except (KeyError, ValueError):
             return "Nudge-Signature needs t=<unix time>"
-        if abs(now - timestamp) > self.window:
-            return "signature timestamp outside the 5-minute window"
+        if (stale := self.freshness.refuse(timestamp, now)) is not None:
+            return stale
         expected = sign(self.secret, body, timestamp).split("v1=", 1)[1]
         given = parts.get("v1", "")
-        if not hmac.compare_digest(expected, given):
+        if not hmac.compare_digest(expected.encode(), given.encode()):  # bytes: a non-ASCII str would raise
             return "signature does not match the body"
         return None  # the caller records the signature, so a replay is refused even after a restart
+
+    @property
+    def memory(self) -> float:
+        """Seconds the caller must remember a used signature (first_use_of_signature's window)."""
+        return self.freshness.memory
 
     @staticmethod
     def signature_of(header: str) -> str:

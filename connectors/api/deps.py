@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
+from fastapi import Request
+
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
 from rules.events import parse_event
 
@@ -38,3 +40,20 @@ class Deps:
 
 def now_rfc3339() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it is over `limit` bytes: read before any authentication, so a
+    large post must cost a bounded amount of memory (a declared length is refused unread)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+

@@ -10,9 +10,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from twilio.request_validator import RequestValidator
 
-from connectors.api.deps import Deps, now_rfc3339
+from connectors.api.deps import Deps, now_rfc3339, read_limited_body
 from connectors.webhooks import sendgrid_events, twilio_events
 from engine.runtimes.embedded import queries
+
+SENDGRID_MAX_BODY = 1024 * 1024  # SendGrid posts a batch once it reaches 768 KB
+TWILIO_MAX_BODY = 64 * 1024  # a callback is a form of a few dozen fields; a text is at most 1,600 characters
 
 
 def _json(status: int, body: object) -> Response:
@@ -30,11 +33,17 @@ def provider_routes(deps: Deps) -> APIRouter:
     async def sendgrid_webhook(request: Request) -> Response:
         if sendgrid is None:
             return _json(503, {"error": "SENDGRID_WEBHOOK_PUBLIC_KEY is not set: signed events cannot be checked"})
-        body = await request.body()
-        reason = sendgrid.check(body, request.headers.get(sendgrid_events.SIGNATURE_HEADER),
-                                request.headers.get(sendgrid_events.TIMESTAMP_HEADER), time.time())
-        if reason:
-            return _json(401, {"error": reason})
+        body = await read_limited_body(request, SENDGRID_MAX_BODY)
+        if body is None:
+            return _json(413, {"error": f"body over {SENDGRID_MAX_BODY} bytes"})
+        now = time.time()
+        signature = request.headers.get(sendgrid_events.SIGNATURE_HEADER) or ""
+        reason = sendgrid.check(body, signature, request.headers.get(sendgrid_events.TIMESTAMP_HEADER), now)
+        replay_key = sendgrid_events.replay_key(signature)
+        if reason or replay_key is None:
+            return _json(401, {"error": reason or "invalid signature"})
+        if not await deps.on_db(queries.first_use_of_signature, replay_key, now, sendgrid.freshness.memory):
+            return _json(401, {"error": "signature already used (replay)"})
         try:
             items = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -48,14 +57,18 @@ def provider_routes(deps: Deps) -> APIRouter:
 
         for address in {str(i.get("email", "")).lower() for i in items if isinstance(i, dict) and not i.get("customer_id")}:
             cache[address] = await deps.on_db(queries.customer_by_address, address)
-        events, unattributed = sendgrid_events.to_events(items, find)
-        accepted = await deps.submit(events)
-        return _json(200, {"accepted": accepted, "unattributed": unattributed})
+        mapped = sendgrid_events.to_events(items, find)
+        accepted = await deps.submit(mapped.events)
+        # 200 even with refused items: SendGrid retries a whole batch on any other answer
+        return _json(200, {"accepted": accepted, "unattributed": mapped.unattributed, "refused": mapped.refused})
 
     async def twilio_form(request: Request) -> tuple[dict[str, str] | None, Response | None]:
         if twilio is None:
             return None, _json(503, {"error": "TWILIO_AUTH_TOKEN is not set: Twilio signatures cannot be checked"})
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        body = await read_limited_body(request, TWILIO_MAX_BODY)
+        if body is None:
+            return None, _json(413, {"error": f"body over {TWILIO_MAX_BODY} bytes"})
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         url = deps.public_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if not twilio.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
             return None, _json(403, {"error": "invalid X-Twilio-Signature"})

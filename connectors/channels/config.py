@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Mapping
 
@@ -10,9 +11,19 @@ from connectors.channels.file import FileSender
 from engine.model import Settings
 from rules.problems import NudgeError
 
+_CREDENTIALS = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)[^/\s'\"]*@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`smtp://ann:***@host`: a URL's password never reaches a log or a terminal."""
+    return _CREDENTIALS.sub(r"\g<head>***@", text)
+
 
 class ConfigError(NudgeError):
-    """A connector cannot start: names the missing or bad setting."""
+    """A connector cannot start: names the missing or bad setting (never a password in a URL)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 def _need(environ: Mapping[str, str], name: str, why: str) -> str:
@@ -60,8 +71,8 @@ def build_senders(settings: Settings, root: Path, environ: Mapping[str, str], pu
         try:
             senders["email"] = SmtpSender(_need(environ, "NUDGE_SMTP_URL", "the smtp email provider needs a server"),
                                           _sender(settings, "email"), settings.sender.get("reply_to"))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+        except ValueError as exc:  # its message quotes the URL: no traceback may carry the password
+            raise ConfigError(str(exc)) from None
     else:
         senders["email"] = file_sender
     sms = (channels.get("sms") or {}).get("provider", "file")

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from sendgrid.helpers.eventwebhook import EventWebhook
+
+from connectors.freshness import FRESHNESS, Freshness
+from rules.events import parse_event
+from rules.problems import EventError
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
-WINDOW = 300.0
 ATTRIBUTION = ("message_id", "journey", "step", "variant")
+# the order of P-256, SendGrid's curve: (r, s) and (r, N - s) are both valid signatures of a post
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 @dataclass
 class SendGridVerifier:
-    """ECDSA over timestamp + raw body (the library's check), plus a freshness window and replay memory."""
+    """ECDSA over timestamp + raw body (the library's check) and a freshness window; the caller
+    keeps the replay memory in the database, keyed on `replay_key`."""
 
     public_key: str
-    _seen: dict[str, float] = field(default_factory=dict)
+    freshness: Freshness = FRESHNESS
 
     def __post_init__(self) -> None:
         self._webhook = EventWebhook(self.public_key)
@@ -33,19 +41,25 @@ class SendGridVerifier:
             sent_at = float(timestamp)
         except ValueError:
             return "the timestamp header is not a Unix time"
-        if abs(now - sent_at) > WINDOW:
-            return "timestamp outside the 5-minute window"
+        if (stale := self.freshness.refuse(sent_at, now)) is not None:
+            return stale
+        if replay_key(signature) is None:
+            return "invalid signature"
         try:
             genuine = self._webhook.verify_signature(body.decode("utf-8"), signature, timestamp)
         except (ValueError, UnicodeDecodeError):
             genuine = False
-        if not genuine:
-            return "invalid signature"
-        self._seen = {sig: t for sig, t in self._seen.items() if now - t <= WINDOW}
-        if signature in self._seen:
-            return "signature already used (replay)"
-        self._seen[signature] = now
+        return None if genuine else "invalid signature"
+
+
+def replay_key(signature: str) -> str | None:
+    """The signature as numbers, so a replay cannot pass as new by re-encoding it: other base64
+    (the decoder skips stray characters), other DER, or the twin (r, N - s); None if undecodable."""
+    try:
+        r, s = decode_dss_signature(base64.b64decode(signature))
+    except ValueError:  # binascii.Error is one
         return None
+    return f"sendgrid:{r:x}:{min(s, P256_ORDER - s):x}"
 
 
 def _type_of(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -74,23 +88,46 @@ def event_id(item: dict[str, Any]) -> str:
     return "sg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def to_events(items: list[dict[str, Any]], find_customer: Callable[[str], str | None]) -> tuple[list[dict[str, Any]], int]:
-    """Our events for SendGrid's; returns them and how many could not be attributed."""
+@dataclass(frozen=True)
+class Mapped:
+    """What a batch became: events to submit, items with no known customer, items refused as malformed."""
+
+    events: list[dict[str, Any]]
+    unattributed: int
+    refused: int
+
+
+def _event(item: dict[str, Any], kind: str, extra: dict[str, Any], customer: str) -> dict[str, Any]:
+    """Our event for one item; raises (ValueError, TypeError, OverflowError, OSError, EventError) if malformed."""
+    address = str(item.get("email") or "")
+    properties = {k: item[k] for k in ATTRIBUTION if item.get(k) is not None}
+    properties.update({k: v for k, v in extra.items() if v is not None}, email=address, provider="sendgrid")
+    when = datetime.fromtimestamp(float(item.get("timestamp") or 0), timezone.utc)
+    event = {"id": event_id(item), "type": kind, "customer_id": customer,
+             "timestamp": when.isoformat().replace("+00:00", "Z"), "properties": properties}
+    parse_event(event)  # refused here, alone, rather than failing the whole batch on submit
+    return event
+
+
+def to_events(items: list[Any], find_customer: Callable[[str], str | None]) -> Mapped:
+    """Our events for SendGrid's: a malformed item is counted and skipped, never fails the batch
+    (SendGrid would retry the whole batch, good items included, for days)."""
     events: list[dict[str, Any]] = []
-    unattributed = 0
+    unattributed = refused = 0
     for item in items:
-        mapped = _type_of(item) if isinstance(item, dict) else None
+        if not isinstance(item, dict):
+            refused += 1
+            continue
+        mapped = _type_of(item)
         if mapped is None:
             continue
-        kind, extra = mapped
         address = str(item.get("email") or "")
         customer = item.get("customer_id") or (find_customer(address) if address else None)
         if not customer:
             unattributed += 1
             continue
-        properties = {k: item[k] for k in ATTRIBUTION if item.get(k) is not None}
-        properties.update({k: v for k, v in extra.items() if v is not None}, email=address, provider="sendgrid")
-        when = datetime.fromtimestamp(float(item.get("timestamp") or 0), timezone.utc)
-        events.append({"id": event_id(item), "type": kind, "customer_id": str(customer),
-                       "timestamp": when.isoformat().replace("+00:00", "Z"), "properties": properties})
-    return events, unattributed
+        try:
+            events.append(_event(item, *mapped, str(customer)))
+        except (ValueError, TypeError, OverflowError, OSError, EventError):
+            refused += 1
+    return Mapped(events, unattributed, refused)

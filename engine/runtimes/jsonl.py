@@ -1,15 +1,22 @@
-"""Reading events and profiles from JSONL files, with every bad line reported by number."""
+"""Reading events and profiles from JSONL files: refused event lines are kept by number, bad profiles stop the run."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from engine.events import Event
-from rules.events import parse_event
+from engine.model import DEFAULT_FUTURE_SKEW
+from engine.runtimes.simulate import Rejected
+from rules.events import parse_event, parse_profile, parse_timestamp
 from rules.problems import EventError, NudgeError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class InputError(NudgeError):
@@ -32,20 +39,66 @@ def _lines(path: Path) -> list[tuple[int, Any, str | None]]:
     return rows
 
 
-def read_events(path: Path) -> list[Event]:
+def _time_of(data: Any) -> datetime | None:
+    """The line's own journey time when it has a valid one: where its `rejected` record belongs."""
+    if not isinstance(data, dict):
+        return None
+    for key in ("received_at", "timestamp"):
+        if key in data:
+            try:
+                return parse_timestamp(data[key])
+            except ValueError:
+                continue
+    return None
+
+
+def read_events(path: Path, future_skew: timedelta = DEFAULT_FUTURE_SKEW) -> list[Event]:
+    """Every event of a file that must be clean: InputError lists each refused line by number."""
+    events, refused = read_event_lines(path, future_skew)
+    if refused:
+        raise InputError([f"{path}:{r.line}: {r.reason}" for r in refused])
+    return events
+
+
+def read_event_lines(path: Path, future_skew: timedelta = DEFAULT_FUTURE_SKEW) -> tuple[list[Event], list[Rejected]]:
+    """The accepted events, and every refused line (SPEC §8) in file order, for `nudge simulate`.
+
+    A refused line is placed at its own journey time (`received_at`, else `timestamp`) when valid, else at that
+    of the nearest line above that has one, else the first below, else 1970-01-01T00:00:00Z: the output stays
+    ordered by `at` and byte-identical.
+    """
     events: list[Event] = []
-    problems: list[str] = []
+    refused: list[tuple[int, datetime | None, str]] = []
+    times: list[tuple[int, datetime]] = []
     for number, data, error in _lines(path):
+        if (at := _time_of(data)) is not None:
+            times.append((number, at))
         if error is None:
             try:
-                events.append(parse_event(data))
+                events.append(event_line(data, future_skew))
                 continue
             except EventError as exc:
                 error = str(exc)
-        problems.append(f"{path}:{number}: {error}")
-    if problems:
-        raise InputError(problems)
-    return events
+        refused.append((number, at, error))
+    return events, [Rejected(number, at or _nearest(times, number), reason) for number, at, reason in refused]
+
+
+def _nearest(times: list[tuple[int, datetime]], number: int) -> datetime:
+    index = bisect_left(times, number, key=lambda t: t[0])
+    return times[index - 1][1] if index else (times[0][1] if times else EPOCH)
+
+
+def event_line(data: Any, future_skew: timedelta = DEFAULT_FUTURE_SKEW) -> Event:
+    """One event line; an exported log's lines carry `received_at`, the journey time of the replay
+    (SPEC §14), and then the timestamp may lead it by `future_skew` at most (SPEC §8)."""
+    if not isinstance(data, dict) or "received_at" not in data:
+        return parse_event(data, future_skew=future_skew)
+    data = dict(data)
+    try:
+        received_at = parse_timestamp(data.pop("received_at"))
+    except ValueError as exc:
+        raise EventError("received_at", str(exc)) from None
+    return replace(parse_event(data, received_at=received_at, future_skew=future_skew), received_at=received_at)
 
 
 def read_profiles(path: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -53,10 +106,11 @@ def read_profiles(path: Path) -> list[tuple[str, dict[str, Any]]]:
     problems: list[str] = []
     for number, data, error in _lines(path):
         if error is None:
-            if isinstance(data, dict) and isinstance(data.get("customer_id"), str) and isinstance(data.get("traits", {}), dict):
-                profiles.append((data["customer_id"], data.get("traits", {})))
+            try:
+                profiles.append(parse_profile(data))
                 continue
-            error = 'expected {"customer_id": "...", "traits": {...}}'
+            except EventError as exc:
+                error = str(exc)
         problems.append(f"{path}:{number}: {error}")
     if problems:
         raise InputError(problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -10,13 +11,25 @@ from typing import Any, Callable, Iterable
 from engine.effects import Diagnostic, Effect, Output, Schedule, Timer
 from engine.events import Event
 from engine.links import SignedLinks
-from engine.machine import Engine
+from engine.machine import Engine, iso
 from engine.memory_store import MemoryStore
 from engine.model import Workspace
 
 SIMULATE_SECRET = b"nudge-simulate"   # nothing is sent, so the links need only be stable
 SIMULATE_BASE_URL = "https://nudge.invalid"
 DEFAULT_RUN_ON = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An input line refused at the boundary (SPEC §8); `at` places its record among the others."""
+
+    line: int
+    at: datetime
+    reason: str
+
+    def record(self) -> dict[str, Any]:
+        return {"at": iso(self.at), "type": "rejected", "line": self.line, "reason": self.reason}
 
 
 @dataclass
@@ -42,22 +55,33 @@ class VirtualClock:
             return heapq.heappop(self._heap)[2]
         return None
 
+    def next_due(self) -> datetime | None:
+        return self._heap[0][0] if self._heap else None
+
     def __len__(self) -> int:
         return len(self._heap)
 
 
 def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[tuple[str, dict[str, Any]]] = (),
-             until: datetime | None = None, progress: Callable[[int], None] | None = None) -> Result:
-    """Process events in timestamp order (stable), firing timers at their due times."""
-    ordered = sorted(events, key=lambda e: e.timestamp)
+             until: datetime | None = None, progress: Callable[[int], None] | None = None,
+             rejected: Iterable[Rejected] = ()) -> Result:
+    """Process events in journey-time order (stable), firing timers at their due times: an event's
+    `received_at` when the line carries it (a replayed export; then lateness counts too), else
+    its timestamp (SPEC §14).
+
+    The record of a `rejected` line comes first among the records of its `at`; those after `until` close the output.
+    """
+    ordered = sorted(events, key=lambda e: e.journey_time)
+    refusals = deque(sorted(rejected, key=lambda r: (r.at, r.line)))
     if until is None and ordered:
-        until = ordered[-1].timestamp + DEFAULT_RUN_ON
+        until = ordered[-1].journey_time + DEFAULT_RUN_ON
     result = Result()
     if until is None:
+        result.records.extend(r.record() for r in refusals)
         return result
     engine = Engine(workspace, MemoryStore(), SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL))
     clock = VirtualClock()
-    start = ordered[0].timestamp if ordered else until - DEFAULT_RUN_ON
+    start = ordered[0].journey_time if ordered else until - DEFAULT_RUN_ON
     clock.now = start
 
     def apply(effects: list[Effect]) -> None:
@@ -69,21 +93,34 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
             elif isinstance(effect, Diagnostic):
                 result.diagnostics.append(effect)
 
+    def refuse_until(moment: datetime, inclusive: bool) -> None:
+        while refusals and (refusals[0].at < moment or (inclusive and refusals[0].at == moment)):
+            result.records.append(refusals.popleft().record())
+
     def fire_until(moment: datetime, inclusive: bool) -> None:
-        while (timer := clock.pop_due(moment, inclusive)) is not None:
+        while True:
+            due = clock.next_due()
+            # a refused line due no later than the next timer is reported first, as an event would be handled
+            refuse_until(*((due, True) if due is not None and due < moment else (moment, inclusive)))
+            if (timer := clock.pop_due(moment, inclusive)) is None:
+                return
             clock.now = max(clock.now or timer.due, timer.due)
             apply(engine.fire(timer, clock.now))
 
+    refuse_until(start, inclusive=False)
     for customer_id, traits in profiles:
         apply(engine.import_profile(customer_id, traits, start))
     for n, event in enumerate(ordered, 1):
-        if event.timestamp > until:
+        at = event.journey_time
+        if at > until:
             break
         # an event stamped at or before a timer's due time goes first (SPEC §4)
-        fire_until(event.timestamp, inclusive=False)
-        clock.now = max(clock.now or event.timestamp, event.timestamp)
-        apply(engine.handle_event(event))
+        fire_until(at, inclusive=False)
+        refuse_until(at, inclusive=True)
+        clock.now = max(clock.now or at, at)
+        apply(engine.handle_event(event, late=event.late(workspace.settings.late_events)))
         if progress and n % 10_000 == 0:
             progress(n)
     fire_until(until, inclusive=True)
+    result.records.extend(r.record() for r in refusals)
     return result

@@ -77,7 +77,7 @@ def test_nudge_run_refuses_to_start_without_the_secret(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "NUDGE_API_KEYS": "k"}
     result = subprocess.run([sys.executable, "-m", "engine", "run", "-w", str(tmp_path), "--port", "0"],
                             capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == 78  # EX_CONFIG
     assert "SENDGRID_API_KEY is not set: the sendgrid email provider needs an API key" in result.stderr
 
 

@@ -242,7 +242,10 @@ def test_a_malformed_address_is_dead_with_its_reason_and_the_rest_go_out(
         tmp_path: Path, fake: tuple[SendGridFake, str], address: str) -> None:
     provider, url = fake
     clock = Clock(T0)
-    db = outbox_of(tmp_path, ["a@x.example", address, "b@x.example"], clock)
+    db = outbox_of(tmp_path, ["a@x.example", "c@x.example", "b@x.example"], clock)
+    with database.connect(db) as conn:  # the API refuses such traits now; rows written before that still exist
+        conn.execute("UPDATE outbox SET payload = json_set(CAST(payload AS TEXT), '$.to', ?) WHERE customer = 'c1'",
+                     (address,))
     asyncio.run(Dispatcher(database.connect(db), {"email": sendgrid(url)}, clock).run_once())
     status = rows(db)
     assert status["c1"][0] == "dead" and "not one email address" in (status["c1"][2] or "")

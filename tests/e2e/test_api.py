@@ -182,8 +182,9 @@ def test_1001_events_are_refused_with_413_and_none_is_stored(server: NudgeServer
 
 
 def padded(size: int) -> bytes:
-    """One valid event whose JSON is exactly `size` bytes."""
-    base = json.dumps({"id": "big", "type": "page_view", "customer_id": "c1", "properties": {"pad": ""}},
+    """One valid event whose JSON is exactly `size` bytes (padded with strings of at most 16 KiB, SPEC §8)."""
+    chunks = {f"p{n}": "x" * 16000 for n in range(size // 16100)}
+    base = json.dumps({"id": "big", "type": "page_view", "customer_id": "c1", "properties": {**chunks, "pad": ""}},
                       separators=(",", ":")).encode()
     body = base.replace(b'"pad":""', b'"pad":"' + b"x" * (size - len(base)) + b'"')
     assert len(body) == size

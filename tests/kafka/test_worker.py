@@ -27,6 +27,7 @@ from rules.workspace import load_workspace
 from tests.e2e.server import NudgeServer
 
 ROOT = Path(__file__).resolve().parents[2]
+LINK_SECRET = "kafka-test-link-secret"  # workers and the API must share it
 JOURNEYS = {
     "hello": "id: hello\ntrigger: {event: signed_up}\nsteps:\n  - id: greet\n    send: email\n    template: hi\n"
              "  - wait: 3s\n  - id: later\n    send: email\n    template: hi\n",
@@ -50,7 +51,7 @@ def workspace(tmp_path: Path) -> Path:
 def worker(kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
     app_id = f"t{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "NUDGE_KAFKA_BOOTSTRAP": kafka_bootstrap, "NUDGE_KAFKA_APP_ID": app_id,
-           "NUDGE_KAFKA_PARTITIONS": "4", "NUDGE_KAFKA_DATA_DIR": str(tmp_path / "data"), "NUDGE_LOG_LEVEL": "warning"}
+           "NUDGE_LINK_SECRET": LINK_SECRET, "NUDGE_KAFKA_PARTITIONS": "4", "NUDGE_KAFKA_DATA_DIR": str(tmp_path / "data"), "NUDGE_LOG_LEVEL": "warning"}
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "engine", "worker", "-w", str(workspace)], env=env, cwd=tmp_path,
                             stdout=log, stderr=subprocess.STDOUT)
@@ -197,7 +198,7 @@ def test_the_http_api_and_dispatcher_beside_kafka_workers_send_each_message_once
 def start_worker(workspace: Path, bootstrap: str, app_id: str, data: Path, log: Path,
                  store: str = "memory://") -> subprocess.Popen[bytes]:
     env = {**os.environ, "NUDGE_KAFKA_BOOTSTRAP": bootstrap, "NUDGE_KAFKA_APP_ID": app_id, "NUDGE_KAFKA_PARTITIONS": "4",
-           "NUDGE_KAFKA_STORE": store,
+           "NUDGE_KAFKA_STORE": store, "NUDGE_LINK_SECRET": LINK_SECRET,
            "NUDGE_KAFKA_DATA_DIR": str(data), "NUDGE_LOG_LEVEL": os.environ.get("NUDGE_TEST_WORKER_LOG", "warning"),
            "NUDGE_KAFKA_SESSION_TIMEOUT": "6"}
     return subprocess.Popen([sys.executable, "-m", "engine", "worker", "-w", str(workspace)], env=env, cwd=data.parent,
@@ -209,7 +210,7 @@ def edge_beside(workspace: Path, tmp_path: Path, bootstrap: str, app_id: str,
                 workers: list[subprocess.Popen[bytes]] | None = None) -> Iterator[NudgeServer]:
     """`nudge api --kafka` beside the workers of `app_id`; stopped at the end, with `workers` killed."""
     edge = NudgeServer(workspace, tmp_path / "edge.db", command=("api", "--kafka"))
-    edge.env = {"NUDGE_KAFKA_BOOTSTRAP": bootstrap, "NUDGE_KAFKA_APP_ID": app_id}
+    edge.env = {"NUDGE_KAFKA_BOOTSTRAP": bootstrap, "NUDGE_KAFKA_APP_ID": app_id, "NUDGE_LINK_SECRET": LINK_SECRET}
     edge.start()
     try:
         yield edge

@@ -96,10 +96,14 @@ def test_simulate_reports_bad_event_lines_by_number(workspace: Path) -> None:
     bad.write_text('{"type": "x", "customer_id": "c1", "timestamp": "2026-03-02T10:00:00Z"}\n{not json}\n'
                    '{"type": "x", "timestamp": "2026-03-02T10:00:00Z"}\n{"type": "x", "customer_id": "c", "timestamp": "yesterday"}\n')
     result = nudge("simulate", "-w", str(workspace), "--events", str(bad))
-    assert result.returncode == 1
-    assert f"{bad}:2: invalid JSON" in result.stderr
-    assert f"{bad}:3: event: an event needs customer_id or anonymous_id" in result.stderr
-    assert f"{bad}:4: timestamp: 'yesterday' is not RFC 3339" in result.stderr
+    assert result.returncode == 0, result.stderr
+    reasons = {r["line"]: r["reason"] for r in map(json.loads, result.stdout.splitlines()) if r["type"] == "rejected"}
+    assert reasons[2].startswith("invalid JSON")
+    assert reasons[3] == "event: an event needs customer_id or anonymous_id"
+    assert reasons[4].startswith("timestamp: 'yesterday' is not RFC 3339")
+    strict = nudge("simulate", "-w", str(workspace), "--events", str(bad), "--strict")
+    assert strict.returncode == 1 and strict.stdout == ""
+    assert f"{bad}:2: invalid JSON" in strict.stderr
 
 
 def test_preview_prints_subject_and_text_and_writes_html(workspace: Path, tmp_path: Path) -> None:

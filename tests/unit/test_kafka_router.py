@@ -4,7 +4,8 @@ envelopes it sends to other partitions fed back as later inputs (tests/kafka run
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from engine.events import Event
 from engine.links import SignedLinks
 from engine.runtimes.kafka import envelopes
 from engine.runtimes.kafka.batch import Batch
@@ -42,9 +44,10 @@ class Wire:
         self.read = 0  # events consumed so far
         self.offsets: dict[int, int] = {}
 
-    def post(self, **event: Any) -> None:
-        parsed = parse_event({"timestamp": AT, **event})
-        received = envelopes.event_envelope(parsed, parsed.timestamp.timestamp())  # on time, not late
+    def post(self, received_at: datetime | None = None, **event: Any) -> None:
+        """An event as the API produces it, received at `received_at` (default: its timestamp)."""
+        parsed = replace(parse_event({"timestamp": AT, **event}), received_at=None)
+        received = envelopes.event_envelope(parsed, (received_at or parsed.timestamp).timestamp())
         self.topics["events"].append((envelopes.key_of(parsed).encode(), received, None))
 
     def run(self) -> None:
@@ -159,3 +162,39 @@ def test_an_input_that_fails_is_dead_lettered_and_a_failing_timer_goes_with_it(
     assert wire.topics["records"] == [(b"c1", wire.topics["records"][0][1], None)]  # only the entry's records
     assert datetime.fromisoformat(orjson.loads(wire.topics["records"][0][1])[0]["at"]) == datetime(
         2026, 3, 2, 12, tzinfo=timezone.utc)
+
+
+def test_an_input_whose_record_cannot_be_encoded_is_dead_lettered_and_the_rest_go_on(tmp_path: Path) -> None:
+    wire = Wire(tmp_path)
+    deep: dict[str, Any] = {}
+    for _ in range(251):
+        deep = {"a": deep}
+    # deeper than an event may be (SPEC §8 refuses it at the API), as a bug or an old log could still hold it
+    bad = Event("page_viewed", datetime(2026, 3, 2, 12, tzinfo=timezone.utc), id="b1", customer_id="bad", properties=deep)
+    wire.topics["events"].append((b"bad", envelopes.event_envelope(bad, bad.timestamp.timestamp()), None))  # state keeps it
+    wire.post(type="signed_up", customer_id="c1", id="s1", traits={"email": "c1@example.com"})
+    wire.run()
+    [(key, _, headers)] = wire.topics["dead"]
+    assert key == b"bad" and b"Recursion limit" in dict(headers)["error"]
+    assert b"bad" not in wire.tables.customers and wire.sent() == [("c1", "greet")]
+
+
+def test_waits_count_from_received_at_and_lateness_is_fixed_by_it(tmp_path: Path) -> None:
+    wire = Wire(tmp_path)
+    noon = datetime(2026, 3, 2, 12, tzinfo=timezone.utc)
+    wire.post(received_at=noon, type="page_viewed", customer_id="c1", timestamp="2026-03-02T15:00:00Z")
+    wire.post(received_at=noon + timedelta(hours=73), type="page_viewed", customer_id="c2")  # 73 h old when received
+    wire.run()
+    [timer] = wire.record("c1").timers.values()
+    assert timer["due"] == (noon + timedelta(seconds=2)).timestamp()
+    assert wire.record("c2").timers == {} and wire.record("c2").state is not None  # late: profile only
+
+
+def test_a_fire_request_comes_after_the_events_already_queued_on_its_partition(tmp_path: Path) -> None:
+    wire = Wire(tmp_path)
+    wire.post(type="page_viewed", customer_id="c1", traits={"email": "c1@example.com"})
+    wire.run()
+    wire.post(type="signed_up", customer_id="c1", timestamp="2026-03-02T12:00:01Z")  # a backlog the fire queues behind
+    wire.fire_all("c1")
+    sends = [orjson.loads(v) for _, v, _ in wire.topics["outbox"] if v]
+    assert [(m["step"], m["at"]) for m in sends] == [("greet", "2026-03-02T12:00:01Z"), ("follow_up", "2026-03-02T12:00:02Z")]

@@ -96,7 +96,7 @@ def test_no_address_comes_before_unsubscribed() -> None:
 
 def test_a_blank_address_is_no_address() -> None:
     h = harness()
-    h.run([ev("go", traits={"email": "   "})])
+    h.run([ev("go")], profiles=[("c1", {"email": "   "})])  # events refuse it (SPEC §8); older state may hold it
     assert outcomes(h) == [(T0, "offer", "suppressed", "no_address")]
 
 
@@ -491,13 +491,13 @@ def test_webhooks_ignore_quiet_hours_and_consent() -> None:
 @pytest.mark.parametrize("phone", ["5551234567", "+0155512345", "+1 555 123 4567", "+1555", "tel:+15551234567"])
 def test_an_sms_to_a_phone_not_in_e164_is_an_invalid_address(phone: str) -> None:
     h = harness(texts=ONE_SMS)
-    h.run([ev("text", traits={"phone": phone, "sms_subscribed": True})])
+    h.run([ev("text", traits={"sms_subscribed": True})], profiles=[("c1", {"phone": phone})])  # events refuse it (SPEC §8)
     assert outcomes(h) == [(T0, "text", "suppressed", "invalid_address")]
 
 
 def test_an_invalid_phone_comes_before_consent() -> None:
     h = harness(texts=ONE_SMS)
-    h.run([ev("text", traits={"phone": "555-1234"})])
+    h.run([ev("text")], profiles=[("c1", {"phone": "555-1234"})])
     assert outcomes(h) == [(T0, "text", "suppressed", "invalid_address")]
 
 

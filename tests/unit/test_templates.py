@@ -44,8 +44,9 @@ def send(templates: dict[str, str], traits: dict[str, Any] | None = None, channe
     """Render template `t` through a one-step journey; the send record."""
     journey = EMAIL_JOURNEY if channel == "email" else SMS_JOURNEY
     h = Harness(journeys={"j": journey}, templates=templates)
-    h.run([{"type": "go", "customer_id": "c1", "timestamp": T0, "traits": {**ANN, **(traits or {})},
-            "properties": properties}])
+    # traits come as a profile: events refuse a locale that is not BCP 47 (SPEC §8), older state may hold one
+    h.run([{"type": "go", "customer_id": "c1", "timestamp": T0, "properties": properties}],
+          profiles=[("c1", {**ANN, **(traits or {})})])
     [record] = h.of("send")
     return record
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,22 +70,47 @@ CREATE TABLE IF NOT EXISTS signatures (signature TEXT PRIMARY KEY, at REAL NOT N
 """
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+def connect(path: str | Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     """WAL with synchronous=NORMAL: a committed transaction survives a process crash."""
-    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
 
 
 def create(path: str | Path) -> None:
+    """The schema, in a file only its owner can read: it holds customer data and the link secret."""
+    make_private(Path(path))
     conn = connect(path)
     try:
         conn.executescript(SCHEMA)
     finally:
         conn.close()
+
+
+def make_private(path: Path) -> None:
+    """Create the file 0600 (SQLite gives its -wal and -shm the file's mode) and tighten an
+    existing one; an OSError says why the file cannot be opened (permission, a directory...)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        tighten(fd)
+    finally:
+        os.close(fd)
+    for journal in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            journal.chmod(0o600)
+        except OSError:  # absent until the first connection, or not ours
+            pass
+
+
+def tighten(fd: int) -> None:
+    """0600 for a file created looser (before this version, or by hand)."""
+    try:
+        os.fchmod(fd, 0o600)
+    except PermissionError:  # another user's file: theirs to protect
+        pass
 
 
 @contextmanager
@@ -93,7 +119,21 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # a failed COMMIT (disk full) may leave it open: the next BEGIN would fail
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+
+
+def write_problem(conn: sqlite3.Connection, now: float) -> str | None:
+    """Why a one-row write cannot commit (a full disk, a read-only or corrupted file), or None.
+    A database busy with another writer is not a broken one."""
+    try:
+        with transaction(conn):
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('health_probe', ?)", (repr(now),))
+    except sqlite3.OperationalError as exc:
+        return None if "locked" in str(exc) or "busy" in str(exc) else f"not writable: {exc}"
+    except sqlite3.DatabaseError as exc:
+        return f"corrupted: {exc}"
+    return None

@@ -135,8 +135,8 @@ class Dispatcher:
         self.closing = False
         self.wake: Callable[[], None] = lambda: None  # the running loop's: an operator re-queued something
         self._busy: Counter[str] = Counter()  # hand-offs in flight, by channel
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._running: set[asyncio.Task[Update]] = set()  # hand-offs whose outcome is not recorded yet
+        self._round = asyncio.Lock()  # the runtime's loop and a shutdown's drain take turns
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="nudge-dispatch-db")
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
@@ -185,34 +185,30 @@ class Dispatcher:
         return row[0] if row and row[0] is not None else None
 
     async def run_once(self) -> int:
-        """Hand off what is ready now, at most `in_flight` per channel at once; returns how many were tried.
+        """Rounds until nothing is ready or in flight; returns how many messages were tried."""
+        tried = 0
+        while True:
+            claimed, in_flight = await self.run_round()
+            tried += claimed
+            if not claimed and not in_flight:
+                return tried
 
-        Outcomes are recorded as they come (grouped when several finish together), so a slow
-        hand-off holds up no other message's record; while hand-offs hang, newly ready messages
-        are still claimed (within `poll`) for the channels with free slots.
-        """
-        tried, updates = 0, list[Update]()
-        running: set[asyncio.Task[Update]] = set()
-        self._idle.clear()
-        try:
-            while True:
-                free = None if self.closing else {ch: self.settings.in_flight - n for ch, n in self._busy.items()}
-                rows = await self._db(self._record_and_claim, updates, self.clock(), free)
-                for row in rows:
-                    self._busy[row[1]] += 1
-                    running.add(asyncio.create_task(self._send(*row)))
-                tried += len(rows)
-                if not running:
-                    return tried
-                done, running = await asyncio.wait(running, timeout=self.settings.poll,
-                                                   return_when=asyncio.FIRST_COMPLETED)
-                updates = [task.result() for task in done]
-        except asyncio.CancelledError:
-            for task in running:
-                task.cancel()  # left `sending`: in doubt at the next start, as after a crash
-            raise
-        finally:
-            self._idle.set()
+    async def run_round(self) -> tuple[int, int]:
+        """One round, at most `poll` long however long a provider hangs: record the outcomes that came in,
+        claim what is ready within each channel's free slots (nothing once closing), wait for the next
+        outcome. Returns (messages claimed, hand-offs still to record)."""
+        async with self._round:
+            finished = [task for task in self._running if task.done()]
+            self._running.difference_update(finished)
+            free = None if self.closing else {ch: self.settings.in_flight - n for ch, n in self._busy.items()}
+            outcomes = [task.result() for task in finished if not task.cancelled()]  # cancelled: left `sending`
+            rows = await self._db(self._record_and_claim, outcomes, self.clock(), free)
+            for row in rows:
+                self._busy[row[1]] += 1
+                self._running.add(asyncio.create_task(self._send(*row)))
+            if self._running:
+                await asyncio.wait(self._running, timeout=self.settings.poll, return_when=asyncio.FIRST_COMPLETED)
+            return len(rows), len(self._running)
 
     def _record_and_claim(self, updates: list[Update], now: float, free: dict[str, int] | None) -> list[Row]:
         """One transaction: the outcomes that came in, then (unless closing) the next messages to hand off."""
@@ -292,15 +288,20 @@ class Dispatcher:
         return "UPDATE outbox SET status = 'dead', attempts = ?, error = ? WHERE id = ?", (attempts, error, mid)
 
     async def drain(self) -> int:
-        """Take no new hand-off; wait up to the grace period for those in flight; returns how many are left."""
+        """Take no new hand-off; record those in flight as they end, for up to the grace period.
+
+        Returns how many were still out after it: left `sending`, they are in doubt at the next start.
+        """
         self.closing = True
         try:
-            await asyncio.wait_for(self._idle.wait(), self.settings.grace)
+            await asyncio.wait_for(self.run_once(), self.settings.grace)
         except TimeoutError:
-            left = sum(self._busy.values())
-            log.warning("%d hand-off(s) still in flight after %.0fs: in doubt at the next start", left,
+            left = [task for task in self._running if not task.done()]
+            for task in left:
+                task.cancel()
+            log.warning("%d hand-off(s) still in flight after %.0fs: in doubt at the next start", len(left),
                         self.settings.grace)
-            return left
+            return len(left)
         return 0
 
     def close(self) -> None:

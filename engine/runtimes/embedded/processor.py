@@ -8,9 +8,10 @@ nothing: what was not committed is still pending.
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -37,9 +38,11 @@ def from_epoch(seconds: float) -> datetime:
 
 def event_from_row(body: bytes) -> Event:
     raw = orjson.loads(body)
+    received_at = raw.get("received_at")
     return Event(type=raw["type"], timestamp=datetime.fromisoformat(raw["timestamp"]), id=raw["id"],
                  customer_id=raw["customer_id"], anonymous_id=raw["anonymous_id"],
-                 properties=raw["properties"], traits=raw["traits"])
+                 properties=raw["properties"], traits=raw["traits"],
+                 received_at=datetime.fromisoformat(received_at) if received_at else None)
 
 
 def event_to_row(event: Event) -> bytes:
@@ -59,9 +62,17 @@ class BatchResult:
     def work(self) -> int:
         return self.events + self.timers + self.failed
 
+    def add(self, other: BatchResult) -> None:
+        self.events += other.events
+        self.late += other.late
+        self.timers += other.timers
+        self.messages += other.messages
+        self.failed += other.failed
+        self.diagnostics += other.diagnostics
+
 
 class FailedInput(Exception):
-    """The engine raised on one event or timer: its batch is rolled back and it is set aside."""
+    """One event or timer could not be processed or saved: its batch is rolled back and it is set aside."""
 
     def __init__(self, kind: str, ref: str) -> None:
         super().__init__(f"{kind} {ref}")
@@ -81,16 +92,33 @@ class Processor:
         self._lock = threading.Lock()  # batches and reload migrations share the connection
 
     def run_batch(self) -> BatchResult:
-        """Process what is ready now; returns what it did (zero work means idle). An input the
-        engine raises on (a bug, not bad input: the API checks events) would otherwise stop
-        every batch behind it: it is set aside in `failed_inputs` and the next batch goes on."""
+        """Process what is ready now; returns what it did (zero work means idle). An input that
+        cannot be processed or saved (a bug, or data the boundary let through) would otherwise
+        stop every batch behind it: it is set aside in `failed_inputs` and the others go on. A
+        batch that fails without naming its input is taken again one input per transaction, so
+        the culprit is found; only a database error (locked, disk) is left to the caller."""
         with self._lock:
             try:
-                return self._run_batch()
-            except FailedInput as failed:
-                log.error("%s set aside in failed_inputs", failed, exc_info=failed.__cause__)
-                self._set_aside(failed)
-                return BatchResult(failed=1)
+                return self._attempt(self.batch_size)
+            except sqlite3.OperationalError:
+                raise
+            except Exception:
+                log.exception("a batch failed outside any one input; taking its inputs one at a time")
+            total = BatchResult()
+            for _ in range(self.batch_size):
+                result = self._attempt(1)
+                total.add(result)
+                if not result.work:
+                    break
+            return total
+
+    def _attempt(self, limit: int) -> BatchResult:
+        try:
+            return self._run_batch(limit)
+        except FailedInput as failed:
+            log.error("%s set aside in failed_inputs", failed, exc_info=failed.__cause__)
+            self._set_aside(failed)
+            return BatchResult(failed=1)
 
     def _set_aside(self, failed: FailedInput) -> None:
         conn, error = self.conn, failed.__cause__
@@ -116,60 +144,67 @@ class Processor:
             row = self.conn.execute("SELECT MIN(due) FROM timers").fetchone()
         return row[0] if row and row[0] is not None else None
 
-    def _run_batch(self) -> BatchResult:
-        now = self.wall_clock()
+    def _run_batch(self, limit: int) -> BatchResult:
+        """Up to `limit` inputs in journey-time order (SPEC §14): pending events by acceptance (their
+        `received_at` never goes back), interleaved with due timers; a timer fires only when no
+        event still waiting has a journey time at or before its due time, however long the backlog."""
         result = BatchResult()
         conn = self.conn
         with transaction(conn):
+            now = self.wall_clock()
             events = conn.execute(
                 "SELECT seq, body, received_at FROM events WHERE status = 'pending' ORDER BY seq LIMIT ?",
-                (self.batch_size,)).fetchall()
+                (limit + 1,)).fetchall()
+            cutoff = events.pop()[2] if len(events) > limit else math.inf  # the first event left waiting
             timers = conn.execute(
-                "SELECT id, due, key, kind, journey, token FROM timers WHERE due <= ? ORDER BY due, rowid LIMIT ?",
-                (now, self.batch_size)).fetchall()
-            if not events and not timers:
+                "SELECT id, due, key, kind, journey, token FROM timers WHERE due <= ? AND due < ? "
+                "ORDER BY due, rowid LIMIT ?", (now, cutoff, limit)).fetchall()
+            work: list[tuple[float, int, int, Any]] = [(received_at, 0, seq, body) for seq, body, received_at in events]
+            work += [(due, 1, n, (tid, Timer(from_epoch(due), key, kind, journey, token)))
+                     for n, (tid, due, key, kind, journey, token) in enumerate(timers)]
+            work.sort(key=lambda w: (w[0], w[1], w[2]))  # an event at a timer's due time goes first
+            del work[limit:]
+            if not work:
                 return result
             store = SqliteStore(conn)
             engine = Engine(self.workspace, store, self.links)
-            late_after = now - self.workspace.settings.late_events.total_seconds()
-            work: list[tuple[float, int, int, Any]] = []
-            for seq, body, received_at in events:
-                event = event_from_row(body)
-                work.append((epoch(event.timestamp), 0, seq, (event, received_at)))
-            for n, (tid, due, key, kind, journey, token) in enumerate(timers):
-                work.append((due, 1, n, (tid, Timer(from_epoch(due), key, kind, journey, token))))
-            work.sort(key=lambda w: (w[0], w[1], w[2]))  # an event at a timer's due time goes first
             writer = _EffectWriter(conn)
             done_seqs: list[tuple[int]] = []
             late_seqs: list[tuple[int]] = []
             fired: list[tuple[str]] = []
             for when, kind, seq, item in work:
-                if kind == 0:
-                    event, received_at = item
-                    late = when < late_after
-                    try:
-                        effects = engine.handle_event(event, late=late)
-                    except Exception as exc:
-                        raise FailedInput("event", str(seq)) from exc
-                    (late_seqs if late else done_seqs).append((seq,))
-                    result.events += 1
-                    writer.write(effects, origin=received_at)
-                else:
-                    tid, timer = item
-                    fired.append((tid,))
-                    try:
-                        effects = engine.fire(timer, timer.due)
-                    except Exception as exc:
-                        raise FailedInput("timer", tid) from exc
-                    writer.write(effects, origin=when)
-                    result.timers += 1
-            # fired timers go before the batch's new ones are written: a re-armed plan may reuse an id
-            conn.executemany("DELETE FROM timers WHERE id = ?", fired)
-            conn.executemany("UPDATE events SET status = 'processed' WHERE seq = ?", done_seqs)
-            conn.executemany("UPDATE events SET status = 'late' WHERE seq = ?", late_seqs)
+                failed = FailedInput("event", str(seq)) if kind == 0 else FailedInput("timer", item[0])
+                try:
+                    if kind == 0:
+                        event = replace(event_from_row(item), received_at=from_epoch(when))
+                        late = event.late(self.workspace.settings.late_events)
+                        writer.write(engine.handle_event(event, late=late), origin=when)
+                        (late_seqs if late else done_seqs).append((seq,))
+                        result.events += 1
+                    else:
+                        tid, timer = item
+                        writer.write(engine.fire(timer, timer.due), origin=when)
+                        fired.append((tid,))
+                        result.timers += 1
+                    store.settle()  # its state encoded now: one that cannot be saved is known by its input
+                except sqlite3.OperationalError:
+                    raise
+                except Exception as exc:
+                    raise failed from exc
+            try:
+                # fired timers go before the batch's new ones are written: a re-armed plan may reuse an id
+                conn.executemany("DELETE FROM timers WHERE id = ?", fired)
+                conn.executemany("UPDATE events SET status = 'processed' WHERE seq = ?", done_seqs)
+                conn.executemany("UPDATE events SET status = 'late' WHERE seq = ?", late_seqs)
+                store.flush()
+                writer.flush()
+            except sqlite3.OperationalError:
+                raise
+            except Exception as exc:
+                if len(work) == 1:
+                    raise failed from exc
+                raise
             result.late = len(late_seqs)
-            store.flush()
-            writer.flush()
         result.messages = writer.messages
         result.diagnostics = writer.diagnostics
         for d in writer.diagnostics:

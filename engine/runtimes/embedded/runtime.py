@@ -15,7 +15,9 @@ from connectors.channels.config import build_senders
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database, queries
 from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings, Observer
+from engine.runtimes.embedded.health import Health
 from engine.runtimes.embedded.ingest import Ingest
+from engine.runtimes.embedded.lock import claim
 from engine.runtimes.embedded.processor import BatchResult, Processor
 from rules.problems import Problem, WorkspaceError
 from rules.workspace import fingerprint, load_workspace
@@ -47,6 +49,8 @@ class Counters:
 
 
 class EmbeddedRuntime:
+    holder = "nudge run"  # named in the refusal of a second process on the same database
+
     def __init__(self, workspace_dir: Path, db_path: Path, public_url: str = "http://127.0.0.1:8080",
                  wall_clock: Callable[[], float] = time.time, environ: Mapping[str, str] | None = None) -> None:
         self.root = workspace_dir
@@ -57,9 +61,11 @@ class EmbeddedRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._engine_wake = asyncio.Event()
         self._dispatch_wake = asyncio.Event()
+        self.health = Health(wall_clock)
         self.workspace = load_workspace(workspace_dir).workspace
-        database.create(db_path)
+        self.lock = claim(db_path, self.holder)  # before anything writes: a second process stops here
         self.read = database.connect(db_path)
+        self.probe_conn = database.connect(db_path, busy_timeout=2.0)
         self.links = SignedLinks(secret_from_meta(self.read, "link_secret").encode(), public_url)
         self.processor = Processor(database.connect(db_path), self.workspace, self.links, wall_clock)
         self.ingest = Ingest(database.connect(db_path), wall_clock, self._engine_wake.set)
@@ -81,6 +87,7 @@ class EmbeddedRuntime:
             asyncio.create_task(self._engine_loop(), name="engine"),
             asyncio.create_task(self._dispatch_loop(), name="dispatch"),
         ]
+        self.health.track(*self._tasks)
 
     async def stop(self) -> None:
         """Hand-offs in flight finish (within NUDGE_SHUTDOWN_GRACE) and are recorded; no new one starts."""
@@ -106,12 +113,15 @@ class EmbeddedRuntime:
     async def _engine_loop(self) -> None:
         while True:
             self._engine_wake.clear()
+            self.health.began("engine")
             try:
                 result: BatchResult = await asyncio.to_thread(self.processor.run_batch)
-            except Exception:
+            except Exception as exc:
+                self.health.failed("engine", exc)
                 log.exception("engine batch failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
+            self.health.done("engine")
             self.counters.processed += result.events
             self.counters.late += result.late
             self.counters.timers_fired += result.timers
@@ -126,20 +136,22 @@ class EmbeddedRuntime:
 
     async def _dispatch_loop(self) -> None:
         self.dispatcher.wake = self._dispatch_wake.set
-        while not self.dispatcher.closing:
+        while True:
             self._dispatch_wake.clear()
+            self.health.began("dispatch")
             try:
-                tried = await self.dispatcher.run_once()
-                due = None if tried else await self.dispatcher.next_ready()
-            except Exception:
+                claimed, in_flight = await self.dispatcher.run_round()  # at most `poll` long, even if a provider hangs
+                busy = claimed + in_flight
+                due = None if busy else await self.dispatcher.next_ready()
+            except Exception as exc:
+                self.health.failed("dispatch", exc)
                 log.exception("dispatch failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
-            if tried:
+            self.health.done("dispatch")
+            if busy:
                 continue
-            # look again within `poll` even unwoken: `nudge outbox --requeue` in another process changes the outbox
-            soon = self.clock() + self.dispatcher.settings.poll
-            await self._sleep_until(self._dispatch_wake, soon if due is None else min(due, soon))
+            await self._sleep_until(self._dispatch_wake, due)
 
     async def erase_customer(self, customer_id: str) -> bool:
         """GDPR erasure (queries.erase); False when there is no such customer."""
@@ -154,13 +166,21 @@ class EmbeddedRuntime:
             for problem in exc.problems:
                 log.error("reload refused: %s", problem)
             self.last_reload_problems = exc.problems
+            self.health.warn("workspace", "edit refused, the last valid version keeps running: "
+                                          + "; ".join(str(p) for p in exc.problems))
             return exc.problems
         exits = await asyncio.to_thread(self.processor.migrate, workspace)
         self.workspace = workspace
         self.last_reload_problems = []
+        self.health.warn("workspace", None)
         log.info("reloaded %d journeys; %d customers exited with step_removed", len(workspace.journeys), exits)
         self._engine_wake.set()
         return []
+
+    async def probe(self) -> dict[str, str]:
+        """Problems found at probe time, beyond what the loops recorded: can the database be written?"""
+        problem = await asyncio.to_thread(database.write_problem, self.probe_conn, self.clock())
+        return {"database": problem} if problem else {}
 
     async def watch(self, interval: float = 1.0) -> None:
         """Reload when a workspace file changes (polling mtimes: no extra dependency)."""

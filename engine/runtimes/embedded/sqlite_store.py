@@ -15,6 +15,7 @@ class SqliteStore:
         self._customers: dict[str, CustomerState | None] = {}
         self._dirty: set[str] = set()
         self._dropped: set[str] = set()
+        self._rows: dict[str, tuple[Any, ...]] = {}  # encoded by `settle`, written by `flush`
 
     def customer(self, key: str) -> CustomerState | None:
         if key not in self._customers:
@@ -30,6 +31,7 @@ class SqliteStore:
     def drop_customer(self, key: str) -> None:
         self._customers[key] = None
         self._dirty.discard(key)
+        self._rows.pop(key, None)
         self._dropped.add(key)
 
     def alias(self, anonymous_id: str) -> str | None:
@@ -54,17 +56,21 @@ class SqliteStore:
     def suppress(self, address: str, reason: str) -> None:
         self.conn.execute("INSERT OR IGNORE INTO suppressions VALUES (?, ?)", (address.lower(), reason))
 
-    def flush(self) -> None:
-        """Write what the batch changed; the caller commits."""
-        for key in self._dropped:
-            self.conn.execute("DELETE FROM customers WHERE key = ?", (key,))
-        rows = []
+    def settle(self) -> None:
+        """Encode the customers changed since the last call: after each input, so that a state that
+        cannot be saved fails the input that made it, not the whole batch."""
         for key in self._dirty:
             state = self._customers[key]
             assert state is not None
-            rows.append(customer_row(state))
-        self.conn.executemany(CUSTOMER_UPSERT, rows)
+            self._rows[key] = customer_row(state)
         self._dirty.clear()
+
+    def flush(self) -> None:
+        """Write what the batch changed; the caller commits."""
+        self.settle()
+        self.conn.executemany("DELETE FROM customers WHERE key = ?", [(key,) for key in self._dropped])
+        self.conn.executemany(CUSTOMER_UPSERT, list(self._rows.values()))
+        self._rows.clear()
         self._dropped.clear()
 
 

@@ -20,11 +20,13 @@ from typing import Any, Callable, Mapping
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from engine.events import Event
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database, queries
 from engine.runtimes.embedded.database import transaction
+from engine.runtimes.embedded.health import Unavailable
 from engine.runtimes.embedded.ingest import Accepted
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
 from engine.runtimes.embedded.sqlite_store import CUSTOMER_UPSERT, customer_row
@@ -34,38 +36,98 @@ from engine.runtimes.kafka.worker import KafkaSettings
 
 log = logging.getLogger("nudge.edge")
 
+PRODUCE_TIMEOUT = 5.0  # a request answers 503 by then, rather than hang while the broker is away
+PROBE_TIMEOUT = 3.0  # /healthz asks the broker for its metadata within this
+RECONNECT_AFTER = 5.0  # a producer or consumer that could not reach the broker tries again after this
+
 
 class KafkaIngest:
-    """Same face as the embedded Ingest: `submit` returns once the broker has the events."""
+    """Same face as the embedded Ingest: `submit` returns once the broker has the events, or raises
+    Unavailable (503) within PRODUCE_TIMEOUT; the producer reconnects by itself."""
 
     def __init__(self, settings: KafkaSettings, clock: Callable[[], float]) -> None:
         self.topic = settings.topic("events")
+        self.bootstrap = settings.bootstrap
         self.clock = clock
-        self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True,
-                                         metadata_max_age_ms=5000)
+        self.producer: AIOKafkaProducer | None = None  # set while started
+        self.last_error = "not connected yet"
 
     async def submit(self, events: list[Event]) -> Accepted:
         received = self.clock()
-        sends = [await self.producer.send(self.topic, key=envelopes.key_of(e).encode(),
-                                          value=envelopes.event_envelope(e, received)) for e in events]
-        await asyncio.gather(*sends)
+        producer = self._started()
+        try:
+            async with asyncio.timeout(PRODUCE_TIMEOUT):
+                sends = [await producer.send(self.topic, key=envelopes.key_of(e).encode(),
+                                             value=envelopes.event_envelope(e, received)) for e in events]
+                await asyncio.gather(*sends)
+        except (TimeoutError, KafkaError) as exc:
+            raise self._unavailable(exc, "the events", "try again with the same event ids") from exc
         return Accepted(len(events), 0)  # workers drop repeated ids; the API cannot know them here
 
     async def erase(self, customer_id: str) -> None:
         """Asks the customer's worker to erase the profile; returns once the broker has it."""
-        await self.producer.send_and_wait(self.topic, key=customer_id.encode(),
-                                          value=envelopes.erase_envelope(customer_id))
+        producer = self._started()
+        try:
+            async with asyncio.timeout(PRODUCE_TIMEOUT):
+                await producer.send_and_wait(self.topic, key=customer_id.encode(),
+                                             value=envelopes.erase_envelope(customer_id))
+        except (TimeoutError, KafkaError) as exc:
+            raise self._unavailable(exc, "the erasure", "nothing here was erased yet: try again") from exc
+
+    async def unreachable(self) -> str | None:
+        """Why the broker cannot be reached now, or None: a metadata round trip, bounded."""
+        if self.producer is None:
+            return f"unreachable at {self.bootstrap}: {self.last_error}"
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                await self.producer.client.fetch_all_metadata()
+        except (TimeoutError, KafkaError) as exc:
+            return f"unreachable at {self.bootstrap}: {exc or f'no answer within {PROBE_TIMEOUT:.0f} s'}"
+        return None
+
+    def _started(self) -> AIOKafkaProducer:
+        if self.producer is None:
+            raise Unavailable(f"the Kafka broker at {self.bootstrap} is unreachable ({self.last_error}); "
+                              "nothing was accepted: try again")
+        return self.producer
+
+    def _unavailable(self, exc: BaseException, what: str, advice: str) -> Unavailable:
+        why = str(exc) or f"no acknowledgement within {PRODUCE_TIMEOUT:.0f} s"
+        return Unavailable(f"the Kafka broker at {self.bootstrap} did not acknowledge {what} ({why}); {advice}")
 
     async def run(self) -> None:
-        await self.producer.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await self.producer.stop()
+        while True:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+                                        metadata_max_age_ms=5000)
+            try:
+                await producer.start()
+            except KafkaError as exc:
+                self.last_error = str(exc) or type(exc).__name__
+                log.warning("Kafka broker at %s unreachable (%s); trying again in %.0f s", self.bootstrap,
+                            self.last_error, RECONNECT_AFTER)
+                await _stop_quietly(producer)
+                await asyncio.sleep(RECONNECT_AFTER)
+                continue
+            self.producer = producer
+            try:
+                await asyncio.Event().wait()
+            finally:
+                self.producer = None
+                await producer.stop()
+
+
+async def _stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+    """Close what a failed start left open; a broker that is away cannot make this fail too."""
+    try:
+        await client.stop()
+    except KafkaError:
+        pass
 
 
 class KafkaEdgeRuntime(EmbeddedRuntime):
     """The embedded runtime's API and dispatcher, with the engine replaced by Kafka workers."""
+
+    holder = "nudge api --kafka"
 
     def __init__(self, workspace_dir: Path, db_path: Path, settings: KafkaSettings, public_url: str,
                  environ: Mapping[str, str]) -> None:
@@ -81,15 +143,24 @@ class KafkaEdgeRuntime(EmbeddedRuntime):
         await self.dispatcher.recover()
         self._tasks = [
             asyncio.create_task(self.producer.run(), name="producer"),
-            asyncio.create_task(self._consume("outbox", self.settings.topic("outbox"), self._outbox_rows)),
-            asyncio.create_task(self._consume("records", self.settings.topic("records"), self._record_rows)),
+            asyncio.create_task(self._consume("outbox", self.settings.topic("outbox"), self._outbox_rows),
+                                name="outbox consumer"),
+            asyncio.create_task(self._consume("records", self.settings.topic("records"), self._record_rows),
+                                name="records consumer"),
             asyncio.create_task(self._consume("customers", f"{self.settings.app_id}-customers-changelog",
-                                              self._customer_rows)),
+                                              self._customer_rows), name="customers consumer"),
             asyncio.create_task(self._consume("aliases", f"{self.settings.app_id}-aliases-changelog",
-                                              self._alias_rows)),
+                                              self._alias_rows), name="aliases consumer"),
             asyncio.create_task(self._dispatch_loop(), name="dispatch"),
         ]
+        self.health.track(*self._tasks)
         await asyncio.sleep(0)
+
+    async def probe(self) -> dict[str, str]:
+        found = await super().probe()
+        if (problem := await self.producer.unreachable()) is not None:
+            found["broker"] = problem
+        return found
 
     def _outbox_rows(self, values: list[Any]) -> None:
         rows = []
@@ -141,12 +212,28 @@ class KafkaEdgeRuntime(EmbeddedRuntime):
         return await super().erase_customer(customer_id)
 
     async def _consume(self, name: str, topic: str, write: Callable[[list[Any]], None]) -> None:
+        """Started again whenever the broker could not be reached (health shows the broker meanwhile)."""
+        while True:
+            consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.settings.bootstrap,
+                                        group_id=f"{self.settings.app_id}-edge-{name}", enable_auto_commit=False,
+                                        auto_offset_reset="earliest",
+                                        metadata_max_age_ms=5000)  # see topics the workers create later, soon
+            try:
+                await consumer.start()
+            except KafkaError as exc:
+                log.warning("%s consumer: Kafka broker unreachable (%s); trying again in %.0f s", name, exc,
+                            RECONNECT_AFTER)
+                await _stop_quietly(consumer)
+                await asyncio.sleep(RECONNECT_AFTER)
+                continue
+            try:
+                await self._drain(name, consumer, write)
+            except KafkaError as exc:  # offsets not committed: the rows come again, the outbox ignores repeats
+                log.warning("%s consumer: %s; starting again in %.0f s", name, exc, RECONNECT_AFTER)
+                await asyncio.sleep(RECONNECT_AFTER)
+
+    async def _drain(self, name: str, consumer: AIOKafkaConsumer, write: Callable[[list[Any]], None]) -> None:
         """At-least-once: rows commit in SQLite first, offsets after."""
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.settings.bootstrap,
-                                    group_id=f"{self.settings.app_id}-edge-{name}", enable_auto_commit=False,
-                                    auto_offset_reset="earliest",
-                                    metadata_max_age_ms=5000)  # see topics the workers create later, soon
-        await consumer.start()
         try:
             while True:
                 batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=1000, max_records=1000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import orjson
@@ -70,9 +70,9 @@ class Router:
                     return  # forwarded twice: the anonymous profile's input was processed again
                 store.remember(envelope["forward_id"])
                 store.owns = event.anonymous_id
-            origin = float(envelope.get("received_at") or origin)
-            late = epoch(event.timestamp) < origin - workspace.settings.late_events.total_seconds()
-            effects += engine.handle_event(event, late=late)
+            origin = float(envelope.get("received_at") or origin)  # its journey time (SPEC §14)
+            event = replace(event, received_at=from_epoch(origin))
+            effects += engine.handle_event(event, late=event.late(workspace.settings.late_events))
         elif kind == env.FIRE:
             entry = store.record.timers.get(envelope["id"])
             if entry is None:

@@ -36,6 +36,7 @@ from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.progress import Rewinder, Stalls, last_in
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
+from engine.runtimes.startup import EX_CONFIG, StartupError
 
 log = logging.getLogger("nudge.worker")
 
@@ -47,12 +48,12 @@ EXIT_CONFIG = 78  # EX_CONFIG: the settings do not match the topics
 
 @dataclass(frozen=True)
 class KafkaSettings:
+    link_secret: str  # one for the whole deployment: workers sign the links the API checks
     bootstrap: str = "127.0.0.1:9092"
     partitions: int = 8
     app_id: str = "nudge"
     store: str = "memory://"
     data_dir: str = ".nudge-worker"
-    link_secret: str = "change-me"
     public_url: str = "http://127.0.0.1:8080"
     session_timeout: float = 30.0  # how soon partitions of a dead worker move to the living
 
@@ -62,13 +63,19 @@ class KafkaSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> KafkaSettings:
+        """Refuses to go without NUDGE_LINK_SECRET: a default secret would let anyone forge links."""
+        secret = environ.get("NUDGE_LINK_SECRET", "").strip()
+        if not secret or secret == "change-me":
+            raise StartupError(EX_CONFIG, "NUDGE_LINK_SECRET is not set: workers sign unsubscribe and tracking "
+                                          "links with it and the API checks them; set the same random value "
+                                          "everywhere (e.g. openssl rand -hex 32)")
         return cls(
+            link_secret=secret,
             bootstrap=environ.get("NUDGE_KAFKA_BOOTSTRAP", cls.bootstrap),
             partitions=int(environ.get("NUDGE_KAFKA_PARTITIONS", cls.partitions)),
             app_id=environ.get("NUDGE_KAFKA_APP_ID", cls.app_id),
             store=environ.get("NUDGE_KAFKA_STORE", cls.store),
             data_dir=environ.get("NUDGE_KAFKA_DATA_DIR", cls.data_dir),
-            link_secret=environ.get("NUDGE_LINK_SECRET", cls.link_secret),
             public_url=environ.get("NUDGE_PUBLIC_URL", cls.public_url),
             session_timeout=float(environ.get("NUDGE_KAFKA_SESSION_TIMEOUT", cls.session_timeout)),
         )

@@ -1,0 +1,92 @@
+"""SPEC §8 limits on ids and JSON values, so no input can break the encoding of state or stall an engine."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from engine.state import ANON
+from rules.problems import EventError
+
+MAX_DEPTH = 32
+MAX_INT = 2**53 - 1           # the integers every JSON reader keeps exactly
+MAX_STRING_BYTES = 16 * 1024  # UTF-8 bytes, keys included
+MAX_ID = 200
+ID_RULE = f"ids are 1-{MAX_ID} printable characters, without '/'"
+
+
+def id_problem(value: str) -> str | None:
+    """Why `value` cannot be an id (`id`, `customer_id`, `anonymous_id`), or None."""
+    if not value:
+        return f"empty; {ID_RULE}"
+    if len(value) > MAX_ID:
+        return f"{len(value)} characters; {ID_RULE}"
+    for char in value:
+        if char == "/":
+            return f"contains '/'; {ID_RULE}"
+        if not char.isprintable():  # C0, DEL, C1, format and separator characters, lone surrogates
+            return f"contains the non-printable character U+{ord(char):04X}; {ID_RULE}"
+    return None
+
+
+def customer_id_problem(value: str) -> str | None:
+    """`id_problem`, and a customer id never looks like the key of an anonymous profile."""
+    if value.startswith(ANON):
+        return f"starts with '{ANON}', which names anonymous profiles; choose customer ids without that prefix"
+    return id_problem(value)
+
+
+def check_object(values: dict[str, Any], field: str) -> None:
+    """Every key and value of `properties` / `traits`; the first problem is raised, naming where it is."""
+    for key, value in values.items():
+        _check_key(key, field)
+        check_value(value, f"{field}.{_shown(key)}")
+
+
+def check_value(value: Any, field: str, depth: int = 0) -> None:
+    """A JSON value within §8: `depth` counts the objects and arrays around it inside the top-level value."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not -MAX_INT <= value <= MAX_INT:
+            raise EventError(field, f"integer outside ±(2^53 − 1) (±{MAX_INT}); send it as a string")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise EventError(field, "NaN and infinity are not JSON numbers")
+    elif isinstance(value, str):
+        _check_string(value, field, "string")
+    elif isinstance(value, dict | list):
+        if depth >= MAX_DEPTH:
+            raise EventError(field, f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_key(key, field)
+                check_value(item, f"{field}.{_shown(key)}", depth + 1)
+        else:
+            for index, item in enumerate(value):
+                check_value(item, f"{field}.{index}", depth + 1)
+    else:
+        raise EventError(field, f"not a JSON value ({type(value).__name__})")
+
+
+def _check_key(key: Any, field: str) -> None:
+    if not isinstance(key, str):
+        raise EventError(field, f"keys are strings (got {type(key).__name__})")
+    _check_string(key, field, "a key")
+
+
+def _check_string(value: str, field: str, what: str) -> None:
+    if value.isascii():
+        size = len(value)
+    else:
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise EventError(field, f"{what} holds a lone surrogate, which is not Unicode text") from None
+    if size > MAX_STRING_BYTES:
+        raise EventError(field, f"{what} of {size} bytes; at most {MAX_STRING_BYTES} (16 KiB) in UTF-8")
+
+
+def _shown(key: str) -> str:
+    """A key as it appears in a field path: long keys are cut, the error must stay readable."""
+    return key if len(key) <= 64 else key[:61] + "..."
