@@ -36,12 +36,14 @@ def test_verdicts_call_a_winner_only_on_enough_data() -> None:
 
 
 def arm(customers: int, converted: int, revenue: float = 0.0, messages: int = 1) -> Arm:
+    """The revenue spread evenly over the converted customers."""
     ids = [f"c{i}" for i in range(customers)]
-    return Arm(assigned=set(ids), converted=set(ids[:converted]), revenue=revenue, messages=messages)
+    spend = {c: revenue / converted for c in ids[:converted]} if converted else {}
+    return Arm(assigned=set(ids), converted=set(ids[:converted]), spend=spend, messages=messages)
 
 
 def test_a_holdout_is_the_baseline_and_its_uplift_is_reported() -> None:
-    result = experiment("promo", {"mail": arm(400, 60, revenue=3000.0), "holdout": arm(100, 10, revenue=400.0, messages=0)},
+    result = experiment(("promo", "offer"), {"mail": arm(400, 60, revenue=3000.0), "holdout": arm(100, 10, revenue=400.0, messages=0)},
                         order=("mail", "holdout"))
     assert result is not None and result["baseline"] == "holdout"
     (conv,) = result["comparisons"]
@@ -52,4 +54,4 @@ def test_a_holdout_is_the_baseline_and_its_uplift_is_reported() -> None:
 
 
 def test_a_split_with_one_variant_is_no_experiment() -> None:
-    assert experiment("promo", {"A": arm(10, 1)}) is None
+    assert experiment(("promo", "offer"), {"A": arm(10, 1)}) is None
