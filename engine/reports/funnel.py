@@ -11,7 +11,7 @@ FLAG_FIELDS = {DELIVERED: "delivered", OPENED: "opened", CLICKED: "clicked", BOU
                COMPLAINED: "complained", UNSUBSCRIBED: "unsubscribed", REPORTED: "reported"}
 PROVIDER_EVENTS = {
     "email_delivered": DELIVERED, "sms_delivered": DELIVERED,
-    "email_opened": OPENED, "email_clicked": CLICKED,
+    "email_opened": OPENED, "email_clicked": CLICKED, "sms_clicked": CLICKED,   # tracked links (settings.tracking)
     "email_bounced": BOUNCED, "sms_failed": BOUNCED,   # the provider could not deliver it
     "email_complained": COMPLAINED, "unsubscribed": UNSUBSCRIBED,
 }

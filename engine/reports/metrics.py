@@ -90,7 +90,7 @@ class Tally:
         self.message_customer: list[str] = []
         self.message_at: list[str] = []
         self.flags = bytearray()
-        self.clicked_at: dict[int, datetime] = {}
+        self.clicks: dict[int, list[datetime]] = {}             # message index -> its clicks, for attribution
         self.customer_messages: dict[str, list[int]] = {}
         self.entries: dict[tuple[str, str], str] = {}          # (customer, journey) -> first entry, journeys with splits
         self.sent_variants: dict[tuple[str, str], dict[str, str]] = {}  # (customer, journey) -> split -> variant
@@ -193,8 +193,8 @@ class Tally:
         have = self.flags[index]
         new = flag | (DELIVERED if flag & ENGAGED else 0) | (REPORTED if flag & (DELIVERED | BOUNCED) else 0)
         fresh = new & ~have
-        if flag & CLICKED and (index not in self.clicked_at or at < self.clicked_at[index]):
-            self.clicked_at[index] = at   # the first click opens the attribution window
+        if flag & CLICKED:
+            self.clicks.setdefault(index, []).append(at)
         if not fresh:
             return
         self.flags[index] = have | fresh
@@ -228,7 +228,7 @@ class Tally:
             if self.period.since is not None and order.at < self.period.since:
                 continue
             touches = [Touch(i, self.message_channel[i], parse_at(self.message_at[i]),
-                             self.clicked_at.get(i))
+                             tuple(self.clicks.get(i, ())))
                        for i in self.customer_messages.get(order.customer, ())]
             index = credited(order, touches, windows)
             if index is None:
@@ -268,8 +268,8 @@ class Tally:
             "by_channel": {c: {"orders": v["orders"], "revenue": round(v["revenue"], 2)} for c, v in sorted(by_channel.items())},
             "order_events": sorted(self.order_types),
             "order_events_without_total": self.orders_without_total,
-            "windows": {"after_click": {c: _hours(d) for c, d in windows.after_click.items()},
-                        "after_send": {c: _hours(d) for c, d in windows.after_send.items()}},
+            "windows": {"after_click": {c: _duration(d) for c, d in windows.after_click.items()},
+                        "after_send": {c: _duration(d) for c, d in windows.after_send.items()}},
         }
 
     # ---- results -------------------------------------------------------------------
@@ -288,7 +288,7 @@ class Tally:
             for _, arm in memberships.get((customer, journey), ()):
                 arm.converted.add(customer)
                 arm.goal_value += value
-        for index in self.clicked_at:
+        for index in self.clicks:
             g = self.message_group[index]
             if g != OTHER_JOURNEY:
                 customer, journey = self.message_customer[index], self.group_list[g].journey_id
@@ -375,5 +375,6 @@ class Tally:
         return index
 
 
-def _hours(window: timedelta) -> str:
-    return f"{window.total_seconds() / 3600:g}h"
+def _duration(window: timedelta) -> str:
+    seconds = window.total_seconds()
+    return f"{seconds / 86400:g}d" if seconds % 86400 == 0 else f"{seconds / 3600:g}h"

@@ -46,22 +46,22 @@ class Touch:
     index: int          # the message's index in the report's tally
     channel: str
     sent_at: datetime
-    clicked_at: datetime | None
+    clicks: tuple[datetime, ...]
 
 
 def credited(order: Order, touches: list[Touch], windows: Attribution) -> int | None:
     """The message an order is credited to, or None.
 
-    Candidates were sent strictly before the order. A clicked one (the click also before the
-    order, the order within `after_click` of the click) beats any plain one (the order within
-    `after_send` of the send); among candidates of the same kind the latest sent wins.
+    Candidates were sent strictly before the order. A clicked one (a click before the order, the
+    order within `after_click` of it) beats any plain one (the order within `after_send` of the
+    send); among candidates of the same kind the latest sent wins (the later in the log on a tie).
     """
     best: tuple[bool, datetime, int] | None = None
     for t in touches:
         if t.sent_at >= order.at:
             continue
         click = windows.after_click.get(t.channel, timedelta(-1))
-        clicked = t.clicked_at is not None and t.clicked_at < order.at and order.at - t.clicked_at <= click
+        clicked = any(c < order.at and order.at - c <= click for c in t.clicks)
         if not clicked and order.at - t.sent_at > windows.after_send.get(t.channel, timedelta(-1)):
             continue
         key = (clicked, t.sent_at, t.index)
