@@ -20,7 +20,7 @@ h3{font-size:16px;margin:20px 0 6px}.meta{color:#5b6576;margin:0 0 18px}
 table{border-collapse:collapse;background:#fff;margin:8px 0 16px;font-variant-numeric:tabular-nums;font-size:13.5px}
 th,td{border:1px solid #dde2ea;padding:4px 6px;text-align:right;white-space:nowrap}
 th{background:#eef1f6;font-weight:600;white-space:normal;vertical-align:bottom}th[title]{cursor:help}
-.wide{max-width:100%;overflow-x:auto}td:first-child,th:first-child{text-align:left}
+.wide{max-width:100%;overflow-x:auto}.experiment td:nth-last-child(-n+2){white-space:normal;min-width:14em}td:first-child,th:first-child{text-align:left}
 .note{background:#fff8e6;border:1px solid #f0d58c;border-radius:6px;padding:8px 12px;max-width:900px}
 .verdict{font-weight:600}.charts{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 .chart{background:#fff;border:1px solid #dde2ea;border-radius:6px}
@@ -61,7 +61,8 @@ FUNNEL_HEADERS: tuple[str | tuple[str, str], ...] = (
 
 
 def _delivered(f: Mapping[str, Any]) -> str:
-    return count(f["delivered"]) if f["delivery_reported"] or not f["sent"] else NOT_REPORTED
+    """Opens and clicks imply a delivery; with neither nor any report, 0 would be a guess."""
+    return count(f["delivered"]) if f["delivery_reported"] or f["delivered"] or not f["sent"] else NOT_REPORTED
 
 
 def _funnel_row(label: str, f: Mapping[str, Any], currency: str) -> list[str]:

@@ -243,3 +243,13 @@ def test_the_html_headline_shows_the_order_total_and_the_attributed_share(worklo
     attributed = re.search(r'id="attributed-revenue"><span>[^<]+</span><b>([^<]+)</b>', html)
     assert attributed and attributed.group(1) == f"${expected['attributed']['total']:,.2f}"
     assert html.count('id="incremental-') == 2 and "Goal conversions" in html
+
+
+def workload_report() -> str:
+    """The workload's HTML report, for the browser test at 1400 px."""
+    rng = random.Random(15)
+    harness = Harness(journeys=JOURNEYS, templates=TEMPLATES)
+    events = customer_events(rng)
+    records = harness.run(events, until="2026-04-30T00:00:00Z")
+    return render_html(build_report(ReportInput(records, events + feedback(records, rng),
+                                                catalog=Catalog.of(harness.workspace))))
