@@ -46,7 +46,7 @@ def two_proportion_p_value(s1: int, n1: int, s2: int, n2: int) -> float:
 
 
 def t_quantile(p: float, df: float) -> float:
-    """Student's t quantile by the Cornish-Fisher expansion (Abramowitz & Stegun 26.7.5); within 1e-3 for df >= 3."""
+    """Student's t quantile by the Cornish-Fisher expansion (Abramowitz & Stegun 26.7.5); within 1e-3 for df >= 5 (3.179 for 3.182 at 3)."""
     x = NormalDist().inv_cdf(p)
     g1 = (x ** 3 + x) / 4
     g2 = (5 * x ** 5 + 16 * x ** 3 + 3 * x) / 96

@@ -99,3 +99,32 @@ def test_four_splits_with_the_same_variant_names_are_four_experiments_titled_by_
                                                  for k in range(4))
     html = render_html(result)
     assert all(f"promo · split test{k}: baseline A" in html for k in range(4))
+
+
+NESTED = """\
+id: n
+trigger: {event: signed_up}
+steps:
+  - split:
+      name: outer
+      variants:
+        - name: X
+          weight: 1
+          steps:
+            - {id: x1, send: email, template: hi}
+            - split:
+                name: inner
+                variants:
+                  - {name: C, weight: 1, steps: [{id: c1, send: email, template: hi}]}
+                  - {name: D, weight: 1, steps: [{id: d1, send: email, template: hi}]}
+            - {id: x2, send: email, template: hi}
+        - {name: Y, weight: 1}
+  - {id: after, send: email, template: hi}
+"""
+
+
+def test_a_send_belongs_to_the_innermost_split_holding_it_and_a_variant_without_steps_is_a_holdout() -> None:
+    catalog = Catalog.of(Harness(journeys={"n": NESTED}, templates={"hi.email.html": email("Hi")}).workspace)
+    assert {step: split for (_, step), split in catalog.split_of_step.items() if not step[0].isdigit()} == {
+        "x1": "outer", "c1": "inner", "d1": "inner", "x2": "outer"}
+    assert catalog.holdouts == {("n", "outer"): frozenset({"Y"}), ("n", "inner"): frozenset()}
