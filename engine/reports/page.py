@@ -156,9 +156,11 @@ def _journey(j: Mapping[str, Any], currency: str) -> str:
              charts.funnel(stages, f"Funnel of {j['id']}")]
     if days:
         parts.append(charts.small_multiples(days, series, f"Daily activity of {j['id']}"))
-    parts.append("</div><h3>Steps</h3>")
-    parts.append(_table(("step", "channel", *FUNNEL_HEADERS[2:]),
-                        [[s["id"], s.get("channel") or "", *_funnel_row("", s, currency)[2:]] for s in j["steps"]]))
+    parts.append("</div>")
+    if j["steps"]:
+        parts.append("<h3>Steps</h3>" + _table(("step", "channel", *FUNNEL_HEADERS[2:]),
+                                               [[s["id"], s.get("channel") or "", *_funnel_row("", s, currency)[2:]]
+                                                for s in j["steps"]]))
     if j["variants"]:
         parts.append("<h3>Variants</h3>" + _table(("split", "variant", *FUNNEL_HEADERS[1:]),
                                                    [[v.get("split") or "", *_funnel_row(v["id"], v, currency)]
