@@ -412,6 +412,7 @@ def report(
 ) -> None:
     """Campaign performance (funnels, experiments) and customer analytics from the logs (docs/reports.md)."""
     from engine.reports import ReportInput, build_report
+    from engine.model import DEFAULT_PURCHASE_EVENTS
     from engine.reports.catalog import Catalog
     from engine.reports.page import render_html
     from engine.reports.period import Period
@@ -436,7 +437,9 @@ def report(
         start = _day_or_time(since, end_of_day=False)
     catalog = Catalog.of(_load(workspace).workspace) if (workspace / "journeys.yaml").exists() else Catalog()
     try:
-        logs = sources.from_db(conn, str(db)) if conn else sources.from_files(input, events)  # type: ignore[arg-type]
+        order_types = catalog.workspace.settings.purchase_events if catalog.workspace else DEFAULT_PURCHASE_EVENTS
+        logs = (sources.from_db(conn, str(db), order_types) if conn
+                else sources.from_files(input, events))  # type: ignore[arg-type]
         size = logs.size if logs.size is not None else (sources.count_lines(input) if err.is_terminal and input else 0)
         inp = ReportInput(logs.records, logs.events, Period(start, end), journey, catalog, logs.source)
         result = _with_progress(lambda progress: build_report(inp, progress), size, "building the report")

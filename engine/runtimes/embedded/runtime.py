@@ -160,8 +160,8 @@ class EmbeddedRuntime:
 
     async def reload(self) -> list[Problem]:
         """Load the edited workspace; an invalid edit is refused and the last valid one keeps running."""
-        try:
-            workspace = load_workspace(self.root).workspace
+        try:  # compiled off the loop: a large workspace must not stall the API meanwhile
+            workspace = (await asyncio.to_thread(load_workspace, self.root)).workspace
         except WorkspaceError as exc:
             for problem in exc.problems:
                 log.error("reload refused: %s", problem)
