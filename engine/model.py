@@ -104,6 +104,7 @@ class Settings:
     double_opt_in: frozenset[str] = frozenset()  # channels whose new subscribers confirm by a link
     purchase_events: tuple[str, ...] = DEFAULT_PURCHASE_EVENTS  # event types that are orders (reports)
     attribution: Attribution = field(default_factory=Attribution)
+    event_names: Mapping[str, str] = field(default_factory=dict)  # Segment event name -> type (connectors/api/segment.py)
     raw: Mapping[str, Any] = field(default_factory=dict)  # as written, for templates
 
 

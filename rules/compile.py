@@ -103,6 +103,7 @@ class Compiler:
             channels=model.channels.model_dump(),
             purchase_events=tuple(model.purchase_events),
             attribution=self.attribution(model.attribution),
+            event_names=dict(model.event_names),
             raw=raw.get("settings") or {},
         )
 

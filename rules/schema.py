@@ -123,6 +123,9 @@ class SettingsModel(Strict):
     purchase_events: list[str] = Field(["purchase", "order_completed"],
                                        description="event types that are orders, valued by properties.total (reports)")
     attribution: AttributionModel = AttributionModel()
+    event_names: dict[str, Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = Field(
+        {}, description="Segment event names mapped to Nudge event types, over the default rule "
+                        "('Order Completed' -> order_completed)")
 
     _check_late = field_validator("late_events", "future_skew")(_duration)
     _check_zone = field_validator("timezone")(_zone)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -14,19 +13,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from connectors.api.auth import Secret, SignatureChecker, key_ok
+from connectors.api.auth import Secret, SignatureChecker, key_ok, write_keys
 from connectors.api.deps import Deps, read_limited_body
+from connectors.api.ingest import ingest
 from connectors.api.preferences import preference_routes
 from connectors.api.providers import provider_routes
 from connectors.api.reports import report_page
+from connectors.api.segment import segment_routes
 from connectors.api.metrics import Metrics
 from connectors.api.outbox import outbox_routes
 from engine.runtimes.embedded import queries
 from engine.runtimes.embedded.health import Unavailable
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
-from rules.events import parse_event
 from rules.limits import customer_id_problem
-from rules.problems import EventError
 
 MAX_BODY = 1024 * 1024
 MAX_EVENTS = 1000
@@ -69,6 +68,8 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
     app.include_router(provider_routes(deps))
     app.include_router(preference_routes(deps))
     app.include_router(outbox_routes(deps, keys))
+    writers = write_keys(environ or {}, keys)
+    app.include_router(segment_routes(deps, writers))
 
     def unauthorized(request: Request, accepted: list[Secret] | None = None) -> Response | None:
         """None when the request carries one of the `accepted` keys (default: the API keys)."""
@@ -82,7 +83,7 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
 
     @app.post("/v1/events", status_code=202, summary="Send one event or a JSON array of up to 1,000")
     async def post_events(request: Request) -> Response:
-        if (refused := unauthorized(request)) is not None:
+        if (refused := unauthorized(request, writers)) is not None:
             return refused
         body = await read_limited_body(request, MAX_BODY)
         if body is None:
@@ -104,24 +105,10 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
             return _error(422, "empty batch")
         if len(items) > MAX_EVENTS:
             return _error(413, f"at most {MAX_EVENTS} events per request")
-        received = datetime.now(timezone.utc)
-        skew = runtime.workspace.settings.future_skew
-        events, rejected = [], []
-        for index, item in enumerate(items):
-            try:
-                if isinstance(item, dict) and not item.get("id"):
-                    item = {**item, "id": "evt_" + uuid.uuid4().hex}
-                events.append(parse_event(item, received_at=received, future_skew=skew))
-            except EventError as exc:
-                rejected.append({"index": index, "field": exc.field, "reason": exc.reason})
-        runtime.counters.rejected += len(rejected)
-        if not events:
-            return _json(422, {"error": "no valid event", "rejected": rejected})
-        accepted = await runtime.ingest.submit(events)
-        runtime.counters.accepted += accepted.accepted
-        runtime.counters.duplicates += accepted.duplicates
-        return _json(202, {"accepted": accepted.accepted, "duplicates": accepted.duplicates, "rejected": rejected,
-                           "ids": [e.id for e in events]})
+        result = await ingest(runtime, items, datetime.now(timezone.utc))
+        if not result.ids:
+            return _json(422, {"error": "no valid event", "rejected": result.rejected})
+        return _json(202, result.body())
 
     # `:path` takes an id with its slashes (`victim%2F` arrives as `victim/`), so it is refused here instead of
     # matching nothing and being redirected by redirect_slashes to another customer

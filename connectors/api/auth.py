@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -35,6 +36,25 @@ def api_keys(environ: Mapping[str, str], db_path: Path) -> tuple[list[Secret], s
         key_file.write_text(key + "\n")
         key_file.chmod(0o600)
     return [Secret(key)], f"API key (from {key_file}): {key}"
+
+
+def write_keys(environ: Mapping[str, str], keys: list[Secret]) -> list[Secret]:
+    """Keys that may post events (/v1/events, the Segment routes) and nothing else: NUDGE_WRITE_KEYS
+    and every API key. A write key sits in a website's page, so it opens no read or erase."""
+    extra = [Secret(k.strip()) for k in environ.get("NUDGE_WRITE_KEYS", "").split(",") if k.strip()]
+    return [*keys, *extra]
+
+
+def basic_user(authorization: str) -> str | None:
+    """The user name of `Authorization: Basic base64(user:password)`: where Segment's SDKs put the write key."""
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0] or None
 
 
 def key_ok(presented: str | None, keys: list[Secret]) -> bool:
