@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 from engine import model as m
 from engine.model import CONFIRM_TEMPLATE
@@ -29,6 +30,21 @@ def clock(text: str) -> time:
 
 def signed_duration(text: str) -> timedelta:
     return -parse_duration(text[1:]) if text.startswith("-") else parse_duration(text)
+
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Customer data leaves only over TLS: https, or http to this machine (a local CRM, a test receiver)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return f"webhook url '{url[:120]}' is not a URL"
+    if (parts.scheme == "https" and host) or (parts.scheme == "http" and host in LOCAL_HOSTS):
+        return None
+    return f"webhook url '{url[:120]}' must be https:// (http:// only to localhost or 127.0.0.1)"
 
 
 class Compiler:
@@ -265,6 +281,8 @@ class Compiler:
         if step.send == "webhook":
             if not step.url:
                 self.problems.append(pos.problem(here, "a webhook send needs a 'url'"))
+            elif problem := webhook_url_problem(step.url):
+                self.problems.append(pos.problem((*here, "url"), problem))
             body = {}
             for key, value in (step.body or {}).items():
                 body[key] = self.expr(value, pos, (*here, "body", key)) if isinstance(value, str) else value

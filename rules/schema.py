@@ -71,7 +71,8 @@ class SmsChannelModel(Strict):
 
 
 class WebhookChannelModel(Strict):
-    provider: Literal["file"] = Field("file", description="where webhook sends go")
+    provider: Literal["file", "http"] = Field("file", description="where webhook sends go: the outbox file, or "
+                                                                  "signed HTTP posts to each step's url")
     rate_per_second: float | None = Field(None, gt=0, description="at most this many sends a second")
 
 

@@ -57,6 +57,12 @@ def build_senders(settings: Settings, root: Path, environ: Mapping[str, str], pu
     channels = settings.channels or {}
     file_sender = FileSender(root / str(channels.get("file_path", "outbox/messages.jsonl")))
     senders: dict[str, Sender] = {"webhook": file_sender}
+    if (channels.get("webhook") or {}).get("provider", "file") == "http":
+        from connectors.channels.webhook import WebhookSender
+
+        senders["webhook"] = WebhookSender(
+            _need(environ, "NUDGE_WEBHOOK_SIGNING_SECRET", "the http webhook provider signs every post (Nudge-Signature)"),
+            _timeout(environ))
     email = (channels.get("email") or {}).get("provider", "file")
     if email == "sendgrid":
         from connectors.channels.sendgrid import DEFAULT_BASE_URL, SendGridSender
