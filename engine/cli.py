@@ -456,6 +456,50 @@ def report(
         sys.stdout.write(text)
 
 
+import_app = typer.Typer(help="Load a customer base into a database (with no server running on it).",
+                         no_args_is_help=True, add_completion=False)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("profiles")
+def import_profiles(
+    file: Annotated[Path, typer.Argument(help="Profiles: .csv (a header row) or .jsonl (one object a line).",
+                                         exists=True, dir_okay=False)],
+    id_column: Annotated[str, typer.Option(help="The column (or key) holding each customer's id.")] = "customer_id",
+    db: Annotated[Path, typer.Option(help="The SQLite file of `nudge run` (created when missing).", dir_okay=False)] = Path("nudge.db"),
+    show: Annotated[int, typer.Option("--show-rejected", help="List at most this many rejected rows.")] = 50,
+) -> None:
+    """Stream profiles in as `profile_imported` events (SPEC §8 limits); the next `nudge run` applies them.
+
+    Refused beside a running server (exit 75): stop it, import, start it. Exit 1 when a row was rejected.
+    """
+    import asyncio
+
+    from rich.progress import DownloadColumn, Progress, TimeRemainingColumn
+
+    from connectors.profile_import import import_profiles as stream
+    from engine.runtimes.embedded import database
+    from engine.runtimes.embedded.lock import claim
+
+    try:
+        lock = claim(db, "nudge import")
+    except StartupError as exc:
+        err.print(f"nudge import: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(exc.status) from None
+    with lock, Progress(*Progress.get_default_columns()[:-1], DownloadColumn(), TimeRemainingColumn(),
+                        console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(f"importing {file.name}", total=file.stat().st_size)
+        summary = asyncio.run(stream(database.connect(db), file, id_column, lambda done: bar.update(task, completed=done)))
+    for rejected in summary.rejected[:show]:
+        err.print(str(rejected), style="red", markup=False, soft_wrap=True)
+    if len(summary.rejected) > show:
+        err.print(f"... and {len(summary.rejected) - show} more rejected row(s)", style="red")
+    err.print(f"{summary.imported} profile(s) imported, {summary.unchanged} unchanged (imported before), "
+              f"{len(summary.rejected)} rejected; `nudge run` on {db} applies them")
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
 def _day_or_time(value: str, end_of_day: bool) -> datetime:
     """YYYY-MM-DD is that whole day in UTC (an end date includes it); else RFC 3339."""
     if len(value) == 10:
