@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from connectors.api.auth import Secret, SignatureChecker, key_ok, write_keys
+from connectors.api.auth import Secret, SignatureChecker, bearer, key_ok, write_keys
 from connectors.api.deps import Deps, read_limited_body
 from connectors.api.ingest import ingest
 from connectors.api.preferences import preference_routes
@@ -21,6 +21,7 @@ from connectors.api.providers import provider_routes
 from connectors.api.reports import report_page
 from connectors.api.segment import segment_routes
 from connectors.api.metrics import Metrics
+from connectors.api.openapi import install as install_docs
 from connectors.api.outbox import outbox_routes
 from engine.runtimes.embedded import queries
 from engine.runtimes.embedded.health import Unavailable
@@ -64,7 +65,9 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
     deps = Deps(runtime, environ or {})
     on_db = deps.on_db
 
-    app = FastAPI(title="Nudge", version="1", description="Events in; journeys decide; messages out exactly once.")
+    app = FastAPI(title="Nudge", version="1", description="Events in; journeys decide; messages out exactly once.",
+                  docs_url=None, redoc_url=None)
+    install_docs(app)
     app.include_router(provider_routes(deps))
     app.include_router(preference_routes(deps))
     app.include_router(outbox_routes(deps, keys))
@@ -73,8 +76,7 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
 
     def unauthorized(request: Request, accepted: list[Secret] | None = None) -> Response | None:
         """None when the request carries one of the `accepted` keys (default: the API keys)."""
-        auth = request.headers.get("authorization", "")
-        presented = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key")
+        presented = bearer(request)
         if not presented:
             return _error(401, "missing API key: send 'Authorization: Bearer <key>'")
         if not key_ok(presented, keys if accepted is None else accepted):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from starlette.requests import Request
+
 from connectors.freshness import FRESHNESS, Freshness
 
 
@@ -55,6 +57,12 @@ def basic_user(authorization: str) -> str | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return decoded.partition(":")[0] or None
+
+
+def bearer(request: Request) -> str | None:
+    """The key of `Authorization: Bearer <key>`, else of `X-API-Key`."""
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key")
 
 
 def key_ok(presented: str | None, keys: list[Secret]) -> bool:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import re
 import zlib
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.api.auth import Secret, basic_user, key_ok
+from connectors.api.auth import Secret, basic_user, bearer, key_ok
 from connectors.api.deps import Deps, read_limited_body
 from connectors.api.ingest import ingest
 from rules.events import parse_timestamp
@@ -27,6 +28,40 @@ TRAIT_NAMES = {"firstName": "first_name", "lastName": "last_name"}  # Segment's 
 CAMPAIGN = ("name", "source", "medium", "term", "content")
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, OPTIONS",
         "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding"}
+
+
+class SegmentMessage(BaseModel):
+    """One Segment Spec call as the SDKs send it: the fields Nudge reads (others are accepted and ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["track", "identify", "page", "screen", "alias", "group"] | None = Field(
+        None, description="required in a batch; a single call's type is its path")
+    messageId: str | None = Field(None, description="the event id: a message sent again is a duplicate")
+    userId: str | int | None = Field(None, description="customer_id")
+    anonymousId: str | None = Field(None, description="anonymous_id; with userId, the two are linked")
+    event: str | None = Field(None, description="track: the name, mapped to a type (settings.event_names, else snake case)")
+    name: str | None = None
+    category: str | None = None
+    previousId: str | None = Field(None, description="alias: linked to userId")
+    groupId: str | None = None
+    properties: dict[str, Any] | None = None
+    traits: dict[str, Any] | None = Field(None, description="identify: merged into the profile (firstName -> first_name)")
+    context: dict[str, Any] | None = Field(None, description="ip, userAgent, locale, timezone, campaign, page, traits")
+    timestamp: datetime | None = Field(None, description="when it happened by the device's clock (corrected by sentAt)")
+    sentAt: datetime | None = Field(None, description="when the device sent it, by the same clock")
+    writeKey: str | None = Field(None, description="the write key, when not sent as the Basic auth user name")
+
+
+class SegmentBatch(BaseModel):
+    """What the server libraries post to /v1/batch (and analytics-next to /v1/b)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    batch: list[SegmentMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    sentAt: datetime | None = None
+    context: dict[str, Any] | None = Field(None, description="defaults for every message's context")
+    writeKey: str | None = None
 
 
 def event_type(name: Any, names: Mapping[str, str]) -> str:
@@ -168,8 +203,8 @@ def segment_routes(deps: Deps, writers: list[Secret]) -> APIRouter:
         if not isinstance(data, dict):
             return _answer(400, {"error": "expected a JSON object"})
         # the server SDKs send the key as Basic user name; analytics-next, in the body (a text/plain post
-        # needs no CORS preflight)
-        presented = basic_user(request.headers.get("authorization", "")) or data.get("writeKey")
+        # needs no CORS preflight); a Bearer key as every other Nudge call takes it
+        presented = basic_user(request.headers.get("authorization", "")) or bearer(request) or data.get("writeKey")
         if not isinstance(presented, str) or not presented:
             return _answer(401, {"error": "missing write key: send it as the Basic auth user name"})
         if not key_ok(presented, writers):
@@ -218,4 +253,4 @@ def segment_routes(deps: Deps, writers: list[Secret]) -> APIRouter:
     return router
 
 
-__all__ = ["event_type", "segment_routes", "to_event"]
+__all__ = ["SegmentBatch", "SegmentMessage", "event_type", "segment_routes", "to_event"]
