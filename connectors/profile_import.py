@@ -99,31 +99,38 @@ def rows_of(path: Path, progress: Callable[[int], None]) -> Iterator[Row]:
     return _csv_rows(lines) if path.suffix.lower() == ".csv" else _jsonl_rows(lines)
 
 
+def _batches(path: Path, id_column: str, clock: Callable[[], float], progress: Callable[[int], None],
+             rejected: list[Rejected]) -> Iterator[list[Event]]:
+    """Rows parsed and validated into batches of events; a refused row goes to `rejected`."""
+    batch: list[Event] = []
+    for line, fields in rows_of(path, progress):
+        try:
+            batch.append(profile_event(fields, id_column, datetime.fromtimestamp(clock(), timezone.utc)))
+        except EventError as exc:
+            rejected.append(Rejected(path.name, line, f"{exc.field}: {exc.reason}"))
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 async def import_profiles(conn: Any, path: Path, id_column: str = "customer_id",
                           progress: Callable[[int], None] = lambda done: None,
                           clock: Callable[[], float] = lambda: datetime.now(timezone.utc).timestamp()) -> Summary:
-    """Stream `path` into the database of `conn` in batches; bad rows are listed, the rest go in."""
+    """Stream `path` into the database of `conn`: one thread parses the next batch while SQLite writes this one."""
     summary = Summary()
     ingest = Ingest(conn, clock, lambda: None)
     writer = asyncio.create_task(ingest.run())
-    batch: list[Event] = []
-
-    async def flush() -> None:
-        if batch:
-            done = await ingest.submit(list(batch))
+    batches = _batches(path, id_column, clock, progress, summary.rejected)
+    try:
+        batch = await asyncio.to_thread(next, batches, None)
+        while batch is not None:
+            parsing = asyncio.create_task(asyncio.to_thread(next, batches, None))
+            done = await ingest.submit(batch)
             summary.imported += done.accepted
             summary.unchanged += done.duplicates
-            batch.clear()
-
-    try:
-        for line, fields in rows_of(path, progress):
-            try:
-                batch.append(profile_event(fields, id_column, datetime.fromtimestamp(clock(), timezone.utc)))
-            except EventError as exc:
-                summary.rejected.append(Rejected(path.name, line, f"{exc.field}: {exc.reason}"))
-            if len(batch) >= BATCH:
-                await flush()
-        await flush()
+            batch = await parsing
     finally:
         writer.cancel()
     return summary
