@@ -56,15 +56,16 @@ class Group:
     channel: Funnel
     total: Funnel
     total_channel: Funnel
+    template: Funnel
     journey_id: str
 
     def each(self) -> tuple[Funnel, ...]:
-        parts = (self.journey, self.step, self.channel, self.total, self.total_channel)
+        parts = (self.journey, self.step, self.channel, self.total, self.total_channel, self.template)
         return parts if self.variant is None else (*parts, self.variant)
 
     def touched(self) -> tuple[Funnel, ...]:
-        """Where a last-touch goal conversion is credited: the message's step and channels."""
-        return self.step, self.channel, self.total_channel
+        """Where a last-touch goal conversion is credited: the message's step, channels and template."""
+        return self.step, self.channel, self.total_channel, self.template
 
 
 class Tally:
@@ -76,12 +77,13 @@ class Tally:
         self.order_types = frozenset(order_types(catalog.workspace))
         self.total = Funnel("all")
         self.channels: dict[str, Funnel] = {}
+        self.templates: dict[tuple[str, str], Funnel] = {}    # (channel, template) across journeys
         self.journey_funnels: dict[str, Funnel] = {}
         self.steps: dict[tuple[str, str], Funnel] = {}
         self.variants: dict[tuple[str, str, str], Funnel] = {}
         self.journey_channels: dict[tuple[str, str], Funnel] = {}
         self.days: dict[tuple[str, str], Funnel] = {}
-        self.groups: dict[tuple[str, str, str | None, str | None, str], int] = {}
+        self.groups: dict[tuple[str, str, str | None, str | None, str, str | None], int] = {}
         self.group_list: list[Group] = []
         # messages sent, by index: their group (or OTHER_JOURNEY), channel, customer and time
         self.messages: dict[str, int] = {}
@@ -96,6 +98,7 @@ class Tally:
         self.sent_variants: dict[tuple[str, str], dict[str, str]] = {}  # (customer, journey) -> split -> variant
         self.last_touch: dict[tuple[str, str], int] = {}
         self.conversions: list[tuple[str, str, float]] = []
+        self.exits: dict[tuple[str, str | None, str], int] = {}   # (journey, step, reason) -> instances
         self.orders: dict[str, Order] = {}
         self.orders_without_total = 0
         self.attributed: dict[str, int] = {}                    # order id -> message index
@@ -137,6 +140,10 @@ class Tally:
                     f.conversions += 1
                     f.goal_value += value
             self.conversions.append((customer, journey, value))
+        elif kind == "exited":
+            self._journey(journey)
+            key = (journey, r.get("step"), str(r.get("reason")))
+            self.exits[key] = self.exits.get(key, 0) + 1
 
     def _send(self, r: Mapping[str, Any], journey: str, customer: str, day: str) -> None:
         step = str(r.get("step"))
@@ -145,7 +152,7 @@ class Tally:
         if variant is not None and split is not None and journey not in self.catalog.splits:
             self.sent_variants.setdefault((customer, journey), {}).setdefault(split, str(variant))
             self.entries.setdefault((customer, journey), r["at"])
-        index = self._group(journey, step, split, variant, str(r.get("channel")))
+        index = self._group(journey, step, split, variant, str(r.get("channel")), r.get("template"))
         group = self.group_list[index]
         status = r.get("status")
         if status == "sent":
@@ -324,11 +331,17 @@ class Tally:
             item["variants"] = [f.as_dict() for (j, _, _), f in sorted(self.variants.items()) if j == journey]
             item["channels"] = [f.as_dict() for (j, _), f in sorted(self.journey_channels.items()) if j == journey]
             item["daily"] = [daily_row(f) for (j, _), f in sorted(self.days.items()) if j == journey]
+            item["exits"] = [{"step": step, "reason": reason, "count": n}
+                             for (j, step, reason), n in self.exits.items() if j == journey]
             result.append(item)
         return result
 
     def channel_totals(self) -> list[dict[str, Any]]:
         return [f.as_dict() for _, f in sorted(self.channels.items())]
+
+    def template_totals(self) -> list[dict[str, Any]]:
+        """Each template's messages across journeys, by channel and name."""
+        return [f.as_dict() for _, f in sorted(self.templates.items())]
 
     # ---- funnels by key ------------------------------------------------------------
     def _seen(self, at: str) -> None:
@@ -355,14 +368,21 @@ class Tally:
             f = self.days[(journey, day)] = Funnel(day, track_recipients=False)
         return f
 
-    def _group(self, journey: str, step: str, split: str | None, variant: str | None, channel: str) -> int:
-        key = (journey, step, split, variant, channel)
+    def _group(self, journey: str, step: str, split: str | None, variant: str | None, channel: str,
+               template: str | None) -> int:
+        key = (journey, step, split, variant, channel, template)
         index = self.groups.get(key)
         if index is None:
             step_f = self.steps.get((journey, step))
             if step_f is None:
                 step_f = self.steps[(journey, step)] = Funnel(step, per="recipients", channel=channel, split=split,
-                                                              variant=variant)
+                                                              variant=variant, templates=[])
+            if template and template not in step_f.extra["templates"]:
+                step_f.extra["templates"].append(template)   # a content test sends one step with several
+            name = template or "(no template)"
+            tf = self.templates.get((channel, name))
+            if tf is None:
+                tf = self.templates[(channel, name)] = Funnel(name, per="recipients", channel=channel)
             jc = self.journey_channels.get((journey, channel))
             if jc is None:
                 jc = self.journey_channels[(journey, channel)] = Funnel(channel, per="recipients")
@@ -371,7 +391,7 @@ class Tally:
                 tc = self.channels[channel] = Funnel(channel, per="recipients")
             variant_f = self._variant(journey, split or "", variant) if variant is not None else None
             index = self.groups[key] = len(self.group_list)
-            self.group_list.append(Group(self._journey(journey), step_f, variant_f, jc, self.total, tc, journey))
+            self.group_list.append(Group(self._journey(journey), step_f, variant_f, jc, self.total, tc, tf, journey))
         return index
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 
 def parse_at(value: str) -> datetime:
@@ -30,3 +30,13 @@ class Period:
 
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat().replace("+00:00", "Z") if at else None
+
+
+def previous(period: Period, latest: datetime | None) -> Period | None:
+    """The period of the same length just before `period` (ending the instant before its start), to compare with;
+    an open end is `latest` (the newest record). None when the period has no start."""
+    end = period.until or latest
+    if period.since is None or end is None or end < period.since:
+        return None
+    length = end - period.since + timedelta(microseconds=1)
+    return Period(period.since - length, period.since - timedelta(microseconds=1))

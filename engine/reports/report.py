@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from engine.reports import journey_map
 from engine.reports.catalog import Catalog
+from engine.reports.comparison import compare
 from engine.reports.customers import customer_analytics
 from engine.reports.experiments import experiment
 from engine.reports.metrics import Tally
@@ -25,21 +27,28 @@ class ReportInput:
     journey: str | None = None
     catalog: Catalog = field(default_factory=Catalog)
     source: str = ""
+    previous: Period | None = None    # the period to compare with (engine.reports.period.previous)
+    waiting: Mapping[tuple[str, str], int] | None = None   # (journey, step) -> instances there now (a live store)
 
 
 def build_report(inp: ReportInput, progress: Progress | None = None) -> dict[str, Any]:
     """`progress`, when given, hears how many records have been read so far."""
     catalog = inp.catalog
     tally = Tally(inp.period, inp.journey, catalog)
+    before = Tally(inp.previous, inp.journey, catalog) if inp.previous is not None else None
+    tallies = (tally,) if before is None else (tally, before)   # one pass over the logs feeds both periods
     done = 0
     for record in inp.records:
-        tally.add_record(record)
+        for t in tallies:
+            t.add_record(record)
         done += 1
         if progress is not None and done % PROGRESS_EVERY == 0:
             progress(done)
     for event in inp.events:
-        tally.add_event(event)
-    tally.finish()
+        for t in tallies:
+            t.add_event(event)
+    for t in tallies:
+        t.finish()
     latest = max((o.at for o in tally.orders.values()), default=None)
     if tally.last_at and (latest is None or parse_at(tally.last_at) > latest):
         latest = parse_at(tally.last_at)
@@ -47,7 +56,9 @@ def build_report(inp: ReportInput, progress: Progress | None = None) -> dict[str
     arms = tally.arms()
     experiments = [e for key, by_variant in arms.items()
                    if (e := experiment(key, by_variant, catalog.variant_order(key), catalog.holdouts.get(key, frozenset())))]
-    return {
+    journeys = tally.journeys(arms, catalog.order, catalog.names)
+    _add_maps(journeys, inp, catalog)
+    report = {
         "source": inp.source,
         "period": inp.period.as_dict(),
         "data_from": tally.first_at, "data_until": tally.last_at,
@@ -56,8 +67,26 @@ def build_report(inp: ReportInput, progress: Progress | None = None) -> dict[str
         "revenue": tally.revenue(),
         "totals": tally.total.as_dict(),
         "channels": tally.channel_totals(),
-        "journeys": tally.journeys(arms, catalog.order, catalog.names),
+        "templates": tally.template_totals(),
+        "journeys": journeys,
         "experiments": experiments,
         "customers": customer_analytics(tally.orders.values(), now) if now else {"customers": 0, "note": "no data"},
         "unattributed_provider_events": dict(sorted(tally.unattributed.items())),
+        "comparison": None,
     }
+    if before is not None and inp.previous is not None:
+        report["comparison"] = compare(report, {"period": inp.previous.as_dict(), "revenue": before.revenue(),
+                                                "totals": before.total.as_dict(),
+                                                "journeys": before.journeys({}, catalog.order, catalog.names)})
+    return report
+
+
+def _add_maps(journeys: list[dict[str, Any]], inp: ReportInput, catalog: Catalog) -> None:
+    """Each journey of the workspace gets its map with the report's counts; `waiting_now` when the store says."""
+    models = {j.id: j for j in catalog.workspace.journeys} if catalog.workspace else {}
+    for item in journeys:
+        item["waiting_now"] = (None if inp.waiting is None else
+                               {step: n for (j, step), n in inp.waiting.items() if j == item["id"]})
+        model = models.get(item["id"])
+        item["map"] = (journey_map.with_counts(journey_map.structure(model), item, catalog.currency).as_dict()
+                       if model is not None else None)
