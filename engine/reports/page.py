@@ -29,7 +29,7 @@ th{background:#eef1f6;font-weight:600;white-space:normal;vertical-align:bottom}t
 .chart .grid{stroke:#dde2ea}.chart .whisker{stroke:#1d2430;stroke-width:2}
 .map{background:#fff;border:1px solid #dde2ea;border-radius:6px;padding:8px;max-width:100%;overflow-x:auto;
 box-sizing:border-box;display:inline-block}.map svg{max-width:100%;height:auto;display:block}
-.up{color:#1e7b45}.down{color:#b03a2e}
+#comparison td:last-child{text-align:left;white-space:normal;color:#5b6576}
 """
 
 MACHINE_OPENS = (
@@ -301,7 +301,7 @@ def _comparison(report: Mapping[str, Any], currency: str) -> str:
     if not c:
         return ""
     before = c["previous_period"]
-    span = f"{before['since'][:16].replace('T', ' ')} to {before['until'][:16].replace('T', ' ')} UTC"
+    span = f"{before['since'][:16].replace('T', ' ')} UTC up to this period's start"
     rows = []
     for row in (*c["revenue"], *c["totals"]):
         change, relative = _change(row, currency)
@@ -320,8 +320,7 @@ def _comparison(report: Mapping[str, Any], currency: str) -> str:
         for key in keys:
             m = by_key[key]
             change, relative = _change(m, currency)
-            cells.append(f"{_value(m, 'current', currency)} ({change}"
-                         + (f", {relative})" if m["kind"] != "rate" else ")"))
+            cells.append(f"{_value(m, 'current', currency)} ({change}" + (")" if relative == "–" else f", {relative})"))
         journey_rows.append(cells)
     for key in keys:
         m = next((m for j in c["journeys"] for m in j["metrics"] if m["metric"] == key), None)
@@ -329,8 +328,8 @@ def _comparison(report: Mapping[str, Any], currency: str) -> str:
             headers.append((m["label"], f"{m['base']}; in brackets the change from the previous period "
                                         + ("in percentage points" if m["kind"] == "rate" else "and its relative change")))
     per_journey = _table(headers, journey_rows, id="comparison-journeys") if journey_rows else ""
-    return (f"<h2>Compared with the previous period</h2><p>The {escape(span)} period has the same length and ends "
-            f"just before this one.</p>{totals}{per_journey}")
+    return (f"<h2>Compared with the previous period</h2><p>The previous period runs from {escape(span)}: the same "
+            f"length, just before. A change with no previous value is shown as –.</p>{totals}{per_journey}")
 
 
 def _templates(report: Mapping[str, Any], currency: str) -> str:

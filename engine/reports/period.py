@@ -35,8 +35,10 @@ def _iso(at: datetime | None) -> str | None:
 def previous(period: Period, latest: datetime | None) -> Period | None:
     """The period of the same length just before `period` (ending the instant before its start), to compare with;
     an open end is `latest` (the newest record). None when the period has no start."""
-    end = period.until or latest
-    if period.since is None or end is None or end < period.since:
+    if period.since is None:
         return None
-    length = end - period.since + timedelta(microseconds=1)
+    # an end date covers its whole day (…23:59:59.999999): its period is whole days long
+    length = (period.until + timedelta(microseconds=1) if period.until else latest or period.since) - period.since
+    if length <= timedelta(0):
+        return None
     return Period(period.since - length, period.since - timedelta(microseconds=1))
