@@ -211,7 +211,8 @@ def _experiment(e: Mapping[str, Any], currency: str) -> str:
     title = _title(e)
     bars = [(_arm_name(v), v["conversion_rate"], *v["conversion_ci95"]) for v in e["variants"]]
     variants = _table(("variant", "customers", "converted", ("conversion rate", "goal conversions / customers assigned"),
-                       "95% interval", "clicked", ("click rate", "customers who clicked / customers assigned"),
+                       ("95% interval", "Wilson score interval of the conversion rate"),
+                       "clicked", ("click rate", "customers who clicked / customers assigned"),
                        ("revenue", "orders of the arm's customers after entering the journey, attributed or not"),
                        ("revenue/customer", "revenue / customers assigned")),
                       [[_arm_name(v), count(v["customers"]), count(v["converted"]),
