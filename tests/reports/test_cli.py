@@ -40,7 +40,8 @@ def test_csv_has_one_row_per_journey_step_and_variant(replay: Replay, tmp_path: 
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [(r["level"], r["id"]) for r in rows] == [("journey", "promo"), ("step", "discount_mail"),
-                                                    ("variant", "discount"), ("variant", "holdout")]
+                                                    ("variant", "discount"), ("variant", "holdout"),
+                                                    ("template", "hi")]
     assert rows[0]["entered"] == "20" and rows[0]["conversions"] == "10" and rows[0]["goal_value"] == "500.0"
 
 
