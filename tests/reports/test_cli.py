@@ -7,6 +7,7 @@ import io
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from engine.runtimes.embedded import database
 from tests.reports.conftest import Replay, nudge
@@ -83,7 +84,7 @@ def test_report_from_the_embedded_database(replay: Replay, tmp_path: Path) -> No
     from_files = report_json("--workspace", str(replay.workspace), "--input", str(replay.records), "--events", str(replay.events))
     live = ("waiting_now", "map")   # only a live store knows who waits where now
 
-    def logged(report: dict) -> list[dict]:
+    def logged(report: dict[str, Any]) -> list[dict[str, Any]]:
         return [{k: v for k, v in j.items() if k not in live} for j in report["journeys"]]
 
     assert logged(from_db) == logged(from_files) and from_db["customers"] == from_files["customers"]
