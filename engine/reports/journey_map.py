@@ -197,10 +197,8 @@ def no_activity(journey_id: str) -> dict[str, Any]:
     return {**Funnel(journey_id).as_dict(), "steps": [], "variants": [], "exits": [], "waiting_now": None}
 
 
-def with_counts(journey_map: JourneyMap, report: Mapping[str, Any] | None, currency: str = "USD") -> JourneyMap:
+def with_counts(journey_map: JourneyMap, report: Mapping[str, Any], currency: str = "USD") -> JourneyMap:
     """The same map with the report's numbers on its nodes: `report` is one journey of `build_report`."""
-    if report is None:
-        return journey_map
     steps = {s["id"]: s for s in report["steps"]}
     waiting: Mapping[str, int] | None = report.get("waiting_now")
     exits: dict[str | None, dict[str, int]] = {}    # step (None: before the first) -> reason -> instances

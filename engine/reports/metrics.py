@@ -58,6 +58,7 @@ class Group:
     total_channel: Funnel
     template: Funnel
     journey_id: str
+    own: Funnel   # sends, reasons and provider flags of this group alone, folded into the others by finish()
 
     def each(self) -> tuple[Funnel, ...]:
         parts = (self.journey, self.step, self.channel, self.total, self.total_channel, self.template)
@@ -155,19 +156,17 @@ class Tally:
         index = self._group(journey, step, split, variant, str(r.get("channel")), r.get("template"))
         group = self.group_list[index]
         status = r.get("status")
+        own = group.own
         if status == "sent":
-            for f in group.each():
-                f.sent += 1
-                if f.recipients is not None:
-                    f.recipients.add(customer)
+            own.sent += 1
+            own.recipients.add(customer)   # type: ignore[union-attr]  # a group's own funnel keeps recipients
             self._day(journey, day).sent += 1
             self.last_touch[(customer, journey)] = index
             self._message(r, index, customer)
             return
         reason = str(r.get("reason") or "unknown")
-        for f in group.each():
-            by_reason = f.skipped if status == "skipped" else f.suppressed if status == "suppressed" else f.failed
-            by_reason[reason] = by_reason.get(reason, 0) + 1
+        by_reason = own.skipped if status == "skipped" else own.suppressed if status == "suppressed" else own.failed
+        by_reason[reason] = by_reason.get(reason, 0) + 1
 
     def _message(self, r: Mapping[str, Any], group: int, customer: str) -> None:
         mid = r.get("message_id")
@@ -210,8 +209,8 @@ class Tally:
         group = self.group_list[g]
         day = self._day(group.journey_id, at.date().isoformat())
         for bit in (b for b in FLAG_FIELDS if fresh & b):
-            for f in (*group.each(), day):
-                f.flag(bit)
+            group.own.flag(bit)
+            day.flag(bit)
 
     def _order(self, e: Mapping[str, Any]) -> None:
         order = order_of(e, customer_key(e), self.catalog.workspace)
@@ -229,7 +228,11 @@ class Tally:
         return [o for o in self.orders.values() if since is None or o.at >= since]
 
     def finish(self) -> None:
-        """Credits each order of the period to at most one message (SPEC §12)."""
+        """Folds each group's sends into its funnels, then credits each order of the period to at most one
+        message (SPEC §12)."""
+        for group in self.group_list:
+            for f in group.each():
+                f.absorb(group.own)
         windows = self.catalog.attribution
         for key, order in self.orders.items():
             if self.period.since is not None and order.at < self.period.since:
@@ -391,7 +394,8 @@ class Tally:
                 tc = self.channels[channel] = Funnel(channel, per="recipients")
             variant_f = self._variant(journey, split or "", variant) if variant is not None else None
             index = self.groups[key] = len(self.group_list)
-            self.group_list.append(Group(self._journey(journey), step_f, variant_f, jc, self.total, tc, tf, journey))
+            self.group_list.append(Group(self._journey(journey), step_f, variant_f, jc, self.total, tc, tf, journey,
+                                         Funnel("group")))
         return index
 
 
