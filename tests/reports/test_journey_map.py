@@ -17,7 +17,8 @@ from engine.cohorts import assign
 from engine.reports import ReportInput, build_report
 from engine.reports.catalog import Catalog
 from engine.reports.journey_map import d2_quote, d2_source, structure, with_counts
-from engine.runtimes.d2 import render_svg
+from engine.reports.page import render_html
+from engine.runtimes.d2 import draw, render_maps, render_svg
 from engine.runtimes.embedded import database
 from engine.runtimes.report_sources import waiting_now
 from engine.state import CustomerState, Instance
@@ -235,3 +236,15 @@ def test_nudge_map_writes_an_svg_without_counts_or_with_them_from_the_logs(tmp_p
     assert "5 entered" in counted.read_text() and "3 completed" in counted.read_text()
     result = nudge("map", "nope", "--workspace", str(h.root))
     assert result.returncode != 0 and "no journey 'nope'" in result.stderr
+
+
+def test_a_map_d2_refuses_is_named_in_the_report_which_goes_on_without_it() -> None:
+    h, records, events = cart_run()
+    report = build_report(ReportInput(records, events, catalog=Catalog.of(h.workspace)))
+    refused = draw("a: {\n")   # unclosed: D2 says why
+    assert not refused.svg and "D2 refused the map" in refused.problem
+    html = render_html(report, {"cart": refused})
+    assert "Journey map not drawn: D2 refused the map" in html and 'id="steps-cart"' in html
+    assert "The map is not drawn in this output" in render_html(report)
+    drawn = render_html(report, render_maps(report))
+    assert '<div class="map" id="map-cart"><svg' in drawn
