@@ -492,7 +492,7 @@ def map_command(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Draw a journey as a diagram (SVG, laid out by D2) with live counts from --db (or --input); none without."""
-    from engine.reports.journey_map import d2_source, no_activity, structure, with_counts
+    from engine.reports.journey_map import d2_source, structure
     from engine.runtimes.d2 import DiagramError, render_svg
 
     if input is not None and db is not None or (events and not input):
@@ -504,9 +504,7 @@ def map_command(
         drawn = structure(model).as_dict()
     else:
         report = _build_report(db, input, events, since, until, journey, workspace, compare=False)
-        counted = next((j for j in report["journeys"] if j["id"] == journey), None)
-        drawn = (counted["map"] if counted else
-                 with_counts(structure(model), no_activity(journey), report["currency"]).as_dict())
+        drawn = next(j["map"] for j in (*report["journeys"], *report["idle_journeys"]) if j["id"] == journey)
     try:
         svg = render_svg(d2_source(drawn))
     except DiagramError as exc:

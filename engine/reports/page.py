@@ -333,6 +333,16 @@ def _comparison(report: Mapping[str, Any], currency: str) -> str:
             f"length, just before. A change with no previous value is shown as –.</p>{totals}{per_journey}")
 
 
+def _idle(report: Mapping[str, Any], maps: Mapping[str, Drawing] | None) -> str:
+    """Journeys of the workspace with nothing in the period: drawn all the same, with their counts at 0."""
+    idle = report.get("idle_journeys") or ()
+    if not idle:
+        return ""
+    return ("<h2>Journeys with no activity in this period</h2>" + "".join(
+        f'<section class="journey" id="journey-{escape(j["id"])}"><h3>{escape(j["name"])} '
+        f'<small>({escape(j["id"])})</small></h3>{_map(j, (maps or {}).get(j["id"]))}</section>' for j in idle))
+
+
 def _templates(report: Mapping[str, Any], currency: str) -> str:
     rows = [[t["id"], t.get("channel") or "", *_funnel_row("", t, currency)[2:]] for t in report.get("templates", ())]
     if not rows:
@@ -365,5 +375,6 @@ def render_html(report: Mapping[str, Any], maps: Mapping[str, Drawing] | None = 
             f'<h2>Journeys</h2>{overview}<h3>Channels</h3><p>Goal conversions here are last touch: the journey\'s '
             f'last message to the customer before the goal.</p>{channels}{_templates(report, currency)}{orphan}'
             + "".join(_journey(j, currency, (maps or {}).get(j["id"])) for j in report["journeys"])
+            + _idle(report, maps)
             + f'<h2>Experiments</h2>{experiments}<h2>Customers</h2>{_customers(report["customers"], currency)}'
             "</main></body></html>\n")

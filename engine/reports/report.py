@@ -57,7 +57,7 @@ def build_report(inp: ReportInput, progress: Progress | None = None) -> dict[str
     experiments = [e for key, by_variant in arms.items()
                    if (e := experiment(key, by_variant, catalog.variant_order(key), catalog.holdouts.get(key, frozenset())))]
     journeys = tally.journeys(arms, catalog.order, catalog.names)
-    _add_maps(journeys, inp, catalog)
+    idle = _add_maps(journeys, inp, catalog)
     report = {
         "source": inp.source,
         "period": inp.period.as_dict(),
@@ -69,6 +69,7 @@ def build_report(inp: ReportInput, progress: Progress | None = None) -> dict[str
         "channels": tally.channel_totals(),
         "templates": tally.template_totals(),
         "journeys": journeys,
+        "idle_journeys": idle,
         "experiments": experiments,
         "customers": customer_analytics(tally.orders.values(), now) if now else {"customers": 0, "note": "no data"},
         "unattributed_provider_events": dict(sorted(tally.unattributed.items())),
@@ -81,12 +82,22 @@ def build_report(inp: ReportInput, progress: Progress | None = None) -> dict[str
     return report
 
 
-def _add_maps(journeys: list[dict[str, Any]], inp: ReportInput, catalog: Catalog) -> None:
-    """Each journey of the workspace gets its map with the report's counts; `waiting_now` when the store says."""
+def _add_maps(journeys: list[dict[str, Any]], inp: ReportInput, catalog: Catalog) -> list[dict[str, Any]]:
+    """Each journey of the workspace gets its map with the report's counts, `waiting_now` when the store says;
+    returns the workspace's journeys the period holds nothing of (id, name, map), so every journey is drawn."""
     models = {j.id: j for j in catalog.workspace.journeys} if catalog.workspace else {}
+
+    def waiting(journey: str) -> dict[str, int] | None:
+        return None if inp.waiting is None else {step: n for (j, step), n in inp.waiting.items() if j == journey}
+
     for item in journeys:
-        item["waiting_now"] = (None if inp.waiting is None else
-                               {step: n for (j, step), n in inp.waiting.items() if j == item["id"]})
+        item["waiting_now"] = waiting(item["id"])
         model = models.get(item["id"])
         item["map"] = (journey_map.with_counts(journey_map.structure(model), item, catalog.currency).as_dict()
                        if model is not None else None)
+    active = {j["id"] for j in journeys}
+    idle = [m for m in models.values() if m.id not in active and inp.journey in (None, m.id)]
+    return [{"id": m.id, "name": m.name, "waiting_now": waiting(m.id),
+             "map": journey_map.with_counts(journey_map.structure(m), {**journey_map.no_activity(m.id),
+                                                                       "waiting_now": waiting(m.id)},
+                                            catalog.currency).as_dict()} for m in idle]

@@ -48,7 +48,8 @@ def render_svg(source: str) -> str:
 
 def render_maps(report: Mapping[str, Any]) -> dict[str, Drawing]:
     """Each journey's map of a report (by journey id), drawn in parallel (each is a subprocess)."""
-    sources = {j["id"]: d2_source(j["map"]) for j in report["journeys"] if j.get("map")}
+    sources = {j["id"]: d2_source(j["map"]) for j in (*report["journeys"], *report.get("idle_journeys", ()))
+               if j.get("map")}
     with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(zip(sources, pool.map(draw, sources.values())))
 

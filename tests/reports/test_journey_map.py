@@ -248,3 +248,24 @@ def test_a_map_d2_refuses_is_named_in_the_report_which_goes_on_without_it() -> N
     assert "The map is not drawn in this output" in render_html(report)
     drawn = render_html(report, render_maps(report))
     assert '<div class="map" id="map-cart"><svg' in drawn
+
+
+def test_journeys_without_activity_in_the_period_are_drawn_with_zero_counts(tmp_path: Path) -> None:
+    h = Harness(journeys={"cart": CART, "tour": TOUR}, templates=TEMPLATES)
+    events = [{"id": "e1", "type": "cart", "customer_id": "a", "timestamp": "2026-03-01T10:00:00Z",
+               "traits": {"email": "a@example.com"}}]
+    report = build_report(ReportInput(h.run(events), events, catalog=Catalog.of(h.workspace), waiting={}))
+    assert [j["id"] for j in report["journeys"]] == ["cart"]
+    (tour,) = report["idle_journeys"]
+    counts = {n["step"] or n["id"]: n["counts"] for n in tour["map"]["nodes"]}
+    assert counts["start"] == ["0 entered"] and counts["hello"][0] == "0 sent" and counts["end"] == ["0 completed"]
+    assert counts["pause"] == ["0 waiting now"] and tour["waiting_now"] == {}
+    html = render_html(report)
+    assert "Journeys with no activity in this period" in html and 'id="journey-tour"' in html
+    only_cart = build_report(ReportInput(h.run(events), events, journey="cart", catalog=Catalog.of(h.workspace)))
+    assert only_cart["idle_journeys"] == []
+    logs = tmp_path / "records.jsonl"
+    logs.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in h.run(events)))
+    result = nudge("map", "tour", "--workspace", str(h.root), "--input", str(logs), "-o", str(tmp_path / "tour.svg"))
+    assert result.returncode == 0, result.stderr
+    assert "0 entered" in (tmp_path / "tour.svg").read_text()
