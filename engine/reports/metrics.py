@@ -120,8 +120,12 @@ class Tally:
             if kind == "send" and r.get("status") == "sent":
                 self._message(r, OTHER_JOURNEY, customer)
             return
-        day = r["at"][:10]
-        self._seen(r["at"])
+        at = r["at"]
+        day = at[:10]
+        if self.first_at is None or at < self.first_at:
+            self.first_at = at
+        if self.last_at is None or at > self.last_at:
+            self.last_at = at
         if kind == "entered":
             self._journey(journey).entered += 1
             self._day(journey, day).entered += 1
@@ -347,12 +351,6 @@ class Tally:
         return [f.as_dict() for _, f in sorted(self.templates.items())]
 
     # ---- funnels by key ------------------------------------------------------------
-    def _seen(self, at: str) -> None:
-        if self.first_at is None or at < self.first_at:
-            self.first_at = at
-        if self.last_at is None or at > self.last_at:
-            self.last_at = at
-
     def _journey(self, journey: str) -> Funnel:
         f = self.journey_funnels.get(journey)
         if f is None:

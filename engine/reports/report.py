@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Callable, Iterable, Mapping
 
 from engine.reports import journey_map
@@ -34,19 +35,21 @@ class ReportInput:
 def build_report(inp: ReportInput, progress: Progress | None = None) -> dict[str, Any]:
     """`progress`, when given, hears how many records have been read so far."""
     catalog = inp.catalog
+    records = iter(inp.records)
     tally = Tally(inp.period, inp.journey, catalog)
     before = Tally(inp.previous, inp.journey, catalog) if inp.previous is not None else None
     tallies = (tally,) if before is None else (tally, before)   # one pass over the logs feeds both periods
+    add_record = _each(tuple(t.add_record for t in tallies))
+    add_event = _each(tuple(t.add_event for t in tallies))
     done = 0
-    for record in inp.records:
-        for t in tallies:
-            t.add_record(record)
-        done += 1
-        if progress is not None and done % PROGRESS_EVERY == 0:
+    for chunk in iter(lambda: list(islice(records, PROGRESS_EVERY)), []):
+        for record in chunk:
+            add_record(record)
+        done += len(chunk)
+        if progress is not None and len(chunk) == PROGRESS_EVERY:
             progress(done)
     for event in inp.events:
-        for t in tallies:
-            t.add_event(event)
+        add_event(event)
     for t in tallies:
         t.finish()
     latest = max((o.at for o in tally.orders.values()), default=None)
@@ -80,6 +83,17 @@ def build_report(inp: ReportInput, progress: Progress | None = None) -> dict[str
                                                 "totals": before.total.as_dict(),
                                                 "journeys": before.journeys({}, catalog.order, catalog.names)})
     return report
+
+
+def _each(readers: tuple[Callable[[Mapping[str, Any]], None], ...]) -> Callable[[Mapping[str, Any]], None]:
+    """One reader as it is (the usual case, no call in between), several in turn."""
+    if len(readers) == 1:
+        return readers[0]
+
+    def each(item: Mapping[str, Any]) -> None:
+        for read in readers:
+            read(item)
+    return each
 
 
 def _add_maps(journeys: list[dict[str, Any]], inp: ReportInput, catalog: Catalog) -> list[dict[str, Any]]:

@@ -103,3 +103,11 @@ def test_every_percentage_header_of_the_html_report_states_its_base() -> None:
     percentages = [(title, text) for title, text in headers
                    if re.search(r"rate|%|relative|month \d|interval|difference|change", text)]
     assert percentages and all(title for title, _ in percentages), [t for title, t in percentages if not title]
+
+
+def test_progress_hears_every_50000_records_whether_or_not_a_period_is_compared() -> None:
+    records = [rec(at("03-02"), "entered", f"c{i}") for i in range(120_000)]
+    for period, before in ((Period(), None), (PERIOD, previous(PERIOD, None))):
+        heard: list[int] = []
+        report = build_report(ReportInput(records, [], period, previous=before), heard.append)
+        assert heard == [50_000, 100_000] and report["totals"]["entered"] == 120_000
