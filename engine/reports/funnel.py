@@ -46,6 +46,10 @@ class Funnel:
         self.recipients: set[str] | None = set() if track_recipients else None
         self.extra = extra
 
+    def reach(self, customer: str) -> None:
+        if self.recipients is not None:
+            self.recipients.add(customer)
+
     def absorb(self, part: Funnel) -> None:
         """Adds the sends, reasons, recipients and provider flags counted apart (a group of messages)."""
         for name in ("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed", "reported"):

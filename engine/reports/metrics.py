@@ -163,7 +163,7 @@ class Tally:
         own = group.own
         if status == "sent":
             own.sent += 1
-            own.recipients.add(customer)   # type: ignore[union-attr]  # a group's own funnel keeps recipients
+            own.reach(customer)
             self._day(journey, day).sent += 1
             self.last_touch[(customer, journey)] = index
             self._message(r, index, customer)
