@@ -10,12 +10,13 @@ the map and the tables never disagree.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Mapping
 
 from engine.model import (DateTrigger, EventMatch, EventTrigger, ExitStep, If, InactivityTrigger, Journey, Jump, Send,
                           Split, Update, Wait, WaitFor, WaitUntil)
+from engine.reports.catalog import holdout_variants
 from engine.reports.formatting import count, money, percent
 from engine.reports.funnel import Funnel
 
@@ -57,7 +58,7 @@ class JourneyMap:
     journey: str
     name: str
     nodes: tuple[Node, ...]
-    edges: tuple[Edge, ...] = field(default=())
+    edges: tuple[Edge, ...] = ()
 
     def node(self, node_id: str) -> Node:
         return next(n for n in self.nodes if n.id == node_id)
@@ -149,8 +150,8 @@ def structure(journey: Journey) -> JourneyMap:
     program = journey.program
 
     def target(pc: int) -> str:
-        while pc < len(program) and isinstance(program[pc].action, Jump):
-            pc = program[pc].action.target   # type: ignore[union-attr]
+        while pc < len(program) and isinstance(jump := program[pc].action, Jump):
+            pc = jump.target
         return END if pc >= len(program) else f"n{pc}"
 
     title, detail = _trigger(journey)
@@ -169,9 +170,9 @@ def structure(journey: Journey) -> JourneyMap:
                       Edge(source, target(action.else_pc), f"no {action.match.event} in {span(action.timeout)}")]
         elif isinstance(action, Split):
             total = sum(v.weight for v in action.variants)
+            holdouts = holdout_variants(journey, action)
             for v in action.variants:
-                holdout = v.pc >= len(program) or program[v.pc].variant != v.name
-                tag = " (holdout)" if holdout and "holdout" not in v.name else ""
+                tag = " (holdout)" if v.name in holdouts and "holdout" not in v.name else ""
                 edges.append(Edge(source, target(v.pc), f"{v.name}{tag} · "
                                   f"{percent(v.weight / total, 0)}", split=action.name, variant=v.name))
         elif not isinstance(action, ExitStep):
