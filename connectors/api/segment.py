@@ -88,7 +88,10 @@ def corrected_timestamp(message: Mapping[str, Any], sent_at: Any, received: date
         sent = None if sent_at is None else parse_timestamp(sent_at)
     except ValueError as exc:
         raise EventError("timestamp", str(exc)) from None
-    return when if sent is None else when + (received - sent)
+    try:
+        return when if sent is None else when + (received - sent)
+    except OverflowError:
+        raise EventError("timestamp", "corrected by sentAt, it falls outside the years 1970-9998") from None
 
 
 def _ident(value: Any, field: str) -> str | None:

@@ -39,6 +39,12 @@ def test_a_device_clock_an_hour_fast_is_corrected_by_sent_at() -> None:
     assert event["timestamp"] == "2026-03-02T11:59:00+00:00"
 
 
+def test_a_correction_past_the_calendar_is_refused_not_raised() -> None:
+    with pytest.raises(EventError, match="outside the years"):
+        translate({"type": "track", "event": "E", "userId": "u", "timestamp": "9998-12-31T00:00:00Z"},
+                  sent_at="1970-01-01T00:00:00Z")
+
+
 def test_a_message_without_timestamp_is_dated_on_receipt() -> None:
     assert translate({"userId": "u"}, "identify")["timestamp"] == RECEIVED.isoformat()
 
