@@ -311,9 +311,42 @@ class JourneyModel(Strict):
     steps: list[StepModel] = Field(min_length=1)
 
 
+# ---- data: (SPEC §9) ---------------------------------------------------------
+
+TypeName = Literal["string", "number", "integer", "boolean", "date", "datetime", "list", "object"]
+
+
+class EnumTypeModel(Strict):
+    enum: list[str | int | float | bool] = Field(min_length=1, description="the allowed values")
+
+
+class FieldSpecModel(Strict):
+    type: TypeName | EnumTypeModel
+    required: bool = Field(False, description="every profile / event has it")
+
+
+FieldTypeModel = Annotated[
+    TypeName | EnumTypeModel | FieldSpecModel,
+    Field(description="string, number, integer, boolean, date, datetime, list, object, {enum: [...]} "
+                      "or {type: T, required: true}"),
+]
+
+
+class EventDataModel(Strict):
+    properties: dict[str, FieldTypeModel] = {}
+    revenue: Expression | None = Field(None, description="this event is a purchase worth this much (reports)")
+
+
+class DataModel(Strict):
+    strict: bool = Field(False, description="refuse events of undeclared types or with nonconforming properties")
+    traits: dict[str, FieldTypeModel] = {}
+    events: dict[str, EventDataModel | None] = {}
+
+
 class WorkspaceModel(Strict):
     version: Literal[1]
     settings: SettingsModel = SettingsModel()
+    data: DataModel | None = None
     segments: dict[str, Expression] = {}
     include: list[str] = ["journeys/*.yaml"]
     journeys: list[JourneyModel] = []

@@ -228,9 +228,10 @@ def test_markup_written_in_the_template_itself_is_not_escaped() -> None:
     "lipsum.__globals__",
     "'{0.__class__}'.format(profile)",
 ])
-def test_the_sandbox_renders_private_attributes_as_nothing(expression: str) -> None:
+def test_the_sandbox_refuses_private_attributes_as_a_template_error(expression: str) -> None:
     record = send({"t.sms.txt": "[{{ " + expression + " }}]"}, channel="sms")
-    assert (record["status"], record["text"]) == ("sent", "[]")
+    assert (record["status"], record["reason"]) == ("failed", "template_error")
+    assert "SecurityError" in record["error"] and record["text"] is None
 
 
 @pytest.mark.parametrize("source", [
@@ -254,8 +255,20 @@ def test_a_refused_mutation_leaves_the_profile_untouched() -> None:
     ]
 
 
-def test_an_undefined_name_renders_as_nothing() -> None:
-    assert send({"t.sms.txt": "Hi {{ profile.nickname }}{{ nothing.at.all }}!"}, channel="sms")["text"] == "Hi !"
+def test_a_missing_trait_fails_the_send_instead_of_sending_hi_comma() -> None:
+    record = send({"t.sms.txt": "Hi {{ profile.nickname }}, welcome!"}, channel="sms")
+    assert (record["status"], record["reason"]) == ("failed", "template_error")
+    assert "'nickname' is missing" in record["error"] and "default" in record["error"]
+
+
+def test_a_missing_trait_with_a_default_renders_the_default() -> None:
+    template = "Hi {{ profile.nickname | default('friend') }}{% if profile.title %} {{ profile.title }}{% endif %}!"
+    assert send({"t.sms.txt": template}, channel="sms")["text"] == "Hi friend!"
+
+
+def test_a_missing_value_in_an_email_subject_fails_the_send() -> None:
+    record = send({"t.email.html": email("Still thinking it over, {{ profile.nickname }}?")})
+    assert (record["status"], record["reason"]) == ("failed", "template_error")
 
 
 def test_a_run_time_error_is_a_failed_send_with_the_error() -> None:
