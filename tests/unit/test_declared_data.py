@@ -1,0 +1,167 @@
+"""SPEC §9: names read by journeys and templates are checked against `data:`, or the sample profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.testing import email, write_workspace
+from rules.problems import Severity, WorkspaceError
+from rules.workspace import load_workspace
+
+DATA = """\
+data:
+  traits:
+    first_name: string
+    plan: {enum: [free, pro]}
+    lifetime_value: {type: number, required: true}
+  events:
+    order_completed:
+      properties: {order_id: string, total: number}
+      revenue: "event.properties.total"
+    cart_updated:
+      properties: {cart_id: string, cart_total: number}
+    cart_viewed:
+      properties: {cart_id: string}
+"""
+CART = """\
+id: cart
+trigger: {event: cart_updated, where: "event.properties.cart_total > 0"}
+exit_on: [{event: order_completed}]
+steps:
+  - wait_for:
+      event: cart_viewed
+      where: "event.properties.cart_id == trigger_event.properties.cart_id"
+      timeout: 1d
+    then:
+      - send: email
+        template: back
+    else:
+      - send: email
+        template: remind
+"""
+TEMPLATES = {
+    "back.email.html": email("Welcome back", "<p>{{ event.properties.cart_id }}</p>"),
+    "remind.email.html": email("Your cart", "<p>{{ trigger_event.properties.cart_total }}</p>"),
+}
+
+
+def problems(root: Path) -> list[str]:
+    with pytest.raises(WorkspaceError) as info:
+        load_workspace(root)
+    return [str(p) for p in info.value.problems]
+
+
+def test_a_workspace_whose_names_are_all_declared_loads(tmp_path: Path) -> None:
+    write_workspace(tmp_path, journeys={"cart": CART}, templates=TEMPLATES, extra=DATA)
+    loaded = load_workspace(tmp_path)
+    assert loaded.warnings == []
+    assert loaded.workspace.data is not None and loaded.workspace.data.events["order_completed"].revenue
+
+
+def test_an_exit_on_an_undeclared_event_type_suggests_the_declared_one(tmp_path: Path) -> None:
+    journey = CART.replace("{event: order_completed}", "{event: order_complete}")
+    write_workspace(tmp_path, journeys={"cart": journey}, templates=TEMPLATES, extra=DATA)
+    assert problems(tmp_path) == [
+        "journeys/cart.yaml:3:19: event type 'order_complete' is not declared in data.events "
+        "(did you mean 'order_completed'?)"]
+
+
+def test_a_trigger_and_a_wait_for_on_undeclared_types_are_errors(tmp_path: Path) -> None:
+    journey = CART.replace("event: cart_viewed", "event: cart_view").replace("{event: cart_updated,", "{event: cart_update,")
+    write_workspace(tmp_path, journeys={"cart": journey}, templates=TEMPLATES, extra=DATA)
+    found = problems(tmp_path)
+    assert found[0] == ("journeys/cart.yaml:2:18: event type 'cart_update' is not declared in data.events "
+                        "(did you mean 'cart_updated'?)")
+    assert found[1].startswith("journeys/cart.yaml:6:14: event type 'cart_view' is not declared")
+
+
+def test_a_misspelled_trait_in_a_template_is_an_error_at_its_place(tmp_path: Path) -> None:
+    templates = {**TEMPLATES, "back.email.html": email("Still thinking it over, {{ profile.frist_name }}?")}
+    write_workspace(tmp_path, journeys={"cart": CART}, templates=templates, extra=DATA)
+    assert problems(tmp_path) == [
+        "templates/back.email.html:2:38: profile.frist_name is not a declared trait (did you mean 'first_name'?); "
+        "declare it under data.traits"]
+
+
+def test_a_property_is_checked_against_the_event_that_reaches_the_step(tmp_path: Path) -> None:
+    # in `then:` the event is the cart_viewed that ended the wait, which has no cart_total
+    templates = {**TEMPLATES, "back.email.html": email("Hi", "<p>{{ event.properties.cart_total }}</p>")}
+    write_workspace(tmp_path, journeys={"cart": CART}, templates=templates, extra=DATA)
+    assert problems(tmp_path) == [
+        "templates/back.email.html:4:7: event.properties.cart_total is not declared for cart_viewed"]
+
+
+def test_a_property_in_an_expression_is_checked_against_the_trigger(tmp_path: Path) -> None:
+    journey = CART.replace("event.properties.cart_total > 0", "event.properties.total > 0")
+    write_workspace(tmp_path, journeys={"cart": journey}, templates=TEMPLATES, extra=DATA)
+    assert problems(tmp_path) == [
+        "journeys/cart.yaml:2:39: event.properties.total is not declared for cart_updated "
+        "(did you mean 'cart_total'?)"]
+
+
+def test_an_update_of_an_undeclared_trait_is_an_error(tmp_path: Path) -> None:
+    journey = CART + "  - update: {set: {lifetime_valeu: \"1\"}}\n"
+    write_workspace(tmp_path, journeys={"cart": journey}, templates=TEMPLATES, extra=DATA)
+    [problem] = problems(tmp_path)
+    assert "profile.lifetime_valeu is not a declared trait (did you mean 'lifetime_value'?)" in problem
+
+
+@pytest.mark.parametrize(("variable", "hint"), [
+    ("customer_name", "unknown variable 'customer_name'"),
+    ("profil.first_name", "unknown variable 'profil' (did you mean 'profile'?)"),
+])
+def test_an_unknown_variable_is_an_error_even_without_data(tmp_path: Path, variable: str, hint: str) -> None:
+    templates = {**TEMPLATES, "back.email.html": email("Hi", "<p>Hi {{ " + variable + " }}</p>")}
+    write_workspace(tmp_path, journeys={"cart": CART}, templates=templates)
+    [problem] = problems(tmp_path)
+    assert problem.startswith(f"templates/back.email.html:4:10: {hint}; templates see profile, ")
+
+
+SAMPLES = ('{"customer_id": "a", "traits": {"first_name": "Ann", "plan": "pro"}}\n'
+           '{"customer_id": "b", "traits": {"plan": "free"}}\n'
+           '{"customer_id": "c", "traits": {"plan": "free"}}\n'
+           '{"customer_id": "d", "traits": {}}\n')
+
+
+def with_samples(root: Path, subject: str) -> Path:
+    templates = {**TEMPLATES, "back.email.html": email(subject)}
+    write_workspace(root, journeys={"cart": CART}, templates=templates)
+    (root / "samples").mkdir()
+    (root / "samples" / "profiles.jsonl").write_text(SAMPLES)
+    return root
+
+
+def test_without_data_a_trait_no_sample_profile_has_is_an_error(tmp_path: Path) -> None:
+    with_samples(tmp_path, "Still thinking it over, {{ profile.frist_name | default('friend') }}?")
+    assert problems(tmp_path) == [
+        "templates/back.email.html:2:38: profile.frist_name is undefined for every profile of "
+        "samples/profiles.jsonl (did you mean 'first_name'?); a send using it would fail"]
+
+
+def test_a_trait_without_a_default_is_a_warning_naming_the_share_lacking_it(tmp_path: Path) -> None:
+    loaded = load_workspace(with_samples(tmp_path, "Hi {{ profile.first_name }}, your {{ profile.plan }} plan"))
+    assert [str(w) for w in loaded.warnings] == [
+        "templates/back.email.html:2:17: warning: profile.first_name has no default: 3 of 4 profiles of "
+        "samples/profiles.jsonl (75%) lack it, and a send to them fails; write {{ profile.first_name | default('...') }}",
+        "templates/back.email.html:2:48: warning: profile.plan has no default: 1 of 4 profiles of "
+        "samples/profiles.jsonl (25%) lack it, and a send to them fails; write {{ profile.plan | default('...') }}",
+    ]
+    assert all(w.severity is Severity.WARNING for w in loaded.warnings)
+
+
+@pytest.mark.parametrize("subject", [
+    "Hi {{ profile.first_name | default('friend') }}",
+    "Hi{% if profile.first_name %} {{ profile.first_name }}{% endif %}",
+    "Hi {{ profile.first_name if profile.first_name is defined else 'you' }}",
+])
+def test_a_guarded_trait_is_not_a_warning(tmp_path: Path, subject: str) -> None:
+    assert load_workspace(with_samples(tmp_path, subject)).warnings == []
+
+
+def test_a_trait_a_journey_sets_is_not_undefined_for_every_profile(tmp_path: Path) -> None:
+    with_samples(tmp_path, "{{ profile.visits | default(0) }} visits")
+    journey = CART + "  - update: {increment: {visits: \"1\"}}\n"
+    (tmp_path / "journeys" / "cart.yaml").write_text(journey)
+    assert load_workspace(tmp_path).warnings == []
