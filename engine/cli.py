@@ -79,7 +79,7 @@ def simulate(
 
     loaded = _load(workspace)
     try:
-        event_list, refused = read_event_lines(events, loaded.workspace.settings.future_skew)
+        event_list, refused = read_event_lines(events, loaded.workspace.settings.future_skew, loaded.workspace.data)
         profile_list = read_profiles(profiles) if profiles else []
     except InputError as exc:
         err.print(str(exc), markup=False, soft_wrap=True, style="red")
@@ -193,6 +193,84 @@ def schema(
     document = journey_file_schema() if kind == "journey" else workspace_file_schema()
     document = {"$schema": "https://json-schema.org/draft/2020-12/schema", **document}
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+data_app = typer.Typer(help="Data quality against `data:` (SPEC §9); `infer` writes a first `data:` block.",
+                       no_args_is_help=False)
+app.add_typer(data_app, name="data")
+
+
+def _event_dicts(events: Path) -> list[dict[str, Any]]:
+    """Every JSON object of an events file; other lines are skipped (`simulate` reports them)."""
+    found: list[dict[str, Any]] = []
+    with events.open("rb") as handle:
+        for line in handle:
+            try:
+                data = orjson.loads(line) if line.strip() else None
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(data, dict):
+                found.append(data)
+    return found
+
+
+@data_app.callback(invoke_without_command=True)
+def data(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = Path("."),
+    events: Annotated[Optional[Path], typer.Option(help="Count the events of this file (JSONL).", exists=True, dir_okay=False)] = None,
+    db: Annotated[Optional[Path], typer.Option(help="Count the events stored by `nudge run` (default: WORKSPACE/nudge.db).", dir_okay=False)] = None,
+) -> None:
+    """Events received per type, and those that do not match `data:` per type and problem."""
+    from rich.table import Table
+
+    from rules.data import DataTally, conformance_problems
+
+    if ctx.invoked_subcommand:
+        return
+    declared = _load(workspace).workspace.data
+    if events is None:
+        db = db or workspace / "nudge.db"
+        if not db.is_file():
+            raise typer.BadParameter(f"no database at {db}: give --events FILE or --db FILE")
+        from engine.runtimes.embedded import database
+
+        rows = database.connect(db).execute("SELECT body FROM events WHERE status != 'erased' ORDER BY seq")
+        items = [orjson.loads(body) for (body,) in rows]
+    else:
+        items = _event_dicts(events)
+    tally = DataTally()
+    for item in items:
+        kind = str(item.get("type"))
+        props, traits = item.get("properties") or {}, item.get("traits") or {}
+        tally.observe(kind, conformance_problems(kind, props, traits, declared) if declared else [])
+    table = Table("event type", "received", "nonconforming", "problems")
+    for kind, n in sorted(tally.received.items()):
+        problems = {p: c for (k, p), c in tally.problems.items() if k == kind}
+        table.add_row(kind, str(n), str(sum(problems.values())), "\n".join(f"{c} × {p}" for p, c in sorted(problems.items())))
+    Console().print(table)
+    if declared is None:
+        err.print("no data: in journeys.yaml: events are counted, not checked (nudge data infer writes a first one)")
+
+
+@data_app.command("infer")
+def data_infer(
+    events: Annotated[Path, typer.Option(help="Recorded events (JSONL).", exists=True, dir_okay=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Write a starting `data:` block from recorded events, to paste into journeys.yaml and edit."""
+    import yaml
+
+    from rules.data import infer
+
+    text = "# from " + str(events) + ": check each type, then set strict: true when the data is clean\n"
+    text += yaml.safe_dump({"data": infer(_event_dicts(events))}, sort_keys=False, default_flow_style=None,
+                           allow_unicode=True, width=100)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"data: written to {output}")
+    else:
+        sys.stdout.write(text)
 
 
 def _start(command: str, workspace: Path, start: Callable[[], None]) -> None:
