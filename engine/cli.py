@@ -184,13 +184,18 @@ def preview(
 @app.command()
 def schema(
     kind: Annotated[str, typer.Argument(help="journey (a file in journeys/) or workspace (journeys.yaml).")] = "journey",
+    workspace: WorkspaceOpt = Path("."),
 ) -> None:
-    """Print the JSON Schema of journey files or of journeys.yaml, for editor completion."""
+    """Print the JSON Schema of journey files or of journeys.yaml, for editor completion; with the
+    workspace's declared data, expressions complete `profile.` and event types."""
+    from rules.editor_schema import with_declared
     from rules.schema import journey_file_schema, workspace_file_schema
 
     if kind not in ("journey", "workspace"):
         raise typer.BadParameter("kind is 'journey' or 'workspace'")
     document = journey_file_schema() if kind == "journey" else workspace_file_schema()
+    if (workspace / "journeys.yaml").is_file() and (data := _load(workspace).workspace.data) is not None:
+        document = with_declared(document, data)
     document = {"$schema": "https://json-schema.org/draft/2020-12/schema", **document}
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 

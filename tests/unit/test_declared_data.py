@@ -165,3 +165,27 @@ def test_a_trait_a_journey_sets_is_not_undefined_for_every_profile(tmp_path: Pat
     journey = CART + "  - update: {increment: {visits: \"1\"}}\n"
     (tmp_path / "journeys" / "cart.yaml").write_text(journey)
     assert load_workspace(tmp_path).warnings == []
+
+
+def test_the_editor_schema_completes_declared_traits_and_event_types(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    write_workspace(tmp_path, journeys={"cart": CART}, templates=TEMPLATES, extra=DATA)
+    result = CliRunner().invoke(app, ["schema", "--workspace", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.output)
+    trigger = schema["$defs"]["EventTriggerModel"]["properties"]
+    assert "order_completed" in trigger["event"]["examples"]
+    assert "profile.lifetime_value" in trigger["where"]["anyOf"][0]["examples"]
+    assert "event.properties.cart_total" in trigger["where"]["anyOf"][0]["examples"]
+    assert "plan" in schema["x-nudge-traits"]
+
+
+def test_the_demo_declares_its_data_and_validates_clean() -> None:
+    loaded = load_workspace(Path(__file__).resolve().parents[2])
+    assert loaded.workspace.data is not None and "purchase" in loaded.workspace.data.events
+    assert loaded.warnings == []
