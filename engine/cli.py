@@ -49,9 +49,17 @@ def _load(workspace: Path) -> Any:
 @app.command()
 def validate(workspace: WorkspaceOpt = Path(".")) -> None:
     """Check journeys.yaml, every journey and template; list every problem as file:line:column."""
+    from rules.compliance import unaddressed_marketing
+
     loaded = _load(workspace)
     ws = loaded.workspace
-    err.print(f"ok: {len(ws.journeys)} journeys, {len(ws.segments)} segments, {len(loaded.warnings)} warning(s)")
+    warnings = len(loaded.warnings)
+    if where := unaddressed_marketing(ws):
+        warnings += 1
+        err.print(f"journeys.yaml: warning: {where} sends marketing email, which must show the sender's postal "
+                  "address: set settings.sender.postal_address (it is added to every marketing email whose "
+                  "template does not show it)", markup=False, soft_wrap=True, style="yellow")
+    err.print(f"ok: {len(ws.journeys)} journeys, {len(ws.segments)} segments, {warnings} warning(s)")
 
 
 def _parse_time(value: str) -> datetime:

@@ -17,6 +17,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.model import Rendered
 from engine.tracking import origin, rewrite_html, rewrite_text, written_origins
+from rules.compliance import add_footer, postal_address
 from rules.expressions import Missing, huge_literal, make_environment
 from rules.plaintext import html_to_text
 from rules.problems import Problem
@@ -218,9 +219,12 @@ class TemplateSet:
         parts = self._email[path]
         subject = " ".join(parts.subject.render(context).split())
         preheader = parts.preheader.render(context).strip() if parts.preheader else None
+        written = parts.text.render(context).strip() if parts.text else None
+        if unsubscribe := str(context["unsubscribe_url"]):  # marketing email: never without its footer
+            body, written = add_footer(body, written, unsubscribe, postal_address(context))
         if track:
             body = rewrite_html(body, track, wrap)
-        text = parts.text.render(context).strip() if parts.text else html_to_text(body)
+        text = written if written is not None else html_to_text(body)
         if track and parts.text:
             text = rewrite_text(text, track, wrap)
         return Rendered(subject=subject, text=text, html=body, preheader=preheader)

@@ -47,14 +47,17 @@ TEMPLATES = {
 }
 
 
+POSTAL = 'sender: {postal_address: "1 Main St, Springfield"}'
+
+
 def problems(root: Path) -> list[str]:
     with pytest.raises(WorkspaceError) as info:
         load_workspace(root)
-    return [str(p) for p in info.value.problems]
+    return [str(p) for p in info.value.errors]
 
 
 def test_a_workspace_whose_names_are_all_declared_loads(tmp_path: Path) -> None:
-    write_workspace(tmp_path, journeys={"cart": CART}, templates=TEMPLATES, extra=DATA)
+    write_workspace(tmp_path, settings=POSTAL, journeys={"cart": CART}, templates=TEMPLATES, extra=DATA)
     loaded = load_workspace(tmp_path)
     assert loaded.warnings == []
     assert loaded.workspace.data is not None and loaded.workspace.data.events["order_completed"].revenue
@@ -127,7 +130,7 @@ SAMPLES = ('{"customer_id": "a", "traits": {"first_name": "Ann", "plan": "pro"}}
 
 def with_samples(root: Path, subject: str) -> Path:
     templates = {**TEMPLATES, "back.email.html": email(subject)}
-    write_workspace(root, journeys={"cart": CART}, templates=templates)
+    write_workspace(root, settings=POSTAL, journeys={"cart": CART}, templates=templates)
     (root / "samples").mkdir()
     (root / "samples" / "profiles.jsonl").write_text(SAMPLES)
     return root
@@ -174,7 +177,7 @@ def test_the_editor_schema_completes_declared_traits_and_event_types(tmp_path: P
 
     from engine.cli import app
 
-    write_workspace(tmp_path, journeys={"cart": CART}, templates=TEMPLATES, extra=DATA)
+    write_workspace(tmp_path, settings=POSTAL, journeys={"cart": CART}, templates=TEMPLATES, extra=DATA)
     result = CliRunner().invoke(app, ["schema", "--workspace", str(tmp_path)])
     assert result.exit_code == 0, result.output
     schema = json.loads(result.output)
