@@ -158,6 +158,9 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
     root = Path(root)
     problems: list[Problem] = []
     main_file = root / "journeys.yaml"
+    if not root.is_dir():
+        raise WorkspaceError([Problem(str(root), 1, 1, f"no folder {root}: give the folder holding journeys.yaml "
+                                                       "with --workspace DIR")])
     if not main_file.is_file():
         raise WorkspaceError([Problem(_rel(main_file, root), 1, 1, "no journeys.yaml here (use --workspace DIR)")])
     loaded = _parse(main_file, root, problems)
