@@ -138,55 +138,91 @@ def _json_arg(value: str | None, what: str) -> dict[str, Any]:
     return data
 
 
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a samples file; nothing when it is absent."""
+    return _event_dicts(path) if path.is_file() else []
+
+
 @app.command()
 def preview(
-    template: Annotated[str, typer.Argument(help="Template name, e.g. cart_reminder (without .email.html).")],
+    template: Annotated[str, typer.Argument(help="Template name, e.g. cart_reminder (email or SMS, found by name).")],
     workspace: WorkspaceOpt = Path("."),
-    profile: Annotated[Optional[str], typer.Option(help='Traits as JSON, or @file.json, e.g. \'{"first_name": "Ann"}\'.')] = None,
-    event: Annotated[Optional[str], typer.Option(help="The event as JSON (SPEC §2), or @file.json.")] = None,
-    channel: Annotated[str, typer.Option(help="email or sms.")] = "email",
-    html_out: Annotated[Optional[Path], typer.Option(help="Where to write the email HTML (default: preview-NAME.html).")] = None,
+    profile: Annotated[Optional[str], typer.Option(help='Traits as JSON, or @file.json, e.g. \'{"first_name": "Ann"}\' (default: the sample event\'s customer).')] = None,
+    event: Annotated[Optional[str], typer.Option(help="The event as JSON (SPEC §2), or @file.json (default: a sample of the journey's trigger).")] = None,
+    channel: Annotated[Optional[str], typer.Option(help="email or sms, when a template of each channel has this name.")] = None,
+    locale: Annotated[Optional[str], typer.Option(help="Render the variant for this locale (e.g. fr), as profile.locale would.")] = None,
+    variant: Annotated[Optional[str], typer.Option(help="The split variant the customer is in (journey.variant).")] = None,
+    html_out: Annotated[Optional[Path], typer.Option(help="Where to write the email HTML (default: a new temporary folder).")] = None,
 ) -> None:
-    """Render one template with a sample profile and event: subject, text, and the HTML to a file."""
+    """Render one template as a customer would get it: subject, text, SMS as sent, and the HTML to a file.
+
+    Without --event, the event is the first of samples/events.jsonl that starts a journey sending this
+    template (else one made up from `data:`); without --profile, that customer's sample traits."""
+    import tempfile
+
     from engine.links import SignedLinks
     from engine.runtimes.simulate import SIMULATE_BASE_URL, SIMULATE_SECRET
     from engine.state import ActivityMap
+    from rules.preview import channels_of, sample, variants_of
 
     loaded = _load(workspace)
     ws = loaded.workspace
-    traits = _json_arg(profile, "--profile")
-    ev = _json_arg(event, "--event")
+    found = channels_of(ws, template)
+    if not found or (channel and channel not in found):
+        err.print(f"no template '{template}'" + (f" for {channel}" if channel else "")
+                  + f" in {workspace / 'templates'} (expected {template}.email.html or {template}.sms.txt)",
+                  style="red", markup=False)
+        raise typer.Exit(1)
+    chosen = channel or found[0]
+    if len(found) > 1 and not channel:
+        err.print(f"'{template}' exists for email and sms: showing {chosen} (use --channel)", style="yellow")
+    picked = sample(ws, template, chosen, _jsonl(workspace / "samples" / "events.jsonl"),
+                    _jsonl(workspace / "samples" / "profiles.jsonl"))
+    traits = _json_arg(profile, "--profile") if profile else dict(picked.traits)
+    if locale:
+        traits["locale"] = locale
+    ev = _json_arg(event, "--event") if event else dict(picked.event)
     now = datetime.now(timezone.utc)
     ev.setdefault("type", "preview")
     ev.setdefault("properties", {})
-    ev.setdefault("timestamp", now)
+    ev["timestamp"] = now if not isinstance(ev.get("timestamp"), str) else _parse_time(ev["timestamp"])
+    splits = variants_of(picked.journey)
+    if variant and splits and not any(variant in names for names in splits.values()):
+        raise typer.BadParameter(f"no variant '{variant}' (the journey's splits: "
+                                 + "; ".join(f"{k}: {', '.join(v)}" for k, v in splits.items()) + ")")
+    journey_id = picked.journey.id if picked.journey else "preview"
     context = {
         "profile": traits, "activity": ActivityMap(), "event": ev, "trigger_event": ev,
-        "journey": {"id": "preview", "name": "Preview", "entered_at": now, "variant": {}}, "now": now,
-        "settings": ws.settings.raw,
-        "unsubscribe_url": SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL).unsubscribe_url("preview", channel),
+        "journey": {"id": journey_id, "name": picked.journey.name if picked.journey else "Preview", "entered_at": now,
+                    "variant": {name: variant for name in splits} if variant else {}},
+        "now": now, "settings": ws.settings.raw,
     }
+    if chosen == "email":
+        context["unsubscribe_url"] = SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL).unsubscribe_url("preview", chosen)
     try:
-        rendered = ws.renderer.render(template, channel, traits.get("locale"), context)
+        rendered = ws.renderer.render(template, chosen, traits.get("locale"), context)
     except LookupError as exc:
         err.print(str(exc).strip("'\""), style="red")
         raise typer.Exit(1) from None
     except Exception as exc:
         err.print(f"template error: {type(exc).__name__}: {exc}", style="red", markup=False)
         raise typer.Exit(1) from None
-    out = Console(highlight=False)
+    err.print(f"[dim]{journey_id}: event {ev['type']}, customer {ev.get('customer_id', 'preview')}[/dim]")
+    out = Console(highlight=False, soft_wrap=True)
     if rendered.subject is not None:
-        out.print(f"[bold]Subject:[/bold] {rendered.subject}")
+        out.print(f"[bold]Subject:[/bold] {rendered.subject}", markup=True)
     if rendered.preheader:
         out.print(f"[bold]Preheader:[/bold] {rendered.preheader}")
     if rendered.segments is not None:
         out.print(f"[bold]SMS:[/bold] {len(rendered.text)} characters, {rendered.segments} segment(s), {rendered.encoding}")
     out.print()
-    out.print(rendered.text, markup=False)
+    sys.stdout.flush()
+    sys.stdout.write(rendered.text + "\n")  # as sent: no wrapping, no markup
+    sys.stdout.flush()
     if rendered.html is not None:
-        target = html_out or Path(f"preview-{template}.html")
+        target = html_out or Path(tempfile.mkdtemp(prefix="nudge-preview-")) / f"{template}.html"
         target.write_text(rendered.html, encoding="utf-8")
-        out.print(f"\n[dim]HTML written to {target}[/dim]")
+        out.print(f"\nHTML written to {target}")
 
 
 @app.command()
