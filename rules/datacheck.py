@@ -107,7 +107,10 @@ class DataCheck:
     def finish(self) -> list[Problem]:
         """Template problems, once every journey has been read (an `update` anywhere may set a trait)."""
         found: set[Problem] = set()
-        for use in self.uses:
+        used = {(u.name, u.channel) for u in self.uses}
+        unused = [TemplateUse(name, channel, Reach()) for name, channel in self.templates.names()
+                  if (name, channel) not in used]  # a confirmation, or one a journey will use: checked all the same
+        for use in [*self.uses, *unused]:
             for path in self.templates.variant_paths(use.name, use.channel):
                 for file, source in self.templates.sources(path):
                     found.update(self._template_source(file, source, use.reach))

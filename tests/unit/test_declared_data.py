@@ -192,3 +192,10 @@ def test_the_demo_declares_its_data_and_validates_clean() -> None:
     loaded = load_workspace(Path(__file__).resolve().parents[2])
     assert loaded.workspace.data is not None and "purchase" in loaded.workspace.data.events
     assert loaded.warnings == []
+
+
+def test_a_template_no_journey_sends_yet_is_checked_too(tmp_path: Path) -> None:
+    templates = {**TEMPLATES, "spare.sms.txt": "Hi {{ customer_name }}"}
+    write_workspace(tmp_path, journeys={"cart": CART}, templates=templates)
+    [problem] = problems(tmp_path)
+    assert problem.startswith("templates/spare.sms.txt:1:7: unknown variable 'customer_name'")
