@@ -46,6 +46,7 @@ class DataCheck:
         self.problems: list[Problem] = []
         self.updated: set[str] = set()
         self.uses: list[TemplateUse] = []
+        self._parsed: dict[str, tuple[list[Reference], set[str]]] = {}
 
     # -- event types and traits named in journeys -------------------------------------
 
@@ -110,20 +111,28 @@ class DataCheck:
         used = {(u.name, u.channel) for u in self.uses}
         unused = [TemplateUse(name, channel, Reach()) for name, channel in self.templates.names()
                   if (name, channel) not in used]  # a confirmation, or one a journey will use: checked all the same
-        for use in [*self.uses, *unused]:
+        for use in dict.fromkeys([*self.uses, *unused]):
             for path in self.templates.variant_paths(use.name, use.channel):
                 for file, source in self.templates.sources(path):
                     found.update(self._template_source(file, source, use.reach))
         return [*self.problems, *sorted(found)]
 
+    def _read(self, source: str) -> tuple[list[Reference], set[str]]:
+        """The names a template source reads and those it may read, parsed once per source."""
+        if source not in self._parsed:
+            try:
+                tree = self.templates.env.parse(source)
+            except TemplateSyntaxError:  # reported when the templates were loaded
+                self._parsed[source] = ([], set())
+            else:
+                local = local_names(tree) | JINJA_NAMES | set(self.templates.env.globals) | set(TEMPLATE_NAMES)
+                self._parsed[source] = (references(tree), local)
+        return self._parsed[source]
+
     def _template_source(self, file: str, source: str, reach: Reach) -> list[Problem]:
-        try:
-            tree = self.templates.env.parse(source)
-        except TemplateSyntaxError:
-            return []  # reported when the templates were loaded
-        local = local_names(tree) | JINJA_NAMES | set(self.templates.env.globals) | set(TEMPLATE_NAMES)
+        refs, local = self._read(source)
         problems: list[Problem] = []
-        for ref in references(tree):
+        for ref in refs:
             message, severity = self._template_ref(ref, reach, local)
             if message:
                 line, column = self._place(file, ref)
