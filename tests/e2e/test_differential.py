@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import re
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -231,7 +232,13 @@ FIELDS = ("customer_id", "journey", "step", "template", "to", "subject", "text",
 
 
 def message_key(m: dict[str, Any], id_field: str) -> tuple[Any, ...]:
-    return (*(m.get(f) for f in FIELDS), m[id_field])
+    """The message without its unsubscribe link, which each runtime signs for its own address (the
+    footer added to marketing email puts it in the text)."""
+    return (*(without_link(m.get("text")) if f == "text" else m.get(f) for f in FIELDS), m[id_field])
+
+
+def without_link(text: str | None) -> str | None:
+    return None if text is None else re.sub(r"https?://[^\s)]+/u/[\w.\-]+", "<unsubscribe>", text)
 
 
 @pytest.fixture
@@ -314,6 +321,7 @@ def test_run_and_simulate_send_the_same_messages_for_the_same_events(server: Nud
         conn.close()
     assert late == 0
     def canon(records: list[dict[str, Any]]) -> Counter[str]:
-        return Counter(json.dumps(r, sort_keys=True) for r in records)
+        return Counter(json.dumps({**r, "text": without_link(r["text"])} if "text" in r else r, sort_keys=True)
+                       for r in records)
 
     assert canon(live) == canon(replayed)
