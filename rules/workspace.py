@@ -215,6 +215,8 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
 
     if any(p.severity is Severity.ERROR for p in problems):
         raise WorkspaceError(problems)
+    if data is not None and (orders := tuple(t for t, spec in data.events.items() if spec.revenue)):
+        settings = replace(settings, purchase_events=orders)  # SPEC §12: with data, orders declare revenue
     workspace = Workspace(settings, segments, tuple(journeys), template_set, str(root), data)
     return Loaded(workspace, sorted(problems))
 

@@ -199,3 +199,8 @@ def test_a_template_no_journey_sends_yet_is_checked_too(tmp_path: Path) -> None:
     write_workspace(tmp_path, journeys={"cart": CART}, templates=templates)
     [problem] = problems(tmp_path)
     assert problem.startswith("templates/spare.sms.txt:1:7: unknown variable 'customer_name'")
+
+
+def test_with_data_the_orders_reports_count_are_the_types_that_declare_revenue(tmp_path: Path) -> None:
+    write_workspace(tmp_path, settings=POSTAL, journeys={"cart": CART}, templates=TEMPLATES, extra=DATA)
+    assert load_workspace(tmp_path).workspace.settings.purchase_events == ("order_completed",)
