@@ -268,6 +268,16 @@ def test_a_missing_trait_fails_the_send_instead_of_sending_hi_comma() -> None:
     assert "'nickname' is missing" in record["error"] and "default" in record["error"]
 
 
+def test_after_a_send_fails_on_a_missing_value_the_journey_goes_on() -> None:
+    journey = SMS_JOURNEY + "  - send: email\n    template: e\n"
+    h = Harness(journeys={"j": journey},
+                templates={"t.sms.txt": "Hi {{ profile.nickname }}", "e.email.html": email("Hi")})
+    h.run([{"type": "go", "customer_id": "c1", "timestamp": T0, "traits": ANN}])
+    assert [(r["template"], r["status"], r["reason"]) for r in h.of("send")] == [
+        ("t", "failed", "template_error"), ("e", "sent", None)]
+    assert h.of("exited", reason="completed")
+
+
 def test_a_missing_trait_with_a_default_renders_the_default() -> None:
     template = "Hi {{ profile.nickname | default('friend') }}{% if profile.title %} {{ profile.title }}{% endif %}!"
     assert send({"t.sms.txt": template}, channel="sms")["text"] == "Hi friend!"
