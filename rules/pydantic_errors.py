@@ -135,7 +135,8 @@ def _message(error: Any, vocabulary: set[str]) -> str:
     if kind == "list_type":
         return "expected a list"
     if kind == "literal_error":
-        return f"got {error['input']!r}; expected {error['ctx']['expected']}"
+        choices = re.findall(r"'([^']*)'", str(error["ctx"]["expected"]))
+        return f"got {error['input']!r}{did_you_mean(str(error['input']), choices)}; expected {error['ctx']['expected']}"
     if kind == "string_pattern_mismatch" and "[0-5]" in str(error["ctx"]["pattern"]):
         return f"{error['input']!r} is not a time: use 24-hour HH:MM, e.g. 08:00"
     if kind == "string_pattern_mismatch" and (words := _PATTERNS.get(str(error["ctx"]["pattern"]))):

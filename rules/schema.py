@@ -342,10 +342,26 @@ class FieldSpecModel(Strict):
     required: bool = Field(False, description="every profile / event has it")
 
 
+_FIELD_TYPES = ("string, number, integer, boolean, date, datetime, list, object, {enum: [...]} "
+                "or {type: T, required: true}")
+
+
+def _field_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "name"
+    if isinstance(value, dict):
+        return "enum" if "enum" in value else "spec" if "type" in value else None
+    return None
+
+
 FieldTypeModel = Annotated[
-    TypeName | EnumTypeModel | FieldSpecModel,
-    Field(description="string, number, integer, boolean, date, datetime, list, object, {enum: [...]} "
-                      "or {type: T, required: true}"),
+    Union[
+        Annotated[TypeName, Tag("name")],
+        Annotated[EnumTypeModel, Tag("enum")],
+        Annotated[FieldSpecModel, Tag("spec")],
+    ],
+    Discriminator(_field_kind, custom_error_type="data_type", custom_error_message="a type is " + _FIELD_TYPES),
+    Field(description=_FIELD_TYPES),
 ]
 
 

@@ -204,3 +204,13 @@ def test_a_template_no_journey_sends_yet_is_checked_too(tmp_path: Path) -> None:
 def test_with_data_the_orders_reports_count_are_the_types_that_declare_revenue(tmp_path: Path) -> None:
     write_workspace(tmp_path, settings=POSTAL, journeys={"cart": CART}, templates=TEMPLATES, extra=DATA)
     assert load_workspace(tmp_path).workspace.settings.purchase_events == ("order_completed",)
+
+
+def test_a_misspelled_type_in_data_gets_one_message_with_a_did_you_mean(tmp_path: Path) -> None:
+    extra = DATA.replace("    first_name: string\n", "    first_name: strng\n    tier: {enum: [a, b], requird: true}\n")
+    write_workspace(tmp_path, settings=POSTAL, journeys={"cart": CART}, templates=TEMPLATES, extra=extra)
+    assert problems(tmp_path) == [
+        "journeys.yaml:6:17: got 'strng' (did you mean 'string'?); expected 'string', 'number', 'integer', "
+        "'boolean', 'date', 'datetime', 'list' or 'object'",
+        "journeys.yaml:7:26: unknown key 'requird' (did you mean 'required'?)",
+    ]
