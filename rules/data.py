@@ -28,7 +28,7 @@ def field_type(model: Any) -> FieldType:
         inner = field_type(model.type)
         return FieldType(inner.kind, inner.choices, model.required)
     if isinstance(model, s.EnumTypeModel):
-        return FieldType("enum", tuple(model.enum))
+        return FieldType("enum", tuple(model.enum), model.required)
     return FieldType(str(model))
 
 

@@ -335,6 +335,7 @@ TypeName = Literal["string", "number", "integer", "boolean", "date", "datetime",
 
 class EnumTypeModel(Strict):
     enum: list[str | int | float | bool] = Field(min_length=1, description="the allowed values")
+    required: bool = Field(False, description="every profile / event has it")
 
 
 class FieldSpecModel(Strict):

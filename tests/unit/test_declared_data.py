@@ -214,3 +214,11 @@ def test_a_misspelled_type_in_data_gets_one_message_with_a_did_you_mean(tmp_path
         "'boolean', 'date', 'datetime', 'list' or 'object'",
         "journeys.yaml:7:26: unknown key 'requird' (did you mean 'required'?)",
     ]
+
+
+def test_an_enum_may_be_required_as_it_is_written() -> None:
+    from rules import schema
+    from rules.data import declared
+
+    model = schema.DataModel.model_validate({"traits": {"plan": {"enum": ["free", "pro"], "required": True}}})
+    assert declared(model).traits["plan"].required
