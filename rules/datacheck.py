@@ -17,6 +17,8 @@ from rules.templates import TemplateSet
 from rules.yaml_positions import Path, Positions
 
 TEMPLATE_NAMES = (*NAMES, "settings", "unsubscribe_url", "confirm_url")
+EVENT_FIELDS = ("type", "properties", "traits", "timestamp", "received_at", "id", "customer_id", "anonymous_id")
+ACTIVITY_FIELDS = ("count", "first_at", "last_at")
 SAMPLES = "samples/profiles.jsonl"
 
 
@@ -67,10 +69,8 @@ class DataCheck:
     # -- expressions ---------------------------------------------------------------------
 
     def expression(self, tree: nodes.Node, reach: Reach, pos: Positions, path: Path) -> None:
-        if self.data is None:
-            return
         for ref in references(tree):
-            message = self._declared(ref, reach)
+            message = _shape(ref) or (self._declared(ref, reach) if self.data is not None else None)
             if message:
                 self.problems.append(pos.problem(path, message))
 
@@ -143,6 +143,8 @@ class DataCheck:
         if ref.root not in local:
             return (f"unknown variable '{ref.root}'{did_you_mean(ref.root, TEMPLATE_NAMES)}; "
                     f"templates see {', '.join(TEMPLATE_NAMES)}"), Severity.ERROR
+        if message := _shape(ref):
+            return message, Severity.ERROR
         if self.data is not None and (message := self._declared(ref, reach)):
             return message, Severity.ERROR
         if ref.root != "profile" or not ref.path:
@@ -172,3 +174,14 @@ class DataCheck:
                 return number, column + 1
         return ref.line, 1
 
+
+
+def _shape(ref: Reference) -> str | None:
+    """A read that can never find anything, whatever the data: `event.propeties.x`, `activity.purchase.cont`."""
+    if ref.root in ("event", "trigger_event") and ref.path and ref.path[0] not in EVENT_FIELDS:
+        return (f"{ref.root}.{ref.path[0]} does not exist{did_you_mean(ref.path[0], EVENT_FIELDS)}; "
+                f"an event has {', '.join(EVENT_FIELDS)}")
+    if ref.root == "activity" and len(ref.path) >= 2 and ref.path[1] not in ACTIVITY_FIELDS:
+        return (f"activity.{ref.path[0]}.{ref.path[1]} does not exist{did_you_mean(ref.path[1], ACTIVITY_FIELDS)}; "
+                f"activity of an event type has {', '.join(ACTIVITY_FIELDS)}")
+    return None

@@ -222,3 +222,15 @@ def test_an_enum_may_be_required_as_it_is_written() -> None:
 
     model = schema.DataModel.model_validate({"traits": {"plan": {"enum": ["free", "pro"], "required": True}}})
     assert declared(model).traits["plan"].required
+
+
+def test_an_event_field_that_never_exists_is_an_error_even_without_data(tmp_path: Path) -> None:
+    journey = CART.replace("event.properties.cart_total > 0", "event.propeties.cart_total > 0")
+    templates = {**TEMPLATES, "remind.email.html": email("{{ activity.cart_updated.cont | default(0) }} carts")}
+    write_workspace(tmp_path, journeys={"cart": journey}, templates=templates)
+    assert problems(tmp_path) == [
+        "journeys/cart.yaml:2:39: event.propeties does not exist (did you mean 'properties'?); an event has type, "
+        "properties, traits, timestamp, received_at, id, customer_id, anonymous_id",
+        "templates/remind.email.html:2:14: activity.cart_updated.cont does not exist (did you mean 'count'?); "
+        "activity of an event type has count, first_at, last_at",
+    ]
