@@ -99,6 +99,14 @@ def simulate(
     if refused:
         err.print(f"warning: {len(refused)} event line(s) refused, first {events}:{refused[0].line}: {refused[0].reason} "
                   "(each one is a `rejected` record)", markup=False, soft_wrap=True, style="yellow")
+    if (declared := loaded.workspace.data) is not None:
+        from rules.data import conformance_problems
+
+        odd = [(e.type, p) for e in event_list if (p := conformance_problems(e.type, e.properties, e.traits, declared))]
+        if odd:
+            err.print(f"warning: {len(odd)} event(s) do not match data:, the first one, {odd[0][0]}: {odd[0][1][0]} "
+                      f"(nudge data --events {events} counts them by type and problem)",
+                      markup=False, soft_wrap=True, style="yellow")
     stop = _parse_time(until) if until else None
     result = _with_progress(lambda progress: run(loaded.workspace, event_list, profile_list, stop, progress, refused),
                             len(event_list))

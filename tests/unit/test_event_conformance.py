@@ -102,3 +102,15 @@ def test_nudge_data_infer_writes_a_block_that_validates(tmp_path: Path) -> None:
     write_workspace(tmp_path / "ws", journeys={"j": "id: j\ntrigger: {event: order_completed}\nsteps:\n  - wait: 1h\n"},
                     extra=result.output)
     assert CliRunner().invoke(app, ["validate", "--workspace", str(tmp_path / "ws")]).exit_code == 0
+
+
+def test_simulate_warns_about_events_that_do_not_match_a_lenient_data_block(tmp_path: Path) -> None:
+    write_workspace(tmp_path, journeys={"j": "id: j\ntrigger: {event: order_completed}\nsteps:\n  - wait: 1h\n"},
+                    extra=DATA_YAML)
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(event(order_id="o1", total="x")) + "\n")
+    result = CliRunner().invoke(app, ["simulate", "--workspace", str(tmp_path), "--events", str(events)],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert ("warning: 1 event(s) do not match data:, the first one, order_completed: properties.total: expected number, "
+            "got 'x'") in result.output
