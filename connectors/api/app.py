@@ -72,7 +72,7 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
     app.include_router(preference_routes(deps))
     app.include_router(outbox_routes(deps, keys))
     writers = write_keys(environ or {}, keys)
-    app.include_router(segment_routes(deps, writers))
+    app.include_router(segment_routes(deps, writers, metrics.data))
 
     def unauthorized(request: Request, accepted: list[Secret] | None = None) -> Response | None:
         """None when the request carries one of the `accepted` keys (default: the API keys)."""
@@ -107,7 +107,7 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
             return _error(422, "empty batch")
         if len(items) > MAX_EVENTS:
             return _error(413, f"at most {MAX_EVENTS} events per request")
-        result = await ingest(runtime, items, datetime.now(timezone.utc))
+        result = await ingest(runtime, items, datetime.now(timezone.utc), metrics.data)
         if not result.ids:
             return _json(422, {"error": "no valid event", "rejected": result.rejected})
         return _json(202, result.body())

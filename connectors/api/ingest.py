@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
+from rules.data import DataTally
 from rules.events import parse_event
 from rules.problems import EventError
 
@@ -25,15 +26,17 @@ class Ingested:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected, "ids": self.ids}
 
 
-async def ingest(runtime: EmbeddedRuntime, items: list[Any], received: datetime) -> Ingested:
-    """Parse every item (an id is assigned where none was sent) and submit the valid ones at once."""
+async def ingest(runtime: EmbeddedRuntime, items: list[Any], received: datetime, tally: DataTally | None) -> Ingested:
+    """Parse every item (an id is assigned where none was sent) against the workspace's declared data
+    (SPEC §9, counted in `tally`) and submit the valid ones at once."""
     skew = runtime.workspace.settings.future_skew
     events, rejected = [], []
     for index, item in enumerate(items):
         try:
             if isinstance(item, dict) and not item.get("id"):
                 item = {**item, "id": "evt_" + uuid.uuid4().hex}
-            events.append(parse_event(item, received_at=received, future_skew=skew))
+            events.append(parse_event(item, received_at=received, future_skew=skew,
+                                      declared=runtime.workspace.data, tally=tally))
         except EventError as exc:
             rejected.append({"index": index, "field": exc.field, "reason": exc.reason})
     runtime.counters.rejected += len(rejected)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from connectors.api.auth import Secret, basic_user, bearer, key_ok
 from connectors.api.deps import Deps, read_limited_body
 from connectors.api.ingest import ingest
+from rules.data import DataTally
 from rules.events import parse_timestamp
 from rules.problems import EventError
 from rules.traits import check_reserved
@@ -184,7 +185,7 @@ def _answer(status: int, body: dict[str, Any]) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=CORS)
 
 
-def segment_routes(deps: Deps, writers: list[Secret]) -> APIRouter:
+def segment_routes(deps: Deps, writers: list[Secret], tally: DataTally | None = None) -> APIRouter:
     router = APIRouter(tags=["Segment"])
     runtime = deps.runtime
 
@@ -231,7 +232,7 @@ def segment_routes(deps: Deps, writers: list[Secret]) -> APIRouter:
             except EventError as exc:
                 refused.append({"index": index, "field": exc.field, "reason": exc.reason})
         runtime.counters.rejected += len(refused)
-        result = await ingest(runtime, events, received)
+        result = await ingest(runtime, events, received, tally)
         rejected = sorted(refused + [{**r, "index": translated[r["index"]]} for r in result.rejected],
                           key=lambda r: int(r["index"]))
         if not result.ids:
