@@ -10,7 +10,7 @@ from typing import Callable
 
 from engine.events import Event
 from engine.runtimes.embedded.database import transaction
-from engine.runtimes.embedded.processor import event_to_row, from_epoch
+from engine.runtimes.kernel.codecs import event_to_row, from_epoch
 
 log = logging.getLogger("nudge.ingest")
 

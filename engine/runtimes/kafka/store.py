@@ -29,7 +29,7 @@ from faust.types.tables import TableT
 
 from engine import state_codec
 from engine.effects import Timer
-from engine.runtimes.embedded.processor import epoch, from_epoch
+from engine.runtimes.kernel.codecs import epoch, from_epoch
 from engine.state import CustomerState, anon_key
 
 Table = TableT[bytes, Any]  # a Table or GlobalTable of raw bytes
