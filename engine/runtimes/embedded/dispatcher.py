@@ -28,6 +28,7 @@ import orjson
 from connectors.channels.base import THREADS, PermanentError, Sender, TransientError, UnknownOutcome
 from connectors.channels.config import ConfigError
 from engine.runtimes.embedded.database import transaction
+from engine.runtimes.kernel.port import Observer
 
 log = logging.getLogger("nudge.dispatch")
 T = TypeVar("T")
@@ -114,7 +115,6 @@ class RateLimiter:
         return (1 - self.tokens) / self.rate
 
 
-Observer = Callable[[dict[str, Any], str, float], None]
 Update = tuple[str, tuple[Any, ...]]  # one message's outcome, as the SQL that records it
 Row = tuple[str, str, bytes, int, float]  # id, channel, payload, attempts (this one counted), origin
 
