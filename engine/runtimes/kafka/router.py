@@ -45,8 +45,9 @@ EngineFactory = Callable[[Workspace, Store, Links], Engine]
 
 class Router:
     def __init__(self, tables: Tables, live: LiveWorkspace, links: SignedLinks, topics: Topics,
-                 engine: EngineFactory = Engine) -> None:
-        self.tables, self.live, self.links, self.topics, self.engine = tables, live, links, topics, engine
+                 engine: EngineFactory = Engine, clock: Callable[[], float] = time.time) -> None:
+        self.tables, self.live, self.links, self.topics = tables, live, links, topics
+        self.engine, self.clock = engine, clock
 
     def route(self, data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
         """Handles the input at `offset` of `partition`, keyed `key`; raises if it cannot."""
@@ -60,7 +61,7 @@ class Router:
         engine = self.engine(workspace, store, self.links)
         kind = envelope["kind"]
         effects: list[Effect] = []
-        origin = time.time()
+        origin = self.clock()
         if store.record.version != live.version:  # placed for another version of the journeys
             if store.record.state is not None and store.record.state.instances:
                 effects = engine.migrate(key, from_epoch(origin))
@@ -99,7 +100,7 @@ class Router:
                     batch.send(topics.events, envelope["customer_id"], env.absorb_envelope(
                         f"absorb:{key}:{partition}:{offset}", envelope["customer_id"],
                         state_codec.dumps(store.record.state), store.record.timers, store.record.version,
-                        time.time()))
+                        self.clock()))
                 store.record = Record(moved_to=envelope["customer_id"])
         elif kind == env.ABSORB:
             if store.seen(envelope["id"]):
