@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from engine.effects import Message
 from engine.runtimes.kernel.port import Counters
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -38,8 +39,8 @@ class Metrics:
                                    ["journey"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(_Collector(counters, read_counts, clock, self.window))
 
-    def observe(self, message: dict[str, Any], status: str, latency: float) -> None:
-        journey = str(message.get("journey"))
+    def observe(self, message: Message, status: str, latency: float) -> None:
+        journey = message.journey
         self.histogram.labels(journey).observe(latency)
         self.window.add(journey, latency)
 

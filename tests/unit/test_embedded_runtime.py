@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from connectors.channels.base import Delivery, PermanentError, TransientError
+from engine.effects import Message
 from connectors.channels.file import FileSender
 from engine.links import SignedLinks
 from engine.migration import Fate, summarize
@@ -180,11 +181,11 @@ class FlakySender:
         self.failures = failures
         self.sent: list[str] = []
 
-    async def send(self, message: dict[str, Any]) -> Delivery:
+    async def send(self, message: Message) -> Delivery:
         if self.failures:
             raise self.failures.pop(0)
-        self.sent.append(message["id"])
-        return Delivery(provider_id="p-" + message["id"])
+        self.sent.append(message.id)
+        return Delivery(provider_id="p-" + message.id)
 
     async def confirm(self, message_id: str) -> bool | None:
         return None

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 
 from connectors.channels.base import Sender
 from connectors.channels.config import build_senders
+from engine.effects import Message
 from engine.model import Workspace
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings
@@ -50,7 +51,7 @@ class Front:
                                      observe=self._observe, settings=DispatchSettings.from_env(environ))
         self.dispatch_wake = asyncio.Event()
 
-    def _observe(self, message: dict[str, Any], status: str, latency: float) -> None:
+    def _observe(self, message: Message, status: str, latency: float) -> None:
         for observer in self.counters.observers:
             observer(message, status, latency)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -39,6 +39,14 @@ def event_to_row(event: Event) -> bytes:
 def message_payload(message: Message) -> dict[str, Any]:
     """The message as the outbox keeps it and a connector reads it back."""
     return asdict(message)
+
+
+MESSAGE_FIELDS = frozenset(f.name for f in fields(Message))
+
+
+def message_from_payload(payload: dict[str, Any]) -> Message:
+    """The message an outbox payload holds; keys it does not know (a Kafka `origin`) are left out."""
+    return Message(**{k: v for k, v in payload.items() if k in MESSAGE_FIELDS})
 
 
 def outbox_row(payload: dict[str, Any], origin: float) -> tuple[Any, ...]:

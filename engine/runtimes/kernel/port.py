@@ -6,13 +6,14 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from engine.effects import Message
 from engine.events import Event
 from engine.links import SignedLinks
 from engine.model import Workspace
 from engine.runtimes.kernel.health import Health
 from rules.problems import Problem
 
-Observer = Callable[[dict[str, Any], str, float], None]  # message, status, seconds from its input to the hand-off
+Observer = Callable[[Message, str, float], None]  # message, status, seconds from its input to the hand-off
 
 
 @dataclass(frozen=True)
