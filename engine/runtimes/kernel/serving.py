@@ -15,18 +15,25 @@ from rules.workspace import fingerprint, load_workspace
 log = logging.getLogger("nudge.run")
 
 
-async def load_edit(root: Path, health: Health) -> Workspace | list[Problem]:
-    """The edited workspace, or the problems that refuse it (the last valid version keeps running)."""
-    try:  # compiled off the loop: a large workspace must not stall the API meanwhile
-        workspace = (await asyncio.to_thread(load_workspace, root)).workspace
+def read_edit(root: Path) -> Workspace | list[Problem]:
+    """The edited workspace, or the problems that refuse it (logged; the last valid version keeps running)."""
+    try:
+        return load_workspace(root).workspace
     except WorkspaceError as exc:
         for problem in exc.problems:
             log.error("reload refused: %s", problem)
-        health.warn("workspace", "edit refused, the last valid version keeps running: "
-                                 + "; ".join(str(p) for p in exc.problems))
         return exc.problems
-    health.warn("workspace", None)
-    return workspace
+
+
+async def load_edit(root: Path, health: Health) -> Workspace | list[Problem]:
+    """`read_edit` off the loop (a large workspace must not stall the API meanwhile), its verdict on /healthz."""
+    edit = await asyncio.to_thread(read_edit, root)
+    if isinstance(edit, list):
+        health.warn("workspace", "edit refused, the last valid version keeps running: "
+                                 + "; ".join(str(p) for p in edit))
+    else:
+        health.warn("workspace", None)
+    return edit
 
 
 async def watch(root: Path, reload: Callable[[], Awaitable[object]], interval: float = 1.0) -> None:
