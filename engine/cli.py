@@ -358,9 +358,12 @@ def run_command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
     """Run the engine and its HTTP API in one process, with state in SQLite."""
-    from engine.runtimes.embedded.serve import run
+    from engine.runtimes.embedded.runtime import EmbeddedRuntime
+    from engine.runtimes.serve import run
 
-    _start("nudge run", workspace, lambda: run(workspace, db, host, port))
+    path = db or workspace / "nudge.db"
+    _start("nudge run", workspace, lambda: run(
+        lambda url, environ: EmbeddedRuntime(workspace, path, url, environ=environ), workspace, path, host, port))
 
 
 def _sole_writer(command: str, db: Path) -> DatabaseLock:
@@ -493,12 +496,17 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
     """The HTTP API and the dispatcher beside Kafka workers (`nudge run` is the all-in-one runtime)."""
-    from engine.runtimes.embedded.serve import run
+    from engine.runtimes.kafka.edge import KafkaEdgeRuntime
+    from engine.runtimes.kafka.worker import KafkaSettings
+    from engine.runtimes.serve import run
 
     if not kafka:
         err.print("nudge api serves Kafka workers: add --kafka (for one process with SQLite, use nudge run)", style="red")
         raise typer.Exit(2)
-    _start("nudge api", workspace, lambda: run(workspace, db, host, port, kafka=True))
+    path = db or workspace / "nudge-edge.db"
+    _start("nudge api", workspace, lambda: run(
+        lambda url, environ: KafkaEdgeRuntime(workspace, path, KafkaSettings.from_env(environ), url, environ),
+        workspace, path, host, port))
 
 
 @app.command()

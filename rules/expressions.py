@@ -16,6 +16,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_context
 
+from rules import jinja_internals
 from rules.durations import parse_duration
 
 NAMES = ("profile", "activity", "event", "trigger_event", "journey", "now")
@@ -103,17 +104,12 @@ class Expression:
         # context) on every call, which costs more than the expression itself. One Context
         # per expression is reused with new names each time: evaluation is not reentrant
         # for the same expression, and the engine evaluates on one thread at a time.
-        self._template = compiled._template
+        self._template = jinja_internals.expression_template(compiled)
         self._globals = dict(self._template.globals)
-        self._context = self._template.new_context({}, shared=True)
+        self._context = jinja_internals.reusable_context(self._template)
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
-        ctx = self._context
-        ctx.parent = {**self._globals, **context}
-        ctx.vars = {}
-        for _ in self._template.root_render_func(ctx):
-            pass
-        value = ctx.vars["result"]
+        value = jinja_internals.run(self._template, self._context, {**self._globals, **context}).vars["result"]
         return None if isinstance(value, Missing) else value
 
     def __repr__(self) -> str:

@@ -17,6 +17,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.model import Rendered
 from engine.tracking import origin, rewrite_html, rewrite_text, written_origins
+from rules import jinja_internals
 from rules.compliance import add_footer, postal_address
 from rules.expressions import Missing, huge_literal, make_environment
 from rules.plaintext import html_to_text
@@ -72,12 +73,7 @@ class Prepared:
         """What `self.template.render(context)` returns, or raises."""
         if self._constant is not None:
             return self._constant
-        template = self.template
-        ctx = template.new_context({**self._globals, **context}, shared=True)
-        try:
-            return template.environment.concat(template.root_render_func(ctx))
-        except Exception:
-            template.environment.handle_exception()
+        return jinja_internals.render(self.template, {**self._globals, **context})
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from engine.effects import Message
 from engine.testing import email, journey_yaml, send_step, wait_step
 
 T0 = "2026-03-02T12:00:00Z"  # a Monday; the US changes to summer time on Sunday 8 March 2026
@@ -66,6 +67,14 @@ def line(r: dict[str, Any]) -> str:
 
 def lines(records: list[dict[str, Any]]) -> list[str]:
     return [line(r) for r in records]
+
+
+def message(id: str = "m1", **fields: Any) -> Message:
+    """A message as the engine hands it to a connector; only what a test is about need be given."""
+    base: dict[str, Any] = {"at": T0, "channel": "email", "template": "hi", "to": "a@x.example", "customer_id": "c1",
+                            "journey": "hello", "step": "greet", "variant": None, "transactional": False,
+                            "subject": "Hi", "text": "Hello"}
+    return Message(id=id, **{**base, **fields})
 
 
 def without_unsubscribe_link(text: str | None) -> str | None:

@@ -24,8 +24,8 @@ from connectors.api.metrics import Metrics
 from connectors.api.openapi import install as install_docs
 from connectors.api.outbox import outbox_routes
 from engine.runtimes.embedded import queries
-from engine.runtimes.embedded.health import Unavailable
-from engine.runtimes.embedded.runtime import EmbeddedRuntime
+from engine.runtimes.kernel.health import Unavailable
+from engine.runtimes.kernel.port import Runtime
 from rules.limits import customer_id_problem
 
 MAX_BODY = 1024 * 1024
@@ -58,9 +58,9 @@ def _retry_later(message: str, seconds: int) -> Response:
     return response
 
 
-def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureChecker | None = None,
+def create_app(runtime: Runtime, keys: list[Secret], signing: SignatureChecker | None = None,
                environ: Mapping[str, str] | None = None) -> FastAPI:
-    metrics = Metrics(runtime.counters, lambda: queries.counts(runtime.read), runtime.clock)
+    metrics = Metrics(runtime.counters, lambda: runtime.counts(runtime.read), runtime.clock)
     runtime.counters.observers.append(metrics.observe)
     deps = Deps(runtime, environ or {})
     on_db = deps.on_db
@@ -173,7 +173,7 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
         found = await runtime.probe()
         mark = runtime.health.idle_mark("dispatch")  # before the read: a round's own `sending` rows are not stranded
         try:
-            counts: dict[str, Any] = await on_db(queries.counts)
+            counts: dict[str, Any] = await on_db(runtime.counts)
         except sqlite3.Error as exc:
             counts = {}
             found.setdefault("database", f"cannot be read: {exc}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Mapping
 from starlette.requests import Request
 
 from connectors.freshness import FRESHNESS, Freshness
+from connectors.signing import sign
 
 
 class Secret(str):
@@ -67,12 +67,6 @@ def bearer(request: Request) -> str | None:
 
 def key_ok(presented: str | None, keys: list[Secret]) -> bool:
     return presented is not None and any(hmac.compare_digest(presented.encode(), k.encode()) for k in keys)
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The header a website sends: `Nudge-Signature: t=<unix time>,v1=<hex HMAC-SHA256>`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
 
 
 @dataclass

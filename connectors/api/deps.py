@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 from fastapi import Request
 
-from engine.runtimes.embedded.runtime import EmbeddedRuntime
+from engine.runtimes.kernel.port import Runtime
 from rules.events import parse_event
 from rules.problems import EventError
 
@@ -19,7 +19,7 @@ log = logging.getLogger("nudge.api")
 
 @dataclass
 class Deps:
-    runtime: EmbeddedRuntime
+    runtime: Runtime
     environ: Mapping[str, str]
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -41,10 +41,7 @@ class Deps:
                 self.runtime.counters.rejected += 1
         if not parsed:
             return 0
-        accepted = await self.runtime.ingest.submit(parsed)
-        self.runtime.counters.accepted += accepted.accepted
-        self.runtime.counters.duplicates += accepted.duplicates
-        return accepted.accepted
+        return (await self.runtime.submit(parsed)).accepted
 
     @property
     def public_url(self) -> str:

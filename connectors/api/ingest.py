@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.runtimes.embedded.runtime import EmbeddedRuntime
+from engine.runtimes.kernel.port import Runtime
 from rules.data import DataTally
 from rules.events import parse_event
 from rules.problems import EventError
@@ -26,7 +26,7 @@ class Ingested:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected, "ids": self.ids}
 
 
-async def ingest(runtime: EmbeddedRuntime, items: list[Any], received: datetime, tally: DataTally | None) -> Ingested:
+async def ingest(runtime: Runtime, items: list[Any], received: datetime, tally: DataTally | None) -> Ingested:
     """Parse every item (an id is assigned where none was sent) against the workspace's declared data
     (SPEC §9, counted in `tally`) and submit the valid ones at once."""
     skew = runtime.workspace.settings.future_skew
@@ -42,7 +42,5 @@ async def ingest(runtime: EmbeddedRuntime, items: list[Any], received: datetime,
     runtime.counters.rejected += len(rejected)
     if not events:
         return Ingested(rejected=rejected)
-    accepted = await runtime.ingest.submit(events)
-    runtime.counters.accepted += accepted.accepted
-    runtime.counters.duplicates += accepted.duplicates
+    accepted = await runtime.submit(events)
     return Ingested(accepted.accepted, accepted.duplicates, rejected, [e.id for e in events if e.id])

@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from engine.effects import Message
+from engine.runtimes.kernel.port import Counters
 from rules.data import DataTally
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -31,7 +33,7 @@ class LatencyWindow:
 
 
 class Metrics:
-    def __init__(self, counters: Any, read_counts: Callable[[], dict[str, Any]], clock: Callable[[], float]) -> None:
+    def __init__(self, counters: Counters, read_counts: Callable[[], dict[str, Any]], clock: Callable[[], float]) -> None:
         self.registry = CollectorRegistry()
         self.window = LatencyWindow()
         self.data = DataTally()  # fed by the event parser at the API (SPEC §9)
@@ -40,37 +42,45 @@ class Metrics:
         self.registry.register(_Collector(counters, read_counts, clock, self.window))
         self.registry.register(_DataCollector(self.data))
 
-    def observe(self, message: dict[str, Any], status: str, latency: float) -> None:
-        journey = str(message.get("journey"))
+    def observe(self, message: Message, status: str, latency: float) -> None:
+        journey = message.journey
         self.histogram.labels(journey).observe(latency)
         self.window.add(journey, latency)
 
 
 class _Collector(Collector):
-    def __init__(self, counters: Any, read_counts: Callable[[], dict[str, Any]], clock: Callable[[], float],
+    def __init__(self, counters: Counters, read_counts: Callable[[], dict[str, Any]], clock: Callable[[], float],
                  window: LatencyWindow) -> None:
         self.counters, self.read_counts, self.clock, self.window = counters, read_counts, clock, window
 
     def collect(self) -> Iterator[Any]:
-        c = self.counters
+        """Only what this runtime knows: beside Kafka workers the engine's counts and backlog are theirs."""
+        c, engine = self.counters, self.counters.engine
         events = CounterMetricFamily("nudge_events", "Events by outcome at the API and the engine", labels=["outcome"])
-        for outcome in ("accepted", "duplicates", "rejected", "late", "processed"):
+        for outcome in ("accepted", "duplicates", "rejected"):
             events.add_metric([outcome], getattr(c, outcome))
+        if engine is not None:
+            for outcome in ("late", "processed"):
+                events.add_metric([outcome], getattr(engine, outcome))
         yield events
-        yield CounterMetricFamily("nudge_timers_fired", "Timers fired", value=c.timers_fired)
-        yield CounterMetricFamily("nudge_failed_inputs", "Events and timers the engine failed on, set aside",
-                                  value=c.failed)
-        yield CounterMetricFamily("nudge_expression_failures", "Run-time expression and template failures", value=c.diagnostics)
+        if engine is not None:
+            yield CounterMetricFamily("nudge_timers_fired", "Timers fired", value=engine.timers_fired)
+            yield CounterMetricFamily("nudge_failed_inputs", "Events and timers the engine failed on, set aside",
+                                      value=engine.failed)
+            yield CounterMetricFamily("nudge_expression_failures", "Run-time expression and template failures",
+                                      value=engine.diagnostics)
         now = self.read_counts()
         messages = GaugeMetricFamily("nudge_messages", "Outbox messages by status", labels=["status"])
         for status, n in sorted(now["messages"].items()):
             messages.add_metric([status], n)
         yield messages
-        yield GaugeMetricFamily("nudge_events_pending", "Accepted events not yet processed", value=now["events_pending"])
-        oldest = now["oldest_pending_received_at"]
-        yield GaugeMetricFamily("nudge_lag_seconds", "Age of the oldest unprocessed event",
-                                value=max(0.0, self.clock() - oldest) if oldest else 0.0)
-        yield GaugeMetricFamily("nudge_timers_pending", "Timers waiting to fire", value=now["timers_pending"])
+        if "events_pending" in now:
+            yield GaugeMetricFamily("nudge_events_pending", "Accepted events not yet processed",
+                                    value=now["events_pending"])
+            oldest = now["oldest_pending_received_at"]
+            yield GaugeMetricFamily("nudge_lag_seconds", "Age of the oldest unprocessed event",
+                                    value=max(0.0, self.clock() - oldest) if oldest else 0.0)
+            yield GaugeMetricFamily("nudge_timers_pending", "Timers waiting to fire", value=now["timers_pending"])
         quantiles = GaugeMetricFamily("nudge_event_to_send_quantile_seconds",
                                       "Event-to-send latency of recent messages", labels=["journey", "quantile"])
         for journey in sorted(self.window.samples):

@@ -66,13 +66,13 @@ def outbox_routes(deps: Deps, keys: list[Secret]) -> APIRouter:
     @router.post("/requeue", summary="Send dead messages again, with a fresh set of attempts")
     async def requeue(body: Requeue) -> Response:
         done = await deps.on_db(queries.requeue_dead, None if body.all else body.ids, body.reason)
-        deps.runtime.dispatcher.wake()
+        deps.runtime.wake_dispatch()
         return _json({"requeued": done})
 
     @router.post("/resolve", summary="Resolve in-doubt messages as sent, or send them again")
     async def resolve(body: Resolve) -> Response:
         done = await deps.on_db(queries.resolve_in_doubt, body.as_, None if body.all else body.ids)
-        deps.runtime.dispatcher.wake()
+        deps.runtime.wake_dispatch()
         return _json({"resolved": done, "as": body.as_})
 
     return router

@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
+from engine.effects import Message
+
 T = TypeVar("T")
 THREADS = 32  # hand-offs a blocking connector runs at once; the dispatcher keeps at most this many in flight
 
@@ -42,7 +44,7 @@ class UnknownOutcome(Exception):
 class Sender(Protocol):
     name: str
 
-    async def send(self, message: dict[str, Any]) -> Delivery: ...
+    async def send(self, message: Message) -> Delivery: ...
 
     async def confirm(self, message_id: str) -> bool | None:
         """For a hand-off in doubt: True if the provider has it, False if not, None if unknowable."""

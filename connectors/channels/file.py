@@ -12,19 +12,19 @@ from typing import Any
 import orjson
 
 from connectors.channels.base import Delivery, Threads, TransientError
-
-RECORD_KEYS = ("at", "customer_id", "journey", "step", "type", "channel", "template", "to", "status",
-               "subject", "text", "variant")
+from engine.effects import Message
 
 
-def line_for(message: dict[str, Any]) -> bytes:
+def line_for(m: Message) -> bytes:
     """The SPEC §7 send record, plus the message id (and the HTML of an email)."""
-    record = {"id": message["id"], **{k: message.get(k) for k in RECORD_KEYS}}
-    record.update(type="send", status="sent")
-    if message.get("html") is not None:
-        record["html"] = message["html"]
-    if message.get("headers"):
-        record["headers"] = message["headers"]
+    record: dict[str, Any] = {
+        "id": m.id, "at": m.at, "customer_id": m.customer_id, "journey": m.journey, "step": m.step, "type": "send",
+        "channel": m.channel, "template": m.template, "to": m.to, "status": "sent", "subject": m.subject,
+        "text": m.text, "variant": m.variant}
+    if m.html is not None:
+        record["html"] = m.html
+    if m.headers:
+        record["headers"] = m.headers
     return orjson.dumps(record) + b"\n"
 
 
@@ -57,14 +57,14 @@ class FileSender:
             os.ftruncate(self._fd, whole)
         return whole, ids
 
-    async def send(self, message: dict[str, Any]) -> Delivery:
+    async def send(self, message: Message) -> Delivery:
         """Lines waiting together are written together: one trip to the writer thread for a group."""
         written = asyncio.get_running_loop().create_future()
-        self._waiting.append((message["id"], line_for(message), written))
+        self._waiting.append((message.id, line_for(message), written))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_waiting())
         await written
-        return Delivery(provider_id=message["id"])
+        return Delivery(provider_id=message.id)
 
     async def _write_waiting(self) -> None:
         while self._waiting:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from email.utils import parseaddr
 from http.client import HTTPException
 from typing import Any
@@ -14,6 +15,7 @@ from sendgrid.helpers.mail import Category, CustomArg, Header, Mail
 
 from connectors.channels.base import Delivery, PermanentError, Threads, TransientError, UnknownOutcome
 from connectors.channels.recipients import email_address
+from engine.effects import Message
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 TIMEOUT = 15.0
@@ -33,22 +35,22 @@ def retry_after(headers: Any, now: float | None = None) -> float | None:
     return None
 
 
-def build_mail(message: dict[str, Any], sender: str, reply_to: str | None) -> Mail:
+def build_mail(message: Message, sender: str, reply_to: str | None) -> Mail:
     """One personalised message; custom args map every provider event back to it."""
     name, address = parseaddr(sender)
-    mail = Mail(from_email=(address, name) if name else address, to_emails=message["to"],
-                subject=message["subject"], plain_text_content=message["text"], html_content=message.get("html"))
+    mail = Mail(from_email=(address, name) if name else address, to_emails=message.to,
+                subject=message.subject, plain_text_content=message.text, html_content=message.html)
     if reply_to:
         mail.reply_to = reply_to
-    args = {"message_id": message["id"], "customer_id": message.get("customer_id"), "journey": message.get("journey"),
-            "step": message.get("step"), "variant": message.get("variant")}
+    args = {"message_id": message.id, "customer_id": message.customer_id, "journey": message.journey,
+            "step": message.step, "variant": message.variant}
     for key, value in args.items():
         if value is not None:
             mail.add_custom_arg(CustomArg(key, str(value)))
-    for category in (message.get("journey"), message.get("step")):
+    for category in (message.journey, message.step):
         if category:
             mail.add_category(Category(str(category)[:255]))
-    for key, value in (message.get("headers") or {}).items():
+    for key, value in message.headers.items():
         mail.add_header(Header(key, value))
     return mail
 
@@ -66,8 +68,8 @@ class SendGridSender:
         self.reply_to = reply_to
         self.threads = Threads("sendgrid")
 
-    async def send(self, message: dict[str, Any]) -> Delivery:
-        mail = build_mail({**message, "to": email_address(message.get("to"))}, self.sender, self.reply_to)
+    async def send(self, message: Message) -> Delivery:
+        mail = build_mail(replace(message, to=email_address(message.to)), self.sender, self.reply_to)
         try:
             response = await self.threads.run(self.client.send, mail)
         except HTTPError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from email.message import EmailMessage
+from dataclasses import replace
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -13,23 +14,24 @@ from aiosmtplib.email import flatten_message
 
 from connectors.channels.base import Delivery, PermanentError, TransientError, UnknownOutcome
 from connectors.channels.recipients import email_address
+from engine.effects import Message
 
 
-def build_message(message: dict[str, Any], sender: str, reply_to: str | None) -> EmailMessage:
+def build_message(message: Message, sender: str, reply_to: str | None) -> EmailMessage:
     """Text and HTML alternatives; the same unsubscribe headers as the SendGrid connector."""
     email = EmailMessage()
     email["From"] = sender
-    email["To"] = message["to"]
-    email["Subject"] = message["subject"] or ""
-    email["Message-ID"] = f"<{message['id']}@nudge>"
-    email["X-Nudge-Message-Id"] = message["id"]
+    email["To"] = message.to
+    email["Subject"] = message.subject or ""
+    email["Message-ID"] = f"<{message.id}@nudge>"
+    email["X-Nudge-Message-Id"] = message.id
     if reply_to:
         email["Reply-To"] = reply_to
-    for key, value in (message.get("headers") or {}).items():
+    for key, value in message.headers.items():
         email[key] = value
-    email.set_content(message["text"])
-    if message.get("html"):
-        email.add_alternative(message["html"], subtype="html")
+    email.set_content(message.text)
+    if message.html:
+        email.add_alternative(message.html, subtype="html")
     return email
 
 
@@ -59,10 +61,10 @@ class SmtpSender:
         self.sender = sender
         self.reply_to = reply_to
 
-    async def send(self, message: dict[str, Any]) -> Delivery:
+    async def send(self, message: Message) -> Delivery:
         """One envelope, one recipient: MAIL FROM, a single RCPT TO, then DATA, whose failures are classed apart."""
-        recipient = email_address(message.get("to"))
-        email = build_message({**message, "to": recipient}, self.sender, self.reply_to)
+        recipient = email_address(message.to)
+        email = build_message(replace(message, to=recipient), self.sender, self.reply_to)
         client = aiosmtplib.SMTP(**self.options)
         try:
             try:
@@ -86,7 +88,7 @@ class SmtpSender:
                 await client.quit()
         finally:
             client.close()
-        return Delivery(provider_id=f"<{message['id']}@nudge>")
+        return Delivery(provider_id=f"<{message.id}@nudge>")
 
     async def confirm(self, message_id: str) -> bool | None:
         return None

@@ -12,6 +12,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from connectors.channels.base import Delivery, PermanentError, Threads, TransientError, UnknownOutcome
 from connectors.channels.recipients import phone_number
+from engine.effects import Message
 
 TIMEOUT = 15.0
 
@@ -38,8 +39,8 @@ class TwilioSender:
         self.status_callback = status_callback
         self.threads = Threads("twilio")
 
-    def _params(self, message: dict[str, Any]) -> dict[str, Any]:
-        params: dict[str, Any] = {"to": phone_number(message.get("to")), "body": message["text"]}
+    def _params(self, message: Message) -> dict[str, Any]:
+        params: dict[str, Any] = {"to": phone_number(message.to), "body": message.text}
         if self.sender.startswith("MG"):
             params["messaging_service_sid"] = self.sender
         else:
@@ -48,7 +49,7 @@ class TwilioSender:
             params["status_callback"] = self.status_callback
         return params
 
-    async def send(self, message: dict[str, Any]) -> Delivery:
+    async def send(self, message: Message) -> Delivery:
         params = self._params(message)
         try:
             created = await self.threads.run(self.client.messages.create, **params)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import httpx
 import orjson
 
-from connectors.api.auth import sign
+from connectors.signing import sign
 from connectors.channels.base import Delivery, PermanentError, TransientError, UnknownOutcome
+from engine.effects import Message
 
 TIMEOUT = 15.0
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -22,16 +23,16 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def request_of(message: dict[str, Any], secret: str, now: int) -> tuple[str, str, bytes, dict[str, str]]:
+def request_of(message: Message, secret: str, now: int) -> tuple[str, str, bytes, dict[str, str]]:
     """Method, URL, body and headers of a webhook message: `Nudge-Signature` over the exact body sent,
     `Idempotency-Key` its message id (the same on every attempt)."""
-    method = str(message.get("method") or "POST")
-    body = orjson.dumps(message.get("body") or {}, option=orjson.OPT_SORT_KEYS) if method in WITH_BODY else b""
-    headers = {"Idempotency-Key": str(message["id"]), "Nudge-Signature": sign(secret, body, now),
+    method = message.method or "POST"
+    body = orjson.dumps(message.body or {}, option=orjson.OPT_SORT_KEYS) if method in WITH_BODY else b""
+    headers = {"Idempotency-Key": message.id, "Nudge-Signature": sign(secret, body, now),
                "User-Agent": "Nudge-Webhook/1"}
     if body:
         headers["Content-Type"] = "application/json"
-    return method, str(message["to"]), body, headers
+    return method, message.to, body, headers
 
 
 class WebhookSender:
@@ -46,7 +47,7 @@ class WebhookSender:
         self.clock = clock
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False, transport=transport)
 
-    async def send(self, message: dict[str, Any]) -> Delivery:
+    async def send(self, message: Message) -> Delivery:
         method, url, body, headers = request_of(message, self.secret, int(self.clock()))
         try:
             response = await self.client.request(method, url, content=body, headers=headers)

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from engine.effects import Diagnostic, Effect, Output, Schedule, Timer
+from engine.effects import Diagnostic, Effect, Message, Timer
 from engine.events import Event
 from engine.links import SignedLinks
 from engine.machine import Engine, iso
 from engine.memory_store import MemoryStore
 from engine.model import Workspace
+from engine.runtimes.kernel import applier
 
 SIMULATE_SECRET = b"nudge-simulate"   # nothing is sent, so the links need only be stable
 SIMULATE_BASE_URL = "https://nudge.invalid"
@@ -62,6 +63,25 @@ class VirtualClock:
         return len(self._heap)
 
 
+class _Sink:
+    """Records and diagnostics into the result, timers onto the virtual clock; nothing is sent."""
+
+    def __init__(self, result: Result, clock: VirtualClock) -> None:
+        self.result, self.clock = result, clock
+
+    def record(self, record: dict[str, Any]) -> None:
+        self.result.records.append(record)
+
+    def dispatch(self, message: Message) -> None:
+        """Simulate sends nothing: its `send` records say what would have gone out."""
+
+    def schedule(self, timer: Timer) -> None:
+        self.clock.schedule(timer)
+
+    def diagnose(self, diagnostic: Diagnostic) -> None:
+        self.result.diagnostics.append(diagnostic)
+
+
 def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[tuple[str, dict[str, Any]]] = (),
              until: datetime | None = None, progress: Callable[[int], None] | None = None,
              rejected: Iterable[Rejected] = ()) -> Result:
@@ -84,14 +104,10 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
     start = ordered[0].journey_time if ordered else until - DEFAULT_RUN_ON
     clock.now = start
 
+    sink = _Sink(result, clock)
+
     def apply(effects: list[Effect]) -> None:
-        for effect in effects:
-            if isinstance(effect, Output):
-                result.records.append(effect.record)
-            elif isinstance(effect, Schedule):
-                clock.schedule(effect.timer)
-            elif isinstance(effect, Diagnostic):
-                result.diagnostics.append(effect)
+        applier.apply(effects, sink)
 
     def refuse_until(moment: datetime, inclusive: bool) -> None:
         while refusals and (refusals[0].at < moment or (inclusive and refusals[0].at == moment)):

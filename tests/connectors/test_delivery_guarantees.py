@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,6 +29,7 @@ from connectors.fakes.sendgrid import create_app as sendgrid_app
 from connectors.fakes.server import FakeServer
 from connectors.fakes.twilio import TwilioFake
 from connectors.fakes.twilio import create_app as twilio_app
+from engine.effects import Message
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings, RetryPolicy
@@ -36,7 +38,7 @@ from engine.runtimes.embedded.processor import Processor
 from engine.testing import journey_yaml, send_step, write_workspace
 from rules.events import parse_event
 from rules.workspace import load_workspace
-from tests.helpers import HI
+from tests.helpers import HI, message
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc).timestamp()
 KEY = "SG.test"
@@ -145,9 +147,8 @@ def test_a_connection_reset_after_the_request_went_out_is_an_unknown_outcome(tmp
 
     thread = threading.Thread(target=read_then_hang_up, daemon=True)
     thread.start()
-    message = {"id": "m1", "to": "a@x.example", "subject": "Hi", "text": "Hello"}
     with pytest.raises(UnknownOutcome):
-        asyncio.run(sendgrid(f"http://127.0.0.1:{port}").send(message))
+        asyncio.run(sendgrid(f"http://127.0.0.1:{port}").send(message("m1")))
     thread.join(5)
     listener.close()
 
@@ -203,10 +204,10 @@ class Exploding:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    async def send(self, message: dict[str, Any]) -> Delivery:
-        if message["to"].startswith("boom"):
+    async def send(self, message: Message) -> Delivery:
+        if message.to.startswith("boom"):
             raise KeyError("subject")
-        self.sent.append(message["to"])
+        self.sent.append(message.to)
         return Delivery()
 
     async def confirm(self, message_id: str) -> bool | None:
@@ -344,7 +345,7 @@ def test_in_doubt_messages_show_their_attempt_and_resolve_in_bulk(
 
 def test_twilio_time_out_is_unknown_a_refused_connection_transient_and_a_429_costs_no_attempt() -> None:
     provider = TwilioFake()
-    text = {"id": "m1", "to": "+447700900123", "text": "Hi"}
+    text = message("m1", channel="sms", to="+447700900123", subject=None, text="Hi")
     with FakeServer(twilio_app(provider)) as url:
         sender = TwilioSender(provider.account_sid, provider.auth_token, "+15005550006", base_url=url, timeout=0.3)
         provider.faults.hang(seconds=1.0)
@@ -356,7 +357,7 @@ def test_twilio_time_out_is_unknown_a_refused_connection_transient_and_a_429_cos
         assert limited.value.rate_limited
         for bad in ("+447700900123, +447700900124", "+447700900123\n", "07700900123"):
             with pytest.raises(PermanentError, match="E.164"):
-                asyncio.run(sender.send({**text, "to": bad}))
+                asyncio.run(sender.send(replace(text, to=bad)))
         wait_until(lambda: len(provider.messages) == 1, "the stalled text to be accepted after all")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,15 +7,18 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import asdict
 from pathlib import Path
 
 from connectors.channels.file import FileSender, line_for
+from engine.effects import Message
+from tests import helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def message(mid: str, text: str = "Hello") -> dict[str, str]:
-    return {"id": mid, "to": "a@x.example", "subject": "Hi", "text": text, "channel": "email"}
+def message(mid: str, text: str = "Hello") -> Message:
+    return helpers.message(mid, text=text)
 
 
 # sends three messages under a file size limit, SIGXFSZ ignored (as a full disk: the write fails, the process lives)
@@ -23,6 +26,7 @@ UNDER_LIMIT = textwrap.dedent("""
     import asyncio, json, resource, signal, sys
     from pathlib import Path
     from connectors.channels.file import FileSender
+    from engine.effects import Message
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     path, limit, messages = Path(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
@@ -32,7 +36,7 @@ UNDER_LIMIT = textwrap.dedent("""
         sender, outcomes = FileSender(path), []
         for m in messages:
             try:
-                await sender.send(m)
+                await sender.send(Message(**m))
                 outcomes.append("ok")
             except Exception as exc:
                 outcomes.append(type(exc).__name__)
@@ -46,7 +50,7 @@ def test_a_write_cut_off_by_a_size_limit_leaves_no_partial_line_and_is_not_deliv
     small, big, after = message("m1"), message("m2", "x" * 400), message("m3")
     path = tmp_path / "messages.jsonl"
     limit = len(line_for(small)) + len(line_for(after)) + 10  # the big one cannot fit; the next small one can
-    done = subprocess.run([sys.executable, "-c", UNDER_LIMIT, str(path), str(limit), json.dumps([small, big, after])],
+    done = subprocess.run([sys.executable, "-c", UNDER_LIMIT, str(path), str(limit), json.dumps([asdict(small), asdict(big), asdict(after)])],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert json.loads(done.stdout) == ["ok", "TransientError", "ok"], done.stderr
     assert path.read_bytes() == line_for(small) + line_for(after)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+from dataclasses import replace
 from email.message import Message
 from typing import Any, Iterator
 
@@ -13,6 +14,7 @@ from aiosmtpd.controller import Controller
 from connectors.channels.base import PermanentError, TransientError, UnknownOutcome
 from connectors.channels.smtp import SmtpSender
 from tests.e2e.server import free_port
+from tests.helpers import message
 
 
 class Inbox:
@@ -44,8 +46,9 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
     controller.stop()
 
 
-MESSAGE = {"id": "msg_1", "to": "ann@example.com", "subject": "Hi Ann", "text": "Hello", "html": "<p>Hello</p>",
-           "headers": {"List-Unsubscribe": "<https://n.example/u/t>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}}
+MESSAGE = message("msg_1", to="ann@example.com", subject="Hi Ann", text="Hello", html="<p>Hello</p>",
+                  headers={"List-Unsubscribe": "<https://n.example/u/t>",
+                           "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
 
 
 def test_an_email_arrives_with_both_parts_and_the_unsubscribe_headers(smtp: tuple[Inbox, int]) -> None:
@@ -73,7 +76,7 @@ def test_a_refused_recipient_is_a_permanent_error(smtp: tuple[Inbox, int]) -> No
 def test_anything_but_one_bare_address_is_refused_before_any_rcpt(smtp: tuple[Inbox, int], address: str) -> None:
     inbox, port = smtp
     with pytest.raises(PermanentError, match="not one email address"):
-        asyncio.run(SmtpSender(f"smtp://127.0.0.1:{port}", "hi@shop.example").send({**MESSAGE, "to": address}))
+        asyncio.run(SmtpSender(f"smtp://127.0.0.1:{port}", "hi@shop.example").send(replace(MESSAGE, to=address)))
     assert inbox.rcpts == [] and inbox.messages == []
 
 

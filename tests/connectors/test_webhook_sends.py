@@ -23,6 +23,7 @@ from engine.runtimes.embedded.processor import Processor
 from engine.testing import write_workspace
 from rules.events import parse_event
 from rules.workspace import load_workspace
+from tests import helpers
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc).timestamp()
 SECRET = "whsec_test"
@@ -146,7 +147,8 @@ def test_a_repeat_of_a_post_is_recognised_by_its_idempotency_key(crm: tuple[CrmF
     """What makes an operator's resend of an in-doubt message safe."""
     fake, url = crm
     sender = WebhookSender(SECRET)
-    message = {"id": "m1", "to": url + "/tasks", "method": "POST", "body": {"task": "call"}}
+    message = helpers.message("m1", channel="webhook", template=None, to=url + "/tasks", method="POST",
+                              body={"task": "call"})
 
     async def twice() -> None:
         await sender.send(message)

@@ -11,14 +11,16 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
+import orjson
 import pytest
 
 from tests.e2e.server import ROOT, NudgeServer, free_port, workspace_server
-from tests.helpers import HI, hello_journey
+from tests.helpers import HI, hello_journey, message
 
 def nudge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True, cwd=ROOT,
@@ -157,8 +159,8 @@ def test_healthz_fails_with_the_reason_while_the_database_cannot_be_written_and_
 
 def test_messages_a_failed_round_left_sending_fail_healthz_until_a_restart_resolves_them(server: NudgeServer) -> None:
     with sqlite3.connect(server.db) as conn:  # as a round whose closing write failed (a full disk) leaves it
-        conn.execute("INSERT INTO outbox (id, channel, payload, status, origin) VALUES ('m_stranded', 'email', "
-                     """'{"id": "m_stranded", "to": "c9@example.com"}', 'sending', 0)""")
+        conn.execute("INSERT INTO outbox (id, channel, payload, status, origin) VALUES ('m_stranded', 'email', ?, "
+                     "'sending', 0)", (orjson.dumps(asdict(message("m_stranded", to="c9@example.com"))),))
     body = wait_health(server, lambda code, b: code == 503, "the stranded message")
     assert body["problems"]["dispatch"].startswith("1 message(s) left 'sending' by a round that failed")
     server.restart()  # in-doubt check at start-up: the file connector knows it never went out, so it goes now

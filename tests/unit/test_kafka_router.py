@@ -11,10 +11,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-import pytest
 
 from engine.events import Event
 from engine.links import SignedLinks
+from engine.machine import Engine
 from engine.runtimes.kafka import envelopes
 from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.live import LiveWorkspace
@@ -143,8 +143,7 @@ def test_erasure_drops_the_record_the_links_and_the_husks_they_left(tmp_path: Pa
     assert wire.record("anon:a1").state is not None and wire.record("anon:a1").moved_to is None
 
 
-def test_an_input_that_fails_is_dead_lettered_and_a_failing_timer_goes_with_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_input_that_fails_is_dead_lettered_and_a_failing_timer_goes_with_it(tmp_path: Path) -> None:
     wire = Wire(tmp_path)
     wire.topics["events"].append((b"c1", b"{not json", None))
     wire.post(type="page_viewed", customer_id="c1")
@@ -152,10 +151,11 @@ def test_an_input_that_fails_is_dead_lettered_and_a_failing_timer_goes_with_it(
     assert wire.topics["dead"][0][:2] == (b"c1", b"{not json")
     assert dict(wire.topics["dead"][0][2])["source"] == b"events:%d:0" % partition_for("c1", 4)
 
-    def broken(*args: Any) -> Any:
-        raise ValueError("a bug")
+    class BrokenEngine(Engine):
+        def fire(self, timer: Any, now: Any) -> Any:
+            raise ValueError("a bug")
 
-    monkeypatch.setattr("engine.machine.Engine.fire", broken)
+    wire.router.engine = BrokenEngine
     wire.fire_all("c1")
     assert dict(wire.topics["dead"][-1][2])["error"] == b"ValueError: a bug"
     assert wire.record("c1").timers == {}  # not asked for again and again

@@ -10,7 +10,7 @@ import pytest
 
 from connectors.channels.config import ConfigError, build_senders
 from engine.runtimes.embedded import database
-from engine.runtimes.embedded.health import Health
+from engine.runtimes.kernel.health import Health
 from engine.runtimes.embedded.lock import DatabaseLock
 from engine.runtimes.kafka.worker import KafkaSettings
 from engine.runtimes.startup import EX_CONFIG, EX_TEMPFAIL, StartupError

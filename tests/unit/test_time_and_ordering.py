@@ -16,7 +16,8 @@ from engine.events import Event
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.ingest import Ingest
-from engine.runtimes.embedded.processor import BatchResult, Processor, event_to_row
+from engine.runtimes.embedded.processor import BatchResult, Processor
+from engine.runtimes.kernel.codecs import event_to_row
 from engine.runtimes.jsonl import InputError, read_events
 from engine.runtimes.simulate import simulate
 from engine.testing import email, journey_yaml, send_step, wait_step, write_workspace

@@ -11,6 +11,7 @@ from connectors.channels.config import ConfigError, build_senders
 from connectors.channels.webhook import WebhookSender, request_of
 from engine.testing import write_workspace
 from rules.workspace import WorkspaceError, load_workspace
+from tests.helpers import message
 
 
 def hook(url: str) -> str:
@@ -36,8 +37,8 @@ def test_a_webhook_url_not_https_is_refused_at_its_place(tmp_path: Path, url: st
 
 
 def test_the_signature_covers_the_exact_body_sent_and_the_key_is_the_message_id() -> None:
-    method, url, body, headers = request_of({"id": "m1", "to": "https://crm.example/t", "body": {"b": 1, "a": 2}},
-                                            "s3cret", 1_770_000_000)
+    webhook = message("m1", channel="webhook", template=None, to="https://crm.example/t", body={"b": 1, "a": 2})
+    method, url, body, headers = request_of(webhook, "s3cret", 1_770_000_000)
     assert (method, url, body) == ("POST", "https://crm.example/t", b'{"a":2,"b":1}')
     assert headers["Idempotency-Key"] == "m1"
     assert SignatureChecker(Secret("s3cret")).check(headers["Nudge-Signature"], body, 1_770_000_010) is None

@@ -28,6 +28,8 @@ import orjson
 from connectors.channels.base import THREADS, PermanentError, Sender, TransientError, UnknownOutcome
 from connectors.channels.config import ConfigError
 from engine.runtimes.embedded.database import transaction
+from engine.runtimes.kernel.codecs import message_from_payload
+from engine.runtimes.kernel.port import Observer
 
 log = logging.getLogger("nudge.dispatch")
 T = TypeVar("T")
@@ -114,7 +116,6 @@ class RateLimiter:
         return (1 - self.tokens) / self.rate
 
 
-Observer = Callable[[dict[str, Any], str, float], None]
 Update = tuple[str, tuple[Any, ...]]  # one message's outcome, as the SQL that records it
 Row = tuple[str, str, bytes, int, float]  # id, channel, payload, attempts (this one counted), origin
 
@@ -244,7 +245,7 @@ class Dispatcher:
             self._busy[channel] -= 1
 
     async def _hand_off(self, mid: str, channel: str, payload: bytes, attempts: int, origin: float) -> Update:
-        message = orjson.loads(payload)
+        message = message_from_payload(orjson.loads(payload))
         sender = self.senders.get(channel)
         if sender is None:
             return self._dead(mid, attempts, f"no connector for channel '{channel}'")

@@ -5,22 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable
 
 from engine.events import Event
 from engine.runtimes.embedded.database import transaction
-from engine.runtimes.embedded.processor import event_to_row, from_epoch
+from engine.runtimes.kernel.codecs import event_to_row, from_epoch
+from engine.runtimes.kernel.port import Accepted
 
 log = logging.getLogger("nudge.ingest")
 
 INSERT = "INSERT OR IGNORE INTO events (id, customer, received_at, timestamp, body) VALUES (?, ?, ?, ?, ?)"
-
-
-@dataclass(frozen=True)
-class Accepted:
-    accepted: int
-    duplicates: int
 
 
 class Ingest:

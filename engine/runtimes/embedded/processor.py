@@ -11,42 +11,24 @@ import logging
 import math
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import orjson
 
-from engine.effects import Diagnostic, Dispatch, Effect, Output, Schedule, Timer
-from engine.events import Event
+from engine.effects import Diagnostic, Effect, Message, Timer
 from engine.machine import Engine
 from engine.model import Workspace
-from engine.ports import Links
+from engine.ports import Links, Store
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.sqlite_store import SqliteStore
+from engine.runtimes.kernel import applier, codecs, ordering
+from engine.runtimes.kernel.codecs import from_epoch
 
 log = logging.getLogger("nudge.engine")
 
-
-def epoch(at: datetime) -> float:
-    return at.timestamp()
-
-
-def from_epoch(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc)
-
-
-def event_from_row(body: bytes) -> Event:
-    raw = orjson.loads(body)
-    received_at = raw.get("received_at")
-    return Event(type=raw["type"], timestamp=datetime.fromisoformat(raw["timestamp"]), id=raw["id"],
-                 customer_id=raw["customer_id"], anonymous_id=raw["anonymous_id"],
-                 properties=raw["properties"], traits=raw["traits"],
-                 received_at=datetime.fromisoformat(received_at) if received_at else None)
-
-
-def event_to_row(event: Event) -> bytes:
-    return orjson.dumps(event)
+EngineFactory = Callable[[Workspace, Store, Links], Engine]
+"""Builds the engine for one batch: `Engine` itself, or a test's stand-in."""
 
 
 @dataclass
@@ -83,8 +65,9 @@ class Processor:
     """Runs batches on its own connection; `workspace` may be swapped between batches."""
 
     def __init__(self, conn: sqlite3.Connection, workspace: Workspace, links: Links,
-                 wall_clock: Callable[[], float], batch_size: int = 500) -> None:
+                 wall_clock: Callable[[], float], batch_size: int = 500, engine: EngineFactory = Engine) -> None:
         self.conn = conn
+        self.engine = engine
         self.workspace = workspace
         self.links = links
         self.wall_clock = wall_clock
@@ -159,25 +142,25 @@ class Processor:
             timers = conn.execute(
                 "SELECT id, due, key, kind, journey, token FROM timers WHERE due <= ? AND due < ? "
                 "ORDER BY due, rowid LIMIT ?", (now, cutoff, limit)).fetchall()
-            work: list[tuple[float, int, int, Any]] = [(received_at, 0, seq, body) for seq, body, received_at in events]
-            work += [(due, 1, n, (tid, Timer(from_epoch(due), key, kind, journey, token)))
+            work: list[tuple[float, int, int, Any]] = [(received_at, ordering.EVENT, seq, body)
+                                                       for seq, body, received_at in events]
+            work += [(due, ordering.TIMER, n, (tid, Timer(from_epoch(due), key, kind, journey, token)))
                      for n, (tid, due, key, kind, journey, token) in enumerate(timers)]
-            work.sort(key=lambda w: (w[0], w[1], w[2]))  # an event at a timer's due time goes first
+            work.sort(key=lambda w: ordering.input_order(w[0], w[1], w[2]))
             del work[limit:]
             if not work:
                 return result
             store = SqliteStore(conn)
-            engine = Engine(self.workspace, store, self.links)
-            writer = _EffectWriter(conn)
+            engine = self.engine(self.workspace, store, self.links)
+            writer = _Rows(conn)
             done_seqs: list[tuple[int]] = []
             late_seqs: list[tuple[int]] = []
             fired: list[tuple[str]] = []
             for when, kind, seq, item in work:
-                failed = FailedInput("event", str(seq)) if kind == 0 else FailedInput("timer", item[0])
+                failed = FailedInput("event", str(seq)) if kind == ordering.EVENT else FailedInput("timer", item[0])
                 try:
-                    if kind == 0:
-                        event = replace(event_from_row(item), received_at=from_epoch(when))
-                        late = event.late(self.workspace.settings.late_events)
+                    if kind == ordering.EVENT:
+                        event, late = ordering.received(codecs.event_from_row(item), from_epoch(when), self.workspace)
                         writer.write(engine.handle_event(event, late=late), origin=when)
                         (late_seqs if late else done_seqs).append((seq,))
                         result.events += 1
@@ -215,8 +198,8 @@ class Processor:
         with transaction(self.conn):
             keys = [k for (k,) in self.conn.execute("SELECT key FROM customers WHERE active > 0")]
             store = SqliteStore(self.conn)
-            engine = Engine(workspace, store, self.links)
-            writer = _EffectWriter(self.conn)
+            engine = self.engine(workspace, store, self.links)
+            writer = _Rows(self.conn)
             now = from_epoch(self.wall_clock())
             for key in keys:
                 writer.write(engine.migrate(key, now), origin=self.wall_clock())
@@ -226,11 +209,12 @@ class Processor:
         return writer.records
 
 
-class _EffectWriter:
-    """Buffers a batch's effects into rows, written at the end of the transaction."""
+class _Rows:
+    """A batch's effects as rows, written at the end of its transaction."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.origin = 0.0  # when the input being applied came: its messages' latency starts there
         self.timers: list[tuple[Any, ...]] = []
         self.outbox: list[tuple[Any, ...]] = []
         self.rows: list[tuple[Any, ...]] = []
@@ -245,23 +229,22 @@ class _EffectWriter:
         return len(self.rows)
 
     def write(self, effects: list[Effect], origin: float) -> None:
-        for effect in effects:
-            if isinstance(effect, Output):
-                r = effect.record
-                self.rows.append((r["at"], r.get("customer_id") or r.get("anonymous_id"), r["journey"], r["type"],
-                                  orjson.dumps(r)))
-            elif isinstance(effect, Dispatch):
-                m = effect.message
-                self.outbox.append((m.id, m.channel, m.customer_id, m.journey, m.step, orjson.dumps(asdict(m)), origin))
-            elif isinstance(effect, Schedule):
-                t = effect.timer
-                self.timers.append((t.id, epoch(t.due), t.key, t.kind, t.journey, t.token))
-            elif isinstance(effect, Diagnostic):
-                self.diagnostics.append(effect)
+        self.origin = origin
+        applier.apply(effects, self)
+
+    def record(self, record: dict[str, Any]) -> None:
+        self.rows.append(codecs.record_row(record))
+
+    def dispatch(self, message: Message) -> None:
+        self.outbox.append(codecs.outbox_row(codecs.message_payload(message), self.origin))
+
+    def schedule(self, timer: Timer) -> None:
+        self.timers.append((timer.id, codecs.epoch(timer.due), timer.key, timer.kind, timer.journey, timer.token))
+
+    def diagnose(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
 
     def flush(self) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?, ?, ?)", self.timers)
-        self.conn.executemany(
-            "INSERT OR IGNORE INTO outbox (id, channel, customer, journey, step, payload, origin) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            self.outbox)
-        self.conn.executemany("INSERT INTO records (at, customer, journey, type, body) VALUES (?, ?, ?, ?, ?)", self.rows)
+        self.conn.executemany(codecs.OUTBOX_INSERT, self.outbox)
+        self.conn.executemany(codecs.RECORD_INSERT, self.rows)

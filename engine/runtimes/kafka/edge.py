@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -26,13 +27,17 @@ from engine.events import Event
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database, queries
 from engine.runtimes.embedded.database import transaction
-from engine.runtimes.embedded.health import Unavailable
-from engine.runtimes.embedded.ingest import Accepted
-from engine.runtimes.embedded.runtime import EmbeddedRuntime
+from engine.runtimes.embedded.front import Front
 from engine.runtimes.embedded.sqlite_store import CUSTOMER_UPSERT, customer_row
 from engine.runtimes.kafka import envelopes
 from engine.runtimes.kafka.store import Record
 from engine.runtimes.kafka.worker import KafkaSettings
+from engine.runtimes.kernel import codecs
+from engine.runtimes.kernel.health import Health, Unavailable
+from engine.runtimes.kernel.port import Accepted, Counters
+from engine.runtimes.kernel.serving import load_edit, watch
+from rules.problems import Problem
+from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.edge")
 
@@ -124,23 +129,35 @@ async def _stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
         pass
 
 
-class KafkaEdgeRuntime(EmbeddedRuntime):
-    """The embedded runtime's API and dispatcher, with the engine replaced by Kafka workers."""
+class KafkaEdgeRuntime:
+    """The `Runtime` port beside Kafka workers: the API and the dispatcher, the engine elsewhere.
+
+    Its database mirrors what the workers wrote; nothing here runs the engine on it, so a reload
+    only swaps the workspace the API reads (the workers move their customers themselves), and
+    the engine's counts and backlog, which only the workers know, are not reported here."""
 
     holder = "nudge api --kafka"
 
     def __init__(self, workspace_dir: Path, db_path: Path, settings: KafkaSettings, public_url: str,
-                 environ: Mapping[str, str]) -> None:
-        super().__init__(workspace_dir, db_path, public_url, environ=environ)
+                 environ: Mapping[str, str], wall_clock: Callable[[], float] = time.time) -> None:
+        self.root = workspace_dir
+        self.public_url = public_url
+        self.clock = wall_clock
         self.settings = settings
+        self.counters = Counters()
+        self.health = Health(wall_clock)
+        self.workspace = load_workspace(workspace_dir).workspace
+        self.front = Front(workspace_dir, db_path, self.holder, self.workspace, public_url, wall_clock, environ,
+                           self.counters, self.health)
+        self.read = self.front.read
         # links must verify what the workers signed: one secret for the whole deployment
         self.links = SignedLinks(settings.link_secret.encode(), public_url)
-        self.producer = KafkaIngest(settings, self.clock)
-        self.ingest = self.producer  # type: ignore[assignment]
+        self.producer = KafkaIngest(settings, wall_clock)
         self.sink = database.connect(db_path)
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        await self.dispatcher.recover()
+        await self.front.dispatcher.recover()
         self._tasks = [
             asyncio.create_task(self.producer.run(), name="producer"),
             asyncio.create_task(self._consume("outbox", self.settings.topic("outbox"), self._outbox_rows),
@@ -151,13 +168,40 @@ class KafkaEdgeRuntime(EmbeddedRuntime):
                                               self._customer_rows), name="customers consumer"),
             asyncio.create_task(self._consume("aliases", f"{self.settings.app_id}-aliases-changelog",
                                               self._alias_rows), name="aliases consumer"),
-            asyncio.create_task(self._dispatch_loop(), name="dispatch"),
+            asyncio.create_task(self.front.dispatch_loop(), name="dispatch"),
         ]
         self.health.track(*self._tasks)
         await asyncio.sleep(0)
 
+    async def stop(self) -> None:
+        await self.front.stop(self._tasks)
+
+    async def submit(self, events: list[Event]) -> Accepted:
+        accepted = await self.producer.submit(events)
+        self.counters.accepted += accepted.accepted
+        return accepted
+
+    def wake_dispatch(self) -> None:
+        self.front.dispatch_wake.set()
+
+    def counts(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        """The outbox only: events and timers wait on the workers' partitions, not in this file."""
+        return {"messages": queries.counts(conn)["messages"]}
+
+    async def reload(self) -> list[Problem]:
+        """Refuse an invalid edit, or read the new one; the workers migrate their customers (and record the exits)."""
+        edit = await load_edit(self.root, self.health)
+        if isinstance(edit, list):
+            return edit
+        self.workspace = edit
+        log.info("reloaded %d journeys; the workers move their customers in flight", len(edit.journeys))
+        return []
+
+    async def watch(self, interval: float = 1.0) -> None:
+        await watch(self.root, self.reload, interval)
+
     async def probe(self) -> dict[str, str]:
-        found = await super().probe()
+        found = await self.front.probe()
         if (problem := await self.producer.unreachable()) is not None:
             found["broker"] = problem
         return found
@@ -166,11 +210,8 @@ class KafkaEdgeRuntime(EmbeddedRuntime):
         rows = []
         for value in values:
             m = orjson.loads(value.value)
-            origin = float(m.pop("origin", time.time()))
-            rows.append((m["id"], m["channel"], m["customer_id"], m["journey"], m["step"], orjson.dumps(m), origin))
-        self.sink.executemany(
-            "INSERT OR IGNORE INTO outbox (id, channel, customer, journey, step, payload, origin) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            rows.append(codecs.outbox_row(m, float(m.pop("origin", self.clock()))))
+        self.sink.executemany(codecs.OUTBOX_INSERT, rows)
 
     def _record_rows(self, values: list[Any]) -> None:
         """Each value is one input's records, a list. A worker's `erased` record (it follows the
@@ -181,10 +222,8 @@ class KafkaEdgeRuntime(EmbeddedRuntime):
                 if r["type"] == "erased":
                     queries.erase(self.sink, r["customer_id"], own_transaction=False)
                     continue
-                rows.append((r["at"], r.get("customer_id") or r.get("anonymous_id"), r["journey"], r["type"],
-                             orjson.dumps(r)))
-            self.sink.executemany("INSERT INTO records (at, customer, journey, type, body) VALUES (?, ?, ?, ?, ?)",
-                                  rows)
+                rows.append(codecs.record_row(r))
+            self.sink.executemany(codecs.RECORD_INSERT, rows)
 
     def _customer_rows(self, values: list[Any]) -> None:
         """The workers' records, latest first wins: a state is upserted, a husk or erasure deleted."""
@@ -209,7 +248,8 @@ class KafkaEdgeRuntime(EmbeddedRuntime):
         if not known:
             return False
         await self.producer.erase(customer_id)
-        return await super().erase_customer(customer_id)
+        found: bool = await asyncio.to_thread(queries.erase, self.read, customer_id)
+        return found
 
     async def _consume(self, name: str, topic: str, write: Callable[[list[Any]], None]) -> None:
         """Started again whenever the broker could not be reached (health shows the broker meanwhile)."""
@@ -244,6 +284,6 @@ class KafkaEdgeRuntime(EmbeddedRuntime):
                     write(messages)
                 await consumer.commit()
                 if name == "outbox":
-                    self._dispatch_wake.set()
+                    self.wake_dispatch()
         finally:
             await consumer.stop()

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from engine.events import Event
-from engine.runtimes.embedded.processor import event_from_row, event_to_row
+from engine.runtimes.kernel.codecs import event_from_json, event_to_row
 
 EVENT, FIRE, HAND_OVER, ABSORB, ERASE, MIGRATE = "event", "fire", "hand_over", "absorb", "erase", "migrate"
 
@@ -64,4 +64,4 @@ def parse(data: bytes) -> dict[str, Any]:
 
 
 def event_of(envelope: dict[str, Any]) -> Event:
-    return event_from_row(orjson.dumps(envelope["event"]))
+    return event_from_json(envelope["event"])

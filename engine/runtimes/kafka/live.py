@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from engine.model import Workspace
-from rules.problems import WorkspaceError
+from engine.runtimes.kernel.serving import read_edit
 from rules.workspace import fingerprint, load_workspace
 
 log = logging.getLogger("nudge.worker")
@@ -39,11 +39,8 @@ class LiveWorkspace:
         if current == self._seen:
             return False
         self._seen = current
-        try:
-            workspace = load_workspace(self.root).workspace
-        except WorkspaceError as exc:
-            for problem in exc.problems:
-                log.error("reload refused: %s", problem)
+        workspace = read_edit(self.root)
+        if isinstance(workspace, list):  # refused
             return False
         version = content_version(self.root)
         if version == self.version:

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import orjson
 
 from engine import state_codec
-from engine.effects import Diagnostic, Dispatch, Effect, Output, Schedule
+from engine.effects import Diagnostic, Effect, Message, Timer
 from engine.links import SignedLinks
 from engine.machine import Engine
-from engine.runtimes.embedded.processor import epoch, from_epoch
+from engine.model import Workspace
+from engine.ports import Links, Store
 from engine.runtimes.kafka import envelopes as env
+from engine.runtimes.kernel import applier, codecs, ordering
+from engine.runtimes.kernel.codecs import epoch, from_epoch
 from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.store import FaustStore, Record, Tables, timer_from_json, timer_to_json
@@ -36,9 +39,15 @@ class Topics:
     dead_letters: str
 
 
+EngineFactory = Callable[[Workspace, Store, Links], Engine]
+"""Builds the engine for one input: `Engine` itself, or a test's stand-in."""
+
+
 class Router:
-    def __init__(self, tables: Tables, live: LiveWorkspace, links: SignedLinks, topics: Topics) -> None:
+    def __init__(self, tables: Tables, live: LiveWorkspace, links: SignedLinks, topics: Topics,
+                 engine: EngineFactory = Engine, clock: Callable[[], float] = time.time) -> None:
         self.tables, self.live, self.links, self.topics = tables, live, links, topics
+        self.engine, self.clock = engine, clock
 
     def route(self, data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
         """Handles the input at `offset` of `partition`, keyed `key`; raises if it cannot."""
@@ -49,10 +58,10 @@ class Router:
             return
         live, topics = self.live, self.topics
         workspace = live.workspace
-        engine = Engine(workspace, store, self.links)
+        engine = self.engine(workspace, store, self.links)
         kind = envelope["kind"]
         effects: list[Effect] = []
-        origin = time.time()
+        origin = self.clock()
         if store.record.version != live.version:  # placed for another version of the journeys
             if store.record.state is not None and store.record.state.instances:
                 effects = engine.migrate(key, from_epoch(origin))
@@ -71,8 +80,8 @@ class Router:
                 store.remember(envelope["forward_id"])
                 store.owns = event.anonymous_id
             origin = float(envelope.get("received_at") or origin)  # its journey time (SPEC §14)
-            event = replace(event, received_at=from_epoch(origin))
-            effects += engine.handle_event(event, late=event.late(workspace.settings.late_events))
+            event, late = ordering.received(event, from_epoch(origin), workspace)
+            effects += engine.handle_event(event, late=late)
         elif kind == env.FIRE:
             entry = store.record.timers.get(envelope["id"])
             if entry is None:
@@ -91,7 +100,7 @@ class Router:
                     batch.send(topics.events, envelope["customer_id"], env.absorb_envelope(
                         f"absorb:{key}:{partition}:{offset}", envelope["customer_id"],
                         state_codec.dumps(store.record.state), store.record.timers, store.record.version,
-                        time.time()))
+                        self.clock()))
                 store.record = Record(moved_to=envelope["customer_id"])
         elif kind == env.ABSORB:
             if store.seen(envelope["id"]):
@@ -132,17 +141,32 @@ class Router:
     def _apply(self, effects: list[Effect], store: FaustStore, batch: Batch, partition: int, origin: float) -> None:
         """Outbox messages one by one (keyed by message id); an input's records as one list,
         keyed by its customer, so they stay in order."""
-        outcome = [effect.record for effect in effects if isinstance(effect, Output)]
-        if outcome:
-            batch.send(self.topics.records, store.key, orjson.dumps(outcome))
-        for effect in effects:
-            if isinstance(effect, Dispatch):
-                m = effect.message
-                batch.send(self.topics.outbox, m.id, orjson.dumps({**asdict(m), "origin": origin}))
-            elif isinstance(effect, Schedule):
-                t = effect.timer
-                store.record.timers[t.id] = timer_to_json(t)
-                batch.timers.append((partition, epoch(t.due), t.id, store.key))
-            elif isinstance(effect, Diagnostic):
-                log.warning("journey %s step %s customer %s: %s", effect.journey, effect.step, effect.customer_id,
-                            effect.message)
+        sink = _Sends(store, batch, partition, origin)
+        applier.apply(effects, sink)
+        if sink.records:
+            batch.send(self.topics.records, store.key, orjson.dumps(sink.records))
+        for message_id, value in sink.messages:
+            batch.send(self.topics.outbox, message_id, value)
+
+
+class _Sends:
+    """One input's effects: records and messages to send, timers into its customer's record."""
+
+    def __init__(self, store: FaustStore, batch: Batch, partition: int, origin: float) -> None:
+        self.store, self.batch, self.partition, self.origin = store, batch, partition, origin
+        self.records: list[dict[str, Any]] = []
+        self.messages: list[tuple[str, bytes]] = []  # sent after the records, as before
+
+    def record(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+
+    def dispatch(self, message: Message) -> None:
+        self.messages.append((message.id, orjson.dumps({**codecs.message_payload(message), "origin": self.origin})))
+
+    def schedule(self, timer: Timer) -> None:
+        self.store.record.timers[timer.id] = timer_to_json(timer)
+        self.batch.timers.append((self.partition, epoch(timer.due), timer.id, self.store.key))
+
+    def diagnose(self, diagnostic: Diagnostic) -> None:
+        log.warning("journey %s step %s customer %s: %s", diagnostic.journey, diagnostic.step,
+                    diagnostic.customer_id, diagnostic.message)

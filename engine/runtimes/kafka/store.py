@@ -18,18 +18,17 @@ must not outlive an alias or a suppression that input made.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiokafka.partitioner import murmur2
-from faust.streams import _current_event
 from faust.types.tables import TableT
 
 from engine import state_codec
 from engine.effects import Timer
-from engine.runtimes.embedded.processor import epoch, from_epoch
+from engine.runtimes.kafka.faust_internals import write_changelog
+from engine.runtimes.kernel.codecs import epoch, from_epoch
 from engine.state import CustomerState, anon_key
 
 Table = TableT[bytes, Any]  # a Table or GlobalTable of raw bytes
@@ -139,20 +138,7 @@ class Writes:
             if any(table is other for other in but):
                 continue
             del self._pending[pending_key]
-            key = pending_key[1]
-            # the table's own `__setitem__` would log to the same partition, but without
-            # handing back the send's future; the stores look up the partition this way too
-            token = _current_event.set(weakref.ref(source))
-            try:
-                if value is _DELETED:
-                    sent.append(table.send_changelog(source.message.partition, key, None, value_serializer="raw"))
-                    if key in table.data:
-                        del table.data[key]
-                else:
-                    sent.append(table.send_changelog(source.message.partition, key, value))
-                    table.data[key] = value
-            finally:
-                _current_event.reset(token)
+            sent.append(write_changelog(table, source, pending_key[1], None if value is _DELETED else value))
         self._undo.clear()
         # raises if a send failed; a producer that died with records queued would hang it
         await asyncio.wait_for(asyncio.gather(*sent), WRITE_TIMEOUT)

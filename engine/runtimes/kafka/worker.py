@@ -32,6 +32,7 @@ from engine.links import SignedLinks
 from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.due_index import DueIndex
+from engine.runtimes.kafka.faust_internals import produce
 from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.progress import Rewinder, Stalls, last_in
 from engine.runtimes.kafka.router import Router, Topics
@@ -129,7 +130,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
         # straight to faust's producer: a topic's own `send` (codecs, callbacks) costs more
         # than the engine's work for the input
-        return await app.producer.send(topic, key, value, None, None, headers)
+        return await produce(app, topic, key, value, headers)
 
     async def handle(inputs: list[Any]) -> None:
         """Outputs first, acknowledged; only then the table writes that mark the inputs done.

@@ -1,4 +1,4 @@
-"""Start the embedded runtime and its HTTP API under uvicorn; SIGHUP reloads the workspace."""
+"""Start a runtime (the CLI chose which) and its HTTP API under uvicorn; SIGHUP reloads the workspace."""
 
 from __future__ import annotations
 
@@ -7,28 +7,24 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import uvicorn
 
 from connectors.api.app import create_app
 from connectors.api.auth import Secret, SignatureChecker, api_keys
-from engine.runtimes.embedded.runtime import EmbeddedRuntime
+from engine.runtimes.kernel.port import Runtime
 
 log = logging.getLogger("nudge.run")
 
 
-async def serve(workspace: Path, db: Path, host: str, port: int, environ: Mapping[str, str],
-                watch: bool = True, announce: bool = True, kafka: bool = False) -> None:
-    public_url = environ.get("NUDGE_PUBLIC_URL", f"http://{host}:{port}")
-    runtime: EmbeddedRuntime
-    if kafka:
-        from engine.runtimes.kafka.edge import KafkaEdgeRuntime
-        from engine.runtimes.kafka.worker import KafkaSettings
+Build = Callable[[str, Mapping[str, str]], Runtime]
+"""Makes the runtime for a public URL and the environment (inside the event loop)."""
 
-        runtime = KafkaEdgeRuntime(workspace, db, KafkaSettings.from_env(environ), public_url, environ)
-    else:
-        runtime = EmbeddedRuntime(workspace, db, public_url, environ=environ)
+
+async def serve(build: Build, workspace: Path, db: Path, host: str, port: int, environ: Mapping[str, str],
+                watch: bool = True, announce: bool = True) -> None:
+    runtime = build(environ.get("NUDGE_PUBLIC_URL", f"http://{host}:{port}"), environ)
     keys, note = api_keys(environ, db)
     secret = environ.get("NUDGE_WEBHOOK_SECRET")
     app = create_app(runtime, keys, SignatureChecker(Secret(secret)) if secret else None, environ)
@@ -55,7 +51,6 @@ async def serve(workspace: Path, db: Path, host: str, port: int, environ: Mappin
         await runtime.stop()
 
 
-def run(workspace: Path, db: Path | None, host: str, port: int, kafka: bool = False) -> None:
+def run(build: Build, workspace: Path, db: Path, host: str, port: int) -> None:
     logging.basicConfig(level=os.environ.get("NUDGE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(workspace, db or workspace / ("nudge-edge.db" if kafka else "nudge.db"), host, port, os.environ,
-                      kafka=kafka))
+    asyncio.run(serve(build, workspace, db, host, port, os.environ))

@@ -1,0 +1,32 @@
+"""The one place the core's effects are taken apart: a new kind of effect fails type-checking here, not silently."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Protocol, assert_never
+
+from engine.effects import Diagnostic, Dispatch, Effect, Message, Output, Schedule, Timer
+
+
+class EffectSink(Protocol):
+    """Where a runtime puts what the engine asked for."""
+
+    def record(self, record: dict[str, Any]) -> None: ...
+    def dispatch(self, message: Message) -> None: ...
+    def schedule(self, timer: Timer) -> None: ...
+    def diagnose(self, diagnostic: Diagnostic) -> None: ...
+
+
+def apply(effects: Iterable[Effect], sink: EffectSink) -> None:
+    """Every effect to the sink, in the order the engine returned them."""
+    for effect in effects:
+        match effect:
+            case Output(record=record):
+                sink.record(record)
+            case Dispatch(message=message):
+                sink.dispatch(message)
+            case Schedule(timer=timer):
+                sink.schedule(timer)
+            case Diagnostic():
+                sink.diagnose(effect)
+            case _:
+                assert_never(effect)

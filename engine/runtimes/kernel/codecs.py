@@ -1,0 +1,66 @@
+"""The byte forms an event, a message and a record take in a runtime's tables and topics: one for all runtimes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from engine.effects import Message
+from engine.events import Event
+
+
+def epoch(at: datetime) -> float:
+    return at.timestamp()
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def event_from_json(raw: dict[str, Any]) -> Event:
+    received_at = raw.get("received_at")
+    return Event(type=raw["type"], timestamp=datetime.fromisoformat(raw["timestamp"]), id=raw["id"],
+                 customer_id=raw["customer_id"], anonymous_id=raw["anonymous_id"],
+                 properties=raw["properties"], traits=raw["traits"],
+                 received_at=datetime.fromisoformat(received_at) if received_at else None)
+
+
+def event_from_row(body: bytes) -> Event:
+    return event_from_json(orjson.loads(body))
+
+
+def event_to_row(event: Event) -> bytes:
+    return orjson.dumps(event)
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    """The message as the outbox keeps it and a connector reads it back."""
+    return asdict(message)
+
+
+MESSAGE_FIELDS = frozenset(f.name for f in fields(Message))
+
+
+def message_from_payload(payload: dict[str, Any]) -> Message:
+    """The message an outbox payload holds; keys it does not know (a Kafka `origin`) are left out."""
+    return Message(**{k: v for k, v in payload.items() if k in MESSAGE_FIELDS})
+
+
+def outbox_row(payload: dict[str, Any], origin: float) -> tuple[Any, ...]:
+    """An `outbox` row (id, channel, customer, journey, step, payload, origin); `origin` is when its input came."""
+    return (payload["id"], payload["channel"], payload["customer_id"], payload["journey"], payload["step"],
+            orjson.dumps(payload), origin)
+
+
+def record_row(record: dict[str, Any]) -> tuple[Any, ...]:
+    """A `records` row (at, customer, journey, type, body)."""
+    return (record["at"], record.get("customer_id") or record.get("anonymous_id"), record["journey"], record["type"],
+            orjson.dumps(record))
+
+
+OUTBOX_INSERT = ("INSERT OR IGNORE INTO outbox (id, channel, customer, journey, step, payload, origin) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)")
+RECORD_INSERT = "INSERT INTO records (at, customer, journey, type, body) VALUES (?, ?, ?, ?, ?)"

@@ -1,0 +1,58 @@
+"""Canaries for the private parts of Jinja2 and faust-streaming that rules/jinja_internals.py and
+engine/runtimes/kafka/faust_internals.py use: a release that moves one fails here, by name."""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from types import SimpleNamespace
+
+import pytest
+from jinja2 import StrictUndefined, Template, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from rules import jinja_internals
+
+
+def test_jinja_expressions_run_on_a_reused_context_as_jinja_would_evaluate_them() -> None:
+    env = ImmutableSandboxedEnvironment()
+    compiled = env.compile_expression("x + y", undefined_to_none=False)
+    template = jinja_internals.expression_template(compiled)
+    assert isinstance(template, Template)
+    context = jinja_internals.reusable_context(template)
+    for x in (1, 2):  # the same context, names replaced each time
+        assert jinja_internals.run(template, context, {"x": x, "y": 10}).vars["result"] == compiled(x=x, y=10)
+
+
+def test_jinja_templates_render_and_fail_as_template_render_does() -> None:
+    env = ImmutableSandboxedEnvironment()
+    template = env.from_string("Hi {{ name }}{% for i in items %}, {{ i }}{% endfor %}")
+    names = {"name": "Ann", "items": [1, 2]}
+    assert jinja_internals.render(template, dict(names)) == template.render(names) == "Hi Ann, 1, 2"
+    strict = ImmutableSandboxedEnvironment(undefined=StrictUndefined).from_string("{{ a.b }}")
+    with pytest.raises(UndefinedError):
+        jinja_internals.render(strict, {})
+
+
+def test_faust_keeps_the_current_event_the_changelog_and_the_producer_where_the_worker_uses_them() -> None:
+    faust_streams = pytest.importorskip("faust.streams")
+    from faust.tables.base import Collection
+    from faust.transport.drivers.aiokafka import Producer
+
+    from engine.runtimes.kafka import faust_internals
+
+    class Input:  # a stream event, as faust keeps it: by weak reference
+        message = SimpleNamespace(partition=3)
+
+    source = Input()
+    token = faust_streams._current_event.set(weakref.ref(source))
+    try:
+        assert faust_streams.current_event() is source  # the stores find a write's partition this way
+    finally:
+        faust_streams._current_event.reset(token)
+    assert list(inspect.signature(Collection.send_changelog).parameters)[:6] == [
+        "self", "partition", "key", "value", "key_serializer", "value_serializer"]
+    assert isinstance(inspect.getattr_static(Collection, "data"), property)
+    assert list(inspect.signature(Producer.send).parameters)[:7] == [
+        "self", "topic", "key", "value", "partition", "timestamp", "headers"]
+    assert callable(faust_internals.write_changelog) and callable(faust_internals.produce)

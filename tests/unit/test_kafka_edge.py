@@ -1,0 +1,57 @@
+"""The HTTP side of the Kafka runtime on its own: its mirror of the workers' tables is read, never run."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+
+from prometheus_client import generate_latest
+
+from connectors.api.metrics import Metrics
+from engine.runtimes.embedded import database
+from engine.runtimes.embedded.database import transaction
+from engine.runtimes.kafka.edge import KafkaEdgeRuntime
+from engine.runtimes.kafka.worker import KafkaSettings
+from engine.testing import email, write_workspace
+from tests.unit.test_kafka_router import HELLO, Wire
+
+BROWSE_EDITED = "id: browse\ntrigger: {event: page_viewed}\nsteps:\n  - id: follow_up\n    send: email\n" \
+                "    template: hi\n"
+
+
+def test_an_edit_reloaded_by_the_edge_leaves_the_step_removed_exits_to_the_workers(tmp_path: Path) -> None:
+    """The workers migrate their customers and send the `exited step_removed` records; the edge
+    writing its own from its mirror counted each exit twice in reports."""
+    wire = Wire(tmp_path)
+    wire.post(type="page_viewed", customer_id="c1")  # browse waits 2 s: an instance in flight
+    wire.run()
+    root, db = tmp_path / "ws", tmp_path / "edge.db"
+    database.create(db)
+    edge = KafkaEdgeRuntime(root, db, KafkaSettings(link_secret="secret"), "http://127.0.0.1", {})
+    try:
+        with transaction(edge.sink):  # the customers changelog, as the edge mirrors it
+            edge._customer_rows([SimpleNamespace(key=b"c1", value=wire.record("c1").encode())])
+        assert edge.read.execute("SELECT COUNT(*) FROM customers WHERE active > 0").fetchone()[0] == 1
+        write_workspace(root, journeys={"browse": BROWSE_EDITED, "hello": HELLO}, templates={"hi.email.html": email("Hi")})
+        assert asyncio.run(edge.reload()) == []
+        assert [j.id for j in edge.workspace.journeys] == ["browse", "hello"]
+        assert edge.read.execute("SELECT type, body FROM records").fetchall() == []
+    finally:
+        edge.front.lock.release()
+
+
+def test_the_edge_reports_no_engine_counts_or_backlog_it_cannot_know(tmp_path: Path) -> None:
+    """`processed`, `late`, `timers_fired` and the lag are the workers'; a zero that never moves would mislead."""
+    root, db = write_workspace(tmp_path / "ws", journeys={"hello": HELLO}, templates={"hi.email.html": email("Hi")}), \
+        tmp_path / "edge.db"
+    database.create(db)
+    edge = KafkaEdgeRuntime(root, db, KafkaSettings(link_secret="secret"), "http://127.0.0.1", {})
+    try:
+        text = generate_latest(Metrics(edge.counters, lambda: edge.counts(edge.read), edge.clock).registry).decode()
+    finally:
+        edge.front.lock.release()
+    assert 'nudge_events_total{outcome="accepted"}' in text and "nudge_messages" in text
+    for unknown in ('outcome="processed"', 'outcome="late"', "nudge_timers_fired", "nudge_lag_seconds",
+                    "nudge_events_pending"):
+        assert unknown not in text
