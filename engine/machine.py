@@ -6,46 +6,28 @@ return the effects (outcome records, messages, timers) for a runtime to commit t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from hashlib import sha256
+from datetime import datetime, timedelta
 from typing import Any, Callable, assert_never
 
 from orjson import OPT_SORT_KEYS, dumps
 
 from engine import policies
 from engine.cohorts import assign
-from engine.effects import Diagnostic, Dispatch, Effect, Message, Output, Schedule, Timer
+from engine.conditions import attempt, context, holds, matches
+from engine.effects import Dispatch, Effect, ExitReason, Message, Schedule, SendReason, SendStatus, Timer, TimerKind
 from engine.events import Event
 from engine.model import (
-    Channel, DateTrigger, EventMatch, EventTrigger, ExitStep, Expr, If, InactivityTrigger, Journey,
+    Channel, DateTrigger, EventTrigger, ExitStep, If, InactivityTrigger, Journey,
     Jump, ReentryKind, Send, Split, Update, Wait, WaitFor, WaitUntil, Workspace, CONFIRM_TEMPLATE, DOUBLE_OPT_IN,
 )
 from engine.migration import Fate, judge
 from engine.ports import Links, Store
 from engine.scheduling import customer_zone, next_date_occurrence, next_local_time, parse_date, quiet_until
-from engine.state import ANON, CustomerState, Instance, JourneyHistory, anon_key
+from engine.state import ANON, CustomerState, Instance, JourneyHistory, Waiting, anon_key
 from engine.tracking import with_utm
+from engine.turn import Flow, Turn, iso, message_id
 
-
-def iso(at: datetime) -> str:
-    """SPEC §7 `at`: UTC with a Z suffix."""
-    at = at.astimezone(timezone.utc)
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ") if at.microsecond == 0 else at.isoformat().replace("+00:00", "Z")
-
-
-def message_id(instance_id: str, step_id: str) -> str:
-    """Stable across runtimes and replays: the idempotency key of the send."""
-    return "msg_" + sha256(f"{instance_id}\x1f{step_id}".encode()).hexdigest()[:24]
-
-
-@dataclass
-class Turn:
-    """One call into the machine: the customer, the clock and the effects so far."""
-
-    state: CustomerState
-    now: datetime
-    effects: list[Effect] = field(default_factory=list)
+__all__ = ["Engine", "iso"]
 
 
 class Engine:
@@ -53,6 +35,7 @@ class Engine:
         self.workspace = workspace
         self.store = store
         self.links = links
+        self.settings = workspace.settings
         self.journeys = workspace.journeys
         self.by_id = {j.id: j for j in workspace.journeys}
         self.date_journeys = [j for j in workspace.journeys if isinstance(j.trigger, DateTrigger)]
@@ -69,7 +52,7 @@ class Engine:
             if self.store.seen(event.id):
                 return []
             self.store.remember(event.id)
-        turn = Turn(self._resolve(event), event.journey_time)
+        turn = Turn(self._resolve(event), event.journey_time, self.settings)
         state = turn.state
         if event.customer_id is not None and event.anonymous_id is not None:
             self._link(turn, event.anonymous_id)
@@ -78,7 +61,7 @@ class Engine:
         self._builtin_effects(state, event)
         if changed:
             self._plan_dates(turn)
-            if self.workspace.settings.double_opt_in:
+            if self.settings.double_opt_in:
                 self._confirm_subscription(turn)
         if not late:
             ctx_event = event.context()
@@ -95,23 +78,27 @@ class Engine:
         state = self.store.customer(key)
         if state is None:
             return []
-        turn = Turn(state, now)
+        turn = Turn(state, now, self.settings)
         journey = self.by_id.get(timer.journey)
         if journey is None or not journey.enabled:
             return []
-        if timer.kind == "step":
-            self._resume(turn, journey, timer)
-        elif timer.kind == "date":
-            self._fire_date(turn, journey, timer)
-        elif timer.kind == "inactivity":
-            self._fire_inactivity(turn, journey, timer)
+        kind = timer.kind
+        match kind:
+            case TimerKind.STEP:
+                self._resume(turn, journey, timer)
+            case TimerKind.DATE:
+                self._fire_date(turn, journey, timer)
+            case TimerKind.INACTIVITY:
+                self._fire_inactivity(turn, journey, timer)
+            case _:
+                assert_never(kind)
         self.store.put_customer(state)
         return turn.effects
 
     def import_profile(self, customer_id: str, traits: dict[str, Any], now: datetime) -> list[Effect]:
         """Seed a profile (simulate --profiles, bulk imports); plans its date triggers."""
         state = self.store.customer(customer_id) or CustomerState.for_key(customer_id)
-        turn = Turn(state, now)
+        turn = Turn(state, now, self.settings)
         if self._merge_traits(state, traits):
             self._plan_dates(turn)
         self.store.put_customer(state)
@@ -122,21 +109,16 @@ class Engine:
         state = self.store.customer(key)
         if state is None:
             return []
-        turn = Turn(state, now)
+        turn = Turn(state, now, self.settings)
         for journey_id, inst in list(state.instances.items()):
             journey = self.by_id.get(journey_id)
             verdict = judge(inst, journey)
             if verdict.fate is Fate.EXIT:
-                self._exit_removed(turn, journey_id, inst)
+                turn.exit(journey_id, inst, ExitReason.STEP_REMOVED)
             elif verdict.pc is not None:
                 inst.pc = verdict.pc
         self.store.put_customer(state)
         return turn.effects
-
-    def _exit_removed(self, turn: Turn, journey_id: str, inst: Instance) -> None:
-        self._out(turn, journey_id, "exited", reason="step_removed", step=inst.step_id or None)
-        turn.state.instances.pop(journey_id, None)
-        turn.state.history.setdefault(journey_id, JourneyHistory()).last_exited_at = turn.now
 
     # -- step 1: identity, traits, activity, built-in effects ------------------
 
@@ -162,7 +144,7 @@ class Engine:
     def absorb(self, customer_key: str, anon: CustomerState, now: datetime) -> list[Effect]:
         """Fold an anonymous profile handed over from elsewhere (another partition) into a customer."""
         state = self.store.customer(customer_key) or CustomerState.for_key(customer_key)
-        turn = Turn(state, now)
+        turn = Turn(state, now, self.settings)
         self._merge_profiles(turn, anon)
         self.store.put_customer(state)
         return turn.effects
@@ -184,7 +166,7 @@ class Engine:
             if inst is None:
                 continue
             if journey.id in into.instances:
-                self._exit(turn, journey, inst, "merged", remove=False)
+                turn.exit(journey.id, inst, ExitReason.MERGED, remove=False)
             else:
                 into.instances[journey.id] = inst
         for jid, h in anon.history.items():
@@ -229,7 +211,7 @@ class Engine:
             if journey.id not in turn.state.plans and journey.enabled:
                 assert isinstance(journey.trigger, InactivityTrigger)
                 due = turn.state.activity[event.type]["last_at"] + journey.trigger.duration
-                self._plan(turn, journey, "inactivity", due, iso(due))
+                self._plan(turn, journey, TimerKind.INACTIVITY, due, iso(due))
 
     def _builtin_effects(self, state: CustomerState, event: Event) -> None:
         props = event.properties
@@ -268,21 +250,21 @@ class Engine:
                 goal = journey.goal
                 if (event["type"] == goal.match.event
                         and history.goal_from <= turn.now <= history.goal_from + goal.within
-                        and self._matches(turn, journey, inst, goal.match, event, "goal")):
+                        and matches(turn, journey, inst, goal.match, event, "goal")):
                     history.converted = True
                     goal_hit = True
-                    value = self._eval(turn, journey, inst, goal.value, "goal", event) if goal.value else None
-                    self._out(turn, journey.id, "converted", value=_number(value))
+                    value = attempt(turn, journey, inst, goal.value, "goal", event)[1] if goal.value else None
+                    turn.out(journey.id, "converted", value=_number(value))
             if inst is None:
                 continue
-            if any(self._matches(turn, journey, inst, m, event, "exit_on") for m in journey.exit_on):
-                self._exit(turn, journey, inst, "exit_event")
+            if any(matches(turn, journey, inst, m, event, "exit_on") for m in journey.exit_on):
+                turn.exit(journey.id, inst, ExitReason.EXIT_EVENT)
             elif goal_hit and journey.goal and journey.goal.exit:
-                self._exit(turn, journey, inst, "goal")
-            elif inst.waiting == "event":
+                turn.exit(journey.id, inst, ExitReason.GOAL)
+            elif inst.waiting == Waiting.EVENT:
                 action = journey.program[inst.pc].action
                 assert isinstance(action, WaitFor)
-                if self._matches(turn, journey, inst, action.match, event, inst.step_id):
+                if matches(turn, journey, inst, action.match, event, inst.step_id):
                     inst.event = event
                     self._continue(turn, journey, inst, action.then_pc)
 
@@ -291,12 +273,12 @@ class Engine:
             trigger = journey.trigger
             if not journey.enabled or not isinstance(trigger, EventTrigger) or trigger.event != event["type"]:
                 continue
-            if trigger.where is None or self._test(turn, journey, None, trigger.where, "trigger", event):
+            if trigger.where is None or holds(turn, journey, None, trigger.where, "trigger", event):
                 self._enter(turn, journey, event)
 
     def _enter(self, turn: Turn, journey: Journey, event: dict[str, Any]) -> None:
         state, now = turn.state, turn.now
-        if journey.audience is not None and not self._test(turn, journey, None, journey.audience, "audience", event):
+        if journey.audience is not None and not holds(turn, journey, None, journey.audience, "audience", event):
             return
         active = state.instances.get(journey.id)
         history = state.history.get(journey.id)
@@ -309,7 +291,7 @@ class Engine:
                 and now - history.last_entered_at < rule.cooldown):
             return
         if active is not None:  # restart; `never` cannot have an active instance here
-            self._exit(turn, journey, active, "restarted")
+            turn.exit(journey.id, active, ExitReason.RESTARTED)
         history = state.history.setdefault(journey.id, JourneyHistory())
         history.entries += 1
         history.last_entered_at = now
@@ -317,7 +299,7 @@ class Engine:
         history.converted = False
         inst = Instance(f"{state.key}:{journey.id}:{history.entries}", journey.id, now, event, event)
         state.instances[journey.id] = inst
-        self._out(turn, journey.id, "entered")
+        turn.out(journey.id, "entered")
         self._continue(turn, journey, inst, 0)
 
     # -- running steps ----------------------------------------------------------
@@ -329,7 +311,7 @@ class Engine:
         inst.due = None
         while True:
             if pc >= len(program):
-                self._exit(turn, journey, inst, "completed")
+                turn.exit(journey.id, inst, ExitReason.COMPLETED)
                 return
             ins = program[pc]
             action = ins.action
@@ -339,24 +321,28 @@ class Engine:
                 case Jump():
                     pc = action.target
                 case Send():
-                    outcome = self._send(turn, journey, inst, action, deferred)
+                    flow = self._send(turn, journey, inst, action, deferred)
                     deferred = False
-                    if outcome != "next":
-                        return
-                    pc += 1
+                    match flow:
+                        case Flow.NEXT:
+                            pc += 1
+                        case Flow.STOP:
+                            return
+                        case _:
+                            assert_never(flow)
                 case Wait():
-                    self._park(turn, journey, inst, "timer", turn.now + action.duration)
+                    turn.park(journey.id, inst, Waiting.TIMER, turn.now + action.duration)
                     return
                 case WaitUntil():
-                    tz = customer_zone(turn.state.traits.get("timezone"), self.workspace.settings.timezone)
+                    tz = customer_zone(turn.state.traits.get("timezone"), self.settings.timezone)
                     due = next_local_time(turn.now, action.at, tz, action.days)
-                    self._park(turn, journey, inst, "timer", due)
+                    turn.park(journey.id, inst, Waiting.TIMER, due)
                     return
                 case WaitFor():
-                    self._park(turn, journey, inst, "event", turn.now + action.timeout)
+                    turn.park(journey.id, inst, Waiting.EVENT, turn.now + action.timeout)
                     return
                 case If():
-                    pc = pc + 1 if self._test(turn, journey, inst, action.condition, ins.step_id) else action.else_pc
+                    pc = pc + 1 if holds(turn, journey, inst, action.condition, ins.step_id) else action.else_pc
                 case Split():
                     variant = assign(turn.state.customer_id or turn.state.key, journey.id, action)
                     inst.variants[action.name] = variant.name
@@ -365,49 +351,40 @@ class Engine:
                     self._update(turn, journey, inst, action, ins.step_id)
                     pc += 1
                 case ExitStep():
-                    self._exit(turn, journey, inst, "exit_step")
+                    turn.exit(journey.id, inst, ExitReason.EXIT_STEP)
                     return
                 case _:
                     assert_never(action)
-
-    def _park(self, turn: Turn, journey: Journey, inst: Instance, waiting: str, due: datetime) -> None:
-        """Wait at the current step (a wait, a wait_for, or a send held by quiet hours)."""
-        inst.generation += 1
-        inst.waiting, inst.due = waiting, due
-        turn.effects.append(Schedule(Timer(due, turn.state.key, "step", journey.id, f"{inst.id}#{inst.generation}")))
 
     def _resume(self, turn: Turn, journey: Journey, timer: Timer) -> None:
         inst = turn.state.instances.get(journey.id)
         if inst is None or f"{inst.id}#{inst.generation}" != timer.token:
             return
-        action = journey.program[inst.pc].action
-        if inst.waiting == "event":
-            assert isinstance(action, WaitFor)  # live edits exit instances whose step changed kind
-            self._continue(turn, journey, inst, action.else_pc)
-        elif inst.waiting == "quiet":
-            self._continue(turn, journey, inst, inst.pc, deferred=True)
-        else:
-            self._continue(turn, journey, inst, inst.pc + 1)
-
-    def _exit(self, turn: Turn, journey: Journey, inst: Instance, reason: str, *, remove: bool = True) -> None:
-        self._out(turn, journey.id, "exited", reason=reason, step=inst.step_id or None)
-        if remove:
-            turn.state.instances.pop(journey.id, None)
-        history = turn.state.history.setdefault(journey.id, JourneyHistory())
-        history.last_exited_at = turn.now
+        waiting = inst.waiting
+        match waiting:
+            case Waiting.EVENT:
+                action = journey.program[inst.pc].action
+                assert isinstance(action, WaitFor)  # live edits exit instances whose step changed kind
+                self._continue(turn, journey, inst, action.else_pc)
+            case Waiting.QUIET:
+                self._continue(turn, journey, inst, inst.pc, deferred=True)
+            case Waiting.TIMER | None:
+                self._continue(turn, journey, inst, inst.pc + 1)
+            case _:
+                assert_never(waiting)
 
     # -- sending (SPEC §5) -------------------------------------------------------
 
-    def _send(self, turn: Turn, journey: Journey, inst: Instance, send: Send, deferred: bool) -> str:
-        """Returns "next" to go on, or "stop" when the instance waits or ended."""
-        state, now, settings = turn.state, turn.now, self.workspace.settings
+    def _send(self, turn: Turn, journey: Journey, inst: Instance, send: Send, deferred: bool) -> Flow:
+        """Flow.NEXT to go on, or Flow.STOP when the instance waits or ended."""
+        state, now, settings = turn.state, turn.now, self.settings
         step = inst.step_id
-        if journey.filter is not None and not self._test(turn, journey, inst, journey.filter, step):
-            self._exit(turn, journey, inst, "filter")
-            return "stop"
-        if not deferred and send.when is not None and not self._test(turn, journey, inst, send.when, step):
-            self._send_record(turn, journey, inst, send, "skipped", "condition", None)
-            return "next"
+        if journey.filter is not None and not holds(turn, journey, inst, journey.filter, step):
+            turn.exit(journey.id, inst, ExitReason.FILTER)
+            return Flow.STOP
+        if not deferred and send.when is not None and not holds(turn, journey, inst, send.when, step):
+            self._send_record(turn, journey, inst, send, SendStatus.SKIPPED, SendReason.CONDITION, None)
+            return Flow.NEXT
         channel = send.channel
         if channel is Channel.WEBHOOK:
             return self._send_webhook(turn, journey, inst, send)
@@ -423,29 +400,29 @@ class Engine:
                 if policies.capped(state, channel, now, settings):
                     reason = "frequency_cap"
         if reason is not None:
-            self._send_record(turn, journey, inst, send, "suppressed", reason, address)
-            return "next"
+            self._send_record(turn, journey, inst, send, SendStatus.SUPPRESSED, reason, address)
+            return Flow.NEXT
         assert address is not None
         if marketing:
             tz = customer_zone(state.traits.get("timezone"), settings.timezone)
             until = quiet_until(now, settings.quiet_hours, tz)
             if until is not None:
-                self._park(turn, journey, inst, "quiet", until)
-                return "stop"
-        context = self._context(turn, journey, inst, inst.event)
+                turn.park(journey.id, inst, Waiting.QUIET, until)
+                return Flow.STOP
+        ctx = context(turn, journey, inst, inst.event)
         unsubscribe = None
         if marketing and channel is Channel.EMAIL:
             unsubscribe = self.links.unsubscribe_url(state.key, channel.value)
-            context["unsubscribe_url"] = unsubscribe
+            ctx["unsubscribe_url"] = unsubscribe
         track = self._tracker(state.key, channel.value, message_id(inst.id, step), journey.id, step)
         try:
             assert send.template is not None
-            rendered = self.workspace.renderer.render(send.template, channel.value, _locale(state), context, track)
+            rendered = self.workspace.renderer.render(send.template, channel.value, _locale(state), ctx, track)
         except Exception as exc:  # any template failure is the marketer's to fix, never fatal
             error = f"{type(exc).__name__}: {exc}"
-            self._diag(turn, journey, step, f"template '{send.template}': {error}")
-            self._send_record(turn, journey, inst, send, "failed", "template_error", address, error=error)
-            return "next"
+            turn.diag(journey.id, step, f"template '{send.template}': {error}")
+            self._send_record(turn, journey, inst, send, SendStatus.FAILED, SendReason.TEMPLATE_ERROR, address, error=error)
+            return Flow.NEXT
         headers = {}
         if unsubscribe:
             headers = {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
@@ -459,14 +436,14 @@ class Engine:
         if marketing:
             state.sent.append((channel.value, now))
         segments = (rendered.segments, rendered.encoding or "") if rendered.segments is not None else None
-        self._send_record(turn, journey, inst, send, "sent", None, address, rendered.subject, rendered.text,
+        self._send_record(turn, journey, inst, send, SendStatus.SENT, None, address, rendered.subject, rendered.text,
                           segments=segments)
         turn.effects.append(Dispatch(message))
-        return "next"
+        return Flow.NEXT
 
     def _tracker(self, key: str, channel: str, mid: str, journey: str, step: str) -> Callable[[str], str] | None:
         """Link tracking, when the workspace turns it on: each link a signed redirect (with UTM)."""
-        settings = self.workspace.settings
+        settings = self.settings
         if not settings.track_links:
             return None
 
@@ -478,7 +455,7 @@ class Engine:
 
     def _confirm_subscription(self, turn: Turn) -> None:
         """Double opt-in: a new address gets one transactional message with a signed confirmation link."""
-        state, settings = turn.state, self.workspace.settings
+        state, settings = turn.state, self.settings
         for channel in sorted(settings.double_opt_in):
             ch = Channel(channel)
             address = policies.address_of(state.traits, ch)
@@ -488,35 +465,35 @@ class Engine:
                     or (ch is Channel.EMAIL and self.store.suppression(address))):
                 continue
             state.traits[f"{channel}_confirmation_sent_to"] = address
-            context = {"profile": state.traits, "activity": state.activity, "now": turn.now,
+            ctx = {"profile": state.traits, "activity": state.activity, "now": turn.now,
                        "settings": settings.raw, "confirm_url": self.links.confirm_url(state.key, channel)}
             mid = message_id(f"{state.key}:{DOUBLE_OPT_IN}:{address}", "confirm")
             fields = {"step": "confirm", "channel": channel, "template": CONFIRM_TEMPLATE, "to": address}
             try:
-                rendered = self.workspace.renderer.render(CONFIRM_TEMPLATE, channel, _locale(state), context)
+                rendered = self.workspace.renderer.render(CONFIRM_TEMPLATE, channel, _locale(state), ctx)
             except Exception as exc:  # the marketer's template: reported, never fatal
                 error = f"{type(exc).__name__}: {exc}"
-                self._out(turn, DOUBLE_OPT_IN, "send", **fields, status="failed", reason="template_error",
+                turn.out(DOUBLE_OPT_IN, "send", **fields, status=SendStatus.FAILED, reason=SendReason.TEMPLATE_ERROR,
                           subject=None, text=None, variant=None, transactional=True, message_id=mid, error=error)
                 continue
-            self._out(turn, DOUBLE_OPT_IN, "send", **fields, status="sent", reason=None, subject=rendered.subject,
+            turn.out(DOUBLE_OPT_IN, "send", **fields, status=SendStatus.SENT, reason=None, subject=rendered.subject,
                       text=rendered.text, variant=None, transactional=True, message_id=mid)
             turn.effects.append(Dispatch(Message(
                 id=mid, at=iso(turn.now), channel=channel, template=CONFIRM_TEMPLATE, to=address,
                 customer_id=state.customer_id, journey=DOUBLE_OPT_IN, step="confirm", variant=None, transactional=True,
                 subject=rendered.subject, text=rendered.text, html=rendered.html, preheader=rendered.preheader)))
 
-    def _send_webhook(self, turn: Turn, journey: Journey, inst: Instance, send: Send) -> str:
-        context = self._context(turn, journey, inst, inst.event)
+    def _send_webhook(self, turn: Turn, journey: Journey, inst: Instance, send: Send) -> Flow:
+        ctx = context(turn, journey, inst, inst.event)
         body: dict[str, Any] = {}
         try:
             for key, value in (send.body or {}).items():
-                body[key] = value.evaluate(context) if hasattr(value, "evaluate") else value
+                body[key] = value.evaluate(ctx) if hasattr(value, "evaluate") else value
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            self._diag(turn, journey, inst.step_id, f"webhook body: {error}")
-            self._send_record(turn, journey, inst, send, "failed", "template_error", send.url, error=error)
-            return "next"
+            turn.diag(journey.id, inst.step_id, f"webhook body: {error}")
+            self._send_record(turn, journey, inst, send, SendStatus.FAILED, SendReason.TEMPLATE_ERROR, send.url, error=error)
+            return Flow.NEXT
         assert send.url is not None
         text = dumps(body, option=OPT_SORT_KEYS, default=str).decode()
         message = Message(
@@ -525,11 +502,11 @@ class Engine:
             variant=journey.program[inst.pc].variant, transactional=True, subject=None, text=text,
             method=send.method, body=body,
         )
-        self._send_record(turn, journey, inst, send, "sent", None, send.url, None, text)
+        self._send_record(turn, journey, inst, send, SendStatus.SENT, None, send.url, None, text)
         turn.effects.append(Dispatch(message))
-        return "next"
+        return Flow.NEXT
 
-    def _send_record(self, turn: Turn, journey: Journey, inst: Instance, send: Send, status: str,
+    def _send_record(self, turn: Turn, journey: Journey, inst: Instance, send: Send, status: SendStatus,
                      reason: str | None, to: str | None, subject: str | None = None,
                      text: str | None = None, error: str | None = None,
                      segments: tuple[int, str] | None = None) -> None:
@@ -538,8 +515,8 @@ class Engine:
             extra["error"] = error
         if segments is not None:
             extra["segments"], extra["encoding"] = segments
-        self._out(
-            turn, journey.id, "send", step=inst.step_id, channel=send.channel.value, template=send.template,
+        turn.out(
+            journey.id, "send", step=inst.step_id, channel=send.channel.value, template=send.template,
             to=to, status=status, reason=reason, subject=subject, text=text,
             variant=journey.program[inst.pc].variant, transactional=send.transactional, **extra,
         )
@@ -550,22 +527,22 @@ class Engine:
         traits = turn.state.traits
         before = dict(traits)
         for key, expr in update.set.items():
-            ok, value = self._try(turn, journey, inst, expr, step)
+            ok, value = attempt(turn, journey, inst, expr, step)
             if ok:
                 traits[key] = value
         for key, expr in update.increment.items():
-            ok, value = self._try(turn, journey, inst, expr, step)
+            ok, value = attempt(turn, journey, inst, expr, step)
             current = traits.get(key, 0)
             if ok and isinstance(value, int | float) and isinstance(current, int | float) and not isinstance(value, bool):
                 traits[key] = current + value
             elif ok:
-                self._diag(turn, journey, step, f"cannot increment '{key}' ({current!r}) by {value!r}")
+                turn.diag(journey.id, step, f"cannot increment '{key}' ({current!r}) by {value!r}")
         for key in update.unset:
             traits.pop(key, None)
         if traits != before:
             self._plan_dates(turn)
 
-    def _plan(self, turn: Turn, journey: Journey, kind: str, due: datetime, token: str) -> None:
+    def _plan(self, turn: Turn, journey: Journey, kind: TimerKind, due: datetime, token: str) -> None:
         turn.state.plans[journey.id] = token
         turn.effects.append(Schedule(Timer(due, turn.state.key, kind, journey.id, token)))
 
@@ -579,14 +556,14 @@ class Engine:
             if day is None or not journey.enabled:
                 state.plans.pop(journey.id, None)
                 continue
-            tz = customer_zone(state.traits.get("timezone"), self.workspace.settings.timezone)
+            tz = customer_zone(state.traits.get("timezone"), self.settings.timezone)
             due = next_date_occurrence(after or turn.now, day, trigger.offset, trigger.at, tz, trigger.yearly)
             if due is None:
                 state.plans.pop(journey.id, None)
                 continue
             token = f"{day.isoformat()}@{iso(due)}"
             if state.plans.get(journey.id) != token:
-                self._plan(turn, journey, "date", due, token)
+                self._plan(turn, journey, TimerKind.DATE, due, token)
 
     def _fire_date(self, turn: Turn, journey: Journey, timer: Timer) -> None:
         state = turn.state
@@ -594,7 +571,7 @@ class Engine:
             return
         trigger = journey.trigger
         assert isinstance(trigger, DateTrigger)
-        event = self._synthetic(turn, "date", {"trait": trigger.trait, "date": timer.token.split("@")[0]})
+        event = self._synthetic(turn, TimerKind.DATE, {"trait": trigger.trait, "date": timer.token.split("@")[0]})
         state.plans.pop(journey.id, None)  # before entering: the journey may move the date itself
         self._enter(turn, journey, event)
         if trigger.yearly:
@@ -612,68 +589,16 @@ class Engine:
             return
         due = last + trigger.duration
         if due > turn.now:  # a newer event re-armed it: wait for the new quiet period
-            self._plan(turn, journey, "inactivity", due, iso(due))
+            self._plan(turn, journey, TimerKind.INACTIVITY, due, iso(due))
             return
-        event = self._synthetic(turn, "inactivity", {"event_type": trigger.event, "last_at": iso(last)})
+        event = self._synthetic(turn, TimerKind.INACTIVITY, {"event_type": trigger.event, "last_at": iso(last)})
         self._enter(turn, journey, event)
 
-    def _synthetic(self, turn: Turn, kind: str, properties: dict[str, Any]) -> dict[str, Any]:
+    def _synthetic(self, turn: Turn, kind: TimerKind, properties: dict[str, Any]) -> dict[str, Any]:
         """The trigger event of a journey started by time, not by an event."""
         state = turn.state
-        return {"id": None, "type": kind, "customer_id": state.customer_id, "anonymous_id": state.anonymous_id,
+        return {"id": None, "type": kind.value, "customer_id": state.customer_id, "anonymous_id": state.anonymous_id,
                 "timestamp": turn.now, "properties": properties, "traits": {}}
-
-    # -- expressions and records --------------------------------------------------
-
-    def _context(self, turn: Turn, journey: Journey, inst: Instance | None, event: dict[str, Any]) -> dict[str, Any]:
-        state = turn.state
-        if inst is not None:
-            jctx = {"id": journey.id, "name": journey.name, "entered_at": inst.entered_at, "variant": inst.variants}
-            trigger = inst.trigger_event
-        else:
-            jctx = {"id": journey.id, "name": journey.name, "entered_at": turn.now, "variant": {}}
-            trigger = event
-        return {
-            "profile": state.traits, "activity": state.activity, "event": event, "trigger_event": trigger,
-            "journey": jctx, "now": turn.now, "settings": self.workspace.settings.raw,
-        }
-
-    def _try(self, turn: Turn, journey: Journey, inst: Instance | None, expr: Expr, step: str,
-             event: dict[str, Any] | None = None) -> tuple[bool, Any]:
-        ctx = self._context(turn, journey, inst, event if event is not None else (inst.event if inst else {}))
-        try:
-            return True, expr.evaluate(ctx)
-        except Exception as exc:  # SPEC §3: a failing expression counts as false, reported
-            self._diag(turn, journey, step, f"expression '{expr.source}' failed: {type(exc).__name__}: {exc}")
-            return False, None
-
-    def _test(self, turn: Turn, journey: Journey, inst: Instance | None, expr: Expr, step: str,
-              event: dict[str, Any] | None = None) -> bool:
-        ok, value = self._try(turn, journey, inst, expr, step, event)
-        return ok and bool(value)
-
-    def _eval(self, turn: Turn, journey: Journey, inst: Instance | None, expr: Expr, step: str,
-              event: dict[str, Any]) -> Any:
-        return self._try(turn, journey, inst, expr, step, event)[1]
-
-    def _matches(self, turn: Turn, journey: Journey, inst: Instance | None, match: EventMatch,
-                 event: dict[str, Any], step: str) -> bool:
-        if event["type"] != match.event:
-            return False
-        return match.where is None or self._test(turn, journey, inst, match.where, step, event)
-
-    def _diag(self, turn: Turn, journey: Journey, step: str, message: str) -> None:
-        turn.effects.append(Diagnostic(turn.now, turn.state.customer_id, journey.id, step, message))
-
-    def _out(self, turn: Turn, journey_id: str, kind: str, **fields: Any) -> None:
-        state = turn.state
-        record: dict[str, Any] = {"at": iso(turn.now), "customer_id": state.customer_id}
-        if state.customer_id is None:
-            record["anonymous_id"] = state.anonymous_id
-        record["journey"] = journey_id
-        record["type"] = kind
-        record.update(fields)
-        turn.effects.append(Output(record))
 
 
 _ABSENT = object()
