@@ -7,25 +7,23 @@ return the effects (outcome records, messages, timers) for a runtime to commit t
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Callable, assert_never
+from typing import Any, assert_never
 
-from orjson import OPT_SORT_KEYS, dumps
-
-from engine import policies
 from engine.cohorts import assign
-from engine.conditions import attempt, context, holds, matches
-from engine.effects import Dispatch, Effect, ExitReason, Message, Schedule, SendReason, SendStatus, Timer, TimerKind
+from engine.confirmation import Confirmation
+from engine.conditions import attempt, holds, matches
+from engine.effects import Effect, ExitReason, Schedule, Timer, TimerKind
 from engine.events import Event
 from engine.model import (
-    Channel, DateTrigger, EventTrigger, ExitStep, If, InactivityTrigger, Journey,
-    Jump, ReentryKind, Send, Split, Update, Wait, WaitFor, WaitUntil, Workspace, CONFIRM_TEMPLATE, DOUBLE_OPT_IN,
+    DateTrigger, EventTrigger, ExitStep, If, InactivityTrigger, Journey,
+    Jump, ReentryKind, Send, Split, Update, Wait, WaitFor, WaitUntil, Workspace,
 )
 from engine.migration import Fate, judge
 from engine.ports import Links, Store
-from engine.scheduling import customer_zone, next_date_occurrence, next_local_time, parse_date, quiet_until
+from engine.scheduling import customer_zone, next_date_occurrence, next_local_time, parse_date
+from engine.sending import Sending
 from engine.state import ANON, CustomerState, Instance, JourneyHistory, Waiting, anon_key
-from engine.tracking import with_utm
-from engine.turn import Flow, Turn, iso, message_id
+from engine.turn import Flow, Turn, iso
 
 __all__ = ["Engine", "iso"]
 
@@ -36,6 +34,8 @@ class Engine:
         self.store = store
         self.links = links
         self.settings = workspace.settings
+        self.sending = Sending(workspace, store, links)
+        self.confirmation = Confirmation(workspace, store, links)
         self.journeys = workspace.journeys
         self.by_id = {j.id: j for j in workspace.journeys}
         self.date_journeys = [j for j in workspace.journeys if isinstance(j.trigger, DateTrigger)]
@@ -62,7 +62,7 @@ class Engine:
         if changed:
             self._plan_dates(turn)
             if self.settings.double_opt_in:
-                self._confirm_subscription(turn)
+                self.confirmation.request(turn)
         if not late:
             ctx_event = event.context()
             self._advance_instances(turn, ctx_event)
@@ -321,7 +321,7 @@ class Engine:
                 case Jump():
                     pc = action.target
                 case Send():
-                    flow = self._send(turn, journey, inst, action, deferred)
+                    flow = self.sending.run(turn, journey, inst, action, deferred)
                     deferred = False
                     match flow:
                         case Flow.NEXT:
@@ -372,154 +372,6 @@ class Engine:
                 self._continue(turn, journey, inst, inst.pc + 1)
             case _:
                 assert_never(waiting)
-
-    # -- sending (SPEC §5) -------------------------------------------------------
-
-    def _send(self, turn: Turn, journey: Journey, inst: Instance, send: Send, deferred: bool) -> Flow:
-        """Flow.NEXT to go on, or Flow.STOP when the instance waits or ended."""
-        state, now, settings = turn.state, turn.now, self.settings
-        step = inst.step_id
-        if journey.filter is not None and not holds(turn, journey, inst, journey.filter, step):
-            turn.exit(journey.id, inst, ExitReason.FILTER)
-            return Flow.STOP
-        if not deferred and send.when is not None and not holds(turn, journey, inst, send.when, step):
-            self._send_record(turn, journey, inst, send, SendStatus.SKIPPED, SendReason.CONDITION, None)
-            return Flow.NEXT
-        channel = send.channel
-        if channel is Channel.WEBHOOK:
-            return self._send_webhook(turn, journey, inst, send)
-        address = policies.address_of(state.traits, channel)
-        reason = policies.address_problem(address, channel)
-        if reason is None and channel is Channel.EMAIL and address is not None:
-            reason = self.store.suppression(address)
-        marketing = not send.transactional
-        if reason is None and marketing:
-            reason = policies.consent_problem(state.traits, channel, settings, send.topic)
-            if reason is None:
-                policies.prune_sent(state, now, settings)
-                if policies.capped(state, channel, now, settings):
-                    reason = "frequency_cap"
-        if reason is not None:
-            self._send_record(turn, journey, inst, send, SendStatus.SUPPRESSED, reason, address)
-            return Flow.NEXT
-        assert address is not None
-        if marketing:
-            tz = customer_zone(state.traits.get("timezone"), settings.timezone)
-            until = quiet_until(now, settings.quiet_hours, tz)
-            if until is not None:
-                turn.park(journey.id, inst, Waiting.QUIET, until)
-                return Flow.STOP
-        ctx = context(turn, journey, inst, inst.event)
-        unsubscribe = None
-        if marketing and channel is Channel.EMAIL:
-            unsubscribe = self.links.unsubscribe_url(state.key, channel.value)
-            ctx["unsubscribe_url"] = unsubscribe
-        track = self._tracker(state.key, channel.value, message_id(inst.id, step), journey.id, step)
-        try:
-            assert send.template is not None
-            rendered = self.workspace.renderer.render(send.template, channel.value, _locale(state), ctx, track)
-        except Exception as exc:  # any template failure is the marketer's to fix, never fatal
-            error = f"{type(exc).__name__}: {exc}"
-            turn.diag(journey.id, step, f"template '{send.template}': {error}")
-            self._send_record(turn, journey, inst, send, SendStatus.FAILED, SendReason.TEMPLATE_ERROR, address, error=error)
-            return Flow.NEXT
-        headers = {}
-        if unsubscribe:
-            headers = {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-        message = Message(
-            id=message_id(inst.id, step), at=iso(now), channel=channel.value, template=send.template, to=address,
-            customer_id=state.customer_id, journey=journey.id, step=step,
-            variant=journey.program[inst.pc].variant, transactional=send.transactional,
-            subject=rendered.subject, text=rendered.text, html=rendered.html,
-            preheader=rendered.preheader, headers=headers,
-        )
-        if marketing:
-            state.sent.append((channel.value, now))
-        segments = (rendered.segments, rendered.encoding or "") if rendered.segments is not None else None
-        self._send_record(turn, journey, inst, send, SendStatus.SENT, None, address, rendered.subject, rendered.text,
-                          segments=segments)
-        turn.effects.append(Dispatch(message))
-        return Flow.NEXT
-
-    def _tracker(self, key: str, channel: str, mid: str, journey: str, step: str) -> Callable[[str], str] | None:
-        """Link tracking, when the workspace turns it on: each link a signed redirect (with UTM)."""
-        settings = self.settings
-        if not settings.track_links:
-            return None
-
-        def track(url: str) -> str:
-            target = with_utm(url, channel, journey, step) if settings.utm else url
-            return self.links.click_url(key, channel, mid, journey, step, target)
-
-        return track
-
-    def _confirm_subscription(self, turn: Turn) -> None:
-        """Double opt-in: a new address gets one transactional message with a signed confirmation link."""
-        state, settings = turn.state, self.settings
-        for channel in sorted(settings.double_opt_in):
-            ch = Channel(channel)
-            address = policies.address_of(state.traits, ch)
-            if (address is None or state.traits.get(f"{channel}_subscribed") is not None
-                    or state.traits.get(f"{channel}_confirmation_sent_to") == address
-                    or policies.address_problem(address, ch)
-                    or (ch is Channel.EMAIL and self.store.suppression(address))):
-                continue
-            state.traits[f"{channel}_confirmation_sent_to"] = address
-            ctx = {"profile": state.traits, "activity": state.activity, "now": turn.now,
-                       "settings": settings.raw, "confirm_url": self.links.confirm_url(state.key, channel)}
-            mid = message_id(f"{state.key}:{DOUBLE_OPT_IN}:{address}", "confirm")
-            fields = {"step": "confirm", "channel": channel, "template": CONFIRM_TEMPLATE, "to": address}
-            try:
-                rendered = self.workspace.renderer.render(CONFIRM_TEMPLATE, channel, _locale(state), ctx)
-            except Exception as exc:  # the marketer's template: reported, never fatal
-                error = f"{type(exc).__name__}: {exc}"
-                turn.out(DOUBLE_OPT_IN, "send", **fields, status=SendStatus.FAILED, reason=SendReason.TEMPLATE_ERROR,
-                          subject=None, text=None, variant=None, transactional=True, message_id=mid, error=error)
-                continue
-            turn.out(DOUBLE_OPT_IN, "send", **fields, status=SendStatus.SENT, reason=None, subject=rendered.subject,
-                      text=rendered.text, variant=None, transactional=True, message_id=mid)
-            turn.effects.append(Dispatch(Message(
-                id=mid, at=iso(turn.now), channel=channel, template=CONFIRM_TEMPLATE, to=address,
-                customer_id=state.customer_id, journey=DOUBLE_OPT_IN, step="confirm", variant=None, transactional=True,
-                subject=rendered.subject, text=rendered.text, html=rendered.html, preheader=rendered.preheader)))
-
-    def _send_webhook(self, turn: Turn, journey: Journey, inst: Instance, send: Send) -> Flow:
-        ctx = context(turn, journey, inst, inst.event)
-        body: dict[str, Any] = {}
-        try:
-            for key, value in (send.body or {}).items():
-                body[key] = value.evaluate(ctx) if hasattr(value, "evaluate") else value
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            turn.diag(journey.id, inst.step_id, f"webhook body: {error}")
-            self._send_record(turn, journey, inst, send, SendStatus.FAILED, SendReason.TEMPLATE_ERROR, send.url, error=error)
-            return Flow.NEXT
-        assert send.url is not None
-        text = dumps(body, option=OPT_SORT_KEYS, default=str).decode()
-        message = Message(
-            id=message_id(inst.id, inst.step_id), at=iso(turn.now), channel="webhook", template=None, to=send.url,
-            customer_id=turn.state.customer_id, journey=journey.id, step=inst.step_id,
-            variant=journey.program[inst.pc].variant, transactional=True, subject=None, text=text,
-            method=send.method, body=body,
-        )
-        self._send_record(turn, journey, inst, send, SendStatus.SENT, None, send.url, None, text)
-        turn.effects.append(Dispatch(message))
-        return Flow.NEXT
-
-    def _send_record(self, turn: Turn, journey: Journey, inst: Instance, send: Send, status: SendStatus,
-                     reason: str | None, to: str | None, subject: str | None = None,
-                     text: str | None = None, error: str | None = None,
-                     segments: tuple[int, str] | None = None) -> None:
-        extra: dict[str, Any] = {"message_id": message_id(inst.id, inst.step_id)}
-        if error is not None:
-            extra["error"] = error
-        if segments is not None:
-            extra["segments"], extra["encoding"] = segments
-        turn.out(
-            journey.id, "send", step=inst.step_id, channel=send.channel.value, template=send.template,
-            to=to, status=status, reason=reason, subject=subject, text=text,
-            variant=journey.program[inst.pc].variant, transactional=send.transactional, **extra,
-        )
 
     # -- update, triggers planned in time ----------------------------------------
 
@@ -602,11 +454,6 @@ class Engine:
 
 
 _ABSENT = object()
-
-
-def _locale(state: CustomerState) -> str | None:
-    locale = state.traits.get("locale")
-    return locale if isinstance(locale, str) else None
 
 
 def _number(value: Any) -> Any:
