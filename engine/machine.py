@@ -12,17 +12,20 @@ from typing import Any, assert_never
 from engine.cohorts import assign
 from engine.confirmation import Confirmation
 from engine.conditions import attempt, holds, matches
-from engine.effects import Effect, ExitReason, Schedule, Timer, TimerKind
+from engine.effects import Effect, ExitReason, Timer, TimerKind
 from engine.events import Event
+from engine.identity import Identity
 from engine.model import (
     DateTrigger, EventTrigger, ExitStep, If, InactivityTrigger, Journey,
     Jump, ReentryKind, Send, Split, Update, Wait, WaitFor, WaitUntil, Workspace,
 )
 from engine.migration import Fate, judge
+from engine.planning import Planner, plan
 from engine.ports import Links, Store
-from engine.scheduling import customer_zone, next_date_occurrence, next_local_time, parse_date
+from engine.profiles import apply_builtin, count_activity, merge_traits
+from engine.scheduling import customer_zone, next_local_time
 from engine.sending import Sending
-from engine.state import ANON, CustomerState, Instance, JourneyHistory, Waiting, anon_key
+from engine.state import ANON, CustomerState, Instance, JourneyHistory, Waiting
 from engine.turn import Flow, Turn, iso
 
 __all__ = ["Engine", "iso"]
@@ -38,11 +41,8 @@ class Engine:
         self.confirmation = Confirmation(workspace, store, links)
         self.journeys = workspace.journeys
         self.by_id = {j.id: j for j in workspace.journeys}
-        self.date_journeys = [j for j in workspace.journeys if isinstance(j.trigger, DateTrigger)]
-        self.idle_journeys: dict[str, list[Journey]] = {}
-        for j in workspace.journeys:
-            if isinstance(j.trigger, InactivityTrigger):
-                self.idle_journeys.setdefault(j.trigger.event, []).append(j)
+        self.planner = Planner(workspace)
+        self.identity = Identity(workspace, store, self.planner)
 
     # -- entry points -----------------------------------------------------------
 
@@ -52,15 +52,16 @@ class Engine:
             if self.store.seen(event.id):
                 return []
             self.store.remember(event.id)
-        turn = Turn(self._resolve(event), event.journey_time, self.settings)
+        turn = Turn(self.identity.resolve(event), event.journey_time, self.settings)
         state = turn.state
         if event.customer_id is not None and event.anonymous_id is not None:
-            self._link(turn, event.anonymous_id)
-        changed = self._merge_traits(state, event.traits)
-        self._record_activity(turn, event)
-        self._builtin_effects(state, event)
+            self.identity.link(turn, event.anonymous_id)
+        changed = merge_traits(state, event.traits)
+        count_activity(state, event)
+        self.planner.inactivity(turn, event.type)
+        apply_builtin(state, event, self.store)
         if changed:
-            self._plan_dates(turn)
+            self.planner.dates(turn)
             if self.settings.double_opt_in:
                 self.confirmation.request(turn)
         if not late:
@@ -99,8 +100,16 @@ class Engine:
         """Seed a profile (simulate --profiles, bulk imports); plans its date triggers."""
         state = self.store.customer(customer_id) or CustomerState.for_key(customer_id)
         turn = Turn(state, now, self.settings)
-        if self._merge_traits(state, traits):
-            self._plan_dates(turn)
+        if merge_traits(state, traits):
+            self.planner.dates(turn)
+        self.store.put_customer(state)
+        return turn.effects
+
+    def absorb(self, customer_key: str, anon: CustomerState, now: datetime) -> list[Effect]:
+        """Fold an anonymous profile handed over from elsewhere (another partition) into a customer."""
+        state = self.store.customer(customer_key) or CustomerState.for_key(customer_key)
+        turn = Turn(state, now, self.settings)
+        self.identity.merge(turn, anon)
         self.store.put_customer(state)
         return turn.effects
 
@@ -119,124 +128,6 @@ class Engine:
                 inst.pc = verdict.pc
         self.store.put_customer(state)
         return turn.effects
-
-    # -- step 1: identity, traits, activity, built-in effects ------------------
-
-    def _resolve(self, event: Event) -> CustomerState:
-        if event.customer_id is not None:
-            key = event.customer_id
-        else:
-            assert event.anonymous_id is not None  # parse_event guarantees one of the two
-            key = self.store.alias(event.anonymous_id) or anon_key(event.anonymous_id)
-        return self.store.customer(key) or CustomerState.for_key(key)
-
-    def _link(self, turn: Turn, anonymous_id: str) -> None:
-        """First sight of an anonymous id with a customer id: alias it, fold its profile in."""
-        if self.store.alias(anonymous_id) is not None:
-            return  # already linked (to this customer or, first come first served, another)
-        assert turn.state.customer_id is not None
-        self.store.set_alias(anonymous_id, turn.state.customer_id)
-        anon = self.store.customer(anon_key(anonymous_id))
-        if anon is not None:
-            self._merge_profiles(turn, anon)
-            self.store.drop_customer(anon.key)
-
-    def absorb(self, customer_key: str, anon: CustomerState, now: datetime) -> list[Effect]:
-        """Fold an anonymous profile handed over from elsewhere (another partition) into a customer."""
-        state = self.store.customer(customer_key) or CustomerState.for_key(customer_key)
-        turn = Turn(state, now, self.settings)
-        self._merge_profiles(turn, anon)
-        self.store.put_customer(state)
-        return turn.effects
-
-    def _merge_profiles(self, turn: Turn, anon: CustomerState) -> None:
-        """The anonymous profile folds into the customer; the customer's own traits win."""
-        into = turn.state
-        into.traits = {**anon.traits, **into.traits}
-        for etype, a in anon.activity.items():
-            mine = into.activity.get(etype)
-            if mine is None:
-                into.activity[etype] = dict(a)
-            else:
-                mine["count"] += a["count"]
-                mine["first_at"] = min(mine["first_at"], a["first_at"])
-                mine["last_at"] = max(mine["last_at"], a["last_at"])
-        for journey in self.journeys:
-            inst = anon.instances.get(journey.id)
-            if inst is None:
-                continue
-            if journey.id in into.instances:
-                turn.exit(journey.id, inst, ExitReason.MERGED, remove=False)
-            else:
-                into.instances[journey.id] = inst
-        for jid, h in anon.history.items():
-            mine_h = into.history.get(jid)
-            if mine_h is None:
-                into.history[jid] = h
-                continue
-            moved = into.instances.get(jid) is anon.instances.get(jid) is not None
-            mine_h.entries += h.entries
-            if moved:  # the moved instance is the latest entry: its goal window and entry time rule
-                mine_h.goal_from, mine_h.converted = h.goal_from, h.converted
-                mine_h.last_entered_at = h.last_entered_at
-        into.sent = sorted(into.sent + anon.sent, key=lambda s: s[1])
-        for jid, token in anon.plans.items():
-            into.plans.setdefault(jid, token)
-        self._plan_dates(turn)
-
-    @staticmethod
-    def _merge_traits(state: CustomerState, traits: dict[str, Any]) -> bool:
-        """Merge traits (null removes one); True when something changed."""
-        changed = False
-        for key, value in traits.items():
-            if value is None:
-                if key in state.traits:
-                    del state.traits[key]
-                    changed = True
-            elif state.traits.get(key, _ABSENT) != value:
-                state.traits[key] = value
-                changed = True
-        return changed
-
-    def _record_activity(self, turn: Turn, event: Event) -> None:
-        ts = event.timestamp
-        a = turn.state.activity.get(event.type)
-        if a is None:
-            turn.state.activity[event.type] = {"count": 1, "first_at": ts, "last_at": ts}
-        else:
-            a["count"] += 1
-            a["first_at"] = min(a["first_at"], ts)
-            a["last_at"] = max(a["last_at"], ts)
-        for journey in self.idle_journeys.get(event.type, ()):
-            if journey.id not in turn.state.plans and journey.enabled:
-                assert isinstance(journey.trigger, InactivityTrigger)
-                due = turn.state.activity[event.type]["last_at"] + journey.trigger.duration
-                self._plan(turn, journey, TimerKind.INACTIVITY, due, iso(due))
-
-    def _builtin_effects(self, state: CustomerState, event: Event) -> None:
-        props = event.properties
-        if event.type in ("unsubscribed", "subscribed"):
-            channel = props.get("channel") or "email"
-            topic = props.get("topic")
-            if channel not in ("email", "sms"):
-                return
-            left = [t for t in state.traits.get("unsubscribed_topics") or [] if t != topic]
-            if event.type == "unsubscribed" and topic:
-                state.traits["unsubscribed_topics"] = sorted({*left, topic})
-            elif event.type == "unsubscribed":
-                state.traits[f"{channel}_subscribed"] = False
-            elif topic:  # back into one topic
-                state.traits["unsubscribed_topics"] = left
-            else:  # consent given: kept with its time and source, the proof a regulator asks for
-                state.traits[f"{channel}_subscribed"] = True
-                state.traits[f"{channel}_consent_at"] = iso(event.timestamp)
-                state.traits[f"{channel}_consent_source"] = props.get("source") or "event"
-        elif event.type in ("email_bounced", "email_complained"):
-            if event.type == "email_bounced" and props.get("bounce") != "hard":
-                return
-            address = props.get("email") or state.traits.get("email")
-            if isinstance(address, str) and address.strip():
-                self.store.suppress(address.strip(), "bounced" if event.type == "email_bounced" else "complained")
 
     # -- steps 2 and 3 ----------------------------------------------------------
 
@@ -392,30 +283,7 @@ class Engine:
         for key in update.unset:
             traits.pop(key, None)
         if traits != before:
-            self._plan_dates(turn)
-
-    def _plan(self, turn: Turn, journey: Journey, kind: TimerKind, due: datetime, token: str) -> None:
-        turn.state.plans[journey.id] = token
-        turn.effects.append(Schedule(Timer(due, turn.state.key, kind, journey.id, token)))
-
-    def _plan_dates(self, turn: Turn, *, after: datetime | None = None) -> None:
-        """(Re)plan date triggers after a trait change; unchanged plans schedule nothing."""
-        state = turn.state
-        for journey in self.date_journeys:
-            trigger = journey.trigger
-            assert isinstance(trigger, DateTrigger)
-            day = parse_date(state.traits.get(trigger.trait))
-            if day is None or not journey.enabled:
-                state.plans.pop(journey.id, None)
-                continue
-            tz = customer_zone(state.traits.get("timezone"), self.settings.timezone)
-            due = next_date_occurrence(after or turn.now, day, trigger.offset, trigger.at, tz, trigger.yearly)
-            if due is None:
-                state.plans.pop(journey.id, None)
-                continue
-            token = f"{day.isoformat()}@{iso(due)}"
-            if state.plans.get(journey.id) != token:
-                self._plan(turn, journey, TimerKind.DATE, due, token)
+            self.planner.dates(turn)
 
     def _fire_date(self, turn: Turn, journey: Journey, timer: Timer) -> None:
         state = turn.state
@@ -427,7 +295,7 @@ class Engine:
         state.plans.pop(journey.id, None)  # before entering: the journey may move the date itself
         self._enter(turn, journey, event)
         if trigger.yearly:
-            self._plan_dates(turn, after=turn.now + timedelta(seconds=1))
+            self.planner.dates(turn, after=turn.now + timedelta(seconds=1))
 
     def _fire_inactivity(self, turn: Turn, journey: Journey, timer: Timer) -> None:
         state = turn.state
@@ -441,7 +309,7 @@ class Engine:
             return
         due = last + trigger.duration
         if due > turn.now:  # a newer event re-armed it: wait for the new quiet period
-            self._plan(turn, journey, TimerKind.INACTIVITY, due, iso(due))
+            plan(turn, journey.id, TimerKind.INACTIVITY, due, iso(due))
             return
         event = self._synthetic(turn, TimerKind.INACTIVITY, {"event_type": trigger.event, "last_at": iso(last)})
         self._enter(turn, journey, event)
@@ -451,9 +319,6 @@ class Engine:
         state = turn.state
         return {"id": None, "type": kind.value, "customer_id": state.customer_id, "anonymous_id": state.anonymous_id,
                 "timestamp": turn.now, "properties": properties, "traits": {}}
-
-
-_ABSENT = object()
 
 
 def _number(value: Any) -> Any:
