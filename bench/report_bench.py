@@ -100,7 +100,7 @@ def main() -> None:
         html = render_html(report)
         rendered = time.perf_counter() - t
         print(f"HTML rendering                  {rendered:6.2f} s  ({len(html) / 1e3:.0f} kB)")
-        print(f"sent {report['totals']['sent']:,}, conversions {report['totals']['conversions']:,}, "
+        print(f"sent {report['totals']['sent']:,}, goal conversions {report['totals']['conversions']:,}, "
               f"purchasing customers {report['customers']['customers']:,}")
 
 

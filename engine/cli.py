@@ -241,36 +241,64 @@ def _sole_writer(command: str, db: Path) -> DatabaseLock:
 DbOpt = Annotated[Path, typer.Option(help="The SQLite file of `nudge run`.", exists=True, dir_okay=False)]
 
 
+OUTBOX_COLUMNS = ("id", "status", "channel", "journey", "step", "to", "at", "attempts", "error")
+
+
 @app.command()
 def outbox(
     db: DbOpt,
-    in_doubt: Annotated[bool, typer.Option("--in-doubt", help="Only messages a crash left in doubt.")] = False,
+    ids: Annotated[Optional[list[str]], typer.Argument(help="Message ids for --requeue or --resolve.", show_default=False)] = None,
+    in_doubt: Annotated[bool, typer.Option("--in-doubt", help="Only messages whose hand-off may or may not have landed.")] = False,
+    dead: Annotated[bool, typer.Option("--dead", help="Only messages that failed for good.")] = False,
     status: Annotated[Optional[str], typer.Option(help="Only this status: pending, sending, sent, in_doubt, dead, erased.")] = None,
-    resolve: Annotated[Optional[str], typer.Option(help="Message id of an in-doubt message to resolve.")] = None,
+    requeue: Annotated[bool, typer.Option("--requeue", help="Send dead messages again: the IDS given, those matching --reason, or --all.")] = False,
+    reason: Annotated[Optional[str], typer.Option(help="With --requeue: dead messages whose error contains this text.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="With --requeue: every dead message.")] = False,
+    resolve: Annotated[Optional[str], typer.Option(help="Resolve this in-doubt message (and any IDS given) --as sent or resend.")] = None,
+    resolve_all: Annotated[bool, typer.Option("--resolve-all", help="Resolve every in-doubt message --as sent or resend.")] = False,
     as_: Annotated[Optional[str], typer.Option("--as", help="With --resolve: 'sent' (the provider has it) or 'resend'.")] = None,
     limit: int = 50,
 ) -> None:
-    """List outbox messages; resolve ones a crash left in doubt (see docs/operations.md)."""
-    from rich.table import Table
+    """List outbox messages (full ids, one per line); re-queue dead ones; resolve ones in doubt (docs/operations.md).
 
+    Re-queuing and resolving write: beside a running server they are refused; use its /v1/outbox API instead.
+    """
     from engine.runtimes.embedded import database, queries
 
     conn = database.connect(db)
-    if resolve:
+    if resolve or resolve_all:
         if as_ not in ("sent", "resend"):
             raise typer.BadParameter("--as must be 'sent' or 'resend'")
+        chosen = None if resolve_all else [*([resolve] if resolve else []), *(ids or [])]
         with _sole_writer("nudge outbox --resolve", db):
-            resolved = queries.resolve_in_doubt(conn, resolve, as_)
-        if not resolved:
-            err.print(f"no in-doubt message '{resolve}'", style="red")
+            done = queries.resolve_in_doubt(conn, as_, chosen)
+        for mid in done:
+            err.print(f"{mid}: {'marked sent' if as_ == 'sent' else 'queued to send again'}", soft_wrap=True)
+        missing = sorted(set(chosen or []) - set(done))
+        for mid in missing:
+            err.print(f"no in-doubt message '{mid}'", style="red", soft_wrap=True)
+        err.print(f"{len(done)} resolved")
+        if missing or (chosen is not None and not done):
             raise typer.Exit(1)
-        err.print(f"{resolve}: {'marked sent' if as_ == 'sent' else 'queued to send again'}")
         return
-    rows = queries.outbox_rows(conn, "in_doubt" if in_doubt else status, limit)
-    table = Table("id", "status", "channel", "journey", "step", "to", "at", "attempts", "error")
-    for r in rows:
-        table.add_row(*(str(r[k] if r[k] is not None else "") for k in ("id", "status", "channel", "journey", "step", "to", "at", "attempts", "error")))
-    Console().print(table)
+    if requeue:
+        if not (ids or reason or all_):
+            raise typer.BadParameter("--requeue needs message ids, --reason TEXT or --all")
+        with _sole_writer("nudge outbox --requeue", db):
+            done = queries.requeue_dead(conn, ids or None, reason)
+        missing = sorted(set(ids or []) - set(done))
+        for mid in missing:
+            err.print(f"no dead message '{mid}' (or its data was erased)", style="red", soft_wrap=True)
+        err.print(f"{len(done)} dead message(s) queued to send again")
+        if missing:
+            raise typer.Exit(1)
+        return
+    rows = queries.outbox_rows(conn, "in_doubt" if in_doubt else "dead" if dead else status, limit)
+    table = [list(OUTBOX_COLUMNS)] + [[" ".join(str(r[k]).split()) if r[k] is not None else "" for k in OUTBOX_COLUMNS]
+                                     for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(OUTBOX_COLUMNS) - 1)]
+    for row in table:  # plain columns, never cut: ids are copied from here into --resolve and --requeue
+        sys.stdout.write("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip() + "\n")
 
 
 @app.command()
@@ -384,6 +412,7 @@ def report(
 ) -> None:
     """Campaign performance (funnels, experiments) and customer analytics from the logs (docs/reports.md)."""
     from engine.reports import ReportInput, build_report
+    from engine.model import DEFAULT_PURCHASE_EVENTS
     from engine.reports.catalog import Catalog
     from engine.reports.page import render_html
     from engine.reports.period import Period
@@ -408,7 +437,9 @@ def report(
         start = _day_or_time(since, end_of_day=False)
     catalog = Catalog.of(_load(workspace).workspace) if (workspace / "journeys.yaml").exists() else Catalog()
     try:
-        logs = sources.from_db(conn, str(db)) if conn else sources.from_files(input, events)  # type: ignore[arg-type]
+        order_types = catalog.workspace.settings.purchase_events if catalog.workspace else DEFAULT_PURCHASE_EVENTS
+        logs = (sources.from_db(conn, str(db), order_types) if conn
+                else sources.from_files(input, events))  # type: ignore[arg-type]
         size = logs.size if logs.size is not None else (sources.count_lines(input) if err.is_terminal and input else 0)
         inp = ReportInput(logs.records, logs.events, Period(start, end), journey, catalog, logs.source)
         result = _with_progress(lambda progress: build_report(inp, progress), size, "building the report")

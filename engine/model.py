@@ -71,6 +71,21 @@ class QuietHours:
 DEFAULT_FUTURE_SKEW = timedelta(minutes=5)  # how far ahead of its receipt an event may be dated (SPEC §8)
 
 
+# ---- reports' attribution (SPEC §12) -----------------------------------------
+
+@dataclass(frozen=True)
+class Attribution:
+    """How long after a click, or after a plain send, an order is credited to the message, per channel."""
+
+    after_click: Mapping[str, timedelta] = field(
+        default_factory=lambda: {"email": timedelta(days=5), "sms": timedelta(days=1)})
+    after_send: Mapping[str, timedelta] = field(
+        default_factory=lambda: {"email": timedelta(days=1), "sms": timedelta(days=1)})
+
+
+DEFAULT_PURCHASE_EVENTS = ("purchase", "order_completed")
+
+
 @dataclass(frozen=True)
 class Settings:
     timezone: str = "UTC"
@@ -87,6 +102,8 @@ class Settings:
     track_links: bool = False
     utm: bool = True
     double_opt_in: frozenset[str] = frozenset()  # channels whose new subscribers confirm by a link
+    purchase_events: tuple[str, ...] = DEFAULT_PURCHASE_EVENTS  # event types that are orders (reports)
+    attribution: Attribution = field(default_factory=Attribution)
     raw: Mapping[str, Any] = field(default_factory=dict)  # as written, for templates
 
 

@@ -101,8 +101,18 @@ class Compiler:
             utm=model.tracking.utm,
             double_opt_in=frozenset(ch for ch, on in model.double_opt_in.model_dump().items() if on),
             channels=model.channels.model_dump(),
+            purchase_events=tuple(model.purchase_events),
+            attribution=self.attribution(model.attribution),
             raw=raw.get("settings") or {},
         )
+
+    @staticmethod
+    def attribution(model: s.AttributionModel) -> m.Attribution:
+        """A channel left out keeps its default window."""
+        default = m.Attribution()
+        return m.Attribution(
+            {**default.after_click, **{k: parse_duration(v) for k, v in model.after_click.items()}},
+            {**default.after_send, **{k: parse_duration(v) for k, v in model.after_send.items()}})
 
     # -- journeys -------------------------------------------------------------
 

@@ -92,6 +92,20 @@ class DoubleOptInModel(Strict):
     sms: bool = Field(False, description="new SMS subscribers confirm by a signed link (template confirm_subscription)")
 
 
+class AttributionModel(Strict):
+    after_click: dict[Literal["email", "sms"], Duration] = Field(
+        {"email": "5d", "sms": "1d"}, description="an order this long after a click of a message is credited to it")
+    after_send: dict[Literal["email", "sms"], Duration] = Field(
+        {"email": "1d", "sms": "1d"}, description="an order this long after a message sent (not clicked) is credited to it")
+
+    @field_validator("after_click", "after_send")
+    @classmethod
+    def _check_windows(cls, value: dict[str, str]) -> dict[str, str]:
+        for duration in value.values():
+            parse_duration(duration)
+        return value
+
+
 class SettingsModel(Strict):
     timezone: str = "UTC"
     quiet_hours: QuietHoursModel | None = None
@@ -106,6 +120,9 @@ class SettingsModel(Strict):
     channels: ChannelsModel = ChannelsModel()
     tracking: TrackingModel = TrackingModel()
     double_opt_in: DoubleOptInModel = DoubleOptInModel()
+    purchase_events: list[str] = Field(["purchase", "order_completed"],
+                                       description="event types that are orders, valued by properties.total (reports)")
+    attribution: AttributionModel = AttributionModel()
 
     _check_late = field_validator("late_events", "future_skew")(_duration)
     _check_zone = field_validator("timezone")(_zone)

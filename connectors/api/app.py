@@ -20,6 +20,7 @@ from connectors.api.preferences import preference_routes
 from connectors.api.providers import provider_routes
 from connectors.api.reports import report_page
 from connectors.api.metrics import Metrics
+from connectors.api.outbox import outbox_routes
 from engine.runtimes.embedded import queries
 from engine.runtimes.embedded.health import Unavailable
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
@@ -67,6 +68,7 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
     app = FastAPI(title="Nudge", version="1", description="Events in; journeys decide; messages out exactly once.")
     app.include_router(provider_routes(deps))
     app.include_router(preference_routes(deps))
+    app.include_router(outbox_routes(deps, keys))
 
     def unauthorized(request: Request, accepted: list[Secret] | None = None) -> Response | None:
         """None when the request carries one of the `accepted` keys (default: the API keys)."""

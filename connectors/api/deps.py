@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
@@ -11,6 +12,9 @@ from fastapi import Request
 
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
 from rules.events import parse_event
+from rules.problems import EventError
+
+log = logging.getLogger("nudge.api")
 
 
 @dataclass
@@ -25,10 +29,19 @@ class Deps:
             return await asyncio.to_thread(fn, self.runtime.read, *args)
 
     async def submit(self, events: list[dict[str, Any]]) -> int:
-        """Feed events into the same durable stream as website events; returns how many were new."""
-        if not events:
+        """Feed events into the same durable stream as website events; returns how many were new.
+        One that breaks SPEC §8 (a provider echoing an id or address we would refuse) is logged and
+        counted as rejected: it must not fail the others of its callback."""
+        parsed = []
+        for raw in events:
+            try:
+                parsed.append(parse_event(raw))
+            except EventError as exc:
+                log.warning("provider event refused: %s", exc)
+                self.runtime.counters.rejected += 1
+        if not parsed:
             return 0
-        accepted = await self.runtime.ingest.submit([parse_event(e) for e in events])
+        accepted = await self.runtime.ingest.submit(parsed)
         self.runtime.counters.accepted += accepted.accepted
         self.runtime.counters.duplicates += accepted.duplicates
         return accepted.accepted

@@ -27,7 +27,7 @@ def report_page(conn: sqlite3.Connection, workspace: Workspace, format: str, sin
                         parse_at(until + ("T23:59:59.999999Z" if len(until) == 10 else "")) if until else None)
     except ValueError:
         raise ValueError("since and until are YYYY-MM-DD or RFC 3339") from None
-    logs = from_db(conn, "nudge run")
+    logs = from_db(conn, "nudge run", workspace.settings.purchase_events)
     report = build_report(ReportInput(logs.records, logs.events, period, journey, Catalog.of(workspace), logs.source))
     if format == "json":
         return orjson.dumps(report), MEDIA[format]

@@ -40,6 +40,18 @@ def _sender(settings: Settings, channel: str) -> str:
     return value
 
 
+def _timeout(environ: Mapping[str, str]) -> float:
+    """NUDGE_PROVIDER_TIMEOUT: seconds an HTTP provider has to answer before the hand-off is in doubt."""
+    raw = environ.get("NUDGE_PROVIDER_TIMEOUT", "").strip() or "15"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ConfigError(f"NUDGE_PROVIDER_TIMEOUT must be a positive number of seconds, not '{raw}'")
+    return value
+
+
 def build_senders(settings: Settings, root: Path, environ: Mapping[str, str], public_url: str) -> dict[str, Sender]:
     """One connector per channel (email, sms, webhook); `file` is the default everywhere."""
     channels = settings.channels or {}
@@ -52,7 +64,7 @@ def build_senders(settings: Settings, root: Path, environ: Mapping[str, str], pu
         senders["email"] = SendGridSender(
             _need(environ, "SENDGRID_API_KEY", "the sendgrid email provider needs an API key"),
             _sender(settings, "email"), settings.sender.get("reply_to"),
-            environ.get("NUDGE_SENDGRID_BASE_URL") or DEFAULT_BASE_URL)
+            environ.get("NUDGE_SENDGRID_BASE_URL") or DEFAULT_BASE_URL, _timeout(environ))
     elif email == "smtp":
         from connectors.channels.smtp import SmtpSender
 
@@ -71,7 +83,7 @@ def build_senders(settings: Settings, root: Path, environ: Mapping[str, str], pu
             _need(environ, "TWILIO_ACCOUNT_SID", "the twilio sms provider needs the account SID"),
             _need(environ, "TWILIO_AUTH_TOKEN", "the twilio sms provider needs the auth token"),
             _sender(settings, "sms"), f"{public_url.rstrip('/')}/v1/providers/twilio/status",
-            environ.get("NUDGE_TWILIO_BASE_URL") or None)
+            environ.get("NUDGE_TWILIO_BASE_URL") or None, _timeout(environ))
     else:
         senders["sms"] = file_sender
     return senders

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import time
 from email.utils import parseaddr
+from http.client import HTTPException
 from typing import Any
 from urllib.error import URLError
 
@@ -13,7 +12,8 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Category, CustomArg, Header, Mail
 
-from connectors.channels.base import Delivery, PermanentError, TransientError
+from connectors.channels.base import Delivery, PermanentError, Threads, TransientError, UnknownOutcome
+from connectors.channels.recipients import email_address
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 TIMEOUT = 15.0
@@ -54,31 +54,32 @@ def build_mail(message: dict[str, Any], sender: str, reply_to: str | None) -> Ma
 
 
 class SendGridSender:
-    """No idempotency key exists at SendGrid: the outbox makes each hand-off happen once."""
+    """No idempotency key exists at SendGrid: a request that may have landed is left in doubt, never repeated."""
 
     name = "sendgrid"
 
     def __init__(self, api_key: str, sender: str, reply_to: str | None = None,
-                 base_url: str = DEFAULT_BASE_URL) -> None:
+                 base_url: str = DEFAULT_BASE_URL, timeout: float = TIMEOUT) -> None:
         self.client = SendGridAPIClient(api_key=api_key, host=base_url)
-        self.client.client.timeout = TIMEOUT
+        self.client.client.timeout = timeout
         self.sender = sender
         self.reply_to = reply_to
+        self.threads = Threads("sendgrid")
 
     async def send(self, message: dict[str, Any]) -> Delivery:
-        if "@" not in str(message.get("to", "")):
-            raise PermanentError(f"'{message.get('to')}' is not an email address")
-        mail = build_mail(message, self.sender, self.reply_to)
+        mail = build_mail({**message, "to": email_address(message.get("to"))}, self.sender, self.reply_to)
         try:
-            response = await asyncio.to_thread(self.client.send, mail)
+            response = await self.threads.run(self.client.send, mail)
         except HTTPError as exc:
             status = int(exc.status_code)
             detail = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(exc.body)
             if status == 429 or status >= 500:
-                raise TransientError(f"SendGrid {status}", retry_after(exc.headers)) from exc
+                raise TransientError(f"SendGrid {status}", retry_after(exc.headers), rate_limited=status == 429) from exc
             raise PermanentError(f"SendGrid {status}: {detail[:500]}") from exc
-        except (URLError, socket.timeout, TimeoutError, ConnectionError) as exc:
-            raise TransientError(f"SendGrid unreachable: {exc}") from exc
+        except URLError as exc:  # urllib wraps what fails before the request is out: refused, DNS, connect time-out
+            raise TransientError(f"SendGrid unreachable: {exc.reason}") from exc
+        except (OSError, HTTPException) as exc:  # after the request went out: a read time-out, a reset
+            raise UnknownOutcome(f"SendGrid gave no answer: {type(exc).__name__}: {exc}") from exc
         return Delivery(provider_id=response.headers.get("X-Message-Id"))
 
     async def confirm(self, message_id: str) -> bool | None:
@@ -86,4 +87,4 @@ class SendGridSender:
         return None
 
     async def close(self) -> None:
-        return None
+        self.threads.close()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from aiosmtplib.email import flatten_message
 
-from connectors.channels.base import Delivery, PermanentError, TransientError
+from connectors.channels.base import Delivery, PermanentError, TransientError, UnknownOutcome
+from connectors.channels.recipients import email_address
 
 
 def build_message(message: dict[str, Any], sender: str, reply_to: str | None) -> EmailMessage:
@@ -56,14 +60,32 @@ class SmtpSender:
         self.reply_to = reply_to
 
     async def send(self, message: dict[str, Any]) -> Delivery:
+        """One envelope, one recipient: MAIL FROM, a single RCPT TO, then DATA, whose failures are classed apart."""
+        recipient = email_address(message.get("to"))
+        email = build_message({**message, "to": recipient}, self.sender, self.reply_to)
+        client = aiosmtplib.SMTP(**self.options)
         try:
-            await aiosmtplib.send(build_message(message, self.sender, self.reply_to), **self.options)
-        except aiosmtplib.SMTPRecipientsRefused as exc:  # one recipient per message
-            raise _by_code(exc.recipients[0]) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _by_code(exc) from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise TransientError(f"SMTP server unreachable: {exc}") from exc
+            try:
+                await client.connect()
+                if client.last_ehlo_response is None:
+                    await client.ehlo()
+                eight_bit = client.supports_extension("8bitmime")
+                await client.mail(parseaddr(self.sender)[1] or self.sender, options=["BODY=8BITMIME"] if eight_bit else [])
+                await client.rcpt(recipient)
+            except aiosmtplib.SMTPResponseException as exc:
+                raise _by_code(exc) from exc
+            except (aiosmtplib.SMTPException, OSError) as exc:  # nothing was handed over yet: safe to retry
+                raise TransientError(f"SMTP server unreachable: {exc}") from exc
+            try:
+                await client.data(flatten_message(email, cte_type="8bit" if eight_bit else "7bit"))
+            except aiosmtplib.SMTPResponseException as exc:
+                raise _by_code(exc) from exc
+            except (aiosmtplib.SMTPException, OSError) as exc:  # the server may have queued it without replying
+                raise UnknownOutcome(f"SMTP server gave no answer to DATA: {exc}") from exc
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()
+        finally:
+            client.close()
         return Delivery(provider_id=f"<{message['id']}@nudge>")
 
     async def confirm(self, message_id: str) -> bool | None:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from connectors.channels.base import Delivery, PermanentError, TransientError
-from engine.policies import E164
+from connectors.channels.base import Delivery, PermanentError, Threads, TransientError, UnknownOutcome
+from connectors.channels.recipients import phone_number
+
+TIMEOUT = 15.0
+
+
+def _before_request(exc: requests.RequestException) -> bool:
+    """A connection never made (refused, DNS, connect time-out): Twilio cannot have the message."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
 class TwilioSender:
@@ -18,15 +30,16 @@ class TwilioSender:
     name = "twilio"
 
     def __init__(self, account_sid: str, auth_token: str, sender: str, status_callback: str | None = None,
-                 base_url: str | None = None) -> None:
-        self.client = Client(account_sid, auth_token)
+                 base_url: str | None = None, timeout: float = TIMEOUT) -> None:
+        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
         if base_url:
             self.client.api.base_url = base_url.rstrip("/")
         self.sender = sender
         self.status_callback = status_callback
+        self.threads = Threads("twilio")
 
     def _params(self, message: dict[str, Any]) -> dict[str, Any]:
-        params: dict[str, Any] = {"to": message["to"], "body": message["text"]}
+        params: dict[str, Any] = {"to": phone_number(message.get("to")), "body": message["text"]}
         if self.sender.startswith("MG"):
             params["messaging_service_sid"] = self.sender
         else:
@@ -36,20 +49,23 @@ class TwilioSender:
         return params
 
     async def send(self, message: dict[str, Any]) -> Delivery:
-        if not E164.match(str(message.get("to", ""))):
-            raise PermanentError(f"'{message.get('to')}' is not an E.164 number")
+        params = self._params(message)
         try:
-            created = await asyncio.to_thread(self.client.messages.create, **self._params(message))
+            created = await self.threads.run(self.client.messages.create, **params)
         except TwilioRestException as exc:
             if exc.status == 429 or exc.status >= 500:
-                raise TransientError(f"Twilio {exc.status}: {exc.msg}") from exc
+                raise TransientError(f"Twilio {exc.status}: {exc.msg}", rate_limited=exc.status == 429) from exc
             raise PermanentError(f"Twilio {exc.status} (code {exc.code}): {exc.msg}") from exc
-        except (TwilioException, OSError) as exc:
-            raise TransientError(f"Twilio unreachable: {exc}") from exc
+        except requests.RequestException as exc:
+            if _before_request(exc):
+                raise TransientError(f"Twilio unreachable: {exc}") from exc
+            raise UnknownOutcome(f"Twilio gave no answer: {type(exc).__name__}: {exc}") from exc
+        except TwilioException as exc:
+            raise UnknownOutcome(f"Twilio's answer was unreadable: {exc}") from exc
         return Delivery(provider_id=created.sid)
 
     async def confirm(self, message_id: str) -> bool | None:
-        return None  # the Messages API has no idempotency key either
+        return None  # the Messages API has no idempotency key, and a message carries none of our ids
 
     async def close(self) -> None:
-        return None
+        self.threads.close()

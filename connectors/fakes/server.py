@@ -36,6 +36,9 @@ class Faults:
     def __init__(self) -> None:
         self._queue: deque[Fault] = deque()
         self._lock = threading.Lock()
+        self._released = threading.Event()
+        self.stalled = 0  # requests stalling right now
+        self.abandoned = 0  # stalled requests whose client hung up (timed out) before the answer
 
     def _add(self, fault: Fault, times: int) -> None:
         with self._lock:
@@ -50,7 +53,30 @@ class Faults:
 
     def hang(self, seconds: float, times: int = 1) -> None:
         """Stall, then answer as usual: a client that gave up still had its message accepted (the in-doubt case)."""
+        self._released.clear()
         self._add(Fault("hang", seconds=seconds), times)
+
+    def release(self) -> None:
+        """End every stall now and drop the hangs still queued; other faults stay."""
+        with self._lock:
+            self._queue = deque(f for f in self._queue if f.kind != "hang")
+        self._released.set()
+
+    async def stall(self, fault: Fault | None, request: Request) -> None:
+        """A hang: `fault.seconds`, or less when the test calls `release()`; a client hanging up is counted."""
+        if fault is None or fault.kind != "hang":
+            return
+        self.stalled += 1
+        gone = False
+        try:
+            deadline = time.monotonic() + fault.seconds
+            while not self._released.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+                if not gone and await request.is_disconnected():
+                    gone = True
+                    self.abandoned += 1
+        finally:
+            self.stalled -= 1
 
     def take(self) -> Fault | None:
         with self._lock:
@@ -59,11 +85,6 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._queue.clear()
-
-
-async def stall(fault: Fault | None) -> None:
-    if fault is not None and fault.kind == "hang":
-        await asyncio.sleep(fault.seconds)
 
 
 async def body_unless_fault(request: Request, faults: Faults,
@@ -77,7 +98,7 @@ async def body_unless_fault(request: Request, faults: Faults,
     fault = faults.take()
     if fault is not None and fault.kind != "hang":
         return body, refusal(fault)
-    await stall(fault)
+    await faults.stall(fault, request)
     return body, None
 
 
@@ -109,8 +130,10 @@ def fault_route(faults: Faults) -> Route:
                 faults.error(times, int(ask.get("status", 500)))
             case "hang":
                 faults.hang(seconds, times)
+            case "release":
+                faults.release()
             case other:
-                return JSONResponse({"error": f"kind {other!r} is not rate_limit, error or hang"}, 400)
+                return JSONResponse({"error": f"kind {other!r} is not rate_limit, error, hang or release"}, 400)
         return Response(status_code=204)
 
     return Route("/_fake/faults", add, methods=["POST"])

@@ -1,4 +1,4 @@
-"""What a report takes from the workspace: journey order and names, splits, holdouts, currency."""
+"""What a report takes from the workspace: journey order and names, splits and their holdouts, orders, currency."""
 
 from __future__ import annotations
 
@@ -6,7 +6,34 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from engine.cohorts import assign
-from engine.model import Split, Workspace
+from engine.model import Attribution, Jump, Journey, Split, Workspace
+
+SplitKey = tuple[str, str]   # (journey id, split name): experiments are keyed by both
+
+
+def _holdouts(journey: Journey, split: Split) -> frozenset[str]:
+    """Variants without steps: their entry point is the split's end, not an instruction of their own."""
+    program = journey.program
+    return frozenset(v.name for v in split.variants if v.pc >= len(program) or program[v.pc].variant != v.name)
+
+
+def _regions(journey: Journey) -> dict[str, str]:
+    """Step id -> the name of the innermost split whose variant holds it (splits compile to contiguous ranges)."""
+    owner: dict[int, str] = {}
+    for pc, ins in enumerate(journey.program):
+        if not isinstance(ins.action, Split):
+            continue
+        holdouts = _holdouts(journey, ins.action)
+        starts = sorted(v.pc for v in ins.action.variants if v.name not in holdouts)
+        if holdouts:
+            end = next(v.pc for v in ins.action.variants if v.name in holdouts)
+        elif len(starts) > 1 and isinstance(jump := journey.program[starts[1] - 1].action, Jump):
+            end = jump.target
+        else:
+            continue   # one variant and no holdout: nothing to compare
+        for inner in range(pc + 1, end):
+            owner[inner] = ins.action.name   # a later (inner) split overwrites its enclosing one
+    return {journey.program[pc].step_id: name for pc, name in owner.items() if journey.program[pc].step_id}
 
 
 @dataclass(frozen=True)
@@ -15,30 +42,35 @@ class Catalog:
 
     order: tuple[str, ...] = ()
     names: Mapping[str, str] = field(default_factory=dict)
-    splits: Mapping[str, Split] = field(default_factory=dict)       # the first split of each journey
-    holdouts: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    splits: Mapping[str, tuple[Split, ...]] = field(default_factory=dict)   # every split of each journey
+    split_of_step: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    holdouts: Mapping[SplitKey, frozenset[str]] = field(default_factory=dict)
     currency: str = "USD"
+    workspace: Workspace | None = None
+    attribution: Attribution = field(default_factory=Attribution)
 
     @classmethod
     def of(cls, workspace: Workspace) -> Catalog:
-        splits: dict[str, Split] = {}
-        holdouts: dict[str, frozenset[str]] = {}
+        splits: dict[str, tuple[Split, ...]] = {}
+        holdouts: dict[SplitKey, frozenset[str]] = {}
+        split_of_step: dict[tuple[str, str], str] = {}
         for journey in workspace.journeys:
-            found = [ins.action for ins in journey.program if isinstance(ins.action, Split)]
+            found = tuple(ins.action for ins in journey.program if isinstance(ins.action, Split))
             if not found:
                 continue
-            splits[journey.id] = found[0]
-            with_steps = {ins.variant for ins in journey.program}
-            holdouts[journey.id] = frozenset(v.name for s in found for v in s.variants if v.name not in with_steps)
+            splits[journey.id] = found
+            for split in found:
+                holdouts[(journey.id, split.name)] = _holdouts(journey, split)
+            split_of_step.update({(journey.id, step): name for step, name in _regions(journey).items()})
         return cls(order=tuple(j.id for j in workspace.journeys), names={j.id: j.name for j in workspace.journeys},
-                   splits=splits, holdouts=holdouts,
-                   currency=str(workspace.settings.raw.get("currency") or "USD"))
+                   splits=splits, split_of_step=split_of_step, holdouts=holdouts,
+                   currency=str(workspace.settings.raw.get("currency") or "USD"),
+                   workspace=workspace, attribution=workspace.settings.attribution)
 
-    def variant(self, customer: str, journey: str) -> str | None:
-        """Intent to treat: every customer who entered is in the variant the pinned hash gives them."""
-        split = self.splits.get(journey)
-        return assign(customer, journey, split).name if split is not None and customer else None
+    def variants(self, customer: str, journey: str) -> list[tuple[str, str]]:
+        """Intent to treat: (split, variant) for each split of the journey, by the pinned hash, whoever entered."""
+        return [(split.name, assign(customer, journey, split).name) for split in self.splits.get(journey, ())]
 
-    def variant_order(self, journey: str) -> tuple[str, ...]:
-        split = self.splits.get(journey)
+    def variant_order(self, key: SplitKey) -> tuple[str, ...]:
+        split = next((s for s in self.splits.get(key[0], ()) if s.name == key[1]), None)
         return tuple(v.name for v in split.variants) if split is not None else ()

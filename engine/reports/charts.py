@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from typing import Sequence
 
@@ -13,52 +14,79 @@ def _svg(width: int, height: int, body: str, label: str) -> str:
             f'height="{height}" role="img" aria-label="{escape(label)}" class="chart">{body}</svg>')
 
 
-def funnel(stages: Sequence[tuple[str, int]], label: str, width: int = 560) -> str:
-    """Horizontal bars, each stage's width relative to the first, with its share of the first."""
+@dataclass(frozen=True)
+class Stage:
+    """A funnel bar: its count, and the earlier stage it is a share of (None: it starts a group)."""
+
+    name: str
+    value: int
+    base: str | None = None
+    base_value: int = 0
+    note: str = ""        # said instead of a share when the count is unknown (e.g. delivery not reported)
+
+
+def funnel(stages: Sequence[Stage], label: str, width: int = 560) -> str:
+    """Horizontal bars in groups of one unit (customers, messages): each bar's width is relative to its
+    group's first bar, its label a share of the stage it names, so no share compares unlike things."""
     row, left = 30, 110
-    top = max((v for _, v in stages), default=0) or 1
     parts = []
-    for i, (name, value) in enumerate(stages):
+    top = 1
+    for i, stage in enumerate(stages):
+        if stage.base is None:
+            top = stage.value or 1
         y = i * row + 4
-        w = (width - left - 130) * value / top
-        share = f" ({value / stages[0][1] * 100:.1f}%)" if stages[0][1] and i else ""
-        parts.append(f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" class="axis">{escape(name)}</text>'
-                     f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{row - 8}" rx="3" fill="{PALETTE[0]}" '
-                     f'opacity="{1 - i * 0.1:.2f}"><title>{escape(name)}: {value:,}</title></rect>'
-                     f'<text x="{left + w + 6:.1f}" y="{y + 16}" class="value">{value:,}{share}</text>')
+        w = (width - left - 190) * min(stage.value / top, 1.0)
+        if stage.note:
+            share = f" ({stage.note})"
+        elif stage.base is not None:
+            share = f" ({stage.value / stage.base_value * 100:.1f}% of {stage.base})" if stage.base_value else ""
+        else:
+            share = ""
+        parts.append(f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" class="axis">{escape(stage.name)}</text>'
+                     f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{row - 8}" rx="3" '
+                     f'fill="{PALETTE[0]}" '
+                     f'opacity="{1 - (i % 4) * 0.15:.2f}"><title>{escape(stage.name)}: {stage.value:,}{escape(share)}'
+                     f'</title></rect><text x="{left + w + 6:.1f}" y="{y + 16}" class="value">{stage.value:,}'
+                     f'{escape(share)}</text>')
     return _svg(width, len(stages) * row + 8, "".join(parts), label)
 
 
-def time_series(days: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], label: str,
-                width: int = 720, height: int = 220) -> str:
-    """Lines over days, a legend above; a single day shows as dots."""
-    left, right, top, bottom = 48, 12, 28, 34
-    plot_w, plot_h = width - left - right, height - top - bottom
-    peak = max((v for _, values in series for v in values), default=0) or 1
+def small_multiples(days: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], label: str,
+                    width: int = 720, panel: int = 70) -> str:
+    """One panel per series, each on its own scale (its peak is labelled), so a few clicks are not drawn flat
+    on the scale of thousands of sends; a series with nothing in it says so instead of drawing a line."""
+    left, right, gap = 120, 12, 12
+    plot_w, plot_h = width - left - right, panel - gap - 8
     n = len(days)
 
     def x(i: int) -> float:
         return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
 
-    def y(v: float) -> float:
-        return top + plot_h - plot_h * v / peak
-
-    parts = [f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" class="grid"/>',
-             f'<line x1="{left}" y1="{top}" x2="{width - right}" y2="{top}" class="grid"/>',
-             f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" class="axis">{peak:,.0f}</text>',
-             f'<text x="{left - 6}" y="{top + plot_h + 4}" text-anchor="end" class="axis">0</text>']
-    step = max(1, n // 6)
-    for i in range(0, n, step):
-        parts.append(f'<text x="{x(i):.1f}" y="{height - 12}" text-anchor="middle" class="axis">{escape(days[i][5:])}</text>')
+    parts = []
     for k, (name, values) in enumerate(series):
+        top = k * panel + 8
+        peak = max(values, default=0)
         colour = PALETTE[k % len(PALETTE)]
+        parts.append(f'<text x="{left - 8}" y="{top + plot_h / 2 + 4:.1f}" text-anchor="end" class="axis">'
+                     f'{escape(name)}</text><line x1="{left}" y1="{top + plot_h}" x2="{width - right}" '
+                     f'y2="{top + plot_h}" class="grid"/>')
+        if not peak:
+            parts.append(f'<text x="{left + 6}" y="{top + plot_h / 2 + 4:.1f}" class="axis">none in this period</text>')
+            continue
+        parts.append(f'<text x="{width - right}" y="{top + 8}" text-anchor="end" class="axis">max {peak:,.0f}</text>')
+
+        def y(v: float) -> float:
+            return top + plot_h - plot_h * v / peak
+
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
         parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
         parts.extend(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{colour}"><title>{escape(days[i])} '
                      f'{escape(name)}: {v:,.0f}</title></circle>' for i, v in enumerate(values))
-        parts.append(f'<rect x="{left + k * 110}" y="6" width="12" height="12" fill="{colour}"/>'
-                     f'<text x="{left + k * 110 + 16}" y="16" class="axis">{escape(name)}</text>')
-    return _svg(width, height, "".join(parts), label)
+    bottom = len(series) * panel + 8
+    step = max(1, n // 6)
+    for i in range(0, n, step):
+        parts.append(f'<text x="{x(i):.1f}" y="{bottom + 6}" text-anchor="middle" class="axis">{escape(days[i][5:])}</text>')
+    return _svg(width, bottom + 14, "".join(parts), label)
 
 
 def rate_bars(bars: Sequence[tuple[str, float, float, float]], label: str, width: int = 560) -> str:

@@ -1,7 +1,8 @@
-"""Customer analytics from purchase history: lifecycle stages, RFM segments, lifetime value, retention cohorts.
+"""Customer analytics from order history: lifecycle stages, RFM segments, lifetime value, retention cohorts.
 
-A purchase is a `purchase` event; its amount is `properties.total` (else `value`, `revenue`
-or `amount`). Everything is relative to `now`, the report's reference time, never the clock.
+The orders are the report's orders (engine.reports.orders: `settings.purchase_events`, valued
+by `properties.total`, each once), of known customers. Everything is relative to `now`, the
+report's reference time, never the clock.
 """
 
 from __future__ import annotations
@@ -10,16 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
-from engine.reports.period import parse_at
+from engine.reports.orders import Order
 
-AMOUNT_KEYS = ("total", "value", "revenue", "amount")
-
-
-@dataclass(frozen=True)
-class Purchase:
-    customer: str
-    at: datetime
-    amount: float
+# Lifetime value is the value customers brought over the history observed, never projected
+# beyond it; below this much history (first order to the reference time) it is not given.
+MIN_HISTORY = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -66,17 +62,6 @@ def rfm_segment(r: int, f: int) -> str:
     return "needs_attention"
 
 
-def purchase_of(event: Mapping[str, Any], customer: str | None) -> Purchase | None:
-    """The purchase an event records, or None (not a purchase, anonymous, or without an amount)."""
-    if event.get("type") != "purchase" or not customer or customer.startswith("anon:"):
-        return None
-    properties = event.get("properties") or {}
-    amount = next((properties[k] for k in AMOUNT_KEYS if isinstance(properties.get(k), (int, float))), None)
-    if amount is None or isinstance(amount, bool):
-        return None
-    return Purchase(customer, parse_at(event["timestamp"]), float(amount))
-
-
 def quintile_scores(values: Mapping[str, float], higher_is_better: bool = True) -> dict[str, int]:
     """Scores 1-5 by rank: 1 + 5 × (customers strictly worse) // n, so equal values score alike."""
     ordered = sorted(values.values(), reverse=not higher_is_better)
@@ -91,18 +76,30 @@ def _months(start: datetime, end: datetime) -> int:
     return (end.year - start.year) * 12 + end.month - start.month
 
 
-def customer_analytics(purchases: Iterable[Purchase], now: datetime, lifecycle: Lifecycle = Lifecycle(),
-                       lifespan_years: float = 3.0) -> dict[str, Any]:
-    """Lifecycle counts, RFM scores and segments, a CLV estimate, and monthly retention cohorts."""
-    orders: dict[str, list[Purchase]] = {}
+def lifetime_value(revenue: float, customers: int, n_orders: int, observed: timedelta) -> dict[str, Any]:
+    """Historical value per customer over the span observed; "not enough history" below MIN_HISTORY."""
+    days = observed.total_seconds() / 86400
+    enough = observed >= MIN_HISTORY
+    return {"observed_days": round(days, 1), "minimum_days": MIN_HISTORY.days,
+            "average_order_value": round(revenue / n_orders, 2),
+            "orders_per_customer": round(n_orders / customers, 3),
+            "value_per_customer": round(revenue / customers, 2) if enough else None,
+            "note": None if enough else f"not enough history: {days:.0f} days of orders observed, "
+                                        f"{MIN_HISTORY.days} needed",
+            "formula": "revenue of the customers' orders / customers, over the history observed (no projection)"}
+
+
+def customer_analytics(purchases: Iterable[Order], now: datetime, lifecycle: Lifecycle = Lifecycle()) -> dict[str, Any]:
+    """Lifecycle counts, RFM scores and segments, historical lifetime value, and monthly retention cohorts."""
+    orders: dict[str, list[Order]] = {}
     for p in purchases:
-        if p.at <= now:
+        if p.at <= now and not p.customer.startswith("anon:"):
             orders.setdefault(p.customer, []).append(p)
     if not orders:
-        return {"customers": 0, "note": "no purchase events: send events (--events, or the database) to see these"}
+        return {"customers": 0, "note": "no orders: send order events (--events, or the database) to see these"}
     first = {c: min(p.at for p in ps) for c, ps in orders.items()}
     last = {c: max(p.at for p in ps) for c, ps in orders.items()}
-    spend = {c: sum(p.amount for p in ps) for c, ps in orders.items()}
+    spend = {c: sum(p.value for p in ps) for c, ps in orders.items()}
     count = {c: float(len(ps)) for c, ps in orders.items()}
 
     stages = {name: 0 for name in ("new", "active", "at_risk", "lapsed")}
@@ -119,13 +116,7 @@ def customer_analytics(purchases: Iterable[Purchase], now: datetime, lifecycle: 
         seg["revenue"] = round(seg["revenue"] + spend[c], 2)
 
     customers, n_orders, revenue = len(orders), sum(len(ps) for ps in orders.values()), sum(spend.values())
-    observed_years = max((now - min(first.values())).days, 30) / 365.25
-    aov = revenue / n_orders
-    frequency = n_orders / customers / observed_years
-    clv = {"average_order_value": round(aov, 2), "orders_per_customer_per_year": round(frequency, 3),
-           "expected_lifespan_years": lifespan_years, "estimate": round(aov * frequency * lifespan_years, 2),
-           "observed_years": round(observed_years, 3),
-           "formula": "average order value × orders per customer per year × expected lifespan (years)"}
+    clv = lifetime_value(revenue, customers, n_orders, now - min(first.values()))
 
     cohorts: dict[str, list[set[str]]] = {}
     for c, ps in sorted(orders.items()):

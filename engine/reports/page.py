@@ -14,12 +14,13 @@ main{max-width:1400px;margin:0 auto;padding:24px 32px 64px}
 h1{font-size:26px;margin:0 0 4px}h2{font-size:21px;margin:36px 0 8px;border-bottom:2px solid #dde2ea;padding-bottom:4px}
 h3{font-size:16px;margin:20px 0 6px}.meta{color:#5b6576;margin:0 0 18px}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
-.card{background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:10px 16px;min-width:130px}
+.card{background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:10px 16px;min-width:130px;max-width:420px}
 .card b{display:block;font-size:22px}.card.primary{border-color:#2f6fdb;box-shadow:inset 4px 0 #2f6fdb}
 .card span{color:#5b6576;font-size:13px}
 table{border-collapse:collapse;background:#fff;margin:8px 0 16px;font-variant-numeric:tabular-nums;font-size:13.5px}
-th,td{border:1px solid #dde2ea;padding:4px 8px;text-align:right;white-space:nowrap}
-th{background:#eef1f6;font-weight:600}td:first-child,th:first-child{text-align:left}
+th,td{border:1px solid #dde2ea;padding:4px 6px;text-align:right;white-space:nowrap}
+th{background:#eef1f6;font-weight:600;white-space:normal;vertical-align:bottom}th[title]{cursor:help}
+.wide{max-width:100%;overflow-x:auto}.experiment td:nth-last-child(-n+2){white-space:normal;min-width:14em}td:first-child,th:first-child{text-align:left}
 .note{background:#fff8e6;border:1px solid #f0d58c;border-radius:6px;padding:8px 12px;max-width:900px}
 .verdict{font-weight:600}.charts{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 .chart{background:#fff;border:1px solid #dde2ea;border-radius:6px}
@@ -34,37 +35,140 @@ MACHINE_OPENS = (
     "delivery event counts the message as delivered; every count is unique per message.")
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], id: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+def _table(headers: Sequence[str | tuple[str, str]], rows: Sequence[Sequence[str]], id: str = "") -> str:
+    """A header may be (text, tooltip): the tooltip states the percentage's base."""
+    head = "".join(f'<th title="{escape(h[1])}">{escape(h[0])}</th>' if isinstance(h, tuple) else f"<th>{escape(h)}</th>"
+                   for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     attr = f' id="{escape(id)}"' if id else ""
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-FUNNEL_HEADERS = ("", "entered", "sent", "delivered", "opened", "clicked", "CTR", "conversions", "conv. rate",
-                  "revenue", "rev./recipient", "unsubscribed", "bounced", "complaints")
+NOT_REPORTED = "not reported"
+FUNNEL_HEADERS: tuple[str | tuple[str, str], ...] = (
+    "", ("entered", "journey entries"), ("sent", "messages sent"),
+    ("recipients", "customers sent at least one message"),
+    ("delivered", "messages the connector reported delivered ('not reported' when it reports no deliveries)"),
+    ("clicked", "messages clicked"),
+    ("click rate", "clicked / delivered, or / sent when delivery is not reported"),
+    ("goal conv.", "the journey's goal reached (SPEC §4): per journey, so one order can complete several journeys' goals"),
+    ("goal conv. rate", "goal conversions / entered (journeys, variants) or / recipients (steps, channels)"),
+    ("goal value", "the goal's value: not revenue, an order can be the goal of several journeys"),
+    ("attrib. orders", "orders credited to this row's messages by the attribution windows; each order at most once"),
+    ("attrib. revenue", "value of the orders credited to this row's messages"),
+    ("attrib. rev./recipient", "attributed revenue / recipients"),
+    ("unsub.", "unsubscribes"), ("bounced", "bounced messages"))
+
+
+def _delivered(f: Mapping[str, Any]) -> str:
+    """Opens and clicks imply a delivery; with neither nor any report, 0 would be a guess."""
+    return count(f["delivered"]) if f["delivery_reported"] or f["delivered"] or not f["sent"] else NOT_REPORTED
 
 
 def _funnel_row(label: str, f: Mapping[str, Any], currency: str) -> list[str]:
     r = f["rates"]
-    return [label, count(f["entered"]), count(f["sent"]), count(f["delivered"]), count(f["opened"]),
-            count(f["clicked"]), percent(r["click_rate"]), count(f["conversions"]), percent(r["conversion_rate"]),
-            money(f["revenue"], currency), money(r["revenue_per_recipient"], currency), count(f["unsubscribed"]),
-            count(f["bounced"]), count(f["complained"])]
+    return [label, count(f["entered"]) if f["rate_bases"]["conversion_rate"] == "entered" else "–",
+            count(f["sent"]), count(f["recipients"]), _delivered(f), count(f["clicked"]), percent(r["click_rate"]),
+            count(f["conversions"]), percent(r["conversion_rate"]), money(f["goal_value"], currency),
+            count(f["orders"]), money(f["attributed_revenue"], currency),
+            money(r["attributed_revenue_per_recipient"], currency), count(f["unsubscribed"]), count(f["bounced"])]
 
 
-def _cards(totals: Mapping[str, Any], currency: str) -> str:
+def _card(name: str, value: str, sub: str, primary: bool = False, id: str = "") -> str:
+    attr = f' id="{escape(id)}"' if id else ""
+    return (f'<div class="card{" primary" if primary else ""}"{attr}><span>{escape(name)}</span><b>{escape(value)}</b>'
+            f'<span>{escape(sub)}</span></div>')
+
+
+def _incremental_cards(experiments: Sequence[Mapping[str, Any]], currency: str) -> list[str]:
+    cards = []
+    for e in experiments:
+        for c in e["comparisons"]:
+            if (u := c.get("uplift")) is None:
+                continue
+            low, high = u["incremental_revenue_ci95"]
+            cards.append(_card(f"Incremental revenue · {_title(e)}: {c['variant']} vs {c['baseline']}",
+                               money(u["incremental_revenue"], currency),
+                               f"95% interval {money(low, currency)} to {money(high, currency)} "
+                               f"(treated minus holdout per customer, × {c['variant']}'s customers)",
+                               True, id=f"incremental-{e['key']}-{c['variant']}"))
+    return cards
+
+
+def _cards(report: Mapping[str, Any], currency: str) -> str:
+    revenue, totals = report["revenue"], report["totals"]
     r = totals["rates"]
-    cards = [("Conversions", count(totals["conversions"]), f"{percent(r['conversion_rate'])} of entries", True),
-             ("Revenue", money(totals["revenue"], currency), f"{money(r['revenue_per_recipient'], currency)} per recipient", True),
-             ("Clicks", count(totals["clicked"]), f"{percent(r['click_rate'])} of delivered", True),
-             ("Entered", count(totals["entered"]), "journey entries", False),
-             ("Sent", count(totals["sent"]), f"{percent(r['delivery_rate'])} delivered", False),
-             ("Opened", count(totals["opened"]), f"{percent(r['open_rate'])} (machine opens included)", False),
-             ("Unsubscribed", count(totals["unsubscribed"]), f"{percent(r['unsubscribe_rate'])} of delivered", False)]
-    return '<div class="cards">' + "".join(
-        f'<div class="card{" primary" if primary else ""}"><span>{escape(name)}</span><b>{escape(value)}</b>'
-        f'<span>{escape(sub)}</span></div>' for name, value, sub, primary in cards) + "</div>"
+    share = revenue["attributed_revenue"] / revenue["order_total"] if revenue["order_total"] else None
+    sent_sub = f"{percent(r['delivery_rate'])} delivered" if totals["delivery_reported"] else "delivery not reported"
+    cards = [_card("Orders", money(revenue["order_total"], currency), f"{count(revenue['orders'])} orders, each counted once",
+                   True, id="order-total"),
+             _card("Attributed to messages", money(revenue["attributed_revenue"], currency),
+                   f"{percent(share)} of order revenue, {count(revenue['attributed_orders'])} orders", True,
+                   id="attributed-revenue"),
+             *_incremental_cards(report["experiments"], currency),
+             _card("Goal conversions", count(totals["conversions"]),
+                   "journeys' own goals; one order may count in several", id="goal-conversions"),
+             _card("Clicks", count(totals["clicked"]),
+                   f"{percent(r['click_rate'])} of {totals['rate_bases']['engagement']}"),
+             _card("Entered", count(totals["entered"]), "journey entries"),
+             _card("Sent", count(totals["sent"]), sent_sub, id="sent"),
+             _card("Unsubscribed", count(totals["unsubscribed"]),
+                   f"{percent(r['unsubscribe_rate'])} of {totals['rate_bases']['engagement']}")]
+    return '<div class="cards">' + "".join(cards) + "</div>"
+
+
+def _revenue(report: Mapping[str, Any], currency: str) -> str:
+    revenue = report["revenue"]
+    windows = revenue["windows"]
+    rows = [[channel, count(v["orders"]), money(v["revenue"], currency)] for channel, v in revenue["by_channel"].items()]
+    rows.append(["not attributed", count(revenue["unattributed_orders"]), money(revenue["unattributed_revenue"], currency)])
+    if revenue["attributed_to_other_journeys"]:
+        rows.append(["other journeys (filtered out)", count(revenue["attributed_to_other_journeys"]), ""])
+    rows.append(["all orders", count(revenue["orders"]), money(revenue["order_total"], currency)])
+    rule = ("An order is an event of type " + ", ".join(revenue["order_events"]) + " valued by properties.total, "
+            "counted once by its id. It is credited to the latest message sent to the customer before it if the "
+            "order came within " + ", ".join(f"{c} {w}" for c, w in windows["after_click"].items()) +
+            " of a click of that message, else within " + ", ".join(f"{c} {w}" for c, w in windows["after_send"].items())
+            + " of its send; a clicked message wins over a later one not clicked. Each order is credited at most once.")
+    skipped = (f" {count(revenue['order_events_without_total'])} order events had no numeric total and are not counted."
+               if revenue["order_events_without_total"] else "")
+    return (f'<h2>Revenue</h2><p class="note">{escape(rule + skipped)}</p>'
+            + _table(("credited to", "orders", "revenue"), rows, id="revenue"))
+
+
+def _journey(j: Mapping[str, Any], currency: str) -> str:
+    sent = j["sent"]
+    reported = j["delivery_reported"]
+    engaged_base = ("delivered", j["delivered"]) if reported else ("sent", sent)
+    stages = [charts.Stage("entered", j["entered"]),
+              charts.Stage("goal reached", j["conversions"], "entered", j["entered"]),
+              charts.Stage("sent", sent),
+              charts.Stage("delivered", j["delivered"], "sent", sent, "" if reported or not sent else NOT_REPORTED),
+              charts.Stage("opened", j["opened"], *engaged_base),
+              charts.Stage("clicked", j["clicked"], *engaged_base)]
+    daily = j["daily"]
+    days = [d["date"] for d in daily]
+    series = [(label, [float(d[name]) for d in daily]) for label, name in
+              (("entered", "entered"), ("sent", "sent"), ("clicked", "clicked"), ("goal conversions", "conversions"),
+               ("attributed orders", "orders"))]
+    parts = [f'<section class="journey" id="journey-{escape(j["id"])}"><h2>{escape(j["name"])} '
+             f'<small>({escape(j["id"])})</small></h2><div class="charts">',
+             charts.funnel(stages, f"Funnel of {j['id']}")]
+    if days:
+        parts.append(charts.small_multiples(days, series, f"Daily activity of {j['id']}"))
+    parts.append("</div>")
+    if j["steps"]:
+        parts.append("<h3>Steps</h3>" + _table(("step", "channel", *FUNNEL_HEADERS[2:]),
+                                               [[s["id"], s.get("channel") or "", *_funnel_row("", s, currency)[2:]]
+                                                for s in j["steps"]]))
+    if j["variants"]:
+        parts.append("<h3>Variants</h3>" + _table(("split", "variant", *FUNNEL_HEADERS[1:]),
+                                                   [[v.get("split") or "", *_funnel_row(v["id"], v, currency)]
+                                                    for v in j["variants"]]))
+    reasons = _reasons(j)
+    if reasons:
+        parts.append("<h3>Not sent, by reason</h3>" + reasons)
+    return "".join(parts) + "</section>"
 
 
 def _reasons(f: Mapping[str, Any]) -> str:
@@ -72,38 +176,22 @@ def _reasons(f: Mapping[str, Any]) -> str:
     return _table(("status", "reason", "messages"), rows) if rows else ""
 
 
-def _journey(j: Mapping[str, Any], currency: str) -> str:
-    stages = [("entered", j["entered"]), ("sent", j["sent"]), ("delivered", j["delivered"]), ("opened", j["opened"]),
-              ("clicked", j["clicked"]), ("converted", j["conversions"])]
-    daily = j["daily"]
-    days = [d["date"] for d in daily]
-    series = [(name, [float(d[name]) for d in daily]) for name in ("sent", "clicked", "conversions")]
-    parts = [f'<section class="journey" id="journey-{escape(j["id"])}"><h2>{escape(j["name"])} '
-             f'<small>({escape(j["id"])})</small></h2><div class="charts">',
-             charts.funnel(stages, f"Funnel of {j['id']}")]
-    if days:
-        parts.append(charts.time_series(days, series, f"Daily activity of {j['id']}"))
-    parts.append("</div><h3>Steps</h3>")
-    parts.append(_table(("step", "channel", *FUNNEL_HEADERS[2:]),
-                        [[s["id"], s.get("channel") or "", *_funnel_row("", s, currency)[2:]] for s in j["steps"]]))
-    if j["variants"]:
-        parts.append("<h3>Variants</h3>" + _table(("variant", "customers", *FUNNEL_HEADERS[2:]),
-                                                   [_funnel_row(v["id"], v, currency) for v in j["variants"]]))
-    reasons = _reasons(j)
-    if reasons:
-        parts.append("<h3>Not sent, by reason</h3>" + reasons)
-    return "".join(parts) + "</section>"
-
-
 def _arm_name(v: Mapping[str, Any]) -> str:
     name = str(v["variant"])
     return name + (" (holdout)" if v["holdout"] and "holdout" not in name else "")
 
 
+def _title(e: Mapping[str, Any]) -> str:
+    return f"{e['journey']} · split {e['split']}" if e["split"] else f"{e['journey']} · variants from send records"
+
+
 def _experiment(e: Mapping[str, Any], currency: str) -> str:
+    title = _title(e)
     bars = [(_arm_name(v), v["conversion_rate"], *v["conversion_ci95"]) for v in e["variants"]]
-    variants = _table(("variant", "customers", "converted", "conversion rate", "95% interval", "clicked", "click rate",
-                       "revenue", "revenue/customer"),
+    variants = _table(("variant", "customers", "converted", ("conversion rate", "goal conversions / customers assigned"),
+                       "95% interval", "clicked", ("click rate", "customers who clicked / customers assigned"),
+                       ("revenue", "orders of the arm's customers after entering the journey, attributed or not"),
+                       ("revenue/customer", "revenue / customers assigned")),
                       [[_arm_name(v), count(v["customers"]), count(v["converted"]),
                         percent(v["conversion_rate"]),
                         f"{percent(v['conversion_ci95'][0])} – {percent(v['conversion_ci95'][1])}",
@@ -112,13 +200,21 @@ def _experiment(e: Mapping[str, Any], currency: str) -> str:
     rows = []
     for c in e["comparisons"]:
         uplift = c.get("uplift")
-        lift = (f"{percent(uplift['relative'])} relative, {uplift['incremental_conversions']:+.1f} conversions, "
-                f"{money(uplift['incremental_revenue'], currency)}") if uplift else ""
+        lift = ""
+        if uplift:
+            low, high = uplift["incremental_conversions_ci95"]
+            rlow, rhigh = uplift["incremental_revenue_ci95"]
+            lift = (f"{percent(uplift['relative'])} relative; {uplift['incremental_conversions']:+.1f} conversions "
+                    f"({low:+.1f} to {high:+.1f}); {money(uplift['incremental_revenue'], currency)} "
+                    f"({money(rlow, currency)} to {money(rhigh, currency)})")
         rows.append([f"{c['variant']} vs {c['baseline']}", c["metric"], points(c["difference"]),
                      f"{points(c['ci95'][0])} to {points(c['ci95'][1])}", f"{c['p_value']:.3f}", lift, c["verdict"]])
-    comparisons = _table(("comparison", "metric", "difference", "95% interval", "p-value", "uplift", "verdict"), rows)
-    return (f'<section class="experiment"><h3>{escape(e["journey"])}: baseline {escape(e["baseline"])}</h3>'
-            f'<div class="charts">{charts.rate_bars(bars, "Conversion rate by variant in " + e["journey"])}</div>'
+    comparisons = _table(("comparison", "metric", "difference", "95% interval", "p-value",
+                          ("incremental (95% intervals)", "treated minus holdout per customer, × treated customers; "
+                                                          "revenue by Welch's interval"), "verdict"), rows)
+    return (f'<section class="experiment" id="experiment-{escape(e["key"])}"><h3>{escape(title)}: baseline '
+            f'{escape(e["baseline"])}</h3>'
+            f'<div class="charts">{charts.rate_bars(bars, "Conversion rate by variant in " + title)}</div>'
             f"{variants}{comparisons}</section>")
 
 
@@ -136,11 +232,13 @@ def _customers(c: Mapping[str, Any], currency: str) -> str:
                  [[name, count(s["customers"]), money(s["revenue"], currency), rules[name]]
                   for name, s in c["rfm"]["segments"].items()], id="rfm")
     clv = c["clv"]
-    clv_text = (f'<p>Estimated customer lifetime value: <b id="clv">{escape(money(clv["estimate"], currency))}</b> = '
-                f'average order {escape(money(clv["average_order_value"], currency))} × '
-                f'{clv["orders_per_customer_per_year"]:.2f} orders per customer per year × '
-                f'{clv["expected_lifespan_years"]:g} years of expected lifespan (an assumption; history observed: '
-                f'{clv["observed_years"]:.2f} years).</p>')
+    if clv["value_per_customer"] is None:
+        clv_text = f'<p>Customer lifetime value: <b id="clv">{escape(clv["note"])}</b>.</p>'
+    else:
+        clv_text = (f'<p>Customer lifetime value over the {clv["observed_days"]:,.0f} days observed: '
+                    f'<b id="clv">{escape(money(clv["value_per_customer"], currency))}</b> per customer '
+                    f'({clv["orders_per_customer"]:.2f} orders of {escape(money(clv["average_order_value"], currency))} '
+                    f'on average); not projected beyond the history observed.</p>')
     width = max((len(r["retention"]) for r in c["cohorts"]), default=0)
     cohort_rows = [[r["cohort"], count(r["customers"]), *(percent(x, 0) for x in r["retention"]),
                     *([""] * (width - len(r["retention"])))] for r in c["cohorts"]]
@@ -159,8 +257,8 @@ def render_html(report: Mapping[str, Any]) -> str:
     span = f"{start[:16].replace('T', ' ')} to {end[:16].replace('T', ' ')} UTC"
     overview = _table(FUNNEL_HEADERS, [_funnel_row(j["name"], j, currency) for j in report["journeys"]]
                       + [_funnel_row("All journeys", report["totals"], currency)], id="journeys")
-    channels = _table(("channel", *FUNNEL_HEADERS[1:]),
-                      [_funnel_row(c["id"], c, currency) for c in report["channels"]], id="channels")
+    channels = _table(("channel", *FUNNEL_HEADERS[2:]),
+                      [[c["id"], *_funnel_row("", c, currency)[2:]] for c in report["channels"]], id="channels")
     experiments = "".join(_experiment(e, currency) for e in report["experiments"]) or "<p>No split tests in this period.</p>"
     unattributed = report["unattributed_provider_events"]
     orphan = (f"<p>Provider events that name no known message (sent outside the period or by another system): "
@@ -168,9 +266,10 @@ def render_html(report: Mapping[str, Any]) -> str:
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Nudge report</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body><main>'
             f'<h1>Campaign performance</h1><p class="meta">{escape(span)} · source {escape(report["source"])} · '
-            f'amounts in {escape(currency)}</p>{_cards(report["totals"], currency)}'
-            f'<p class="note">{escape(MACHINE_OPENS)}</p>'
-            f'<h2>Journeys</h2>{overview}<h3>Channels</h3>{channels}{orphan}'
+            f'amounts in {escape(currency)}</p>{_cards(report, currency)}'
+            f'<p class="note">{escape(MACHINE_OPENS)}</p>{_revenue(report, currency)}'
+            f'<h2>Journeys</h2>{overview}<h3>Channels</h3><p>Goal conversions here are last touch: the journey\'s '
+            f'last message to the customer before the goal.</p>{channels}{orphan}'
             + "".join(_journey(j, currency) for j in report["journeys"])
             + f'<h2>Experiments</h2>{experiments}<h2>Customers</h2>{_customers(report["customers"], currency)}'
             "</main></body></html>\n")

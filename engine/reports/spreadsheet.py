@@ -6,17 +6,17 @@ import csv
 import io
 from typing import Any, Mapping
 
-COUNTS = ("entered", "sent", "recipients", "delivered", "opened", "clicked", "conversions", "revenue",
-          "unsubscribed", "bounced", "complained")
+COUNTS = ("entered", "sent", "recipients", "delivery_reported", "delivered", "opened", "clicked", "conversions",
+          "goal_value", "orders", "attributed_revenue", "unsubscribed", "bounced", "complained")
 RATES = ("delivery_rate", "open_rate", "click_rate", "click_to_open_rate", "conversion_rate",
-         "revenue_per_recipient", "unsubscribe_rate", "bounce_rate", "complaint_rate")
-COLUMNS = ("level", "journey", "id", *COUNTS, "suppressed", "skipped", "failed", *RATES)
+         "attributed_revenue_per_recipient", "unsubscribe_rate", "bounce_rate", "complaint_rate")
+COLUMNS = ("level", "journey", "id", "split", *COUNTS, "suppressed", "skipped", "failed", *RATES)
 
 
 def _row(level: str, journey: str, f: Mapping[str, Any]) -> list[Any]:
     reasons = [";".join(f"{k}={v}" for k, v in f[s].items()) for s in ("suppressed", "skipped", "failed")]
     rates = ["" if f["rates"][r] is None else round(f["rates"][r], 6) for r in RATES]
-    return [level, journey, f["id"], *(f[c] if f[c] is not None else "" for c in COUNTS), *reasons, *rates]
+    return [level, journey, f["id"], f.get("split") or "", *(f[c] if f[c] is not None else "" for c in COUNTS), *reasons, *rates]
 
 
 def render_csv(report: Mapping[str, Any]) -> str:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import orjson
 
+from engine.model import DEFAULT_PURCHASE_EVENTS
 from engine.reports.funnel import PROVIDER_EVENTS
-
-# Only these events matter to a report; the rest (page views...) are never parsed.
-REPORTED_EVENTS = (*PROVIDER_EVENTS, "purchase")
 
 
 class SourceError(ValueError):
@@ -47,9 +45,12 @@ def from_files(records: Path, events: Path | None = None) -> Logs:
     return Logs(_jsonl(records), _jsonl(events) if events else iter(()), None, source)
 
 
-def from_db(conn: sqlite3.Connection, source: str = "database") -> Logs:
-    """The embedded store: `records` in commit order, and accepted events of the types a report reads."""
-    marks = ",".join("?" * len(REPORTED_EVENTS))
+def from_db(conn: sqlite3.Connection, source: str = "database",
+            order_types: Iterable[str] = DEFAULT_PURCHASE_EVENTS) -> Logs:
+    """The embedded store: `records` in commit order, and accepted events of the types a report reads
+    (provider feedback and orders; the rest, page views..., are never parsed)."""
+    reported = (*PROVIDER_EVENTS, *order_types)
+    marks = ",".join("?" * len(reported))
     type_filter = f"json_extract(CAST(body AS TEXT), '$.type') IN ({marks})"
     size = conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
 
@@ -59,7 +60,7 @@ def from_db(conn: sqlite3.Connection, source: str = "database") -> Logs:
 
     def events() -> Iterator[dict[str, Any]]:
         for (body,) in conn.execute(f"SELECT body FROM events WHERE status != 'erased' AND {type_filter} ORDER BY seq",
-                                    REPORTED_EVENTS):
+                                    reported):
             yield orjson.loads(body)
 
     return Logs(records(), events(), size, source)

@@ -71,7 +71,7 @@ def test_a_signed_open_moves_a_journey_waiting_for_it(server: NudgeServer, keys:
     first = signup(server)
     body, headers = signed(keys[0], [sg_event(first, "open")])
     response = httpx.post(server.url + "/v1/providers/sendgrid/events", content=body, headers=headers)
-    assert response.json() == {"accepted": 1, "unattributed": 0}
+    assert response.json() == {"accepted": 1, "unattributed": 0, "refused": 0}
     server.wait_for(lambda: any(s["step"] == "opened_followup" for s in sends(server)), what="the follow-up")
 
 

@@ -115,3 +115,18 @@ def test_sendgrid_rate_limit_reset_becomes_a_wait() -> None:
     assert retry_after({"X-RateLimit-Reset": "1030"}, now=1000.0) == 30.0
     assert retry_after({"Retry-After": "5", "X-RateLimit-Reset": "1030"}, now=1000.0) == 5.0
     assert retry_after({}, now=1000.0) is None
+
+
+def test_a_stop_from_a_customer_whose_old_id_breaks_the_limits_answers_and_harms_no_one(
+        providers: dict[str, Any]) -> None:
+    """A database from before SPEC §8 may hold an id no event may carry now (here with a '/'):
+    Twilio's STOP from that customer's phone is answered, not a 500, and is counted as rejected."""
+    server, fake = providers["server"], providers["twilio"]
+    server.post({"type": "ping", "customer_id": "c1", "traits": {"phone": "+15550000001", "sms_subscribed": True}})
+    server.wait_for(lambda: len(fake.messages) == 1, what="the text at Twilio")
+    with sqlite3.connect(server.db) as conn:  # as an older version stored it
+        conn.execute("UPDATE customers SET customer_id = 'shop/c1', key = 'shop/c1' WHERE key = 'c1'")
+    reply = fake.inbound(server.url + "/v1/providers/twilio/inbound", "+15550000001", "+15550100000", "STOP").post()
+    assert reply.status_code == 200
+    server.post({"type": "ping", "customer_id": "c2", "traits": {"phone": "+15550000002", "sms_subscribed": True}})
+    server.wait_for(lambda: len(fake.messages) == 2, what="the next customer's text")

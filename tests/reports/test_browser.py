@@ -47,6 +47,7 @@ def test_the_html_report_renders_its_charts_and_tables_in_chromium(replay: Repla
     assert len(re.findall(r"<rect", dom)) >= 6 and "<polyline" in dom
     journeys = cells(dom, "journeys")
     n = str(len(replay.sent))
+    # entered, sent, recipients, delivered (opens imply it), clicked; goal conversions, their rate and value
     assert journeys[1][:6] == ["Spring promo", "20", n, n, n, "1"]
     assert journeys[1][7:10] == ["10", "50.0%", "€500.00"]
     assert cells(dom, "lifecycle")[1][:2] == ["new", "10"]
@@ -81,3 +82,29 @@ def test_reports_page_of_a_running_nudge_behind_a_read_only_key(replay: Replay, 
                  server.url + "/reports?key=reports-key")
     finally:
         server.stop()
+
+
+MEASURE = """<script>
+const main = document.querySelector("main").getBoundingClientRect();
+const cut = [...document.querySelectorAll("table, svg, .card")].filter(e => {
+  const box = e.getBoundingClientRect(), wrap = e.closest(".wide");
+  return box.right > main.right + 0.5 || (wrap && wrap.scrollWidth > wrap.clientWidth);
+}).map(e => `${e.tagName} ${e.id} ${e.getAttribute("aria-label") || ""} ${e.textContent.slice(0, 60)}`);
+const out = document.createElement("pre");
+out.id = "measure";
+out.textContent = JSON.stringify({width: innerWidth, cut});
+document.body.append(out);
+</script>"""
+
+
+@needs_chromium
+def test_at_1400_pixels_no_table_chart_or_card_of_the_report_is_cut_off(tmp_path: Path) -> None:
+    from tests.reports.test_workload import workload_report
+    page = tmp_path / "report.html"
+    page.write_text(workload_report().replace("</body>", MEASURE + "</body>"))
+    dom = chromium(tmp_path, "--window-size=1400,2000", "--dump-dom", page.as_uri())
+    measured = re.search(r'<pre id="measure">(.*?)</pre>', dom)
+    assert measured, "the measuring script did not run"
+    assert json.loads(measured.group(1).replace("&quot;", '"')) == {"width": 1400, "cut": []}
+    chromium(tmp_path, f"--screenshot={tmp_path / 'report-1400.png'}", "--window-size=1400,3000", page.as_uri())
+    assert (tmp_path / "report-1400.png").stat().st_size > 10_000

@@ -24,7 +24,7 @@ def test_json_report_from_simulate_output_and_events(replay: Replay) -> None:
     n = len(replay.sent)
     assert (j["id"], j["name"], j["entered"], j["sent"], j["delivered"], j["opened"], j["clicked"]) == (
         "promo", "Spring promo", 20, n, n, n, 1)
-    assert (j["conversions"], j["revenue"], j["unsubscribed"], j["bounced"]) == (10, 500.0, 0, 0)
+    assert (j["conversions"], j["goal_value"], j["unsubscribed"], j["bounced"]) == (10, 500.0, 0, 0)
     assert data["currency"] == "EUR"
     assert {v["id"] for v in j["variants"]} == {"discount", "holdout"}
     assert sum(v["entered"] for v in j["variants"]) == 20 and {v["id"]: v["sent"] for v in j["variants"]}["holdout"] == 0
@@ -41,7 +41,7 @@ def test_csv_has_one_row_per_journey_step_and_variant(replay: Replay, tmp_path: 
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [(r["level"], r["id"]) for r in rows] == [("journey", "promo"), ("step", "discount_mail"),
                                                     ("variant", "discount"), ("variant", "holdout")]
-    assert rows[0]["entered"] == "20" and rows[0]["conversions"] == "10" and rows[0]["revenue"] == "500.0"
+    assert rows[0]["entered"] == "20" and rows[0]["conversions"] == "10" and rows[0]["goal_value"] == "500.0"
 
 
 def test_html_report_is_one_self_contained_file(replay: Replay, tmp_path: Path) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from math import isclose
 
-from engine.reports.customers import Purchase, customer_analytics, purchase_of, quintile_scores
+from engine.reports.customers import customer_analytics, quintile_scores
+from engine.reports.orders import Order, order_of
 
 NOW = datetime(2026, 6, 30, tzinfo=timezone.utc)
 
 
-def p(customer: str, day: str, amount: float) -> Purchase:
-    return Purchase(customer, datetime.fromisoformat(day + "T12:00:00+00:00"), amount)
+def p(customer: str, day: str, amount: float) -> Order:
+    return Order(f"{customer}-{day}", customer, datetime.fromisoformat(day + "T12:00:00+00:00"), amount)
 
 
 HISTORY = [
@@ -40,13 +41,19 @@ def test_equal_values_get_equal_scores() -> None:
     assert quintile_scores({"x": 1.0, "y": 1.0, "z": 5.0}) == {"x": 1, "y": 1, "z": 4}
 
 
-def test_lifetime_value_is_order_value_times_frequency_times_lifespan() -> None:
-    clv = customer_analytics(HISTORY, NOW, lifespan_years=3.0)["clv"]
-    # 440 over 7 orders = 62.857; observed since 2025-12-01 12:00: 210 whole days;
-    # 7 orders / 4 customers / (210 / 365.25 years) = 3.0437 a year; × 3 years = 573.96
-    assert clv["average_order_value"] == 62.86
-    assert isclose(clv["orders_per_customer_per_year"], 3.044, abs_tol=1e-3)
-    assert clv["estimate"] == 573.96
+def test_lifetime_value_is_the_value_per_customer_over_the_history_observed_never_projected() -> None:
+    clv = customer_analytics(HISTORY, NOW)["clv"]
+    # 440 over 7 orders = 62.857 on average; 7 orders / 4 customers; 440 / 4 = 110 per customer over the
+    # 210.5 days from the first order (2025-12-01 12:00) to the report's date
+    assert (clv["average_order_value"], clv["orders_per_customer"], clv["value_per_customer"]) == (62.86, 1.75, 110.0)
+    assert clv["observed_days"] == 210.5 and clv["note"] is None
+
+
+def test_lifetime_value_says_not_enough_history_below_ninety_days() -> None:
+    # the case: every customer with one order, 0.13 years of history (14 May 12:00 to 30 June: 46.5 days)
+    short = [p("a", "2026-05-14", 80), p("b", "2026-06-01", 120)]
+    clv = customer_analytics(short, NOW)["clv"]
+    assert clv["value_per_customer"] is None and clv["note"].startswith("not enough history: 46 days")
 
 
 def test_monthly_retention_cohorts() -> None:
@@ -55,9 +62,9 @@ def test_monthly_retention_cohorts() -> None:
                        "2026-06": [1]}
 
 
-def test_purchases_need_a_known_customer_and_an_amount() -> None:
-    event = {"type": "purchase", "timestamp": "2026-03-01T10:00:00+02:00", "properties": {"total": 12}}
-    assert purchase_of(event, "c1") == Purchase("c1", datetime(2026, 3, 1, 8, tzinfo=timezone.utc), 12.0)
-    assert purchase_of(event, "anon:x") is None
-    assert purchase_of({**event, "properties": {}}, "c1") is None
-    assert customer_analytics([], NOW)["customers"] == 0
+def test_orders_need_a_known_customer_and_a_numeric_total() -> None:
+    event = {"id": "o1", "type": "order_completed", "timestamp": "2026-03-01T10:00:00+02:00", "properties": {"total": 12}}
+    assert order_of(event, "c1", None) == Order("o1", "c1", datetime(2026, 3, 1, 8, tzinfo=timezone.utc), 12.0)
+    assert order_of({**event, "properties": {"total": True}}, "c1", None) is None
+    assert order_of({**event, "properties": {}}, "c1", None) is None
+    assert customer_analytics([Order("o2", "anon:x", NOW, 5.0)], NOW)["customers"] == 0

@@ -6,7 +6,7 @@ from math import isclose
 
 from engine.reports.experiments import TOO_SMALL, compare, experiment
 from engine.reports.metrics import Arm
-from engine.reports.proportions import newcombe, two_proportion_p_value, wilson
+from engine.reports.proportions import Sample, newcombe, t_quantile, two_proportion_p_value, welch, wilson
 
 
 def test_wilson_interval_matches_newcombes_published_example() -> None:
@@ -36,12 +36,14 @@ def test_verdicts_call_a_winner_only_on_enough_data() -> None:
 
 
 def arm(customers: int, converted: int, revenue: float = 0.0, messages: int = 1) -> Arm:
+    """The revenue spread evenly over the converted customers."""
     ids = [f"c{i}" for i in range(customers)]
-    return Arm(assigned=set(ids), converted=set(ids[:converted]), revenue=revenue, messages=messages)
+    spend = {c: revenue / converted for c in ids[:converted]} if converted else {}
+    return Arm(assigned=set(ids), converted=set(ids[:converted]), spend=spend, messages=messages)
 
 
 def test_a_holdout_is_the_baseline_and_its_uplift_is_reported() -> None:
-    result = experiment("promo", {"mail": arm(400, 60, revenue=3000.0), "holdout": arm(100, 10, revenue=400.0, messages=0)},
+    result = experiment(("promo", "offer"), {"mail": arm(400, 60, revenue=3000.0), "holdout": arm(100, 10, revenue=400.0, messages=0)},
                         order=("mail", "holdout"))
     assert result is not None and result["baseline"] == "holdout"
     (conv,) = result["comparisons"]
@@ -52,4 +54,19 @@ def test_a_holdout_is_the_baseline_and_its_uplift_is_reported() -> None:
 
 
 def test_a_split_with_one_variant_is_no_experiment() -> None:
-    assert experiment("promo", {"A": arm(10, 1)}) is None
+    assert experiment(("promo", "offer"), {"A": arm(10, 1)}) is None
+
+
+def test_student_t_quantiles_match_the_tables() -> None:
+    # two-sided 95%: 2.5706 (5 df), 2.2281 (10), 2.0423 (30)
+    for df, table in ((5, 2.5706), (10, 2.2281), (30, 2.0423)):
+        assert isclose(t_quantile(0.975, df), table, abs_tol=1e-3)
+
+
+def test_welch_interval_of_a_difference_of_means_by_hand() -> None:
+    # a: 10 customers, mean 5, variance 4; b: 20 customers, mean 3, variance 9.
+    # se² = 4/10 + 9/20 = 0.85; df = 0.85² / (0.4²/9 + 0.45²/19) = 25.41; t(0.975, 25.41) = 2.0577
+    a = Sample(10, 50.0, 4 * 9 + 50.0 ** 2 / 10)
+    b = Sample(20, 60.0, 9 * 19 + 60.0 ** 2 / 20)
+    ci = welch(a, b)
+    assert isclose(ci.low, 2 - 2.0577 * 0.85 ** 0.5, abs_tol=2e-3) and isclose(ci.high, 2 + 2.0577 * 0.85 ** 0.5, abs_tol=2e-3)

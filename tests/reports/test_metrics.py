@@ -54,21 +54,21 @@ def report(records: list[dict[str, Any]], events: list[dict[str, Any]] | None = 
 
 def test_unique_counts_per_message_and_opens_without_delivery_count_as_delivered() -> None:
     (j,) = report(RECORDS, EVENTS)["journeys"]
-    assert {k: j[k] for k in ("id", "entered", "sent", "delivered", "opened", "clicked", "conversions", "revenue",
+    assert {k: j[k] for k in ("id", "entered", "sent", "delivered", "opened", "clicked", "conversions", "goal_value",
                               "unsubscribed", "bounced", "recipients")} == {
         "id": "promo", "entered": 3, "sent": 2, "delivered": 2, "opened": 2, "clicked": 1, "conversions": 2,
-        "revenue": 75.5, "unsubscribed": 1, "bounced": 0, "recipients": 2}
+        "goal_value": 75.5, "unsubscribed": 1, "bounced": 0, "recipients": 2}
     assert j["suppressed"] == {"unsubscribed": 1}
     rates = j["rates"]
     assert rates["open_rate"] == 1.0 and rates["click_rate"] == 0.5 and rates["click_to_open_rate"] == 0.5
-    assert rates["conversion_rate"] == 2 / 3 and rates["revenue_per_recipient"] == 37.75
+    assert rates["conversion_rate"] == 2 / 3
     assert rates["unsubscribe_rate"] == 0.5
 
 
 def test_steps_get_last_touch_conversions_and_provider_events_of_unknown_messages_are_counted_apart() -> None:
     result = report(RECORDS, EVENTS)
     (step,) = result["journeys"][0]["steps"]
-    assert (step["id"], step["channel"], step["sent"], step["conversions"], step["revenue"]) == ("s1", "email", 2, 2, 75.5)
+    assert (step["id"], step["channel"], step["sent"], step["conversions"], step["goal_value"]) == ("s1", "email", 2, 2, 75.5)
     assert result["unattributed_provider_events"] == {"email_opened": 1}
 
 
@@ -82,7 +82,7 @@ def test_daily_series_counts_each_thing_on_the_day_it_happened() -> None:
 def test_the_period_keeps_records_inside_it_and_the_journey_filter_keeps_one_journey() -> None:
     day2 = Period(datetime(2026, 3, 2, tzinfo=timezone.utc), datetime(2026, 3, 2, 23, 59, tzinfo=timezone.utc))
     (j,) = report(RECORDS, EVENTS, period=day2)["journeys"]
-    assert (j["entered"], j["sent"], j["opened"], j["conversions"], j["revenue"]) == (0, 0, 0, 1, 30.0)
+    assert (j["entered"], j["sent"], j["opened"], j["conversions"], j["goal_value"]) == (0, 0, 0, 1, 30.0)
     other = [rec("2026-03-01T10:00:00Z", "entered", "c9", journey="other")]
     assert [j["id"] for j in report(RECORDS + other, journey="other")["journeys"]] == ["other"]
 
@@ -97,7 +97,7 @@ def test_conversions_and_revenue_go_to_the_variant_the_customer_was_assigned() -
         rec("2026-03-02T10:00:00Z", "converted", "a2", "ab", value=8.0),
     ]
     (j,) = report(records, [provider("email_clicked", "x2", "2026-03-01T12:00:00Z")])["journeys"]
-    variants = {v["id"]: (v["entered"], v["sent"], v["clicked"], v["conversions"], v["revenue"]) for v in j["variants"]}
+    variants = {v["id"]: (v["entered"], v["sent"], v["clicked"], v["conversions"], v["goal_value"]) for v in j["variants"]}
     assert variants == {"A": (2, 2, 1, 1, 8.0), "B": (1, 0, 0, 1, 12.0)}
 
 
@@ -135,5 +135,5 @@ def test_conversions_just_inside_the_goal_window_count_and_just_outside_do_not()
     records = harness.run(events, until="2026-03-10T00:00:00Z")
     result = report(records, events, catalog=Catalog.of(harness.workspace))
     (j,) = result["journeys"]
-    assert (j["entered"], j["sent"], j["conversions"], j["revenue"]) == (2, 2, 1, 20.0)
+    assert (j["entered"], j["sent"], j["conversions"], j["goal_value"]) == (2, 2, 1, 20.0)
     assert result["customers"]["orders"] == 3 and result["customers"]["revenue"] == 149.0

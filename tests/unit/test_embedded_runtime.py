@@ -19,7 +19,7 @@ from connectors.channels.file import FileSender
 from engine.links import SignedLinks
 from engine.migration import Fate, summarize
 from engine.runtimes.embedded import database, queries
-from engine.runtimes.embedded.dispatcher import Dispatcher, RateLimiter, RetryPolicy
+from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings, RateLimiter, RetryPolicy
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import Processor
 from engine.testing import email, write_workspace
@@ -207,7 +207,7 @@ def test_a_throttled_send_waits_for_retry_after_then_goes_out_once(world: dict[s
     d = dispatcher(world, sender)
     assert asyncio.run(d.run_once()) == 1
     assert outbox(world) == [("pending", 1, "429 Too Many Requests")]
-    assert d.next_ready() == pytest.approx(T0 + 30, abs=1)
+    assert asyncio.run(d.next_ready()) == pytest.approx(T0 + 30, abs=1)
     world["clock"].now = T0 + 29
     assert asyncio.run(d.run_once()) == 0
     world["clock"].now = T0 + 31
@@ -221,13 +221,14 @@ def test_a_permanent_error_is_recorded_and_not_retried(world: dict[str, Any]) ->
     d = dispatcher(world, FlakySender([PermanentError("400 invalid email")]))
     asyncio.run(d.run_once())
     assert outbox(world) == [("dead", 1, "400 invalid email")]
-    assert d.next_ready() is None
+    assert asyncio.run(d.next_ready()) is None
 
 
 def test_the_last_transient_failure_ends_in_dead_letter(world: dict[str, Any]) -> None:
     ingest(world, signup("c1", T0))
     world["processor"].run_batch()
-    d = dispatcher(world, FlakySender([TransientError("503")] * 3), policy=RetryPolicy(max_attempts=3, base_delay=1))
+    retry = RetryPolicy(base_delay=1, max_delay=1, give_up_after=1)  # three attempts
+    d = dispatcher(world, FlakySender([TransientError("503")] * 3), settings=DispatchSettings(retry=retry))
     for _ in range(3):
         world["clock"].now += 1000
         asyncio.run(d.run_once())

@@ -104,12 +104,38 @@ def outbox_rows(conn: sqlite3.Connection, status: str | None, limit: int) -> lis
     return result
 
 
-def resolve_in_doubt(conn: sqlite3.Connection, message_id: str, outcome: str) -> bool:
-    """An operator's verdict on an in-doubt message: `sent` (the provider has it) or `resend`."""
+def _chosen(ids: list[str] | None, reason: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The operator's choice as SQL: these ids, or errors containing `reason`, or (neither) every one."""
+    if ids is not None:
+        return f" AND id IN ({','.join('?' * len(ids)) or 'NULL'})", tuple(ids)
+    if reason:
+        return " AND instr(lower(error), lower(?)) > 0", (reason,)
+    return "", ()
+
+
+def requeue_dead(conn: sqlite3.Connection, ids: list[str] | None = None, reason: str | None = None) -> list[str]:
+    """Dead messages back to pending with a fresh set of attempts (after an outage or a fix); returns their ids.
+
+    Messages whose data was erased stay dead: there is nobody left to send them to.
+    """
+    where, params = _chosen(ids, reason)
+    with transaction(conn):
+        chosen = [m for (m,) in conn.execute(
+            "SELECT id FROM outbox WHERE status = 'dead' AND json_extract(CAST(payload AS TEXT), '$.erased') IS NULL"
+            + where, params)]
+        conn.executemany("UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = 0 WHERE id = ?",
+                         [(m,) for m in chosen])
+    return chosen
+
+
+def resolve_in_doubt(conn: sqlite3.Connection, outcome: str, ids: list[str] | None = None) -> list[str]:
+    """An operator's verdict on in-doubt messages (these ids, or all): `sent` (the provider has them) or `resend`."""
     status = {"sent": "sent", "resend": "pending"}[outcome]
-    cursor = conn.execute("UPDATE outbox SET status = ?, next_attempt = 0 WHERE id = ? AND status = 'in_doubt'",
-                          (status, message_id))
-    return cursor.rowcount == 1
+    where, params = _chosen(ids, None)
+    with transaction(conn):
+        chosen = [m for (m,) in conn.execute("SELECT id FROM outbox WHERE status = 'in_doubt'" + where, params)]
+        conn.executemany("UPDATE outbox SET status = ?, next_attempt = 0 WHERE id = ?", [(status, m) for m in chosen])
+    return chosen
 
 
 def failed_inputs(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:

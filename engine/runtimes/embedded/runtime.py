@@ -14,7 +14,7 @@ from connectors.channels.base import Sender
 from connectors.channels.config import build_senders
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database, queries
-from engine.runtimes.embedded.dispatcher import Dispatcher, Observer
+from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings, Observer
 from engine.runtimes.embedded.health import Health
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.lock import claim
@@ -73,7 +73,7 @@ class EmbeddedRuntime:
         rates = {ch: float(c["rate_per_second"]) for ch, c in (self.workspace.settings.channels or {}).items()
                  if isinstance(c, dict) and c.get("rate_per_second")}
         self.dispatcher = Dispatcher(database.connect(db_path), self.senders, wall_clock, rates=rates,
-                                     observe=self._observe)
+                                     observe=self._observe, settings=DispatchSettings.from_env(environ or {}))
         self.last_reload_problems: list[Problem] = []
 
     def _observe(self, message: dict[str, Any], status: str, latency: float) -> None:
@@ -90,11 +90,14 @@ class EmbeddedRuntime:
         self.health.track(*self._tasks)
 
     async def stop(self) -> None:
+        """Hand-offs in flight finish (within NUDGE_SHUTDOWN_GRACE) and are recorded; no new one starts."""
+        await self.dispatcher.drain()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for sender in {id(s): s for s in self.senders.values()}.values():
             await sender.close()
+        self.dispatcher.close()
 
     def wake(self) -> None:
         self._engine_wake.set()
@@ -132,20 +135,23 @@ class EmbeddedRuntime:
             await self._sleep_until(self._engine_wake, self.processor.next_due())
 
     async def _dispatch_loop(self) -> None:
+        self.dispatcher.wake = self._dispatch_wake.set
         while True:
             self._dispatch_wake.clear()
             self.health.began("dispatch")
             try:
-                tried = await self.dispatcher.run_once()
+                claimed, in_flight = await self.dispatcher.run_round()  # at most `poll` long, even if a provider hangs
+                busy = claimed + in_flight
+                due = None if busy else await self.dispatcher.next_ready()
             except Exception as exc:
                 self.health.failed("dispatch", exc)
                 log.exception("dispatch failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
             self.health.done("dispatch")
-            if tried:
+            if busy:
                 continue
-            await self._sleep_until(self._dispatch_wake, self.dispatcher.next_ready())
+            await self._sleep_until(self._dispatch_wake, due)
 
     async def erase_customer(self, customer_id: str) -> bool:
         """GDPR erasure (queries.erase); False when there is no such customer."""
@@ -154,8 +160,8 @@ class EmbeddedRuntime:
 
     async def reload(self) -> list[Problem]:
         """Load the edited workspace; an invalid edit is refused and the last valid one keeps running."""
-        try:
-            workspace = load_workspace(self.root).workspace
+        try:  # compiled off the loop: a large workspace must not stall the API meanwhile
+            workspace = (await asyncio.to_thread(load_workspace, self.root)).workspace
         except WorkspaceError as exc:
             for problem in exc.problems:
                 log.error("reload refused: %s", problem)

@@ -36,6 +36,8 @@ async def serve(workspace: Path, db: Path, host: str, port: int, environ: Mappin
     await runtime.start()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(runtime.reload()))
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):  # uvicorn re-raises it once it has stopped serving:
+        loop.add_signal_handler(stop_signal, lambda: None)  # caught, the process lives on to drain hand-offs
     watcher = asyncio.create_task(runtime.watch(), name="watcher") if watch else None
     if watcher:
         runtime.health.track(watcher)
