@@ -11,6 +11,8 @@ from engine.turn import Turn, iso, message_id
 
 
 class Confirmation:
+    """The double opt-in channels' confirmation requests."""
+
     def __init__(self, workspace: Workspace, store: Store, links: Links) -> None:
         self.workspace = workspace
         self.store = store

@@ -12,6 +12,8 @@ from engine.turn import Turn
 
 
 class Identity:
+    """Aliases live in the store; a merge folds state and re-plans dates."""
+
     def __init__(self, workspace: Workspace, store: Store, planner: Planner) -> None:
         self.journeys = workspace.journeys
         self.store = store

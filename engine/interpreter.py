@@ -16,6 +16,8 @@ from engine.turn import Flow, Turn
 
 
 class Interpreter:
+    """Steps run in place on the instance; sends go to Sending, trait changes re-plan dates."""
+
     def __init__(self, workspace: Workspace, sending: Sending, planner: Planner) -> None:
         self.settings = workspace.settings
         self.sending = sending

@@ -30,6 +30,8 @@ __all__ = ["Engine", "iso"]
 
 
 class Engine:
+    """One per workspace version and store; the runtimes call only these public methods."""
+
     def __init__(self, workspace: Workspace, store: Store, links: Links) -> None:
         self.workspace = workspace
         self.settings = workspace.settings

@@ -17,6 +17,8 @@ def plan(turn: Turn, journey_id: str, kind: TimerKind, due: datetime, token: str
 
 
 class Planner:
+    """The workspace's date and inactivity journeys, indexed once."""
+
     def __init__(self, workspace: Workspace) -> None:
         self.settings = workspace.settings
         self.date_journeys: list[tuple[Journey, DateTrigger]] = [

@@ -13,6 +13,8 @@ from engine.turn import Turn
 
 
 class Progress:
+    """Running instances, in journey order, against one incoming event."""
+
     def __init__(self, workspace: Workspace, interpreter: Interpreter) -> None:
         self.journeys = workspace.journeys
         self.interpreter = interpreter

@@ -19,6 +19,8 @@ from engine.turn import Flow, Turn, iso, message_id
 
 
 class Sending:
+    """Send steps of every journey; the store answers suppression lookups, the links sign URLs."""
+
     def __init__(self, workspace: Workspace, store: Store, links: Links) -> None:
         self.workspace = workspace
         self.settings = workspace.settings
@@ -35,10 +37,10 @@ class Sending:
         mid = message_id(inst.id, step)
         state = turn.state
         if send.channel is Channel.WEBHOOK:
-            body = decide(send, condition=condition, traits=state.traits, sent=state.sent, now=turn.now,
+            verdict = decide(send, condition=condition, traits=state.traits, sent=state.sent, now=turn.now,
                           settings=self.settings, suppression=self.store.suppression,
                           render=lambda: self._body(turn, journey, inst, send))
-            return self._webhook(turn, journey, inst, send, mid, body)
+            return self._webhook(turn, journey, inst, send, mid, verdict)
         decision = decide(send, condition=condition, traits=state.traits, sent=state.sent, now=turn.now,
                           settings=self.settings, suppression=self.store.suppression,
                           render=lambda: self._render(turn, journey, inst, send, mid))

@@ -15,6 +15,8 @@ from engine.turn import Turn, iso
 
 
 class Triggers:
+    """Entries into journeys; every entry runs the interpreter until the first wait."""
+
     def __init__(self, workspace: Workspace, interpreter: Interpreter, planner: Planner) -> None:
         self.journeys = workspace.journeys
         self.interpreter = interpreter
