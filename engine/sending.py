@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, assert_never
 
 from orjson import OPT_SORT_KEYS, dumps
@@ -39,11 +40,11 @@ class Sending:
         if send.channel is Channel.WEBHOOK:
             verdict = decide(send, condition=condition, traits=state.traits, sent=state.sent, now=turn.now,
                           settings=self.settings, suppression=self.store.suppression,
-                          render=lambda: self._body(turn, journey, inst, send))
+                          render=partial(self._body, turn, journey, inst, send))
             return self._webhook(turn, journey, inst, send, mid, verdict)
         decision = decide(send, condition=condition, traits=state.traits, sent=state.sent, now=turn.now,
                           settings=self.settings, suppression=self.store.suppression,
-                          render=lambda: self._render(turn, journey, inst, send, mid))
+                          render=partial(self._render, turn, journey, inst, send, mid))
         match decision:
             case Sent(address=address, content=(rendered, unsubscribe)):
                 self._sent(turn, journey, inst, send, mid, address, rendered, unsubscribe)
