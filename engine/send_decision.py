@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, ClassVar, Generic, TypeVar, Union
 
 from engine import policies
 from engine.effects import SendReason, SendStatus
@@ -25,15 +25,15 @@ class Sent(Generic[T]):
 
     address: str
     content: T
-    status: SendStatus = SendStatus.SENT
+    status: ClassVar[SendStatus] = SendStatus.SENT
 
 
 @dataclass(frozen=True)
 class Skipped:
     """Rule 1: the step's `when` was false."""
 
-    reason: SendReason = SendReason.CONDITION
-    status: SendStatus = SendStatus.SKIPPED
+    reason: ClassVar[SendReason] = SendReason.CONDITION
+    status: ClassVar[SendStatus] = SendStatus.SKIPPED
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Suppressed:
 
     reason: SendReason
     address: str | None
-    status: SendStatus = SendStatus.SUPPRESSED
+    status: ClassVar[SendStatus] = SendStatus.SUPPRESSED
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ class Failed:
 
     address: str
     error: str
-    reason: SendReason = SendReason.TEMPLATE_ERROR
-    status: SendStatus = SendStatus.FAILED
+    reason: ClassVar[SendReason] = SendReason.TEMPLATE_ERROR
+    status: ClassVar[SendStatus] = SendStatus.FAILED
 
 
 Decision = Union[Sent[T], Skipped, Suppressed, Held, Failed]
