@@ -49,9 +49,17 @@ def _load(workspace: Path) -> Any:
 @app.command()
 def validate(workspace: WorkspaceOpt = Path(".")) -> None:
     """Check journeys.yaml, every journey and template; list every problem as file:line:column."""
+    from rules.compliance import unaddressed_marketing
+
     loaded = _load(workspace)
     ws = loaded.workspace
-    err.print(f"ok: {len(ws.journeys)} journeys, {len(ws.segments)} segments, {len(loaded.warnings)} warning(s)")
+    warnings = len(loaded.warnings)
+    if where := unaddressed_marketing(ws):
+        warnings += 1
+        err.print(f"journeys.yaml: warning: {where} sends marketing email, which must show the sender's postal "
+                  "address: set settings.sender.postal_address (it is added to every marketing email whose "
+                  "template does not show it)", markup=False, soft_wrap=True, style="yellow")
+    err.print(f"ok: {len(ws.journeys)} journeys, {len(ws.segments)} segments, {warnings} warning(s)")
 
 
 def _parse_time(value: str) -> datetime:
@@ -79,7 +87,7 @@ def simulate(
 
     loaded = _load(workspace)
     try:
-        event_list, refused = read_event_lines(events, loaded.workspace.settings.future_skew)
+        event_list, refused = read_event_lines(events, loaded.workspace.settings.future_skew, loaded.workspace.data)
         profile_list = read_profiles(profiles) if profiles else []
     except InputError as exc:
         err.print(str(exc), markup=False, soft_wrap=True, style="red")
@@ -91,6 +99,14 @@ def simulate(
     if refused:
         err.print(f"warning: {len(refused)} event line(s) refused, first {events}:{refused[0].line}: {refused[0].reason} "
                   "(each one is a `rejected` record)", markup=False, soft_wrap=True, style="yellow")
+    if (declared := loaded.workspace.data) is not None:
+        from rules.data import conformance_problems
+
+        odd = [(e.type, p) for e in event_list if (p := conformance_problems(e.type, e.properties, e.traits, declared))]
+        if odd:
+            err.print(f"warning: {len(odd)} event(s) do not match data:, the first one, {odd[0][0]}: {odd[0][1][0]} "
+                      f"(nudge data --events {events} counts them by type and problem)",
+                      markup=False, soft_wrap=True, style="yellow")
     stop = _parse_time(until) if until else None
     result = _with_progress(lambda progress: run(loaded.workspace, event_list, profile_list, stop, progress, refused),
                             len(event_list))
@@ -130,69 +146,188 @@ def _json_arg(value: str | None, what: str) -> dict[str, Any]:
     return data
 
 
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a samples file; nothing when it is absent."""
+    return _event_dicts(path) if path.is_file() else []
+
+
 @app.command()
 def preview(
-    template: Annotated[str, typer.Argument(help="Template name, e.g. cart_reminder (without .email.html).")],
+    template: Annotated[str, typer.Argument(help="Template name, e.g. cart_reminder (email or SMS, found by name).")],
     workspace: WorkspaceOpt = Path("."),
-    profile: Annotated[Optional[str], typer.Option(help='Traits as JSON, or @file.json, e.g. \'{"first_name": "Ann"}\'.')] = None,
-    event: Annotated[Optional[str], typer.Option(help="The event as JSON (SPEC §2), or @file.json.")] = None,
-    channel: Annotated[str, typer.Option(help="email or sms.")] = "email",
-    html_out: Annotated[Optional[Path], typer.Option(help="Where to write the email HTML (default: preview-NAME.html).")] = None,
+    profile: Annotated[Optional[str], typer.Option(help='Traits as JSON, or @file.json, e.g. \'{"first_name": "Ann"}\' (default: the sample event\'s customer).')] = None,
+    event: Annotated[Optional[str], typer.Option(help="The event as JSON (SPEC §2), or @file.json (default: a sample of the journey's trigger).")] = None,
+    channel: Annotated[Optional[str], typer.Option(help="email or sms, when a template of each channel has this name.")] = None,
+    locale: Annotated[Optional[str], typer.Option(help="Render the variant for this locale (e.g. fr), as profile.locale would.")] = None,
+    variant: Annotated[Optional[str], typer.Option(help="The split variant the customer is in (journey.variant).")] = None,
+    html_out: Annotated[Optional[Path], typer.Option(help="Where to write the email HTML (default: a new temporary folder).")] = None,
 ) -> None:
-    """Render one template with a sample profile and event: subject, text, and the HTML to a file."""
+    """Render one template as a customer would get it: subject, text, SMS as sent, and the HTML to a file.
+
+    Without --event, the event is the first of samples/events.jsonl that starts a journey sending this
+    template (else one made up from `data:`); without --profile, that customer's sample traits."""
+    import tempfile
+
     from engine.links import SignedLinks
     from engine.runtimes.simulate import SIMULATE_BASE_URL, SIMULATE_SECRET
     from engine.state import ActivityMap
+    from rules.preview import channels_of, sample, variants_of
 
     loaded = _load(workspace)
     ws = loaded.workspace
-    traits = _json_arg(profile, "--profile")
-    ev = _json_arg(event, "--event")
+    found = channels_of(ws, template)
+    if not found or (channel and channel not in found):
+        err.print(f"no template '{template}'" + (f" for {channel}" if channel else "")
+                  + f" in {workspace / 'templates'} (expected {template}.email.html or {template}.sms.txt)",
+                  style="red", markup=False)
+        raise typer.Exit(1)
+    chosen = channel or found[0]
+    if len(found) > 1 and not channel:
+        err.print(f"'{template}' exists for email and sms: showing {chosen} (use --channel)", style="yellow")
+    picked = sample(ws, template, chosen, _jsonl(workspace / "samples" / "events.jsonl"),
+                    _jsonl(workspace / "samples" / "profiles.jsonl"))
+    traits = _json_arg(profile, "--profile") if profile else dict(picked.traits)
+    if locale:
+        traits["locale"] = locale
+    ev = _json_arg(event, "--event") if event else dict(picked.event)
     now = datetime.now(timezone.utc)
     ev.setdefault("type", "preview")
     ev.setdefault("properties", {})
-    ev.setdefault("timestamp", now)
+    ev["timestamp"] = now if not isinstance(ev.get("timestamp"), str) else _parse_time(ev["timestamp"])
+    splits = variants_of(picked.journey)
+    if variant and splits and not any(variant in names for names in splits.values()):
+        raise typer.BadParameter(f"no variant '{variant}' (the journey's splits: "
+                                 + "; ".join(f"{k}: {', '.join(v)}" for k, v in splits.items()) + ")")
+    journey_id = picked.journey.id if picked.journey else "preview"
     context = {
         "profile": traits, "activity": ActivityMap(), "event": ev, "trigger_event": ev,
-        "journey": {"id": "preview", "name": "Preview", "entered_at": now, "variant": {}}, "now": now,
-        "settings": ws.settings.raw,
-        "unsubscribe_url": SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL).unsubscribe_url("preview", channel),
+        "journey": {"id": journey_id, "name": picked.journey.name if picked.journey else "Preview", "entered_at": now,
+                    "variant": {name: variant for name in splits} if variant else {}},
+        "now": now, "settings": ws.settings.raw,
     }
+    if chosen == "email":
+        context["unsubscribe_url"] = SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL).unsubscribe_url("preview", chosen)
     try:
-        rendered = ws.renderer.render(template, channel, traits.get("locale"), context)
+        rendered = ws.renderer.render(template, chosen, traits.get("locale"), context)
     except LookupError as exc:
         err.print(str(exc).strip("'\""), style="red")
         raise typer.Exit(1) from None
     except Exception as exc:
         err.print(f"template error: {type(exc).__name__}: {exc}", style="red", markup=False)
         raise typer.Exit(1) from None
-    out = Console(highlight=False)
+    err.print(f"[dim]{journey_id}: event {ev['type']}, customer {ev.get('customer_id', 'preview')}[/dim]")
+    out = Console(highlight=False, soft_wrap=True)
     if rendered.subject is not None:
-        out.print(f"[bold]Subject:[/bold] {rendered.subject}")
+        out.print(f"[bold]Subject:[/bold] {rendered.subject}", markup=True)
     if rendered.preheader:
         out.print(f"[bold]Preheader:[/bold] {rendered.preheader}")
     if rendered.segments is not None:
         out.print(f"[bold]SMS:[/bold] {len(rendered.text)} characters, {rendered.segments} segment(s), {rendered.encoding}")
     out.print()
-    out.print(rendered.text, markup=False)
+    sys.stdout.flush()
+    sys.stdout.write(rendered.text + "\n")  # as sent: no wrapping, no markup
+    sys.stdout.flush()
     if rendered.html is not None:
-        target = html_out or Path(f"preview-{template}.html")
+        target = html_out or Path(tempfile.mkdtemp(prefix="nudge-preview-")) / f"{template}.html"
         target.write_text(rendered.html, encoding="utf-8")
-        out.print(f"\n[dim]HTML written to {target}[/dim]")
+        out.print(f"\nHTML written to {target}")
 
 
 @app.command()
 def schema(
     kind: Annotated[str, typer.Argument(help="journey (a file in journeys/) or workspace (journeys.yaml).")] = "journey",
+    workspace: WorkspaceOpt = Path("."),
 ) -> None:
-    """Print the JSON Schema of journey files or of journeys.yaml, for editor completion."""
+    """Print the JSON Schema of journey files or of journeys.yaml, for editor completion; with the
+    workspace's declared data, expressions complete `profile.` and event types."""
+    from rules.editor_schema import with_declared
     from rules.schema import journey_file_schema, workspace_file_schema
 
     if kind not in ("journey", "workspace"):
         raise typer.BadParameter("kind is 'journey' or 'workspace'")
     document = journey_file_schema() if kind == "journey" else workspace_file_schema()
+    if (workspace / "journeys.yaml").is_file() and (data := _load(workspace).workspace.data) is not None:
+        document = with_declared(document, data)
     document = {"$schema": "https://json-schema.org/draft/2020-12/schema", **document}
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+data_app = typer.Typer(help="Data quality against `data:` (SPEC §9); `infer` writes a first `data:` block.",
+                       no_args_is_help=False)
+app.add_typer(data_app, name="data")
+
+
+def _event_dicts(events: Path) -> list[dict[str, Any]]:
+    """Every JSON object of an events file; other lines are skipped (`simulate` reports them)."""
+    found: list[dict[str, Any]] = []
+    with events.open("rb") as handle:
+        for line in handle:
+            try:
+                data = orjson.loads(line) if line.strip() else None
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(data, dict):
+                found.append(data)
+    return found
+
+
+@data_app.callback(invoke_without_command=True)
+def data(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = Path("."),
+    events: Annotated[Optional[Path], typer.Option(help="Count the events of this file (JSONL).", exists=True, dir_okay=False)] = None,
+    db: Annotated[Optional[Path], typer.Option(help="Count the events stored by `nudge run` (default: WORKSPACE/nudge.db).", dir_okay=False)] = None,
+) -> None:
+    """Events received per type, and those that do not match `data:` per type and problem."""
+    from rich.table import Table
+
+    from rules.data import DataTally, conformance_problems
+
+    if ctx.invoked_subcommand:
+        return
+    declared = _load(workspace).workspace.data
+    if events is None:
+        db = db or workspace / "nudge.db"
+        if not db.is_file():
+            raise typer.BadParameter(f"no database at {db}: give --events FILE or --db FILE")
+        from engine.runtimes.embedded import database
+
+        rows = database.connect(db).execute("SELECT body FROM events WHERE status != 'erased' ORDER BY seq")
+        items = [orjson.loads(body) for (body,) in rows]
+    else:
+        items = _event_dicts(events)
+    tally = DataTally()
+    for item in items:
+        kind = str(item.get("type"))
+        props, traits = item.get("properties") or {}, item.get("traits") or {}
+        tally.observe(kind, conformance_problems(kind, props, traits, declared) if declared else [])
+    table = Table("event type", "received", "nonconforming", "problems")
+    for kind, n in sorted(tally.received.items()):
+        problems = {p: c for (k, p), c in tally.problems.items() if k == kind}
+        table.add_row(kind, str(n), str(sum(problems.values())), "\n".join(f"{c} × {p}" for p, c in sorted(problems.items())))
+    Console().print(table)
+    if declared is None:
+        err.print("no data: in journeys.yaml: events are counted, not checked (nudge data infer writes a first one)")
+
+
+@data_app.command("infer")
+def data_infer(
+    events: Annotated[Path, typer.Option(help="Recorded events (JSONL).", exists=True, dir_okay=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Write a starting `data:` block from recorded events, to paste into journeys.yaml and edit."""
+    import yaml
+
+    from rules.data import infer
+
+    text = "# from " + str(events) + ": check each type, then set strict: true when the data is clean\n"
+    text += yaml.safe_dump({"data": infer(_event_dicts(events))}, sort_keys=False, default_flow_style=None,
+                           allow_unicode=True, width=100)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"data: written to {output}")
+    else:
+        sys.stdout.write(text)
 
 
 def _start(command: str, workspace: Path, start: Callable[[], None]) -> None:
@@ -398,62 +533,123 @@ def worker(
     _start("nudge worker", workspace, start)
 
 
-@app.command()
-def report(
-    db: Annotated[Optional[Path], typer.Option(help="The SQLite file of `nudge run`.", exists=True, dir_okay=False)] = None,
-    input: Annotated[Optional[Path], typer.Option("--input", help="`nudge simulate` output (JSONL).", exists=True, dir_okay=False)] = None,
-    events: Annotated[Optional[Path], typer.Option(help="With --input: the events (SPEC §2), provider feedback and purchases included.", exists=True, dir_okay=False)] = None,
-    since: Annotated[Optional[str], typer.Option(help="Start: RFC 3339 / YYYY-MM-DD, or a duration (30d) back from --until or the newest record.")] = None,
-    until: Annotated[Optional[str], typer.Option(help="End: RFC 3339 or YYYY-MM-DD (that whole day).")] = None,
-    journey: Annotated[Optional[str], typer.Option(help="Only this journey id.")] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="html, csv or json.")] = "json",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
-    workspace: WorkspaceOpt = Path("."),
-) -> None:
-    """Campaign performance (funnels, experiments) and customer analytics from the logs (docs/reports.md)."""
+LogsDbOpt = Annotated[Optional[Path], typer.Option(help="The SQLite file of `nudge run`.", exists=True, dir_okay=False)]
+InputOpt = Annotated[Optional[Path], typer.Option("--input", help="`nudge simulate` output (JSONL).", exists=True, dir_okay=False)]
+EventsOpt = Annotated[Optional[Path], typer.Option(help="With --input: the events (SPEC §2), provider feedback and purchases included.", exists=True, dir_okay=False)]
+SinceOpt = Annotated[Optional[str], typer.Option(help="Start: RFC 3339 / YYYY-MM-DD, or a duration (30d) back from --until or the newest record.")]
+UntilOpt = Annotated[Optional[str], typer.Option(help="End: RFC 3339 or YYYY-MM-DD (that whole day).")]
+
+
+def _build_report(db: Path | None, input: Path | None, events: Path | None, since: str | None, until: str | None,
+                  journey: str | None, workspace: Path, compare: bool) -> dict[str, Any]:
+    """The report of `nudge report` and `nudge map`: read the logs once, compare with the period before when asked."""
     from engine.reports import ReportInput, build_report
     from engine.model import DEFAULT_PURCHASE_EVENTS
     from engine.reports.catalog import Catalog
-    from engine.reports.page import render_html
-    from engine.reports.period import Period
-    from engine.reports.spreadsheet import render_csv
+    from engine.reports.period import Period, previous
     from engine.runtimes import report_sources as sources
     from engine.runtimes.embedded import database
     from rules.durations import parse_duration
 
-    if format not in ("html", "csv", "json") or (db is None) == (input is None) or (events and not input):
-        raise typer.BadParameter("give --db or --input (with --events optionally), and --format html, csv or json")
     conn = database.connect(db) if db else None
     end = _day_or_time(until, end_of_day=True) if until else None
     start: datetime | None = None
+    newest = _parse_time(latest) if since and (latest := sources.latest_at(input, conn)) else None
     if since and since[-1] in "smhdw":
         try:
             back = parse_duration(since)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-        anchor = end or (_parse_time(newest) if (newest := sources.latest_at(input, conn)) else None)
+        anchor = end or newest
         start = anchor - back if anchor else None
     elif since:
         start = _day_or_time(since, end_of_day=False)
     catalog = Catalog.of(_load(workspace).workspace) if (workspace / "journeys.yaml").exists() else Catalog()
+    period = Period(start, end)
     try:
         order_types = catalog.workspace.settings.purchase_events if catalog.workspace else DEFAULT_PURCHASE_EVENTS
         logs = (sources.from_db(conn, str(db), order_types) if conn
                 else sources.from_files(input, events))  # type: ignore[arg-type]
         size = logs.size if logs.size is not None else (sources.count_lines(input) if err.is_terminal and input else 0)
-        inp = ReportInput(logs.records, logs.events, Period(start, end), journey, catalog, logs.source)
-        result = _with_progress(lambda progress: build_report(inp, progress), size, "building the report")
+        inp = ReportInput(logs.records, logs.events, period, journey, catalog, logs.source,
+                          previous=previous(period, newest) if compare else None,
+                          waiting=sources.waiting_now(conn) if conn else None)
+        result: dict[str, Any] = _with_progress(lambda progress: build_report(inp, progress), size,
+                                                "building the report")
     except sources.SourceError as exc:
         err.print(str(exc), markup=False, soft_wrap=True, style="red")
         raise typer.Exit(1) from None
-    renderers = {"json": lambda r: orjson.dumps(r, option=orjson.OPT_INDENT_2).decode() + "\n",
-                 "csv": render_csv, "html": render_html}
-    text = renderers[format](result)
+    return result
+
+
+@app.command()
+def report(
+    db: LogsDbOpt = None,
+    input: InputOpt = None,
+    events: EventsOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    journey: Annotated[Optional[str], typer.Option(help="Only this journey id.")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="html, csv or json.")] = "json",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    compare: Annotated[bool, typer.Option("--compare/--no-compare", help="With --since: compare with the period of the same length just before.")] = True,
+    maps: Annotated[bool, typer.Option("--maps/--no-maps", help="HTML: draw each journey's map (D2).")] = True,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Campaign performance (funnels, experiments, journey maps) and customer analytics from the logs (docs/reports.md)."""
+    from engine.reports.page import render_html
+    from engine.reports.spreadsheet import render_csv
+    from engine.runtimes.d2 import render_maps
+
+    if format not in ("html", "csv", "json") or (db is None) == (input is None) or (events and not input):
+        raise typer.BadParameter("give --db or --input (with --events optionally), and --format html, csv or json")
+    result = _build_report(db, input, events, since, until, journey, workspace, compare)
+    if format == "html":
+        text = render_html(result, render_maps(result) if maps else None)
+    else:
+        text = render_csv(result) if format == "csv" else orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n"
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"report written to {output}")
     else:
         sys.stdout.write(text)
+
+
+@app.command("map")
+def map_command(
+    journey: Annotated[str, typer.Argument(help="The journey id.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the SVG here instead of stdout.")] = None,
+    db: LogsDbOpt = None,
+    input: InputOpt = None,
+    events: EventsOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Draw a journey as a diagram (SVG, laid out by D2) with live counts from --db (or --input); none without."""
+    from engine.reports.journey_map import d2_source, structure
+    from engine.runtimes.d2 import DiagramError, render_svg
+
+    if input is not None and db is not None or (events and not input):
+        raise typer.BadParameter("give --db or --input (with --events optionally), or neither for the map alone")
+    model = next((j for j in _load(workspace).workspace.journeys if j.id == journey), None)
+    if model is None:
+        raise typer.BadParameter(f"no journey '{journey}' in {workspace}")
+    if db is None and input is None:
+        drawn = structure(model).as_dict()
+    else:
+        report = _build_report(db, input, events, since, until, journey, workspace, compare=False)
+        drawn = next(j["map"] for j in (*report["journeys"], *report["idle_journeys"]) if j["id"] == journey)
+    try:
+        svg = render_svg(d2_source(drawn))
+    except DiagramError as exc:
+        err.print(str(exc), markup=False, soft_wrap=True, style="red")
+        raise typer.Exit(1) from None
+    if output:
+        output.write_text(svg, encoding="utf-8")
+        err.print(f"map written to {output}")
+    else:
+        sys.stdout.write(svg)
 
 
 def _day_or_time(value: str, end_of_day: bool) -> datetime:

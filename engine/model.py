@@ -7,6 +7,8 @@ from datetime import time, timedelta
 from enum import StrEnum
 from typing import Any, Callable, Mapping, Protocol, Union
 
+from engine.declared import DeclaredData
+
 
 class Expr(Protocol):
     """A checked, compiled expression; `evaluate` raises on a run-time failure."""
@@ -271,3 +273,4 @@ class Workspace:
     journeys: tuple[Journey, ...]
     renderer: Renderer
     root: str = "."
+    data: DeclaredData | None = None  # SPEC §9: None when journeys.yaml declares no `data:`

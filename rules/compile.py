@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from engine import model as m
 from engine.model import CONFIRM_TEMPLATE
 from rules import schema as s
+from rules.datacheck import DataCheck, Reach
 from rules.durations import parse_duration
 from rules.expressions import Expression, ExpressionCompiler, ExpressionError, did_you_mean
 from rules.problems import Problem, Severity
@@ -34,20 +35,33 @@ def signed_duration(text: str) -> timedelta:
 class Compiler:
     """Compiles one workspace; `problems` holds everything found."""
 
-    def __init__(self, exprs: ExpressionCompiler, templates: TemplateSet, topics: Sequence[str] = ()) -> None:
+    def __init__(self, exprs: ExpressionCompiler, templates: TemplateSet, topics: Sequence[str] = (),
+                 check: DataCheck | None = None) -> None:
         self.exprs = exprs
         self.templates = templates
         self.topics = tuple(topics)
+        self.check = check or DataCheck(None, None, templates)
         self.problems: list[Problem] = []
+        self._reach = Reach()
 
     # -- helpers --------------------------------------------------------------
 
     def expr(self, source: str, pos: Positions, path: Path, extra: Sequence[str] = ()) -> Expression | None:
         try:
-            return self.exprs.compile(source, extra)
+            compiled = self.exprs.compile(source, extra)
         except ExpressionError as exc:
             self.problems.append(pos.problem(path, str(exc)))
             return None
+        self.check.expression(self.exprs.env.parse("{{ (" + source + ") }}"), self._reach, pos, path)
+        return compiled
+
+    def expr_for(self, source: str, reach: Reach, pos: Positions, path: Path) -> Expression | None:
+        """An expression read where `event` can only be of the given types."""
+        saved, self._reach = self._reach, reach
+        try:
+            return self.expr(source, pos, path)
+        finally:
+            self._reach = saved
 
     def opt_expr(self, source: str | None, pos: Positions, path: Path) -> Expression | None:
         return None if source is None else self.expr(source, pos, path)
@@ -119,6 +133,8 @@ class Compiler:
     def journey(self, model: s.JourneyModel, pos: Positions, root: Path) -> m.Journey:
         self._ids: dict[str, Path] = {}
         self._topic = self.topic(model.topic, pos, (*root, "topic"))
+        entry = frozenset({self.trigger_type(model.trigger, pos, (*root, "trigger"))})
+        self._reach = Reach(entry, entry)
         trigger = self.trigger(model.trigger, pos, (*root, "trigger"))
         reentry = (
             m.Reentry(m.ReentryKind.COOLDOWN, parse_duration(model.reentry.cooldown))
@@ -130,15 +146,26 @@ class Compiler:
             self.problems.append(Problem(pos.file, line, col,
                 "repeat: yearly never fires again with reentry: never (the default); use reentry: after_exit",
                 Severity.WARNING))
+        audience = self.opt_expr(model.audience, pos, (*root, "audience"))
         goal = None
         if model.goal:
             g = model.goal
+            self.check.event_type(g.event, pos, (*root, "goal", "event"))
+            self._reach = Reach(frozenset({g.event}), entry)
             goal = m.Goal(
                 m.EventMatch(g.event, self.opt_expr(g.where, pos, (*root, "goal", "where"))),
                 parse_duration(g.within),
                 self.opt_expr(g.value, pos, (*root, "goal", "value")),
                 g.exit,
             )
+        exit_on = []
+        for i, e in enumerate(model.exit_on):
+            self.check.event_type(e.event, pos, (*root, "exit_on", i, "event"))
+            self._reach = Reach(frozenset({e.event}), entry)
+            exit_on.append(m.EventMatch(e.event, self.opt_expr(e.where, pos, (*root, "exit_on", i, "where"))))
+        self._reach = Reach(None, entry)  # re-checked before every send, after any event
+        filter_ = self.opt_expr(model.filter, pos, (*root, "filter"))
+        self._reach = Reach(entry, entry)
         program: list[m.Instruction] = []
         self.steps(model.steps, pos, (*root, "steps"), "", None, program)
         return m.Journey(
@@ -146,13 +173,10 @@ class Compiler:
             name=model.name or model.id,
             enabled=model.enabled,
             trigger=trigger,
-            audience=self.opt_expr(model.audience, pos, (*root, "audience")),
-            filter=self.opt_expr(model.filter, pos, (*root, "filter")),
+            audience=audience,
+            filter=filter_,
             reentry=reentry,
-            exit_on=tuple(
-                m.EventMatch(e.event, self.opt_expr(e.where, pos, (*root, "exit_on", i, "where")))
-                for i, e in enumerate(model.exit_on)
-            ),
+            exit_on=tuple(exit_on),
             goal=goal,
             program=tuple(program),
             topic=self._topic,
@@ -164,6 +188,17 @@ class Compiler:
             self.problems.append(pos.problem(path, f"unknown topic '{name}'{did_you_mean(name, self.topics)}; "
                                                    f"declare it in settings.topics (now: {known})"))
         return name
+
+    def trigger_type(self, t: Any, pos: Positions, path: Path) -> str:
+        """The type of the event that starts an instance (synthetic for time triggers), checked against `data:`."""
+        if isinstance(t, s.EventTriggerModel):
+            self.check.event_type(t.event, pos, (*path, "event"))
+            return t.event
+        if isinstance(t, s.DateTriggerModel):
+            self.check.trait(t.date, pos, (*path, "date"))
+            return "date"
+        self.check.event_type(t.inactivity, pos, (*path, "inactivity"))
+        return "inactivity"
 
     def trigger(self, t: Any, pos: Positions, path: Path) -> m.Trigger:
         if isinstance(t, s.EventTriggerModel):
@@ -197,9 +232,13 @@ class Compiler:
                     add(m.WaitUntil(clock(step.wait_until.time), days))
                 case s.WaitForStepModel():
                     spec = step.wait_for
+                    self.check.event_type(spec.event, pos, (*here, "wait_for", "event"))
+                    before = self._reach
+                    self._reach = Reach(frozenset({spec.event}), before.trigger)
                     match = m.EventMatch(spec.event, self.opt_expr(spec.where, pos, (*here, "wait_for", "where")))
                     at = add(m.Jump(-1))
-                    then_pc, else_pc = self.branches(step.then, step.else_, pos, here, default, variant, program)
+                    then_pc, else_pc = self.branches(step.then, step.else_, pos, here, default, variant, program,
+                                                     then_reach=self._reach, else_reach=before)
                     program[at] = m.Instruction(m.WaitFor(match, parse_duration(spec.timeout), then_pc, else_pc), step_id, variant, line)
                 case s.IfStepModel():
                     condition = self.expr(step.if_, pos, (*here, "if"))
@@ -211,6 +250,10 @@ class Compiler:
                     self.split(step, pos, here, default, step_id, line, variant, program)
                 case s.UpdateStepModel():
                     u = step.update
+                    for kind, names in (("set", u.set), ("increment", u.increment), ("unset", u.unset)):
+                        for k, name in enumerate(names):
+                            self.check.updated.add(name)
+                            self.check.trait(name, pos, (*here, "update", kind, k if kind == "unset" else name))
                     add(m.Update(
                         {k: e for k, v in u.set.items() if (e := self.expr(v, pos, (*here, "update", "set", k)))},
                         {k: e for k, v in u.increment.items() if (e := self.expr(v, pos, (*here, "update", "increment", k)))},
@@ -222,14 +265,21 @@ class Compiler:
                     raise AssertionError(f"unhandled step {step!r}")
 
     def branches(self, then: Sequence[Any], else_: Sequence[Any], pos: Positions, here: Path, default: str,
-                 variant: str | None, program: list[m.Instruction]) -> tuple[int, int]:
-        """Emit `then:` (ending in a jump past `else:`) and `else:`; returns where each starts."""
+                 variant: str | None, program: list[m.Instruction], then_reach: Reach | None = None,
+                 else_reach: Reach | None = None) -> tuple[int, int]:
+        """Emit `then:` (ending in a jump past `else:`) and `else:`; returns where each starts. The event
+        types reaching the step after are those leaving either branch."""
+        start = self._reach
         then_pc = len(program)
+        self._reach = then_reach or start
         self.steps(then, pos, (*here, "then"), f"{default}.then.", variant, program)
+        after_then = self._reach
         jump = len(program)
         program.append(m.Instruction(m.Jump(-1), "", variant))
         else_pc = len(program)
+        self._reach = else_reach or start
         self.steps(else_, pos, (*here, "else"), f"{default}.else.", variant, program)
+        self._reach = _union(after_then, self._reach)
         program[jump] = m.Instruction(m.Jump(len(program)), "", variant)
         return then_pc, else_pc
 
@@ -245,14 +295,18 @@ class Compiler:
         program.append(m.Instruction(m.Jump(-1), step_id, None, line))
         starts: list[int | None] = []
         jumps: list[int] = []
+        start, after = self._reach, self._reach
         for j, v in enumerate(spec.variants):
             if not v.steps:
                 starts.append(None)
                 continue
             starts.append(len(program))
+            self._reach = start
             self.steps(v.steps, pos, (*here, "split", "variants", j, "steps"), f"{default}.variants.{v.name}.", v.name, program)
+            after = _union(after, self._reach)
             jumps.append(len(program))
             program.append(m.Instruction(m.Jump(-1), "", v.name))
+        self._reach = after
         end = len(program)
         for j in jumps:
             program[j] = m.Instruction(m.Jump(end), "", program[j].variant)
@@ -272,5 +326,12 @@ class Compiler:
             self.problems.append(pos.problem(here, f"a {step.send} send needs a 'template'"))
         else:
             self.check_template(step.template, step.send, pos, (*here, "template"))
+            self.check.template(step.template, step.send, self._reach)
         topic = self.topic(step.topic, pos, (*here, "topic")) if step.topic else self._topic
         return m.Send(m.Channel(step.send), step.template, when, step.transactional, topic=topic)
+
+
+def _union(a: Reach, b: Reach) -> Reach:
+    """Where two paths meet: `event` may be either path's."""
+    event = None if a.event is None or b.event is None else a.event | b.event
+    return Reach(event, a.trigger if a.trigger == b.trigger else None)

@@ -7,8 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.declared import DeclaredData
 from engine.events import Event
 from engine.model import DEFAULT_FUTURE_SKEW
+from rules.data import DataTally, conformance_problems
 from rules.limits import check_object, customer_id_problem, id_problem
 from rules.problems import EventError
 from rules.traits import check_reserved
@@ -85,9 +87,12 @@ def parse_profile(data: Any) -> tuple[str, dict[str, Any]]:
     return data["customer_id"], check_reserved(traits)
 
 
-def parse_event(data: Any, *, received_at: datetime | None = None,
-                future_skew: timedelta = DEFAULT_FUTURE_SKEW) -> Event:
-    """Validate one event received at `received_at` (a missing timestamp takes it; without it, one is required)."""
+def parse_event(data: Any, *, received_at: datetime | None = None, future_skew: timedelta = DEFAULT_FUTURE_SKEW,
+                declared: DeclaredData | None = None, tally: DataTally | None = None) -> Event:
+    """Validate one event received at `received_at` (a missing timestamp takes it; without it, one is required).
+
+    With `declared` data (SPEC §9) a nonconforming event is refused when it is strict; `tally` counts
+    every event that passed the limits, by type, and its problems."""
     try:
         model = EventModel.model_validate(data)
     except ValidationError as exc:
@@ -107,6 +112,12 @@ def parse_event(data: Any, *, received_at: datetime | None = None,
         receipt = received_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
         raise EventError("timestamp", f"more than settings.future_skew ({span(future_skew)}) after the time of "
                                       f"receipt ({receipt}); check the sender's clock")
+    problems = conformance_problems(model.type, model.properties, traits, declared) if declared else []
+    if tally is not None:
+        tally.observe(model.type, problems)
+    if declared is not None and declared.strict and problems:
+        field, _, reason = problems[0].partition(": ")
+        raise EventError(field, f"{reason} (data.strict: true)")
     return Event(
         type=model.type,
         timestamp=timestamp.astimezone(timezone.utc),

@@ -10,7 +10,7 @@ import difflib
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
+from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError, TemplateAssertionError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -85,9 +85,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return checked_binop(operator, left, right)
 
 
-def make_environment(autoescape: bool = False) -> Sandbox:
+def make_environment(autoescape: bool = False, undefined: type[Undefined] = Missing) -> Sandbox:
     """The one sandbox all expressions and templates share: no mutation, no private attrs."""
-    env = Sandbox(undefined=Missing, autoescape=autoescape)
+    env = Sandbox(undefined=undefined, autoescape=autoescape)
     env.globals.update(ago=_ago, in_segment=_in_segment, _segments={})
     return env
 

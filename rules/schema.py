@@ -328,9 +328,59 @@ class JourneyModel(Strict):
     steps: list[StepModel] = Field(min_length=1)
 
 
+# ---- data: (SPEC §9) ---------------------------------------------------------
+
+TypeName = Literal["string", "number", "integer", "boolean", "date", "datetime", "list", "object"]
+
+
+class EnumTypeModel(Strict):
+    enum: list[str | int | float | bool] = Field(min_length=1, description="the allowed values")
+    required: bool = Field(False, description="every profile / event has it")
+
+
+class FieldSpecModel(Strict):
+    type: TypeName | EnumTypeModel
+    required: bool = Field(False, description="every profile / event has it")
+
+
+_FIELD_TYPES = ("string, number, integer, boolean, date, datetime, list, object, {enum: [...]} "
+                "or {type: T, required: true}")
+
+
+def _field_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "name"
+    if isinstance(value, dict):
+        return "enum" if "enum" in value else "spec" if "type" in value else None
+    return None
+
+
+FieldTypeModel = Annotated[
+    Union[
+        Annotated[TypeName, Tag("name")],
+        Annotated[EnumTypeModel, Tag("enum")],
+        Annotated[FieldSpecModel, Tag("spec")],
+    ],
+    Discriminator(_field_kind, custom_error_type="data_type", custom_error_message="a type is " + _FIELD_TYPES),
+    Field(description=_FIELD_TYPES),
+]
+
+
+class EventDataModel(Strict):
+    properties: dict[str, FieldTypeModel] = {}
+    revenue: Expression | None = Field(None, description="this event is a purchase worth this much (reports)")
+
+
+class DataModel(Strict):
+    strict: bool = Field(False, description="refuse events of undeclared types or with nonconforming properties")
+    traits: dict[str, FieldTypeModel] = {}
+    events: dict[str, EventDataModel | None] = {}
+
+
 class WorkspaceModel(Strict):
     version: Literal[1]
     settings: SettingsModel = SettingsModel()
+    data: DataModel | None = None
     segments: dict[str, Expression] = {}
     include: list[str] = ["journeys/*.yaml"]
     journeys: list[JourneyModel] = []

@@ -12,11 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from jinja2 import DictLoader, Template, TemplateSyntaxError, nodes, select_autoescape
+from jinja2 import DictLoader, Template, TemplateSyntaxError, UndefinedError, nodes, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.model import Rendered
 from engine.tracking import origin, rewrite_html, rewrite_text, written_origins
+from rules.compliance import add_footer, postal_address
 from rules.expressions import Missing, huge_literal, make_environment
 from rules.plaintext import html_to_text
 from rules.problems import Problem
@@ -27,6 +28,27 @@ SUFFIX = {"email": ".email.html", "sms": ".sms.txt"}
 _NAME = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+?)(?:\.(?P<locale>[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*))?\.(?P<channel>email\.html|sms\.txt)$")
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?$\n?", re.S | re.M)
 FRONT_KEYS = ("subject", "preheader", "text")
+
+
+class Unset(Missing):
+    """A missing value in a template: printing it, looping over it or doing sums with it fails the
+    send (`template_error`), so "Hi ," never goes out; `| default(...)`, `is defined` and
+    `{% if profile.x %}` still work, as they handle the missing value on purpose."""
+
+    __slots__ = ()
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        if self._undefined_hint:  # the sandbox's refusal of an unsafe attribute says why
+            raise self._undefined_exception(self._undefined_hint)
+        name = self._undefined_name
+        what = f"'{name}' is missing" if name else "a missing value is used"
+        raise UndefinedError(f"{what}: write {{{{ ... | default('...') }}}} where a value may be missing")
+
+    __str__ = __iter__ = __len__ = __contains__ = __html__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _fail
+    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pos__ = __neg__ = __call__ = _fail
+    __int__ = __float__ = __complex__ = __pow__ = __rpow__ = _fail
+    __hash__ = Missing.__hash__
 
 
 class Prepared:
@@ -78,10 +100,12 @@ class TemplateSet:
         self._variants: dict[tuple[str, str], dict[str | None, str]] = {}
         self._email: dict[str, EmailParts] = {}
         self._prepared: dict[str, Prepared] = {}
+        self.files = dict(files)
+        self._front: dict[str, dict[str, str]] = {}
         self._written = {path: written_origins(text) for path, text in files.items()}
         self._uses: dict[str, set[str]] = {path: set() for path in files}
         self._origins: dict[str, frozenset[str]] = {}
-        plain = make_environment(autoescape=False)
+        plain = make_environment(autoescape=False, undefined=Unset)
         for path, text in sorted(files.items()):
             body = self._split(path, text, plain)
             self._bodies[path] = body
@@ -90,7 +114,7 @@ class TemplateSet:
                 channel = "email" if match["channel"].startswith("email") else "sms"
                 locale = match["locale"].lower().replace("_", "-") if match["locale"] else None
                 self._variants.setdefault((match["name"], channel), {})[locale] = path
-        self.env = make_environment()
+        self.env = make_environment(undefined=Unset)
         self.env.autoescape = select_autoescape(enabled_extensions=("html",), default_for_string=False)
         self.env.loader = DictLoader(self._bodies)
         for path in sorted(self._bodies):
@@ -115,6 +139,7 @@ class TemplateSet:
             if key not in FRONT_KEYS:
                 self._problem(path, 2, f"unknown front matter key '{key}'; allowed: {', '.join(FRONT_KEYS)}")
         compiled: dict[str, Prepared | None] = {}
+        self._front[path] = {k: str(v) for k, v in front.items() if k in FRONT_KEYS and v is not None}
         for key in FRONT_KEYS:
             compiled[key] = None
             source = front.get(key)
@@ -182,6 +207,7 @@ class TemplateSet:
                track: Callable[[str], str] | None = None) -> Rendered:
         """`track`, when given, turns each link the template's author wrote into a tracked one."""
         path = self.path_for(name, channel, locale)
+        context = {"unsubscribe_url": "", **context}  # empty where none applies: transactional, SMS
         body = self._body(path).render(context)
         wrap = self._wrap(path, context)
         if channel == "sms":
@@ -193,12 +219,38 @@ class TemplateSet:
         parts = self._email[path]
         subject = " ".join(parts.subject.render(context).split())
         preheader = parts.preheader.render(context).strip() if parts.preheader else None
+        written = parts.text.render(context).strip() if parts.text else None
+        if unsubscribe := str(context["unsubscribe_url"]):  # marketing email: never without its footer
+            body, written = add_footer(body, written, unsubscribe, postal_address(context))
         if track:
             body = rewrite_html(body, track, wrap)
-        text = parts.text.render(context).strip() if parts.text else html_to_text(body)
+        text = written if written is not None else html_to_text(body)
         if track and parts.text:
             text = rewrite_text(text, track, wrap)
         return Rendered(subject=subject, text=text, html=body, preheader=preheader)
+
+    def variant_paths(self, name: str, channel: str) -> list[str]:
+        """Every file of one template: the plain one and its locale variants."""
+        return sorted(self._variants.get((name, channel), {}).values())
+
+    def names(self) -> list[tuple[str, str]]:
+        """(name, channel) of every template, for lookups by name alone."""
+        return sorted(self._variants)
+
+    def sources(self, path: str) -> list[tuple[str, str]]:
+        """(file, Jinja source) of everything rendering `path` reads: its front matter, its body, and
+        the layouts and macros it uses, so names can be checked wherever they are written."""
+        seen, todo = set(), [path]
+        found: list[tuple[str, str]] = []
+        while todo:
+            current = todo.pop()
+            if current in seen or current not in self._bodies:
+                continue
+            seen.add(current)
+            found.extend((current, source) for source in self._front.get(current, {}).values())
+            found.append((current, self._bodies[current]))
+            todo.extend(sorted(self._uses.get(current, ())))
+        return found
 
     def origins(self, path: str) -> frozenset[str]:
         """The link origins written in a template and in the layouts and macros it uses."""

@@ -6,11 +6,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from engine.model import Journey, Workspace
 from rules import schema as s
 from rules.compile import Compiler
+from rules.data import declared
+from rules.datacheck import SAMPLES, DataCheck, Reach
 from rules.expressions import Expression, ExpressionCompiler
 from rules.problems import Problem, Severity, WorkspaceError
 from rules.pydantic_errors import known_keys, problems_from
@@ -56,6 +59,35 @@ def read_templates(root: Path, problems: list[Problem]) -> dict[str, str]:
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(Problem(_rel(path, root), 1, 1, f"cannot read as UTF-8 text: {exc}"))
     return files
+
+
+def read_samples(root: Path, problems: list[Problem]) -> list[dict[str, Any]] | None:
+    """The traits of every profile of samples/profiles.jsonl, which templates are checked against
+    (SPEC §9); None when there is no such file. A line that is not a profile is a warning."""
+    path = root / SAMPLES
+    if not path.is_file():
+        return None
+    profiles: list[dict[str, Any]] = []
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        problems.append(Problem(SAMPLES, 1, 1, f"cannot read: {exc}", Severity.WARNING))
+        return None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            problems.append(Problem(SAMPLES, number, 1, f"not JSON ({exc}): line skipped", Severity.WARNING))
+            continue
+        traits = data.get("traits") if isinstance(data, dict) else None
+        if not isinstance(traits, dict):
+            problems.append(Problem(SAMPLES, number, 1, 'expected {"customer_id": ..., "traits": {...}}: line skipped',
+                                    Severity.WARNING))
+            continue
+        profiles.append(traits)
+    return profiles
 
 
 def _parse(path: Path, root: Path, problems: list[Problem]) -> LoadedYaml | None:
@@ -126,6 +158,9 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
     root = Path(root)
     problems: list[Problem] = []
     main_file = root / "journeys.yaml"
+    if not root.is_dir():
+        raise WorkspaceError([Problem(str(root), 1, 1, f"no folder {root}: give the folder holding journeys.yaml "
+                                                       "with --workspace DIR")])
     if not main_file.is_file():
         raise WorkspaceError([Problem(_rel(main_file, root), 1, 1, "no journeys.yaml here (use --workspace DIR)")])
     loaded = _parse(main_file, root, problems)
@@ -136,7 +171,13 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
     template_set = TemplateSet(read_templates(root, problems) if templates is None else templates)
     problems.extend(template_set.problems)
     exprs = ExpressionCompiler(ws_model.segments)
-    compiler = Compiler(exprs, template_set, ws_model.settings.topics)
+    data = declared(ws_model.data) if ws_model.data is not None else None
+    check = DataCheck(data, read_samples(root, problems), template_set)
+    compiler = Compiler(exprs, template_set, ws_model.settings.topics, check)
+    for event_type, spec in (ws_model.data.events.items() if ws_model.data else ()):
+        if spec is not None and spec.revenue is not None:
+            compiler.expr_for(spec.revenue, Reach(frozenset({event_type})), loaded.positions,
+                              ("data", "events", event_type, "revenue"))
     settings = compiler.settings(ws_model.settings, loaded.data, loaded.positions)
     segments: dict[str, Expression] = {}
     for name, source in ws_model.segments.items():
@@ -170,10 +211,13 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
         else:
             journeys.append(compiler.journey(model, doc.positions, prefix))
     problems.extend(compiler.problems)
+    problems.extend(check.finish())
 
     if any(p.severity is Severity.ERROR for p in problems):
         raise WorkspaceError(problems)
-    workspace = Workspace(settings, segments, tuple(journeys), template_set, str(root))
+    if data is not None and (orders := tuple(t for t, spec in data.events.items() if spec.revenue)):
+        settings = replace(settings, purchase_events=orders)  # SPEC §12: with data, orders declare revenue
+    workspace = Workspace(settings, segments, tuple(journeys), template_set, str(root), data)
     return Loaded(workspace, sorted(problems))
 
 

@@ -60,7 +60,7 @@ def load_yaml(text: str, file: str) -> LoadedYaml:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         reason = exc.problem or exc.context or "invalid YAML"
-        raise YamlSyntaxError(Problem(file, line, column, f"invalid YAML: {reason}")) from exc
+        raise YamlSyntaxError(Problem(file, line, column, in_words(reason))) from exc
     except RecursionError as exc:  # PyYAML composes recursively
         raise YamlSyntaxError(Problem(file, 1, 1, "invalid YAML: nested too deeply")) from exc
     if node is None:
@@ -76,6 +76,31 @@ def load_yaml(text: str, file: str) -> LoadedYaml:
     finally:
         constructor.dispose()
     return LoadedYaml(data, positions)
+
+
+# the parser's words, and what a person editing the file should do
+_IN_WORDS = (
+    ("found character '\\t'", "a tab character: indent with spaces, never tabs"),
+    ("mapping values are not allowed here",
+     "a ':' YAML did not expect: put quotes around a value that contains ': ' "
+     '(name: "Welcome: part 1"), or check the indentation of this line'),
+    ("expected <block end>, but found '<block mapping start>'",
+     "the indentation does not match the lines above: line this key up with the keys of the same "
+     "mapping (2 spaces per level)"),
+    ("expected <block end>, but found '<block sequence start>'",
+     "the indentation does not match the lines above: line this '- ' up with the other items of its list"),
+    ("expected <block end>, but found",
+     "the indentation does not match the lines above: line this up with the keys or items it belongs with"),
+    ("could not find expected ':'", "a line that is not 'key: value': add the ':' or check the indentation"),
+)
+
+
+def in_words(reason: str) -> str:
+    """A parser error as advice; the parser's own text when there is none."""
+    for found, advice in _IN_WORDS:
+        if found in reason:
+            return advice
+    return f"invalid YAML: {reason}"
 
 
 class YamlSyntaxError(ValueError):

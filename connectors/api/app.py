@@ -111,7 +111,8 @@ def create_app(runtime: EmbeddedRuntime, keys: list[Secret], signing: SignatureC
             try:
                 if isinstance(item, dict) and not item.get("id"):
                     item = {**item, "id": "evt_" + uuid.uuid4().hex}
-                events.append(parse_event(item, received_at=received, future_skew=skew))
+                events.append(parse_event(item, received_at=received, future_skew=skew,
+                                          declared=runtime.workspace.data, tally=metrics.data))
             except EventError as exc:
                 rejected.append({"index": index, "field": exc.field, "reason": exc.reason})
         runtime.counters.rejected += len(rejected)

@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from rules.data import DataTally
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
@@ -32,9 +34,11 @@ class Metrics:
     def __init__(self, counters: Any, read_counts: Callable[[], dict[str, Any]], clock: Callable[[], float]) -> None:
         self.registry = CollectorRegistry()
         self.window = LatencyWindow()
+        self.data = DataTally()  # fed by the event parser at the API (SPEC §9)
         self.histogram = Histogram("nudge_event_to_send_seconds", "From the event (or timer) to the provider hand-off",
                                    ["journey"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(_Collector(counters, read_counts, clock, self.window))
+        self.registry.register(_DataCollector(self.data))
 
     def observe(self, message: dict[str, Any], status: str, latency: float) -> None:
         journey = str(message.get("journey"))
@@ -73,3 +77,22 @@ class _Collector(Collector):
             for q in (0.5, 0.99):
                 quantiles.add_metric([journey, str(q)], self.window.quantile(journey, q))
         yield quantiles
+
+
+class _DataCollector(Collector):
+    """Data quality: events received per type, nonconforming ones per type and problem (SPEC §9)."""
+
+    def __init__(self, tally: DataTally) -> None:
+        self.tally = tally
+
+    def collect(self) -> Iterator[Any]:
+        received = CounterMetricFamily("nudge_data_events_received", "Events received at the API, by type",
+                                       labels=["type"])
+        for kind, n in sorted(self.tally.received.items()):
+            received.add_metric([kind], n)
+        yield received
+        problems = CounterMetricFamily("nudge_data_nonconforming", "Events that do not match data:, by type and problem",
+                                       labels=["type", "problem"])
+        for (kind, problem), n in sorted(self.tally.problems.items()):
+            problems.add_metric([kind, problem], n)
+        yield problems

@@ -10,9 +10,10 @@ from engine.model import Workspace
 from engine.reports import ReportInput, build_report
 from engine.reports.catalog import Catalog
 from engine.reports.page import render_html
-from engine.reports.period import Period, parse_at
+from engine.reports.period import Period, parse_at, previous
 from engine.reports.spreadsheet import render_csv
-from engine.runtimes.report_sources import from_db
+from engine.runtimes.d2 import render_maps
+from engine.runtimes.report_sources import from_db, latest_at, waiting_now
 
 MEDIA = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8", "json": "application/json"}
 
@@ -28,7 +29,10 @@ def report_page(conn: sqlite3.Connection, workspace: Workspace, format: str, sin
     except ValueError:
         raise ValueError("since and until are YYYY-MM-DD or RFC 3339") from None
     logs = from_db(conn, "nudge run", workspace.settings.purchase_events)
-    report = build_report(ReportInput(logs.records, logs.events, period, journey, Catalog.of(workspace), logs.source))
+    newest = latest_at(conn=conn)
+    before = previous(period, parse_at(newest) if newest else None)
+    report = build_report(ReportInput(logs.records, logs.events, period, journey, Catalog.of(workspace), logs.source,
+                                      previous=before, waiting=waiting_now(conn)))
     if format == "json":
         return orjson.dumps(report), MEDIA[format]
-    return (render_html(report) if format == "html" else render_csv(report)).encode(), MEDIA[format]
+    return (render_html(report, render_maps(report)) if format == "html" else render_csv(report)).encode(), MEDIA[format]

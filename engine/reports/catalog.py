@@ -11,7 +11,7 @@ from engine.model import Attribution, Jump, Journey, Split, Workspace
 SplitKey = tuple[str, str]   # (journey id, split name): experiments are keyed by both
 
 
-def _holdouts(journey: Journey, split: Split) -> frozenset[str]:
+def holdout_variants(journey: Journey, split: Split) -> frozenset[str]:
     """Variants without steps: their entry point is the split's end, not an instruction of their own."""
     program = journey.program
     return frozenset(v.name for v in split.variants if v.pc >= len(program) or program[v.pc].variant != v.name)
@@ -23,7 +23,7 @@ def _regions(journey: Journey) -> dict[str, str]:
     for pc, ins in enumerate(journey.program):
         if not isinstance(ins.action, Split):
             continue
-        holdouts = _holdouts(journey, ins.action)
+        holdouts = holdout_variants(journey, ins.action)
         starts = sorted(v.pc for v in ins.action.variants if v.name not in holdouts)
         if holdouts:
             end = next(v.pc for v in ins.action.variants if v.name in holdouts)
@@ -60,7 +60,7 @@ class Catalog:
                 continue
             splits[journey.id] = found
             for split in found:
-                holdouts[(journey.id, split.name)] = _holdouts(journey, split)
+                holdouts[(journey.id, split.name)] = holdout_variants(journey, split)
             split_of_step.update({(journey.id, step): name for step, name in _regions(journey).items()})
         return cls(order=tuple(j.id for j in workspace.journeys), names={j.id: j.name for j in workspace.journeys},
                    splits=splits, split_of_step=split_of_step, holdouts=holdouts,

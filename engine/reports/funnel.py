@@ -46,6 +46,21 @@ class Funnel:
         self.recipients: set[str] | None = set() if track_recipients else None
         self.extra = extra
 
+    def reach(self, customer: str) -> None:
+        if self.recipients is not None:
+            self.recipients.add(customer)
+
+    def absorb(self, part: Funnel) -> None:
+        """Adds the sends, reasons, recipients and provider flags counted apart (a group of messages)."""
+        for name in ("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed", "reported"):
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+        for mine, theirs in ((self.skipped, part.skipped), (self.suppressed, part.suppressed),
+                             (self.failed, part.failed)):
+            for reason, n in theirs.items():
+                mine[reason] = mine.get(reason, 0) + n
+        if self.recipients is not None and part.recipients is not None:
+            self.recipients |= part.recipients
+
     def flag(self, flag: int) -> None:
         field = FLAG_FIELDS[flag]
         setattr(self, field, getattr(self, field) + 1)

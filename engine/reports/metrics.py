@@ -56,15 +56,17 @@ class Group:
     channel: Funnel
     total: Funnel
     total_channel: Funnel
+    template: Funnel
     journey_id: str
+    own: Funnel   # sends, reasons and provider flags of this group alone, folded into the others by finish()
 
     def each(self) -> tuple[Funnel, ...]:
-        parts = (self.journey, self.step, self.channel, self.total, self.total_channel)
+        parts = (self.journey, self.step, self.channel, self.total, self.total_channel, self.template)
         return parts if self.variant is None else (*parts, self.variant)
 
     def touched(self) -> tuple[Funnel, ...]:
-        """Where a last-touch goal conversion is credited: the message's step and channels."""
-        return self.step, self.channel, self.total_channel
+        """Where a last-touch goal conversion is credited: the message's step, channels and template."""
+        return self.step, self.channel, self.total_channel, self.template
 
 
 class Tally:
@@ -76,12 +78,13 @@ class Tally:
         self.order_types = frozenset(order_types(catalog.workspace))
         self.total = Funnel("all")
         self.channels: dict[str, Funnel] = {}
+        self.templates: dict[tuple[str, str], Funnel] = {}    # (channel, template) across journeys
         self.journey_funnels: dict[str, Funnel] = {}
         self.steps: dict[tuple[str, str], Funnel] = {}
         self.variants: dict[tuple[str, str, str], Funnel] = {}
         self.journey_channels: dict[tuple[str, str], Funnel] = {}
         self.days: dict[tuple[str, str], Funnel] = {}
-        self.groups: dict[tuple[str, str, str | None, str | None, str], int] = {}
+        self.groups: dict[tuple[str, str, str | None, str | None, str, str | None], int] = {}
         self.group_list: list[Group] = []
         # messages sent, by index: their group (or OTHER_JOURNEY), channel, customer and time
         self.messages: dict[str, int] = {}
@@ -96,6 +99,7 @@ class Tally:
         self.sent_variants: dict[tuple[str, str], dict[str, str]] = {}  # (customer, journey) -> split -> variant
         self.last_touch: dict[tuple[str, str], int] = {}
         self.conversions: list[tuple[str, str, float]] = []
+        self.exits: dict[tuple[str, str | None, str], int] = {}   # (journey, step, reason) -> instances
         self.orders: dict[str, Order] = {}
         self.orders_without_total = 0
         self.attributed: dict[str, int] = {}                    # order id -> message index
@@ -116,8 +120,12 @@ class Tally:
             if kind == "send" and r.get("status") == "sent":
                 self._message(r, OTHER_JOURNEY, customer)
             return
-        day = r["at"][:10]
-        self._seen(r["at"])
+        at = r["at"]
+        day = at[:10]
+        if self.first_at is None or at < self.first_at:
+            self.first_at = at
+        if self.last_at is None or at > self.last_at:
+            self.last_at = at
         if kind == "entered":
             self._journey(journey).entered += 1
             self._day(journey, day).entered += 1
@@ -137,6 +145,10 @@ class Tally:
                     f.conversions += 1
                     f.goal_value += value
             self.conversions.append((customer, journey, value))
+        elif kind == "exited":
+            self._journey(journey)
+            key = (journey, r.get("step"), str(r.get("reason")))
+            self.exits[key] = self.exits.get(key, 0) + 1
 
     def _send(self, r: Mapping[str, Any], journey: str, customer: str, day: str) -> None:
         step = str(r.get("step"))
@@ -145,22 +157,20 @@ class Tally:
         if variant is not None and split is not None and journey not in self.catalog.splits:
             self.sent_variants.setdefault((customer, journey), {}).setdefault(split, str(variant))
             self.entries.setdefault((customer, journey), r["at"])
-        index = self._group(journey, step, split, variant, str(r.get("channel")))
+        index = self._group(journey, step, split, variant, str(r.get("channel")), r.get("template"))
         group = self.group_list[index]
         status = r.get("status")
+        own = group.own
         if status == "sent":
-            for f in group.each():
-                f.sent += 1
-                if f.recipients is not None:
-                    f.recipients.add(customer)
+            own.sent += 1
+            own.reach(customer)
             self._day(journey, day).sent += 1
             self.last_touch[(customer, journey)] = index
             self._message(r, index, customer)
             return
         reason = str(r.get("reason") or "unknown")
-        for f in group.each():
-            by_reason = f.skipped if status == "skipped" else f.suppressed if status == "suppressed" else f.failed
-            by_reason[reason] = by_reason.get(reason, 0) + 1
+        by_reason = own.skipped if status == "skipped" else own.suppressed if status == "suppressed" else own.failed
+        by_reason[reason] = by_reason.get(reason, 0) + 1
 
     def _message(self, r: Mapping[str, Any], group: int, customer: str) -> None:
         mid = r.get("message_id")
@@ -203,8 +213,8 @@ class Tally:
         group = self.group_list[g]
         day = self._day(group.journey_id, at.date().isoformat())
         for bit in (b for b in FLAG_FIELDS if fresh & b):
-            for f in (*group.each(), day):
-                f.flag(bit)
+            group.own.flag(bit)
+            day.flag(bit)
 
     def _order(self, e: Mapping[str, Any]) -> None:
         order = order_of(e, customer_key(e), self.catalog.workspace)
@@ -222,7 +232,11 @@ class Tally:
         return [o for o in self.orders.values() if since is None or o.at >= since]
 
     def finish(self) -> None:
-        """Credits each order of the period to at most one message (SPEC §12)."""
+        """Folds each group's sends into its funnels, then credits each order of the period to at most one
+        message (SPEC §12)."""
+        for group in self.group_list:
+            for f in group.each():
+                f.absorb(group.own)
         windows = self.catalog.attribution
         for key, order in self.orders.items():
             if self.period.since is not None and order.at < self.period.since:
@@ -324,19 +338,19 @@ class Tally:
             item["variants"] = [f.as_dict() for (j, _, _), f in sorted(self.variants.items()) if j == journey]
             item["channels"] = [f.as_dict() for (j, _), f in sorted(self.journey_channels.items()) if j == journey]
             item["daily"] = [daily_row(f) for (j, _), f in sorted(self.days.items()) if j == journey]
+            item["exits"] = [{"step": step, "reason": reason, "count": n}
+                             for (j, step, reason), n in self.exits.items() if j == journey]
             result.append(item)
         return result
 
     def channel_totals(self) -> list[dict[str, Any]]:
         return [f.as_dict() for _, f in sorted(self.channels.items())]
 
-    # ---- funnels by key ------------------------------------------------------------
-    def _seen(self, at: str) -> None:
-        if self.first_at is None or at < self.first_at:
-            self.first_at = at
-        if self.last_at is None or at > self.last_at:
-            self.last_at = at
+    def template_totals(self) -> list[dict[str, Any]]:
+        """Each template's messages across journeys, by channel and name."""
+        return [f.as_dict() for _, f in sorted(self.templates.items())]
 
+    # ---- funnels by key ------------------------------------------------------------
     def _journey(self, journey: str) -> Funnel:
         f = self.journey_funnels.get(journey)
         if f is None:
@@ -355,14 +369,21 @@ class Tally:
             f = self.days[(journey, day)] = Funnel(day, track_recipients=False)
         return f
 
-    def _group(self, journey: str, step: str, split: str | None, variant: str | None, channel: str) -> int:
-        key = (journey, step, split, variant, channel)
+    def _group(self, journey: str, step: str, split: str | None, variant: str | None, channel: str,
+               template: str | None) -> int:
+        key = (journey, step, split, variant, channel, template)
         index = self.groups.get(key)
         if index is None:
             step_f = self.steps.get((journey, step))
             if step_f is None:
                 step_f = self.steps[(journey, step)] = Funnel(step, per="recipients", channel=channel, split=split,
-                                                              variant=variant)
+                                                              variant=variant, templates=[])
+            if template and template not in step_f.extra["templates"]:
+                step_f.extra["templates"].append(template)   # a content test sends one step with several
+            name = template or "(no template)"
+            tf = self.templates.get((channel, name))
+            if tf is None:
+                tf = self.templates[(channel, name)] = Funnel(name, per="recipients", channel=channel)
             jc = self.journey_channels.get((journey, channel))
             if jc is None:
                 jc = self.journey_channels[(journey, channel)] = Funnel(channel, per="recipients")
@@ -371,7 +392,8 @@ class Tally:
                 tc = self.channels[channel] = Funnel(channel, per="recipients")
             variant_f = self._variant(journey, split or "", variant) if variant is not None else None
             index = self.groups[key] = len(self.group_list)
-            self.group_list.append(Group(self._journey(journey), step_f, variant_f, jc, self.total, tc, journey))
+            self.group_list.append(Group(self._journey(journey), step_f, variant_f, jc, self.total, tc, tf, journey,
+                                         Funnel("group")))
         return index
 
 

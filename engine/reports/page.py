@@ -7,6 +7,7 @@ from typing import Any, Mapping, Sequence
 
 from engine.reports import charts
 from engine.reports.formatting import count, money, percent, points
+from engine.reports.journey_map import Drawing
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2430;margin:0;background:#f6f7f9}
@@ -26,6 +27,9 @@ th{background:#eef1f6;font-weight:600;white-space:normal;vertical-align:bottom}t
 .chart{background:#fff;border:1px solid #dde2ea;border-radius:6px}
 .chart .axis{font-size:12px;fill:#5b6576}.chart .value{font-size:12px;fill:#1d2430}
 .chart .grid{stroke:#dde2ea}.chart .whisker{stroke:#1d2430;stroke-width:2}
+.map{background:#fff;border:1px solid #dde2ea;border-radius:6px;padding:8px;max-width:100%;overflow-x:auto;
+box-sizing:border-box;display:inline-block}.map svg{max-width:100%;height:auto;display:block}
+#comparison td:last-child{text-align:left;white-space:normal;color:#5b6576}
 """
 
 MACHINE_OPENS = (
@@ -136,7 +140,24 @@ def _revenue(report: Mapping[str, Any], currency: str) -> str:
             + _table(("credited to", "orders", "revenue"), rows, id="revenue"))
 
 
-def _journey(j: Mapping[str, Any], currency: str) -> str:
+def _map(j: Mapping[str, Any], drawing: Drawing | None) -> str:
+    """The journey drawn from its YAML with this report's counts on each node (engine.reports.journey_map)."""
+    if j.get("map") is None:
+        return ""
+    waiting = ("'waiting now' counts the customers at each step at this moment. " if j.get("waiting_now") is not None
+               else "Customers waiting at each step are shown for a live store (--db or /reports). ")
+    note = (f'<p class="note">{escape(waiting)}Click rates are of the base named on each node; goal conversions on '
+            f"a message are last touch; 'left here' counts instances that exited while at that step, by reason.</p>")
+    if drawing is None:
+        body = '<p class="note">The map is not drawn in this output.</p>'
+    elif drawing.problem:
+        body = f'<p class="note">Journey map not drawn: {escape(drawing.problem)}</p>'
+    else:
+        body = f'<div class="map" id="map-{escape(j["id"])}">{drawing.svg}</div>'
+    return f"<h3>Journey map</h3>{note}{body}"
+
+
+def _journey(j: Mapping[str, Any], currency: str, drawing: Drawing | None = None) -> str:
     sent = j["sent"]
     reported = j["delivery_reported"]
     engaged_base = ("delivered", j["delivered"]) if reported else ("sent", sent)
@@ -152,15 +173,16 @@ def _journey(j: Mapping[str, Any], currency: str) -> str:
               (("entered", "entered"), ("sent", "sent"), ("clicked", "clicked"), ("goal conversions", "conversions"),
                ("attributed orders", "orders"))]
     parts = [f'<section class="journey" id="journey-{escape(j["id"])}"><h2>{escape(j["name"])} '
-             f'<small>({escape(j["id"])})</small></h2><div class="charts">',
+             f'<small>({escape(j["id"])})</small></h2>', _map(j, drawing), '<div class="charts">',
              charts.funnel(stages, f"Funnel of {j['id']}")]
     if days:
         parts.append(charts.small_multiples(days, series, f"Daily activity of {j['id']}"))
     parts.append("</div>")
     if j["steps"]:
-        parts.append("<h3>Steps</h3>" + _table(("step", "channel", *FUNNEL_HEADERS[2:]),
-                                               [[s["id"], s.get("channel") or "", *_funnel_row("", s, currency)[2:]]
-                                                for s in j["steps"]]))
+        parts.append("<h3>Messages (steps)</h3>" + _table(
+            ("step", "channel", "template", *FUNNEL_HEADERS[2:]),
+            [[s["id"], s.get("channel") or "", ", ".join(s.get("templates") or ()), *_funnel_row("", s, currency)[2:]]
+             for s in j["steps"]], id=f"steps-{j['id']}"))
     if j["variants"]:
         parts.append("<h3>Variants</h3>" + _table(("split", "variant", *FUNNEL_HEADERS[1:]),
                                                    [[v.get("split") or "", *_funnel_row(v["id"], v, currency)]
@@ -189,7 +211,8 @@ def _experiment(e: Mapping[str, Any], currency: str) -> str:
     title = _title(e)
     bars = [(_arm_name(v), v["conversion_rate"], *v["conversion_ci95"]) for v in e["variants"]]
     variants = _table(("variant", "customers", "converted", ("conversion rate", "goal conversions / customers assigned"),
-                       "95% interval", "clicked", ("click rate", "customers who clicked / customers assigned"),
+                       ("95% interval", "Wilson score interval of the conversion rate"),
+                       "clicked", ("click rate", "customers who clicked / customers assigned"),
                        ("revenue", "orders of the arm's customers after entering the journey, attributed or not"),
                        ("revenue/customer", "revenue / customers assigned")),
                       [[_arm_name(v), count(v["customers"]), count(v["converted"]),
@@ -209,7 +232,9 @@ def _experiment(e: Mapping[str, Any], currency: str) -> str:
                     f"({money(rlow, currency)} to {money(rhigh, currency)})")
         rows.append([f"{c['variant']} vs {c['baseline']}", c["metric"], points(c["difference"]),
                      f"{points(c['ci95'][0])} to {points(c['ci95'][1])}", f"{c['p_value']:.3f}", lift, c["verdict"]])
-    comparisons = _table(("comparison", "metric", "difference", "95% interval", "p-value",
+    comparisons = _table(("comparison", "metric", ("difference", "the variant's rate minus the baseline's, in "
+                                                                "percentage points (rates of customers assigned)"),
+                          ("95% interval", "Newcombe's interval of the difference"), "p-value",
                           ("incremental (95% intervals)", "treated minus holdout per customer, × treated customers; "
                                                           "revenue by Welch's interval"), "verdict"), rows)
     return (f'<section class="experiment" id="experiment-{escape(e["key"])}"><h3>{escape(title)}: baseline '
@@ -242,7 +267,9 @@ def _customers(c: Mapping[str, Any], currency: str) -> str:
     width = max((len(r["retention"]) for r in c["cohorts"]), default=0)
     cohort_rows = [[r["cohort"], count(r["customers"]), *(percent(x, 0) for x in r["retention"]),
                     *([""] * (width - len(r["retention"])))] for r in c["cohorts"]]
-    cohorts = _table(("first purchase", "customers", *(f"month {k}" for k in range(width))), cohort_rows, id="cohorts")
+    cohorts = _table(("first purchase", "customers",
+                      *((f"month {k}", f"customers of the cohort who purchased in month {k} after their first purchase "
+                                       "/ the cohort's customers") for k in range(width))), cohort_rows, id="cohorts")
     return (f"<p>{count(c['customers'])} customers, {count(c['orders'])} orders, "
             f"{escape(money(c['revenue'], currency))} as of {escape(c['as_of'][:10])}.</p>"
             f"<h3>Lifecycle stages</h3>{lifecycle}<h3>RFM segments</h3>{rfm}<h3>Lifetime value</h3>{clv_text}"
@@ -250,7 +277,83 @@ def _customers(c: Mapping[str, Any], currency: str) -> str:
             f"after its first purchase.</p>{cohorts}")
 
 
-def render_html(report: Mapping[str, Any]) -> str:
+def _change(row: Mapping[str, Any], currency: str) -> tuple[str, str]:
+    """The change as a signed number (points for a rate) and its relative change, both coloured."""
+    change = row["change"]
+    if change is None:
+        return "–", "–"
+    if row["kind"] == "rate":
+        text = points(change)
+    elif row["kind"] == "money":
+        text = ("+" if change >= 0 else "") + money(change, currency)
+    else:
+        text = f"{change:+,.0f}"
+    relative = row["relative_change"]
+    return text, "–" if relative is None else f"{relative * 100:+.1f}%"
+
+
+def _value(row: Mapping[str, Any], key: str, currency: str) -> str:
+    value = row[key]
+    return percent(value) if row["kind"] == "rate" else money(value, currency) if row["kind"] == "money" else count(value)
+
+
+def _comparison(report: Mapping[str, Any], currency: str) -> str:
+    c = report.get("comparison")
+    if not c:
+        return ""
+    before = c["previous_period"]
+    span = f"{before['since'][:16].replace('T', ' ')} UTC up to this period's start"
+    rows = []
+    for row in (*c["revenue"], *c["totals"]):
+        change, relative = _change(row, currency)
+        rows.append([row["label"], _value(row, "current", currency), _value(row, "previous", currency), change,
+                     relative, row["base"]])
+    totals = _table(("", "this period", ("previous period", span), ("change", "this period minus the previous; "
+                     "rates in percentage points"), ("relative change", "change / the previous period's value "
+                                                     "(none for rates: their change is in points)"), "what it counts"),
+                    rows, id="comparison")
+    keys = ("entered", "sent", "clicked", "conversions", "conversion_rate", "attributed_revenue")
+    headers: list[str | tuple[str, str]] = [""]
+    journey_rows = []
+    for j in c["journeys"]:
+        by_key = {m["metric"]: m for m in j["metrics"]}
+        cells = [j["name"]]
+        for key in keys:
+            m = by_key[key]
+            change, relative = _change(m, currency)
+            cells.append(f"{_value(m, 'current', currency)} ({change}" + (")" if relative == "–" else f", {relative})"))
+        journey_rows.append(cells)
+    for key in keys:
+        m = next((m for j in c["journeys"] for m in j["metrics"] if m["metric"] == key), None)
+        if m is not None:
+            headers.append((m["label"], f"{m['base']}; in brackets the change from the previous period "
+                                        + ("in percentage points" if m["kind"] == "rate" else "and its relative change")))
+    per_journey = _table(headers, journey_rows, id="comparison-journeys") if journey_rows else ""
+    return (f"<h2>Compared with the previous period</h2><p>The previous period runs from {escape(span)}: the same "
+            f"length, just before. A change with no previous value is shown as –.</p>{totals}{per_journey}")
+
+
+def _idle(report: Mapping[str, Any], maps: Mapping[str, Drawing] | None) -> str:
+    """Journeys of the workspace with nothing in the period: drawn all the same, with their counts at 0."""
+    idle = report.get("idle_journeys") or ()
+    if not idle:
+        return ""
+    return ("<h2>Journeys with no activity in this period</h2>" + "".join(
+        f'<section class="journey" id="journey-{escape(j["id"])}"><h3>{escape(j["name"])} '
+        f'<small>({escape(j["id"])})</small></h3>{_map(j, (maps or {}).get(j["id"]))}</section>' for j in idle))
+
+
+def _templates(report: Mapping[str, Any], currency: str) -> str:
+    rows = [[t["id"], t.get("channel") or "", *_funnel_row("", t, currency)[2:]] for t in report.get("templates", ())]
+    if not rows:
+        return ""
+    return ("<h3>Templates</h3><p>Each template's messages across every journey and step that sends it; goal "
+            "conversions are last touch.</p>" + _table(("template", "channel", *FUNNEL_HEADERS[2:]), rows,
+                                                      id="templates"))
+
+
+def render_html(report: Mapping[str, Any], maps: Mapping[str, Drawing] | None = None) -> str:
+    """`maps`: each journey's map laid out (engine/runtimes/d2.py); without them the report says it has none."""
     currency = report["currency"]
     period = report["period"]
     start, end = (period["since"] or report["data_from"] or "…"), (period["until"] or report["data_until"] or "…")
@@ -267,9 +370,11 @@ def render_html(report: Mapping[str, Any]) -> str:
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body><main>'
             f'<h1>Campaign performance</h1><p class="meta">{escape(span)} · source {escape(report["source"])} · '
             f'amounts in {escape(currency)}</p>{_cards(report, currency)}'
+            f'{_comparison(report, currency)}'
             f'<p class="note">{escape(MACHINE_OPENS)}</p>{_revenue(report, currency)}'
             f'<h2>Journeys</h2>{overview}<h3>Channels</h3><p>Goal conversions here are last touch: the journey\'s '
-            f'last message to the customer before the goal.</p>{channels}{orphan}'
-            + "".join(_journey(j, currency) for j in report["journeys"])
+            f'last message to the customer before the goal.</p>{channels}{_templates(report, currency)}{orphan}'
+            + "".join(_journey(j, currency, (maps or {}).get(j["id"])) for j in report["journeys"])
+            + _idle(report, maps)
             + f'<h2>Experiments</h2>{experiments}<h2>Customers</h2>{_customers(report["customers"], currency)}'
             "</main></body></html>\n")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 
 def parse_at(value: str) -> datetime:
@@ -30,3 +30,15 @@ class Period:
 
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat().replace("+00:00", "Z") if at else None
+
+
+def previous(period: Period, latest: datetime | None) -> Period | None:
+    """The period of the same length just before `period` (ending the instant before its start), to compare with;
+    an open end is `latest` (the newest record). None when the period has no start."""
+    if period.since is None:
+        return None
+    # an end date covers its whole day (…23:59:59.999999): its period is whole days long
+    length = (period.until + timedelta(microseconds=1) if period.until else latest or period.since) - period.since
+    if length <= timedelta(0):
+        return None
+    return Period(period.since - length, period.since - timedelta(microseconds=1))

@@ -1,4 +1,4 @@
-"""The CSV report: one row per journey, step and variant, the same columns for each."""
+"""The CSV report: one row per journey, step, variant and template, the same columns for each."""
 
 from __future__ import annotations
 
@@ -27,4 +27,5 @@ def render_csv(report: Mapping[str, Any]) -> str:
         writer.writerow(_row("journey", j["id"], j))
         writer.writerows(_row("step", j["id"], s) for s in j["steps"])
         writer.writerows(_row("variant", j["id"], v) for v in j["variants"])
+    writer.writerows(_row("template", "", t) for t in report.get("templates", ()))   # across journeys
     return out.getvalue()

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from engine.declared import DeclaredData
 from engine.events import Event
 from engine.model import DEFAULT_FUTURE_SKEW
 from engine.runtimes.simulate import Rejected
@@ -60,7 +61,8 @@ def read_events(path: Path, future_skew: timedelta = DEFAULT_FUTURE_SKEW) -> lis
     return events
 
 
-def read_event_lines(path: Path, future_skew: timedelta = DEFAULT_FUTURE_SKEW) -> tuple[list[Event], list[Rejected]]:
+def read_event_lines(path: Path, future_skew: timedelta = DEFAULT_FUTURE_SKEW,
+                     declared: DeclaredData | None = None) -> tuple[list[Event], list[Rejected]]:
     """The accepted events, and every refused line (SPEC §8) in file order, for `nudge simulate`.
 
     A refused line is placed at its own journey time (`received_at`, else `timestamp`) when valid, else at that
@@ -75,7 +77,7 @@ def read_event_lines(path: Path, future_skew: timedelta = DEFAULT_FUTURE_SKEW) -
             times.append((number, at))
         if error is None:
             try:
-                events.append(event_line(data, future_skew))
+                events.append(event_line(data, future_skew, declared))
                 continue
             except EventError as exc:
                 error = str(exc)
@@ -88,17 +90,18 @@ def _nearest(times: list[tuple[int, datetime]], number: int) -> datetime:
     return times[index - 1][1] if index else (times[0][1] if times else EPOCH)
 
 
-def event_line(data: Any, future_skew: timedelta = DEFAULT_FUTURE_SKEW) -> Event:
+def event_line(data: Any, future_skew: timedelta = DEFAULT_FUTURE_SKEW, declared: DeclaredData | None = None) -> Event:
     """One event line; an exported log's lines carry `received_at`, the journey time of the replay
     (SPEC §14), and then the timestamp may lead it by `future_skew` at most (SPEC §8)."""
     if not isinstance(data, dict) or "received_at" not in data:
-        return parse_event(data, future_skew=future_skew)
+        return parse_event(data, future_skew=future_skew, declared=declared)
     data = dict(data)
     try:
         received_at = parse_timestamp(data.pop("received_at"))
     except ValueError as exc:
         raise EventError("received_at", str(exc)) from None
-    return replace(parse_event(data, received_at=received_at, future_skew=future_skew), received_at=received_at)
+    return replace(parse_event(data, received_at=received_at, future_skew=future_skew, declared=declared),
+                   received_at=received_at)
 
 
 def read_profiles(path: Path) -> list[tuple[str, dict[str, Any]]]:

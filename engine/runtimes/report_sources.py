@@ -92,3 +92,13 @@ def latest_at(logs_path: Path | None = None, conn: sqlite3.Connection | None = N
 def count_lines(path: Path) -> int:
     with path.open("rb") as handle:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+def waiting_now(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    """(journey, step id) -> journey instances in flight standing there now: the live store's customer states
+    (as `queries.in_flight` reads them), counted in SQL without decoding each state."""
+    rows = conn.execute(
+        "SELECT json_extract(i.value, '$.journey'), json_extract(i.value, '$.step_id'), COUNT(*) "
+        "FROM customers, json_each(CAST(customers.state AS TEXT), '$.instances') AS i "
+        "WHERE customers.active > 0 GROUP BY 1, 2")
+    return {(str(journey), str(step or "")): n for journey, step, n in rows}

@@ -108,3 +108,89 @@ def test_at_1400_pixels_no_table_chart_or_card_of_the_report_is_cut_off(tmp_path
     assert json.loads(measured.group(1).replace("&quot;", '"')) == {"width": 1400, "cut": []}
     chromium(tmp_path, f"--screenshot={tmp_path / 'report-1400.png'}", "--window-size=1400,3000", page.as_uri())
     assert (tmp_path / "report-1400.png").stat().st_size > 10_000
+
+
+MAPS = """<script>
+const scales = [...document.querySelectorAll(".map > svg")].map(svg => {
+  const [, , width] = svg.getAttribute("viewBox").split(" ").map(Number);
+  return svg.getBoundingClientRect().width / width;
+});
+const mark = document.createElement("pre");
+mark.id = "maps";
+mark.textContent = JSON.stringify({maps: scales.length, smallest: Math.min(...scales)});
+document.body.append(mark);
+</script>"""
+
+
+def demo_report(tmp_path: Path, *args: str) -> Path:
+    """The demo workspace (journeys.yaml at the repository root) replaying samples/, reported as HTML with maps."""
+    root = Path(__file__).resolve().parents[2]
+    records, page = tmp_path / "records.jsonl", tmp_path / "report.html"
+    result = nudge("simulate", "--workspace", str(root), "--events", str(root / "samples" / "events.jsonl"),
+                   "--profiles", str(root / "samples" / "profiles.jsonl"), "-o", str(records))
+    assert result.returncode == 0, result.stderr
+    result = nudge("report", "--workspace", str(root), "--input", str(records), "--events",
+                   str(root / "samples" / "events.jsonl"), "--format", "html", "-o", str(page), *args)
+    assert result.returncode == 0, result.stderr
+    return page
+
+
+@needs_chromium
+def test_the_demo_workspace_maps_are_drawn_whole_and_readable_at_1400_pixels(tmp_path: Path) -> None:
+    page = demo_report(tmp_path, "--since", "30d")
+    html = page.read_text()
+    assert html.count('class="map"') == 8 and "Compared with the previous period" in html
+    page.write_text(html.replace("</body>", MEASURE + MAPS + "</body>"))
+    dom = chromium(tmp_path, "--window-size=1400,2000", "--dump-dom", page.as_uri())
+    measured = re.search(r'<pre id="measure">(.*?)</pre>', dom)
+    maps = re.search(r'<pre id="maps">(.*?)</pre>', dom)
+    assert measured and maps, "the measuring scripts did not run"
+    assert json.loads(measured.group(1).replace("&quot;", '"')) == {"width": 1400, "cut": []}
+    drawn = json.loads(maps.group(1).replace("&quot;", '"'))
+    assert drawn["maps"] == 8
+    assert drawn["smallest"] >= 0.8   # D2 writes 15 px labels: none is shrunk below 12 px to fit the page
+    for name in ("Starts on cart_updated", "Wait up to 1d for cart_viewed", "Send sms: cart_last_call",
+                 "Split review_incentive", "no cart_viewed in 1d"):
+        assert name in dom
+    chromium(tmp_path, f"--screenshot={tmp_path / 'demo-1400.png'}", "--window-size=1400,9000", page.as_uri())
+    assert (tmp_path / "demo-1400.png").stat().st_size > 10_000
+
+
+WAITING = """\
+id: drip
+name: Drip
+trigger: {event: signed_up}
+steps:
+  - id: hello
+    send: email
+    template: hi
+  - id: two_days
+    wait: 2d
+  - id: tip
+    send: email
+    template: hi
+"""
+
+
+@needs_chromium
+def test_reports_page_draws_each_journey_with_the_customers_waiting_now(tmp_path: Path) -> None:
+    from engine.testing import email, write_workspace
+    root = write_workspace(tmp_path / "ws", journeys={"drip": WAITING}, templates={"hi.email.html": email("Hi")})
+    server = NudgeServer(root, tmp_path / "nudge.db").start()
+    try:
+        now = datetime.now(timezone.utc)
+        server.post([{"id": f"s{i}", "type": "signed_up", "customer_id": f"c{i}", "timestamp": now.isoformat(),
+                      "traits": {"email": f"c{i}@example.com"}} for i in range(3)])
+        bearer = {"Authorization": f"Bearer {server.api_key}"}
+
+        def waiting() -> bool:
+            journeys = httpx.get(server.url + "/reports?format=json", headers=bearer).json()["journeys"]
+            return bool(journeys) and journeys[0]["waiting_now"] == {"two_days": 3}
+
+        server.wait_for(waiting, what="three customers waiting two days")
+        dom = chromium(tmp_path, "--dump-dom", server.url + f"/reports?key={server.api_key}")
+        assert 'id="map-drip"' in dom and "3 waiting now" in dom and "3 sent · 0 clicked" in dom
+        chromium(tmp_path, f"--screenshot={tmp_path / 'live-map.png'}", "--window-size=1400,2000",
+                 server.url + f"/reports?key={server.api_key}")
+    finally:
+        server.stop()

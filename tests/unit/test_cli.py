@@ -124,7 +124,7 @@ def test_preview_reports_sms_segments(workspace: Path) -> None:
 def test_preview_of_an_unknown_template_fails_clearly(workspace: Path) -> None:
     result = nudge("preview", "nope", "-w", str(workspace))
     assert result.returncode == 1
-    assert "template 'nope' (email) does not exist" in result.stderr
+    assert "no template 'nope' in " in result.stderr and "(expected nope.email.html or nope.sms.txt)" in result.stderr
 
 
 def test_schema_is_a_json_schema_that_knows_the_step_kinds() -> None:

@@ -343,7 +343,9 @@ def test_later_events_with_only_the_anonymous_id_belong_to_the_customer() -> Non
         {"at": "2026-03-02T12:10:00Z", "customer_id": "c1", "journey": "cart", "type": "entered"},
         {"at": "2026-03-02T12:10:00Z", "customer_id": "c1", "journey": "cart", "type": "send", "step": "0",
          "channel": "email", "template": "m", "to": "ann@example.com", "status": "sent", "reason": None,
-         "subject": "M Ann", "text": "Hello", "variant": None, "transactional": False},
+         "subject": "M Ann", "variant": None, "transactional": False,
+         # the unsubscribe link the template lacked, added as every marketing email's footer
+         "text": "Hello\n\nUnsubscribe (https://nudge.invalid/u/YzEfZW1haWw.MSQpi8tRyumRgSPGiVd-NA)"},
         {"at": "2026-03-02T12:10:00Z", "customer_id": "c1", "journey": "cart", "type": "exited",
          "reason": "completed", "step": "0"},
     ]
