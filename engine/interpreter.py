@@ -80,15 +80,15 @@ class Interpreter:
         if inst is None or f"{inst.id}#{inst.generation}" != timer.token:
             return  # stale: the instance moved on or ended since
         waiting = inst.waiting
-        match waiting:
+        match waiting:  # the commonest first: each case is an enum member lookup
+            case Waiting.TIMER | None:
+                self.run(turn, journey, inst, inst.pc + 1)
             case Waiting.EVENT:
                 action = journey.program[inst.pc].action
                 assert isinstance(action, WaitFor)  # live edits exit instances whose step changed kind
                 self.run(turn, journey, inst, action.else_pc)
             case Waiting.QUIET:
                 self.run(turn, journey, inst, inst.pc, deferred=True)
-            case Waiting.TIMER | None:
-                self.run(turn, journey, inst, inst.pc + 1)
             case _:
                 assert_never(waiting)
 

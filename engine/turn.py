@@ -61,7 +61,7 @@ class Turn:
         """Wait at the current step; the new generation makes the instance's older timers stale."""
         inst.generation += 1
         inst.waiting, inst.due = waiting, due
-        self.schedule(due, TimerKind.STEP, journey_id, f"{inst.id}#{inst.generation}")
+        self.effects.append(Schedule(Timer(due, self.state.key, TimerKind.STEP, journey_id, f"{inst.id}#{inst.generation}")))
 
     def exit(self, journey_id: str, inst: Instance, reason: ExitReason, *, remove: bool = True) -> None:
         """End an instance; `remove=False` when it was never the customer's (a merged-away duplicate)."""
