@@ -4,7 +4,52 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Union
+
+
+class TimerKind(StrEnum):
+    """What a timer wakes: a parked instance, a date trigger or an inactivity trigger."""
+
+    STEP = "step"
+    DATE = "date"
+    INACTIVITY = "inactivity"
+
+
+class ExitReason(StrEnum):
+    """SPEC §7 `exited` reasons."""
+
+    COMPLETED = "completed"
+    EXIT_EVENT = "exit_event"
+    GOAL = "goal"
+    RESTARTED = "restarted"
+    EXIT_STEP = "exit_step"
+    FILTER = "filter"
+    MERGED = "merged"
+    STEP_REMOVED = "step_removed"
+
+
+class SendStatus(StrEnum):
+    """SPEC §7 send `status`."""
+
+    SENT = "sent"
+    SKIPPED = "skipped"
+    SUPPRESSED = "suppressed"
+    FAILED = "failed"
+
+
+class SendReason(StrEnum):
+    """SPEC §5: why a send was not sent, in the order the rules are applied."""
+
+    CONDITION = "condition"
+    NO_ADDRESS = "no_address"
+    INVALID_ADDRESS = "invalid_address"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+    NO_CONSENT = "no_consent"
+    FREQUENCY_CAP = "frequency_cap"
+    TEMPLATE_ERROR = "template_error"
 
 
 @dataclass(frozen=True, order=True)
@@ -13,7 +58,7 @@ class Timer:
 
     due: datetime
     key: str                     # the customer state's key when it was set
-    kind: str                    # "step", "date" or "inactivity"
+    kind: TimerKind
     journey: str
     token: str                   # instance id + generation, or the plan token: stale when it differs
 

@@ -1,119 +1,114 @@
 """The journey state machine (SPEC §2-§5): pure, given time by its caller, effects as data.
 
-`Engine.handle_event` and `Engine.fire` read and write customer state through a Store and
-return the effects (outcome records, messages, timers) for a runtime to commit together.
+`Engine` is the face the runtimes call: `handle_event` and `fire` read and write customer state
+through a Store and return the effects (outcome records, messages, timers) for a runtime to
+commit together. The jobs live in their own modules; this one wires them and orders SPEC §4.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from hashlib import sha256
-from typing import Any, Callable, assert_never
+from datetime import datetime
+from typing import Any, assert_never
 
-from orjson import OPT_SORT_KEYS, dumps
-
-from engine import policies
-from engine.cohorts import assign
-from engine.effects import Diagnostic, Dispatch, Effect, Message, Output, Schedule, Timer
+from engine.confirmation import Confirmation
+from engine.effects import Effect, ExitReason, Timer, TimerKind
 from engine.events import Event
-from engine.model import (
-    Channel, DateTrigger, EventMatch, EventTrigger, ExitStep, Expr, If, InactivityTrigger, Journey,
-    Jump, ReentryKind, Send, Split, Update, Wait, WaitFor, WaitUntil, Workspace, CONFIRM_TEMPLATE, DOUBLE_OPT_IN,
-)
+from engine.identity import Identity
+from engine.interpreter import Interpreter
 from engine.migration import Fate, judge
+from engine.model import Workspace
+from engine.planning import Planner
 from engine.ports import Links, Store
-from engine.scheduling import customer_zone, next_date_occurrence, next_local_time, parse_date, quiet_until
-from engine.state import ANON, CustomerState, Instance, JourneyHistory, anon_key
-from engine.tracking import with_utm
+from engine.profiles import apply_builtin, count_activity, merge_traits
+from engine.progress import Progress
+from engine.sending import Sending
+from engine.state import ANON, CustomerState
+from engine.triggers import Triggers
+from engine.turn import Turn, iso
 
-
-def iso(at: datetime) -> str:
-    """SPEC §7 `at`: UTC with a Z suffix."""
-    at = at.astimezone(timezone.utc)
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ") if at.microsecond == 0 else at.isoformat().replace("+00:00", "Z")
-
-
-def message_id(instance_id: str, step_id: str) -> str:
-    """Stable across runtimes and replays: the idempotency key of the send."""
-    return "msg_" + sha256(f"{instance_id}\x1f{step_id}".encode()).hexdigest()[:24]
-
-
-@dataclass
-class Turn:
-    """One call into the machine: the customer, the clock and the effects so far."""
-
-    state: CustomerState
-    now: datetime
-    effects: list[Effect] = field(default_factory=list)
+__all__ = ["Engine", "iso"]
 
 
 class Engine:
+    """One per workspace version and store; the runtimes call only these public methods."""
+
     def __init__(self, workspace: Workspace, store: Store, links: Links) -> None:
         self.workspace = workspace
+        self.settings = workspace.settings
         self.store = store
         self.links = links
-        self.journeys = workspace.journeys
         self.by_id = {j.id: j for j in workspace.journeys}
-        self.date_journeys = [j for j in workspace.journeys if isinstance(j.trigger, DateTrigger)]
-        self.idle_journeys: dict[str, list[Journey]] = {}
-        for j in workspace.journeys:
-            if isinstance(j.trigger, InactivityTrigger):
-                self.idle_journeys.setdefault(j.trigger.event, []).append(j)
-
-    # -- entry points -----------------------------------------------------------
+        self.planner = Planner(workspace)
+        self.identity = Identity(workspace, store, self.planner)
+        self.confirmation = Confirmation(workspace, store, links)
+        self.interpreter = Interpreter(workspace, Sending(workspace, store, links), self.planner)
+        self.progress = Progress(workspace, self.interpreter)
+        self.triggers = Triggers(workspace, self.interpreter, self.planner)
 
     def handle_event(self, event: Event, *, late: bool = False) -> list[Effect]:
-        """Process one event at its journey time (SPEC §14); `late` events only update the profile."""
+        """Process one event at its journey time (SPEC §4, §14); `late` events only update the profile."""
         if event.id is not None:
             if self.store.seen(event.id):
                 return []
             self.store.remember(event.id)
-        turn = Turn(self._resolve(event), event.journey_time)
+        turn = Turn(self.identity.resolve(event), event.journey_time, self.settings)
         state = turn.state
         if event.customer_id is not None and event.anonymous_id is not None:
-            self._link(turn, event.anonymous_id)
-        changed = self._merge_traits(state, event.traits)
-        self._record_activity(turn, event)
-        self._builtin_effects(state, event)
+            self.identity.link(turn, event.anonymous_id)
+        changed = merge_traits(state, event.traits)
+        count_activity(state, event)
+        self.planner.inactivity(turn, event.type)
+        apply_builtin(state, event, self.store)
         if changed:
-            self._plan_dates(turn)
-            if self.workspace.settings.double_opt_in:
-                self._confirm_subscription(turn)
+            self.planner.dates(turn)
+            if self.settings.double_opt_in:
+                self.confirmation.request(turn)
         if not late:
             ctx_event = event.context()
-            self._advance_instances(turn, ctx_event)
-            self._enter_on_event(turn, ctx_event)
+            self.progress.advance(turn, ctx_event)
+            self.triggers.on_event(turn, ctx_event)
         self.store.put_customer(state)
         return turn.effects
 
     def fire(self, timer: Timer, now: datetime) -> list[Effect]:
-        """Fire a due timer; a stale one (its instance moved on) does nothing."""
+        """Fire a due timer; a stale one (its instance moved on, its plan changed) does nothing."""
         key = timer.key
         if key.startswith(ANON):
             key = self.store.alias(key[len(ANON):]) or key
         state = self.store.customer(key)
         if state is None:
             return []
-        turn = Turn(state, now)
         journey = self.by_id.get(timer.journey)
         if journey is None or not journey.enabled:
             return []
-        if timer.kind == "step":
-            self._resume(turn, journey, timer)
-        elif timer.kind == "date":
-            self._fire_date(turn, journey, timer)
-        elif timer.kind == "inactivity":
-            self._fire_inactivity(turn, journey, timer)
+        turn = Turn(state, now, self.settings)
+        kind = timer.kind
+        match kind:
+            case TimerKind.STEP:
+                self.interpreter.resume(turn, journey, timer)
+            case TimerKind.DATE:
+                self.triggers.fire_date(turn, journey, timer)
+            case TimerKind.INACTIVITY:
+                self.triggers.fire_inactivity(turn, journey, timer)
+            case _:
+                assert_never(kind)
         self.store.put_customer(state)
         return turn.effects
 
     def import_profile(self, customer_id: str, traits: dict[str, Any], now: datetime) -> list[Effect]:
         """Seed a profile (simulate --profiles, bulk imports); plans its date triggers."""
         state = self.store.customer(customer_id) or CustomerState.for_key(customer_id)
-        turn = Turn(state, now)
-        if self._merge_traits(state, traits):
-            self._plan_dates(turn)
+        turn = Turn(state, now, self.settings)
+        if merge_traits(state, traits):
+            self.planner.dates(turn)
+        self.store.put_customer(state)
+        return turn.effects
+
+    def absorb(self, customer_key: str, anon: CustomerState, now: datetime) -> list[Effect]:
+        """Fold an anonymous profile handed over from elsewhere (another partition) into a customer."""
+        state = self.store.customer(customer_key) or CustomerState.for_key(customer_key)
+        turn = Turn(state, now, self.settings)
+        self.identity.merge(turn, anon)
         self.store.put_customer(state)
         return turn.effects
 
@@ -122,567 +117,12 @@ class Engine:
         state = self.store.customer(key)
         if state is None:
             return []
-        turn = Turn(state, now)
+        turn = Turn(state, now, self.settings)
         for journey_id, inst in list(state.instances.items()):
-            journey = self.by_id.get(journey_id)
-            verdict = judge(inst, journey)
+            verdict = judge(inst, self.by_id.get(journey_id))
             if verdict.fate is Fate.EXIT:
-                self._exit_removed(turn, journey_id, inst)
+                turn.exit(journey_id, inst, ExitReason.STEP_REMOVED)
             elif verdict.pc is not None:
                 inst.pc = verdict.pc
         self.store.put_customer(state)
         return turn.effects
-
-    def _exit_removed(self, turn: Turn, journey_id: str, inst: Instance) -> None:
-        self._out(turn, journey_id, "exited", reason="step_removed", step=inst.step_id or None)
-        turn.state.instances.pop(journey_id, None)
-        turn.state.history.setdefault(journey_id, JourneyHistory()).last_exited_at = turn.now
-
-    # -- step 1: identity, traits, activity, built-in effects ------------------
-
-    def _resolve(self, event: Event) -> CustomerState:
-        if event.customer_id is not None:
-            key = event.customer_id
-        else:
-            assert event.anonymous_id is not None  # parse_event guarantees one of the two
-            key = self.store.alias(event.anonymous_id) or anon_key(event.anonymous_id)
-        return self.store.customer(key) or CustomerState.for_key(key)
-
-    def _link(self, turn: Turn, anonymous_id: str) -> None:
-        """First sight of an anonymous id with a customer id: alias it, fold its profile in."""
-        if self.store.alias(anonymous_id) is not None:
-            return  # already linked (to this customer or, first come first served, another)
-        assert turn.state.customer_id is not None
-        self.store.set_alias(anonymous_id, turn.state.customer_id)
-        anon = self.store.customer(anon_key(anonymous_id))
-        if anon is not None:
-            self._merge_profiles(turn, anon)
-            self.store.drop_customer(anon.key)
-
-    def absorb(self, customer_key: str, anon: CustomerState, now: datetime) -> list[Effect]:
-        """Fold an anonymous profile handed over from elsewhere (another partition) into a customer."""
-        state = self.store.customer(customer_key) or CustomerState.for_key(customer_key)
-        turn = Turn(state, now)
-        self._merge_profiles(turn, anon)
-        self.store.put_customer(state)
-        return turn.effects
-
-    def _merge_profiles(self, turn: Turn, anon: CustomerState) -> None:
-        """The anonymous profile folds into the customer; the customer's own traits win."""
-        into = turn.state
-        into.traits = {**anon.traits, **into.traits}
-        for etype, a in anon.activity.items():
-            mine = into.activity.get(etype)
-            if mine is None:
-                into.activity[etype] = dict(a)
-            else:
-                mine["count"] += a["count"]
-                mine["first_at"] = min(mine["first_at"], a["first_at"])
-                mine["last_at"] = max(mine["last_at"], a["last_at"])
-        for journey in self.journeys:
-            inst = anon.instances.get(journey.id)
-            if inst is None:
-                continue
-            if journey.id in into.instances:
-                self._exit(turn, journey, inst, "merged", remove=False)
-            else:
-                into.instances[journey.id] = inst
-        for jid, h in anon.history.items():
-            mine_h = into.history.get(jid)
-            if mine_h is None:
-                into.history[jid] = h
-                continue
-            moved = into.instances.get(jid) is anon.instances.get(jid) is not None
-            mine_h.entries += h.entries
-            if moved:  # the moved instance is the latest entry: its goal window and entry time rule
-                mine_h.goal_from, mine_h.converted = h.goal_from, h.converted
-                mine_h.last_entered_at = h.last_entered_at
-        into.sent = sorted(into.sent + anon.sent, key=lambda s: s[1])
-        for jid, token in anon.plans.items():
-            into.plans.setdefault(jid, token)
-        self._plan_dates(turn)
-
-    @staticmethod
-    def _merge_traits(state: CustomerState, traits: dict[str, Any]) -> bool:
-        """Merge traits (null removes one); True when something changed."""
-        changed = False
-        for key, value in traits.items():
-            if value is None:
-                if key in state.traits:
-                    del state.traits[key]
-                    changed = True
-            elif state.traits.get(key, _ABSENT) != value:
-                state.traits[key] = value
-                changed = True
-        return changed
-
-    def _record_activity(self, turn: Turn, event: Event) -> None:
-        ts = event.timestamp
-        a = turn.state.activity.get(event.type)
-        if a is None:
-            turn.state.activity[event.type] = {"count": 1, "first_at": ts, "last_at": ts}
-        else:
-            a["count"] += 1
-            a["first_at"] = min(a["first_at"], ts)
-            a["last_at"] = max(a["last_at"], ts)
-        for journey in self.idle_journeys.get(event.type, ()):
-            if journey.id not in turn.state.plans and journey.enabled:
-                assert isinstance(journey.trigger, InactivityTrigger)
-                due = turn.state.activity[event.type]["last_at"] + journey.trigger.duration
-                self._plan(turn, journey, "inactivity", due, iso(due))
-
-    def _builtin_effects(self, state: CustomerState, event: Event) -> None:
-        props = event.properties
-        if event.type in ("unsubscribed", "subscribed"):
-            channel = props.get("channel") or "email"
-            topic = props.get("topic")
-            if channel not in ("email", "sms"):
-                return
-            left = [t for t in state.traits.get("unsubscribed_topics") or [] if t != topic]
-            if event.type == "unsubscribed" and topic:
-                state.traits["unsubscribed_topics"] = sorted({*left, topic})
-            elif event.type == "unsubscribed":
-                state.traits[f"{channel}_subscribed"] = False
-            elif topic:  # back into one topic
-                state.traits["unsubscribed_topics"] = left
-            else:  # consent given: kept with its time and source, the proof a regulator asks for
-                state.traits[f"{channel}_subscribed"] = True
-                state.traits[f"{channel}_consent_at"] = iso(event.timestamp)
-                state.traits[f"{channel}_consent_source"] = props.get("source") or "event"
-        elif event.type in ("email_bounced", "email_complained"):
-            if event.type == "email_bounced" and props.get("bounce") != "hard":
-                return
-            address = props.get("email") or state.traits.get("email")
-            if isinstance(address, str) and address.strip():
-                self.store.suppress(address.strip(), "bounced" if event.type == "email_bounced" else "complained")
-
-    # -- steps 2 and 3 ----------------------------------------------------------
-
-    def _advance_instances(self, turn: Turn, event: dict[str, Any]) -> None:
-        state = turn.state
-        for journey in self.journeys:
-            inst = state.instances.get(journey.id)
-            history = state.history.get(journey.id)
-            goal_hit = False
-            if journey.goal and history and history.goal_from and not history.converted:
-                goal = journey.goal
-                if (event["type"] == goal.match.event
-                        and history.goal_from <= turn.now <= history.goal_from + goal.within
-                        and self._matches(turn, journey, inst, goal.match, event, "goal")):
-                    history.converted = True
-                    goal_hit = True
-                    value = self._eval(turn, journey, inst, goal.value, "goal", event) if goal.value else None
-                    self._out(turn, journey.id, "converted", value=_number(value))
-            if inst is None:
-                continue
-            if any(self._matches(turn, journey, inst, m, event, "exit_on") for m in journey.exit_on):
-                self._exit(turn, journey, inst, "exit_event")
-            elif goal_hit and journey.goal and journey.goal.exit:
-                self._exit(turn, journey, inst, "goal")
-            elif inst.waiting == "event":
-                action = journey.program[inst.pc].action
-                assert isinstance(action, WaitFor)
-                if self._matches(turn, journey, inst, action.match, event, inst.step_id):
-                    inst.event = event
-                    self._continue(turn, journey, inst, action.then_pc)
-
-    def _enter_on_event(self, turn: Turn, event: dict[str, Any]) -> None:
-        for journey in self.journeys:
-            trigger = journey.trigger
-            if not journey.enabled or not isinstance(trigger, EventTrigger) or trigger.event != event["type"]:
-                continue
-            if trigger.where is None or self._test(turn, journey, None, trigger.where, "trigger", event):
-                self._enter(turn, journey, event)
-
-    def _enter(self, turn: Turn, journey: Journey, event: dict[str, Any]) -> None:
-        state, now = turn.state, turn.now
-        if journey.audience is not None and not self._test(turn, journey, None, journey.audience, "audience", event):
-            return
-        active = state.instances.get(journey.id)
-        history = state.history.get(journey.id)
-        rule = journey.reentry
-        if rule.kind is ReentryKind.NEVER and history and history.entries:
-            return
-        if rule.kind in (ReentryKind.AFTER_EXIT, ReentryKind.COOLDOWN) and active is not None:
-            return
-        if (rule.kind is ReentryKind.COOLDOWN and history and history.last_entered_at
-                and now - history.last_entered_at < rule.cooldown):
-            return
-        if active is not None:  # restart; `never` cannot have an active instance here
-            self._exit(turn, journey, active, "restarted")
-        history = state.history.setdefault(journey.id, JourneyHistory())
-        history.entries += 1
-        history.last_entered_at = now
-        history.goal_from = now
-        history.converted = False
-        inst = Instance(f"{state.key}:{journey.id}:{history.entries}", journey.id, now, event, event)
-        state.instances[journey.id] = inst
-        self._out(turn, journey.id, "entered")
-        self._continue(turn, journey, inst, 0)
-
-    # -- running steps ----------------------------------------------------------
-
-    def _continue(self, turn: Turn, journey: Journey, inst: Instance, pc: int, *, deferred: bool = False) -> None:
-        """Run from `pc` until the instance waits or ends; no step loops, so this ends."""
-        program = journey.program
-        inst.waiting = None
-        inst.due = None
-        while True:
-            if pc >= len(program):
-                self._exit(turn, journey, inst, "completed")
-                return
-            ins = program[pc]
-            action = ins.action
-            if not isinstance(action, Jump):
-                inst.pc, inst.step_id = pc, ins.step_id  # where it stands, for exits and live edits
-            match action:
-                case Jump():
-                    pc = action.target
-                case Send():
-                    outcome = self._send(turn, journey, inst, action, deferred)
-                    deferred = False
-                    if outcome != "next":
-                        return
-                    pc += 1
-                case Wait():
-                    self._park(turn, journey, inst, "timer", turn.now + action.duration)
-                    return
-                case WaitUntil():
-                    tz = customer_zone(turn.state.traits.get("timezone"), self.workspace.settings.timezone)
-                    due = next_local_time(turn.now, action.at, tz, action.days)
-                    self._park(turn, journey, inst, "timer", due)
-                    return
-                case WaitFor():
-                    self._park(turn, journey, inst, "event", turn.now + action.timeout)
-                    return
-                case If():
-                    pc = pc + 1 if self._test(turn, journey, inst, action.condition, ins.step_id) else action.else_pc
-                case Split():
-                    variant = assign(turn.state.customer_id or turn.state.key, journey.id, action)
-                    inst.variants[action.name] = variant.name
-                    pc = variant.pc
-                case Update():
-                    self._update(turn, journey, inst, action, ins.step_id)
-                    pc += 1
-                case ExitStep():
-                    self._exit(turn, journey, inst, "exit_step")
-                    return
-                case _:
-                    assert_never(action)
-
-    def _park(self, turn: Turn, journey: Journey, inst: Instance, waiting: str, due: datetime) -> None:
-        """Wait at the current step (a wait, a wait_for, or a send held by quiet hours)."""
-        inst.generation += 1
-        inst.waiting, inst.due = waiting, due
-        turn.effects.append(Schedule(Timer(due, turn.state.key, "step", journey.id, f"{inst.id}#{inst.generation}")))
-
-    def _resume(self, turn: Turn, journey: Journey, timer: Timer) -> None:
-        inst = turn.state.instances.get(journey.id)
-        if inst is None or f"{inst.id}#{inst.generation}" != timer.token:
-            return
-        action = journey.program[inst.pc].action
-        if inst.waiting == "event":
-            assert isinstance(action, WaitFor)  # live edits exit instances whose step changed kind
-            self._continue(turn, journey, inst, action.else_pc)
-        elif inst.waiting == "quiet":
-            self._continue(turn, journey, inst, inst.pc, deferred=True)
-        else:
-            self._continue(turn, journey, inst, inst.pc + 1)
-
-    def _exit(self, turn: Turn, journey: Journey, inst: Instance, reason: str, *, remove: bool = True) -> None:
-        self._out(turn, journey.id, "exited", reason=reason, step=inst.step_id or None)
-        if remove:
-            turn.state.instances.pop(journey.id, None)
-        history = turn.state.history.setdefault(journey.id, JourneyHistory())
-        history.last_exited_at = turn.now
-
-    # -- sending (SPEC §5) -------------------------------------------------------
-
-    def _send(self, turn: Turn, journey: Journey, inst: Instance, send: Send, deferred: bool) -> str:
-        """Returns "next" to go on, or "stop" when the instance waits or ended."""
-        state, now, settings = turn.state, turn.now, self.workspace.settings
-        step = inst.step_id
-        if journey.filter is not None and not self._test(turn, journey, inst, journey.filter, step):
-            self._exit(turn, journey, inst, "filter")
-            return "stop"
-        if not deferred and send.when is not None and not self._test(turn, journey, inst, send.when, step):
-            self._send_record(turn, journey, inst, send, "skipped", "condition", None)
-            return "next"
-        channel = send.channel
-        if channel is Channel.WEBHOOK:
-            return self._send_webhook(turn, journey, inst, send)
-        address = policies.address_of(state.traits, channel)
-        reason = policies.address_problem(address, channel)
-        if reason is None and channel is Channel.EMAIL and address is not None:
-            reason = self.store.suppression(address)
-        marketing = not send.transactional
-        if reason is None and marketing:
-            reason = policies.consent_problem(state.traits, channel, settings, send.topic)
-            if reason is None:
-                policies.prune_sent(state, now, settings)
-                if policies.capped(state, channel, now, settings):
-                    reason = "frequency_cap"
-        if reason is not None:
-            self._send_record(turn, journey, inst, send, "suppressed", reason, address)
-            return "next"
-        assert address is not None
-        if marketing:
-            tz = customer_zone(state.traits.get("timezone"), settings.timezone)
-            until = quiet_until(now, settings.quiet_hours, tz)
-            if until is not None:
-                self._park(turn, journey, inst, "quiet", until)
-                return "stop"
-        context = self._context(turn, journey, inst, inst.event)
-        unsubscribe = None
-        if marketing and channel is Channel.EMAIL:
-            unsubscribe = self.links.unsubscribe_url(state.key, channel.value)
-            context["unsubscribe_url"] = unsubscribe
-        track = self._tracker(state.key, channel.value, message_id(inst.id, step), journey.id, step)
-        try:
-            assert send.template is not None
-            rendered = self.workspace.renderer.render(send.template, channel.value, _locale(state), context, track)
-        except Exception as exc:  # any template failure is the marketer's to fix, never fatal
-            error = f"{type(exc).__name__}: {exc}"
-            self._diag(turn, journey, step, f"template '{send.template}': {error}")
-            self._send_record(turn, journey, inst, send, "failed", "template_error", address, error=error)
-            return "next"
-        headers = {}
-        if unsubscribe:
-            headers = {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-        message = Message(
-            id=message_id(inst.id, step), at=iso(now), channel=channel.value, template=send.template, to=address,
-            customer_id=state.customer_id, journey=journey.id, step=step,
-            variant=journey.program[inst.pc].variant, transactional=send.transactional,
-            subject=rendered.subject, text=rendered.text, html=rendered.html,
-            preheader=rendered.preheader, headers=headers,
-        )
-        if marketing:
-            state.sent.append((channel.value, now))
-        segments = (rendered.segments, rendered.encoding or "") if rendered.segments is not None else None
-        self._send_record(turn, journey, inst, send, "sent", None, address, rendered.subject, rendered.text,
-                          segments=segments)
-        turn.effects.append(Dispatch(message))
-        return "next"
-
-    def _tracker(self, key: str, channel: str, mid: str, journey: str, step: str) -> Callable[[str], str] | None:
-        """Link tracking, when the workspace turns it on: each link a signed redirect (with UTM)."""
-        settings = self.workspace.settings
-        if not settings.track_links:
-            return None
-
-        def track(url: str) -> str:
-            target = with_utm(url, channel, journey, step) if settings.utm else url
-            return self.links.click_url(key, channel, mid, journey, step, target)
-
-        return track
-
-    def _confirm_subscription(self, turn: Turn) -> None:
-        """Double opt-in: a new address gets one transactional message with a signed confirmation link."""
-        state, settings = turn.state, self.workspace.settings
-        for channel in sorted(settings.double_opt_in):
-            ch = Channel(channel)
-            address = policies.address_of(state.traits, ch)
-            if (address is None or state.traits.get(f"{channel}_subscribed") is not None
-                    or state.traits.get(f"{channel}_confirmation_sent_to") == address
-                    or policies.address_problem(address, ch)
-                    or (ch is Channel.EMAIL and self.store.suppression(address))):
-                continue
-            state.traits[f"{channel}_confirmation_sent_to"] = address
-            context = {"profile": state.traits, "activity": state.activity, "now": turn.now,
-                       "settings": settings.raw, "confirm_url": self.links.confirm_url(state.key, channel)}
-            mid = message_id(f"{state.key}:{DOUBLE_OPT_IN}:{address}", "confirm")
-            fields = {"step": "confirm", "channel": channel, "template": CONFIRM_TEMPLATE, "to": address}
-            try:
-                rendered = self.workspace.renderer.render(CONFIRM_TEMPLATE, channel, _locale(state), context)
-            except Exception as exc:  # the marketer's template: reported, never fatal
-                error = f"{type(exc).__name__}: {exc}"
-                self._out(turn, DOUBLE_OPT_IN, "send", **fields, status="failed", reason="template_error",
-                          subject=None, text=None, variant=None, transactional=True, message_id=mid, error=error)
-                continue
-            self._out(turn, DOUBLE_OPT_IN, "send", **fields, status="sent", reason=None, subject=rendered.subject,
-                      text=rendered.text, variant=None, transactional=True, message_id=mid)
-            turn.effects.append(Dispatch(Message(
-                id=mid, at=iso(turn.now), channel=channel, template=CONFIRM_TEMPLATE, to=address,
-                customer_id=state.customer_id, journey=DOUBLE_OPT_IN, step="confirm", variant=None, transactional=True,
-                subject=rendered.subject, text=rendered.text, html=rendered.html, preheader=rendered.preheader)))
-
-    def _send_webhook(self, turn: Turn, journey: Journey, inst: Instance, send: Send) -> str:
-        context = self._context(turn, journey, inst, inst.event)
-        body: dict[str, Any] = {}
-        try:
-            for key, value in (send.body or {}).items():
-                body[key] = value.evaluate(context) if hasattr(value, "evaluate") else value
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            self._diag(turn, journey, inst.step_id, f"webhook body: {error}")
-            self._send_record(turn, journey, inst, send, "failed", "template_error", send.url, error=error)
-            return "next"
-        assert send.url is not None
-        text = dumps(body, option=OPT_SORT_KEYS, default=str).decode()
-        message = Message(
-            id=message_id(inst.id, inst.step_id), at=iso(turn.now), channel="webhook", template=None, to=send.url,
-            customer_id=turn.state.customer_id, journey=journey.id, step=inst.step_id,
-            variant=journey.program[inst.pc].variant, transactional=True, subject=None, text=text,
-            method=send.method, body=body,
-        )
-        self._send_record(turn, journey, inst, send, "sent", None, send.url, None, text)
-        turn.effects.append(Dispatch(message))
-        return "next"
-
-    def _send_record(self, turn: Turn, journey: Journey, inst: Instance, send: Send, status: str,
-                     reason: str | None, to: str | None, subject: str | None = None,
-                     text: str | None = None, error: str | None = None,
-                     segments: tuple[int, str] | None = None) -> None:
-        extra: dict[str, Any] = {"message_id": message_id(inst.id, inst.step_id)}
-        if error is not None:
-            extra["error"] = error
-        if segments is not None:
-            extra["segments"], extra["encoding"] = segments
-        self._out(
-            turn, journey.id, "send", step=inst.step_id, channel=send.channel.value, template=send.template,
-            to=to, status=status, reason=reason, subject=subject, text=text,
-            variant=journey.program[inst.pc].variant, transactional=send.transactional, **extra,
-        )
-
-    # -- update, triggers planned in time ----------------------------------------
-
-    def _update(self, turn: Turn, journey: Journey, inst: Instance, update: Update, step: str) -> None:
-        traits = turn.state.traits
-        before = dict(traits)
-        for key, expr in update.set.items():
-            ok, value = self._try(turn, journey, inst, expr, step)
-            if ok:
-                traits[key] = value
-        for key, expr in update.increment.items():
-            ok, value = self._try(turn, journey, inst, expr, step)
-            current = traits.get(key, 0)
-            if ok and isinstance(value, int | float) and isinstance(current, int | float) and not isinstance(value, bool):
-                traits[key] = current + value
-            elif ok:
-                self._diag(turn, journey, step, f"cannot increment '{key}' ({current!r}) by {value!r}")
-        for key in update.unset:
-            traits.pop(key, None)
-        if traits != before:
-            self._plan_dates(turn)
-
-    def _plan(self, turn: Turn, journey: Journey, kind: str, due: datetime, token: str) -> None:
-        turn.state.plans[journey.id] = token
-        turn.effects.append(Schedule(Timer(due, turn.state.key, kind, journey.id, token)))
-
-    def _plan_dates(self, turn: Turn, *, after: datetime | None = None) -> None:
-        """(Re)plan date triggers after a trait change; unchanged plans schedule nothing."""
-        state = turn.state
-        for journey in self.date_journeys:
-            trigger = journey.trigger
-            assert isinstance(trigger, DateTrigger)
-            day = parse_date(state.traits.get(trigger.trait))
-            if day is None or not journey.enabled:
-                state.plans.pop(journey.id, None)
-                continue
-            tz = customer_zone(state.traits.get("timezone"), self.workspace.settings.timezone)
-            due = next_date_occurrence(after or turn.now, day, trigger.offset, trigger.at, tz, trigger.yearly)
-            if due is None:
-                state.plans.pop(journey.id, None)
-                continue
-            token = f"{day.isoformat()}@{iso(due)}"
-            if state.plans.get(journey.id) != token:
-                self._plan(turn, journey, "date", due, token)
-
-    def _fire_date(self, turn: Turn, journey: Journey, timer: Timer) -> None:
-        state = turn.state
-        if state.plans.get(journey.id) != timer.token:
-            return
-        trigger = journey.trigger
-        assert isinstance(trigger, DateTrigger)
-        event = self._synthetic(turn, "date", {"trait": trigger.trait, "date": timer.token.split("@")[0]})
-        state.plans.pop(journey.id, None)  # before entering: the journey may move the date itself
-        self._enter(turn, journey, event)
-        if trigger.yearly:
-            self._plan_dates(turn, after=turn.now + timedelta(seconds=1))
-
-    def _fire_inactivity(self, turn: Turn, journey: Journey, timer: Timer) -> None:
-        state = turn.state
-        if state.plans.get(journey.id) != timer.token:
-            return
-        trigger = journey.trigger
-        assert isinstance(trigger, InactivityTrigger)
-        state.plans.pop(journey.id, None)
-        last = state.activity[trigger.event].get("last_at")
-        if last is None:
-            return
-        due = last + trigger.duration
-        if due > turn.now:  # a newer event re-armed it: wait for the new quiet period
-            self._plan(turn, journey, "inactivity", due, iso(due))
-            return
-        event = self._synthetic(turn, "inactivity", {"event_type": trigger.event, "last_at": iso(last)})
-        self._enter(turn, journey, event)
-
-    def _synthetic(self, turn: Turn, kind: str, properties: dict[str, Any]) -> dict[str, Any]:
-        """The trigger event of a journey started by time, not by an event."""
-        state = turn.state
-        return {"id": None, "type": kind, "customer_id": state.customer_id, "anonymous_id": state.anonymous_id,
-                "timestamp": turn.now, "properties": properties, "traits": {}}
-
-    # -- expressions and records --------------------------------------------------
-
-    def _context(self, turn: Turn, journey: Journey, inst: Instance | None, event: dict[str, Any]) -> dict[str, Any]:
-        state = turn.state
-        if inst is not None:
-            jctx = {"id": journey.id, "name": journey.name, "entered_at": inst.entered_at, "variant": inst.variants}
-            trigger = inst.trigger_event
-        else:
-            jctx = {"id": journey.id, "name": journey.name, "entered_at": turn.now, "variant": {}}
-            trigger = event
-        return {
-            "profile": state.traits, "activity": state.activity, "event": event, "trigger_event": trigger,
-            "journey": jctx, "now": turn.now, "settings": self.workspace.settings.raw,
-        }
-
-    def _try(self, turn: Turn, journey: Journey, inst: Instance | None, expr: Expr, step: str,
-             event: dict[str, Any] | None = None) -> tuple[bool, Any]:
-        ctx = self._context(turn, journey, inst, event if event is not None else (inst.event if inst else {}))
-        try:
-            return True, expr.evaluate(ctx)
-        except Exception as exc:  # SPEC §3: a failing expression counts as false, reported
-            self._diag(turn, journey, step, f"expression '{expr.source}' failed: {type(exc).__name__}: {exc}")
-            return False, None
-
-    def _test(self, turn: Turn, journey: Journey, inst: Instance | None, expr: Expr, step: str,
-              event: dict[str, Any] | None = None) -> bool:
-        ok, value = self._try(turn, journey, inst, expr, step, event)
-        return ok and bool(value)
-
-    def _eval(self, turn: Turn, journey: Journey, inst: Instance | None, expr: Expr, step: str,
-              event: dict[str, Any]) -> Any:
-        return self._try(turn, journey, inst, expr, step, event)[1]
-
-    def _matches(self, turn: Turn, journey: Journey, inst: Instance | None, match: EventMatch,
-                 event: dict[str, Any], step: str) -> bool:
-        if event["type"] != match.event:
-            return False
-        return match.where is None or self._test(turn, journey, inst, match.where, step, event)
-
-    def _diag(self, turn: Turn, journey: Journey, step: str, message: str) -> None:
-        turn.effects.append(Diagnostic(turn.now, turn.state.customer_id, journey.id, step, message))
-
-    def _out(self, turn: Turn, journey_id: str, kind: str, **fields: Any) -> None:
-        state = turn.state
-        record: dict[str, Any] = {"at": iso(turn.now), "customer_id": state.customer_id}
-        if state.customer_id is None:
-            record["anonymous_id"] = state.anonymous_id
-        record["journey"] = journey_id
-        record["type"] = kind
-        record.update(fields)
-        turn.effects.append(Output(record))
-
-
-_ABSENT = object()
-
-
-def _locale(state: CustomerState) -> str | None:
-    locale = state.traits.get("locale")
-    return locale if isinstance(locale, str) else None
-
-
-def _number(value: Any) -> Any:
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None

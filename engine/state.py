@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
+
+
+class Waiting(StrEnum):
+    """Why a parked instance waits: a wait/wait_until, a wait_for's event, or quiet hours before a send."""
+
+    TIMER = "timer"
+    EVENT = "event"
+    QUIET = "quiet"
 
 
 class ActivityMap(dict[str, dict[str, Any]]):
@@ -26,7 +35,7 @@ class Instance:
     pc: int = 0
     step_id: str = ""            # where it stands, by stable id, for live edits
     generation: int = 0          # bumped at every park, so older timers go stale
-    waiting: str | None = None   # "timer", "event" (wait_for) or "quiet"
+    waiting: Waiting | None = None
     due: datetime | None = None  # when the current park ends
     variants: dict[str, str] = field(default_factory=dict)
 
