@@ -41,7 +41,7 @@ from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.edge")
 
-PRODUCE_TIMEOUT = 5.0  # a request answers 503 by then, rather than hang while the broker is away
+PRODUCE_TIMEOUT = envelopes.ACCEPT_WITHIN  # a request answers 503 by then, rather than hang while the broker is away
 PROBE_TIMEOUT = 3.0  # /healthz asks the broker for its metadata within this
 RECONNECT_AFTER = 5.0  # a producer or consumer that could not reach the broker tries again after this
 

@@ -13,6 +13,7 @@ import orjson
 from engine.events import Event
 from engine.runtimes.kernel.codecs import event_from_json, event_to_row
 
+ACCEPT_WITHIN = 5.0  # seconds: the API answers 503 rather than 202 for an event the broker has not taken by then
 EVENT, FIRE, HAND_OVER, ABSORB, ERASE, MIGRATE = "event", "fire", "hand_over", "absorb", "erase", "migrate"
 
 

@@ -35,16 +35,24 @@ class LiveWorkspace:
 
     def poll(self) -> bool:
         """Reload if a file changed; True when a new valid version is now running."""
+        found = self.edited()
+        if found is not None:
+            self.adopt(*found)
+        return found is not None
+
+    def edited(self) -> tuple[Workspace, str] | None:
+        """A new valid version on disk, compiled (slow: run it off the event loop), or None."""
         current = fingerprint(self.root)
         if current == self._seen:
-            return False
+            return None
         self._seen = current
         workspace = read_edit(self.root)
         if isinstance(workspace, list):  # refused
-            return False
+            return None
         version = content_version(self.root)
-        if version == self.version:
-            return False
+        return None if version == self.version else (workspace, version)
+
+    def adopt(self, workspace: Workspace, version: str) -> None:
+        """Switch on the event loop, so no batch ever sees one version's journeys with another's name."""
         self.workspace, self.version = workspace, version
         log.warning("reloaded the workspace: version %s, %d journeys", version, len(workspace.journeys))
-        return True

@@ -15,6 +15,7 @@ batch is acknowledged, so that it is processed again after the restart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -57,6 +58,10 @@ class KafkaSettings:
     data_dir: str = ".nudge-worker"
     public_url: str = "http://127.0.0.1:8080"
     session_timeout: float = 30.0  # how soon partitions of a dead worker move to the living
+    # a timer is asked for this long after it is due: an event the API accepted before the due time
+    # (stamped received_at) reaches the broker within ACCEPT_WITHIN, clocks may differ by a second,
+    # and the timer still runs at its due journey time (SPEC §14: events first, whatever the lag)
+    fire_grace: float = env.ACCEPT_WITHIN + 1.0
 
     def topic(self, name: str) -> str:
         """Topics are named after the app id, so several deployments can share a cluster."""
@@ -79,6 +84,7 @@ class KafkaSettings:
             data_dir=environ.get("NUDGE_KAFKA_DATA_DIR", cls.data_dir),
             public_url=environ.get("NUDGE_PUBLIC_URL", cls.public_url),
             session_timeout=float(environ.get("NUDGE_KAFKA_SESSION_TIMEOUT", cls.session_timeout)),
+            fire_grace=max(env.ACCEPT_WITHIN, float(environ.get("NUDGE_KAFKA_FIRE_GRACE", cls.fire_grace))),
         )
 
 
@@ -205,12 +211,13 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                            for k, v in list(tables.customers.items()) if v), mine)
             stalls.own(mine)
         await rewinder.rewind(stalls.stalled(partial(last_in, tables.progress.get), highwater))
-        if live.poll():  # a valid edit: journeys in flight move now, not at their next input
+        if (edit := await asyncio.to_thread(live.edited)) is not None:  # compiled off the loop
+            live.adopt(*edit)  # a valid edit: journeys in flight move now, not at their next input
             for k, v in list(tables.customers.items()):
                 partition = partition_for(k.decode(), n)
                 if v and partition in mine and Record.header(v)["active"]:
                     await events.send(key=k, value=env.migrate_envelope(live.version, now), partition=partition)
-        for partition, timer_id, key in index.pop_due(now):
+        for partition, timer_id, key in index.pop_due(now - settings.fire_grace):
             data = tables.customers.get(key.encode())
             if not data or timer_id not in Record.header(data)["timers"]:
                 continue  # fired, or moved with a hand-over
