@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
-from connectors.api.auth import Secret, key_ok
+from connectors.api.auth import Secret, bearer, key_ok
 from connectors.api.deps import Deps
 from engine.runtimes.embedded import queries
 
@@ -49,8 +49,7 @@ def _json(body: object) -> Response:
 def outbox_routes(deps: Deps, keys: list[Secret]) -> APIRouter:
     def api_key(request: Request) -> None:
         """The same API keys as /v1/events, as a Bearer token or X-Api-Key."""
-        auth = request.headers.get("authorization", "")
-        presented = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key")
+        presented = bearer(request)
         if not presented:
             raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'")
         if not key_ok(presented, keys):
