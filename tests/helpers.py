@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from engine.effects import Message
+from engine.events import Event
+from engine.links import SignedLinks
+from engine.runtimes.embedded import database
+from engine.runtimes.embedded.ingest import Ingest
+from engine.runtimes.embedded.processor import Processor
+from rules.workspace import load_workspace
 from engine.testing import email, journey_yaml, send_step, wait_step
 
 T0 = "2026-03-02T12:00:00Z"  # a Monday; the US changes to summer time on Sunday 8 March 2026
@@ -81,3 +89,19 @@ def without_unsubscribe_link(text: str | None) -> str | None:
     """A message's text without the unsubscribe link, which each runtime signs for its own address
     (the footer added to a marketing email that lacks one puts it in the text)."""
     return None if text is None else re.sub(r"https?://[^\s)]+/u/[\w.\-]+", "<unsubscribe>", text)
+
+
+def processed(root: Path, db: Path, events: list[Event], clock: Callable[[], float]) -> Path:
+    """A new database at `db` holding `events`, accepted through the real ingest and taken by one
+    batch of the real processor over the workspace at `root` (its outbox ready for a dispatcher)."""
+    database.create(db)
+
+    async def accept() -> None:
+        ingest = Ingest(database.connect(db), clock, lambda: None)
+        task = asyncio.create_task(ingest.run())
+        await ingest.submit(events)
+        task.cancel()
+
+    asyncio.run(accept())
+    Processor(database.connect(db), load_workspace(root).workspace, SignedLinks(b"k", "http://x"), clock).run_batch()
+    return db

@@ -30,15 +30,11 @@ from connectors.fakes.server import FakeServer
 from connectors.fakes.twilio import TwilioFake
 from connectors.fakes.twilio import create_app as twilio_app
 from engine.effects import Message
-from engine.links import SignedLinks
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings, RetryPolicy
-from engine.runtimes.embedded.ingest import Ingest
-from engine.runtimes.embedded.processor import Processor
 from engine.testing import journey_yaml, send_step, write_workspace
 from rules.events import parse_event
-from rules.workspace import load_workspace
-from tests.helpers import HI, message
+from tests.helpers import HI, message, processed
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc).timestamp()
 KEY = "SG.test"
@@ -57,21 +53,10 @@ def outbox_of(tmp_path: Path, addresses: list[str], clock: Clock) -> Path:
     root = write_workspace(tmp_path / "ws", journeys={"hello": journey_yaml("hello", "{event: signed_up}",
                                                                              send_step("greet", "hi"))},
                            templates={"hi.email.html": HI})
-    db = tmp_path / "nudge.db"
-    database.create(db)
     stamp = datetime.fromtimestamp(clock.now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     events = [parse_event({"id": f"e{i}", "type": "signed_up", "customer_id": f"c{i}", "timestamp": stamp,
                            "traits": {"email": address}}) for i, address in enumerate(addresses)]
-
-    async def go() -> None:
-        ingest = Ingest(database.connect(db), clock, lambda: None)
-        task = asyncio.create_task(ingest.run())
-        await ingest.submit(events)
-        task.cancel()
-
-    asyncio.run(go())
-    Processor(database.connect(db), load_workspace(root).workspace, SignedLinks(b"k", "http://x"), clock).run_batch()
-    return db
+    return processed(root, tmp_path / "nudge.db", events, clock)
 
 
 def rows(db: Path) -> dict[str, tuple[str, int, str | None]]:

@@ -15,15 +15,12 @@ import pytest
 from connectors.channels.webhook import WebhookSender
 from connectors.fakes.crm import CrmFake, create_app
 from connectors.fakes.server import FakeServer
-from engine.links import SignedLinks
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.dispatcher import Dispatcher
-from engine.runtimes.embedded.ingest import Ingest
-from engine.runtimes.embedded.processor import Processor
 from engine.testing import write_workspace
 from rules.events import parse_event
-from rules.workspace import load_workspace
 from tests import helpers
+from tests.helpers import processed
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc).timestamp()
 SECRET = "whsec_test"
@@ -54,22 +51,11 @@ steps:
 def outbox_of(tmp_path: Path, url: str, customers: int, clock: Clock) -> Path:
     """A database whose outbox holds one webhook post per customer c0, c1, ..., from the real processor."""
     root = write_workspace(tmp_path / "ws", journeys={"vip": vip_journey(url)})
-    db = tmp_path / "nudge.db"
-    database.create(db)
     stamp = datetime.fromtimestamp(clock.now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     events = [parse_event({"id": f"e{i}", "type": "purchase", "customer_id": f"c{i}", "timestamp": stamp,
                            "properties": {"total": 900 + i}, "traits": {"email": f"c{i}@x.example"}})
               for i in range(customers)]
-
-    async def go() -> None:
-        ingest = Ingest(database.connect(db), clock, lambda: None)
-        task = asyncio.create_task(ingest.run())
-        await ingest.submit(events)
-        task.cancel()
-
-    asyncio.run(go())
-    Processor(database.connect(db), load_workspace(root).workspace, SignedLinks(b"k", "http://x"), clock).run_batch()
-    return db
+    return processed(root, tmp_path / "nudge.db", events, clock)
 
 
 def rows(db: Path) -> dict[str, tuple[str, str]]:
