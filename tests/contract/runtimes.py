@@ -21,12 +21,12 @@ from engine.runtimes.embedded import database
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import Processor
 from engine.runtimes.kafka import envelopes
-from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
 from engine.runtimes.simulate import SIMULATE_BASE_URL, SIMULATE_SECRET, simulate
 from rules.workspace import load_workspace
+from tests.kafka_wire import take
 
 Run = Callable[[Path, list[Event], datetime, Path], list[dict[str, Any]]]
 LINKS = SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL)  # the same links in every runtime: the same texts
@@ -131,21 +131,7 @@ class Broker:
             self.topics[topic].append((key, value))
             return asyncio.sleep(0)
 
-        batch = Batch(send, self.tables.progress, {})
-        batch.writes.begin(SimpleNamespace(message=message))
-        try:
-            self.router.route(message.value, message.key.decode(), message.partition, message.offset, batch)
-        except Exception as exc:
-            batch.drop(0)
-            self.router.quarantine(message, exc, batch)
-        await batch.release()
-        await batch.flush()
-        for table in (self.tables.customers, self.tables.seen, self.tables.aliases, self.tables.suppressions):
-            for key, value in batch.writes.written(table):
-                if value is None:
-                    table.pop(key, None)  # type: ignore[attr-defined]
-                else:
-                    table[key] = value
+        batch = await take(self.router, self.tables, message, send)
         for _, due, timer_id, key in batch.timers:
             heapq.heappush(self.due, (due, timer_id, key))
 

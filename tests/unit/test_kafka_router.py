@@ -16,12 +16,12 @@ from engine.events import Event
 from engine.links import SignedLinks
 from engine.machine import Engine
 from engine.runtimes.kafka import envelopes
-from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
 from engine.testing import email, write_workspace
 from rules.events import parse_event
+from tests.kafka_wire import take
 
 BROWSE = "id: browse\ntrigger: {event: page_viewed}\nsteps:\n  - wait: 2s\n  - id: follow_up\n    send: email\n" \
          "    template: hi\n"
@@ -66,21 +66,7 @@ class Wire:
             self.topics[topic].append((key, value, headers))
             return asyncio.sleep(0)
 
-        batch = Batch(send, self.tables.progress, {})
-        batch.writes.begin(SimpleNamespace(message=message))
-        try:
-            self.router.route(message.value, message.key.decode(), message.partition, message.offset, batch)
-        except Exception as exc:
-            batch.drop(0)
-            self.router.quarantine(message, exc, batch)
-        await batch.release()
-        await batch.flush()
-        for table in (self.tables.customers, self.tables.seen, self.tables.aliases, self.tables.suppressions):
-            for key, value in batch.writes.written(table):
-                if value is None:
-                    table.pop(key, None)  # type: ignore[attr-defined]
-                else:
-                    table[key] = value
+        await take(self.router, self.tables, message, send)
 
     def record(self, key: str) -> Record:
         return Record.decode(self.tables.customers[key.encode()])

@@ -1,0 +1,34 @@
+"""What a worker does with one input, without a broker: the real router and batch, the tables
+updated in memory. Shared by the stand-in brokers of the router tests and the contract tests."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, Awaitable, Callable
+
+from engine.runtimes.kafka.batch import Batch
+from engine.runtimes.kafka.router import Router
+from engine.runtimes.kafka.store import Tables
+
+Send = Callable[[str, bytes | None, bytes | None, Any], Awaitable[Any]]
+
+
+async def take(router: Router, tables: Tables, message: Any, send: Send) -> Batch:
+    """Route `message` as the worker's agent does (a failing input is quarantined), flush what it
+    sends, and apply its table writes; returns the batch (its timers, for a due index)."""
+    batch = Batch(send, tables.progress, {})
+    batch.writes.begin(SimpleNamespace(message=message))  # as the agent's event: writes belong to it
+    try:
+        router.route(message.value, message.key.decode(), message.partition, message.offset, batch)
+    except Exception as exc:
+        batch.drop(0)
+        router.quarantine(message, exc, batch)
+    await batch.release()
+    await batch.flush()
+    for table in (tables.customers, tables.seen, tables.aliases, tables.suppressions):
+        for key, value in batch.writes.written(table):
+            if value is None:
+                table.pop(key, None)  # type: ignore[attr-defined]
+            else:
+                table[key] = value
+    return batch
