@@ -14,6 +14,7 @@ from rich.console import Console
 
 from connectors.channels.config import ConfigError
 from engine.runtimes.embedded.lock import DatabaseLock
+from engine.runtimes.settings import Settings
 from engine.runtimes.startup import EX_CONFIG, EX_NOINPUT, StartupError, reason
 from rules.problems import NudgeError, Severity, WorkspaceError
 from rules.workspace import load_workspace
@@ -363,7 +364,8 @@ def run_command(
 
     path = db or workspace / "nudge.db"
     _start("nudge run", workspace, lambda: run(
-        lambda url, environ: EmbeddedRuntime(workspace, path, url, environ=environ), workspace, path, host, port))
+        lambda url, settings: EmbeddedRuntime(workspace, path, url, settings=settings), workspace, path, host, port,
+        Settings.from_env(os.environ)))
 
 
 def _sole_writer(command: str, db: Path) -> DatabaseLock:
@@ -497,7 +499,6 @@ def api(
 ) -> None:
     """The HTTP API and the dispatcher beside Kafka workers (`nudge run` is the all-in-one runtime)."""
     from engine.runtimes.kafka.edge import KafkaEdgeRuntime
-    from engine.runtimes.kafka.worker import KafkaSettings
     from engine.runtimes.serve import run
 
     if not kafka:
@@ -505,8 +506,8 @@ def api(
         raise typer.Exit(2)
     path = db or workspace / "nudge-edge.db"
     _start("nudge api", workspace, lambda: run(
-        lambda url, environ: KafkaEdgeRuntime(workspace, path, KafkaSettings.from_env(environ), url, environ),
-        workspace, path, host, port))
+        lambda url, settings: KafkaEdgeRuntime(workspace, path, settings.kafka_or_refuse(), url, settings),
+        workspace, path, host, port, Settings.from_env(os.environ)))
 
 
 @app.command()
@@ -521,10 +522,11 @@ def worker(
 
     import faust
 
-    from engine.runtimes.kafka.worker import KafkaSettings, create_worker
+    from engine.runtimes.kafka.worker import create_worker
 
     def start() -> None:
-        settings = KafkaSettings.from_env(os.environ)
+        config = Settings.from_env(os.environ)
+        settings = config.kafka_or_refuse()
         if bootstrap:
             settings = dataclasses.replace(settings, bootstrap=bootstrap)
         if partitions:
@@ -532,7 +534,7 @@ def worker(
         if data_dir:
             settings = dataclasses.replace(settings, data_dir=str(data_dir))
         fapp = create_worker(workspace, settings)
-        runner = faust.Worker(fapp, loglevel=os.environ.get("NUDGE_LOG_LEVEL", "warning").lower())
+        runner = faust.Worker(fapp, loglevel=(config.log_level or "warning").lower())
         # faust's terminal spinner turns the root logger to DEBUG to spin on every record: every
         # produce then formats a debug message (a tenth of a worker's time). No spinner, no cost.
         runner.spinner = None

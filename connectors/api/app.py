@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import time
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -26,6 +26,7 @@ from connectors.api.outbox import outbox_routes
 from engine.runtimes.embedded import queries
 from engine.runtimes.kernel.health import Unavailable
 from engine.runtimes.kernel.port import Runtime
+from engine.runtimes.settings import Settings
 from rules.limits import customer_id_problem
 
 MAX_BODY = 1024 * 1024
@@ -59,10 +60,10 @@ def _retry_later(message: str, seconds: int) -> Response:
 
 
 def create_app(runtime: Runtime, keys: list[Secret], signing: SignatureChecker | None = None,
-               environ: Mapping[str, str] | None = None) -> FastAPI:
+               settings: Settings | None = None) -> FastAPI:
     metrics = Metrics(runtime.counters, lambda: runtime.counts(runtime.read), runtime.clock)
     runtime.counters.observers.append(metrics.observe)
-    deps = Deps(runtime, environ or {})
+    deps = Deps(runtime, settings or Settings())
     on_db = deps.on_db
 
     app = FastAPI(title="Nudge", version="1", description="Events in; journeys decide; messages out exactly once.",
@@ -71,7 +72,7 @@ def create_app(runtime: Runtime, keys: list[Secret], signing: SignatureChecker |
     app.include_router(provider_routes(deps))
     app.include_router(preference_routes(deps))
     app.include_router(outbox_routes(deps, keys))
-    writers = write_keys(environ or {}, keys)
+    writers = write_keys(deps.settings.api, keys)
     app.include_router(segment_routes(deps, writers, metrics.data))
 
     def unauthorized(request: Request, accepted: list[Secret] | None = None) -> Response | None:
@@ -141,7 +142,7 @@ def create_app(runtime: Runtime, keys: list[Secret], signing: SignatureChecker |
                                "problems": [str(p) for p in problems]})
         return _json(200, {"journeys": [j.id for j in runtime.workspace.journeys]})
 
-    report_keys = [Secret(k.strip()) for k in (environ or {}).get("NUDGE_REPORTS_KEYS", "").split(",") if k.strip()]
+    report_keys = list(deps.settings.api.reports_keys)
 
     @app.get("/reports", summary="Campaign performance and customer analytics (HTML, or ?format=json|csv)")
     async def reports(request: Request, format: str = "html", since: str | None = None, until: str | None = None,

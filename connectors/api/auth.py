@@ -7,29 +7,21 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
-
 from starlette.requests import Request
 
 from connectors.freshness import FRESHNESS, Freshness
 from connectors.signing import sign
+from engine.runtimes.settings import ApiSettings
+from engine.runtimes.settings import Secret as Secret  # the API's routes import it from here
 
 
-class Secret(str):
-    """A string that never prints itself in logs or reprs."""
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-
-def api_keys(environ: Mapping[str, str], db_path: Path) -> tuple[list[Secret], str | None]:
+def api_keys(settings: ApiSettings, db_path: Path) -> tuple[list[Secret], str | None]:
     """Keys from NUDGE_API_KEYS, else one generated and kept beside the database.
 
     Returns the keys and, when one was generated or read from that file, the note to print.
     """
-    configured = [k.strip() for k in environ.get("NUDGE_API_KEYS", "").split(",") if k.strip()]
-    if configured:
-        return [Secret(k) for k in configured], None
+    if settings.keys:
+        return list(settings.keys), None
     key_file = db_path.with_name(db_path.name + ".api-key")
     if key_file.exists():
         key = key_file.read_text().strip()
@@ -40,11 +32,10 @@ def api_keys(environ: Mapping[str, str], db_path: Path) -> tuple[list[Secret], s
     return [Secret(key)], f"API key (from {key_file}): {key}"
 
 
-def write_keys(environ: Mapping[str, str], keys: list[Secret]) -> list[Secret]:
+def write_keys(settings: ApiSettings, keys: list[Secret]) -> list[Secret]:
     """Keys that may post events (/v1/events, the Segment routes) and nothing else: NUDGE_WRITE_KEYS
     and every API key. A write key sits in a website's page, so it opens no read or erase."""
-    extra = [Secret(k.strip()) for k in environ.get("NUDGE_WRITE_KEYS", "").split(",") if k.strip()]
-    return [*keys, *extra]
+    return [*keys, *settings.write_keys]
 
 
 def basic_user(authorization: str) -> str | None:

@@ -1,4 +1,4 @@
-"""What the API's routers share: the runtime, serialized database access, the environment."""
+"""What the API's routers share: the runtime, serialized database access, the settings."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from fastapi import Request
 
 from engine.runtimes.kernel.port import Runtime
+from engine.runtimes.settings import Settings
 from rules.events import parse_event
 from rules.problems import EventError
 
@@ -20,7 +21,7 @@ log = logging.getLogger("nudge.api")
 @dataclass
 class Deps:
     runtime: Runtime
-    environ: Mapping[str, str]
+    settings: Settings
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def on_db(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -24,9 +24,9 @@ def _json(status: int, body: object) -> Response:
 
 def provider_routes(deps: Deps) -> APIRouter:
     router = APIRouter(prefix="/v1/providers", tags=["provider feedback"])
-    key = deps.environ.get("SENDGRID_WEBHOOK_PUBLIC_KEY")
+    key = deps.settings.providers.sendgrid_webhook_public_key
     sendgrid = sendgrid_events.SendGridVerifier(key) if key else None
-    token = deps.environ.get("TWILIO_AUTH_TOKEN")
+    token = deps.settings.providers.twilio_auth_token
     twilio = RequestValidator(token) if token else None
 
     @router.post("/sendgrid/events", summary="SendGrid's signed Event Webhook")

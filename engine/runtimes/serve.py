@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
 import uvicorn
 
 from connectors.api.app import create_app
-from connectors.api.auth import Secret, SignatureChecker, api_keys
+from connectors.api.auth import SignatureChecker, api_keys
 from engine.runtimes.kernel.port import Runtime
+from engine.runtimes.settings import Settings
 
 log = logging.getLogger("nudge.run")
 
 
-Build = Callable[[str, Mapping[str, str]], Runtime]
-"""Makes the runtime for a public URL and the environment (inside the event loop)."""
+Build = Callable[[str, Settings], Runtime]
+"""Makes the runtime for a public URL and the settings (inside the event loop)."""
 
 
-async def serve(build: Build, workspace: Path, db: Path, host: str, port: int, environ: Mapping[str, str],
+async def serve(build: Build, workspace: Path, db: Path, host: str, port: int, settings: Settings,
                 watch: bool = True, announce: bool = True) -> None:
-    runtime = build(environ.get("NUDGE_PUBLIC_URL", f"http://{host}:{port}"), environ)
-    keys, note = api_keys(environ, db)
-    secret = environ.get("NUDGE_WEBHOOK_SECRET")
-    app = create_app(runtime, keys, SignatureChecker(Secret(secret)) if secret else None, environ)
+    runtime = build(settings.public_url or f"http://{host}:{port}", settings)
+    keys, note = api_keys(settings.api, db)
+    secret = settings.api.signing_secret
+    app = create_app(runtime, keys, SignatureChecker(secret) if secret else None, settings)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
     await runtime.start()
     loop = asyncio.get_running_loop()
@@ -51,6 +51,6 @@ async def serve(build: Build, workspace: Path, db: Path, host: str, port: int, e
         await runtime.stop()
 
 
-def run(build: Build, workspace: Path, db: Path, host: str, port: int) -> None:
-    logging.basicConfig(level=os.environ.get("NUDGE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(build, workspace, db, host, port, os.environ))
+def run(build: Build, workspace: Path, db: Path, host: str, port: int, settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level or "INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(build, workspace, db, host, port, settings))

@@ -13,6 +13,7 @@ from connectors.channels.file import FileSender
 from connectors.channels.sendgrid import SendGridSender
 from connectors.channels.smtp import SmtpSender
 from connectors.channels.twilio import TwilioSender
+from engine.runtimes.settings import Settings
 from engine.testing import email, write_workspace
 from rules.workspace import load_workspace
 
@@ -28,7 +29,7 @@ def settings(tmp_path: Path, channels: str, sender: str = 'email: "Shop <hi@shop
 
 def test_the_file_connector_is_the_default_for_every_channel(tmp_path: Path) -> None:
     write_workspace(tmp_path, journeys={"hi": JOURNEY}, templates={"hi.email.html": email("Hi")})
-    senders = build_senders(load_workspace(tmp_path).workspace.settings, tmp_path, {}, "http://x")
+    senders = build_senders(load_workspace(tmp_path).workspace.settings, tmp_path, Settings().providers, "http://x")
     assert {type(s) for s in senders.values()} == {FileSender}
 
 
@@ -36,7 +37,7 @@ def test_providers_are_chosen_per_channel(tmp_path: Path) -> None:
     s = settings(tmp_path, "  email: {provider: sendgrid}\n  sms: {provider: twilio}")
     env = {"SENDGRID_API_KEY": "SG.x", "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "t",
            "NUDGE_TWILIO_BASE_URL": "http://127.0.0.1:9"}
-    senders = build_senders(s, tmp_path, env, "https://nudge.example")
+    senders = build_senders(s, tmp_path, Settings.from_env(env).providers, "https://nudge.example")
     assert isinstance(senders["email"], SendGridSender) and isinstance(senders["sms"], TwilioSender)
     assert senders["sms"].status_callback == "https://nudge.example/v1/providers/twilio/status"
 
@@ -49,18 +50,19 @@ def test_providers_are_chosen_per_channel(tmp_path: Path) -> None:
 ])
 def test_a_missing_secret_names_the_variable(tmp_path: Path, channels: str, env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=f"^{variable} is not set"):
-        build_senders(settings(tmp_path, channels), tmp_path, env, "http://x")
+        build_senders(settings(tmp_path, channels), tmp_path, Settings.from_env(env).providers, "http://x")
 
 
 def test_a_provider_needs_a_sender_in_settings(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="settings.sender.email"):
         build_senders(settings(tmp_path, "  email: {provider: smtp}", sender="postal_address: x"), tmp_path,
-                      {"NUDGE_SMTP_URL": "smtp://127.0.0.1:2525"}, "http://x")
+                      Settings.from_env({"NUDGE_SMTP_URL": "smtp://127.0.0.1:2525"}).providers, "http://x")
 
 
 def test_a_bad_smtp_url_is_explained(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="NUDGE_SMTP_URL must look like"):
-        build_senders(settings(tmp_path, "  email: {provider: smtp}"), tmp_path, {"NUDGE_SMTP_URL": "mailpit"}, "x")
+        build_senders(settings(tmp_path, "  email: {provider: smtp}"), tmp_path,
+                      Settings.from_env({"NUDGE_SMTP_URL": "mailpit"}).providers, "x")
 
 
 def test_an_unknown_provider_is_a_validation_error(tmp_path: Path) -> None:

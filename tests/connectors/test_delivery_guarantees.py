@@ -21,7 +21,6 @@ from typing import Any, Iterator
 import pytest
 
 from connectors.channels.base import Delivery, PermanentError, TransientError, UnknownOutcome
-from connectors.channels.config import ConfigError
 from connectors.channels.sendgrid import SendGridSender
 from connectors.channels.twilio import TwilioSender
 from connectors.fakes.sendgrid import SendGridFake
@@ -31,7 +30,8 @@ from connectors.fakes.twilio import TwilioFake
 from connectors.fakes.twilio import create_app as twilio_app
 from engine.effects import Message
 from engine.runtimes.embedded import database
-from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings, RetryPolicy
+from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings
+from engine.runtimes.retry import RetryPolicy
 from engine.testing import journey_yaml, send_step, write_workspace
 from rules.events import parse_event
 from tests.helpers import HI, message, processed
@@ -350,11 +350,3 @@ def test_twilio_time_out_is_unknown_a_refused_connection_transient_and_a_429_cos
     with pytest.raises(TransientError, match="unreachable"):
         asyncio.run(TwilioSender(provider.account_sid, provider.auth_token, "+15005550006", base_url=closed).send(text))
 
-
-def test_retries_and_the_shutdown_grace_are_set_from_the_environment_and_nonsense_is_refused() -> None:
-    settings = DispatchSettings.from_env({"NUDGE_RETRY_BASE_DELAY": "1", "NUDGE_RETRY_MAX_DELAY": "60",
-                                          "NUDGE_RETRY_GIVE_UP_AFTER": "600", "NUDGE_SHUTDOWN_GRACE": "3"})
-    assert (settings.retry, settings.grace) == (RetryPolicy(base_delay=1, max_delay=60, give_up_after=600), 3)
-    for bad in ({"NUDGE_RETRY_BASE_DELAY": "0"}, {"NUDGE_SHUTDOWN_GRACE": "soon"}, {"NUDGE_RETRY_MAX_DELAY": "-1"}):
-        with pytest.raises(ConfigError):
-            DispatchSettings.from_env(bad)

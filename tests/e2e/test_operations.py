@@ -256,6 +256,21 @@ def test_an_unreadable_workspace_is_refused_in_one_line(tmp_path: Path, bound_by
 
 # -- Kafka: secrets and an unreachable broker ----------------------------------------------
 
+@pytest.mark.parametrize(("command", "variable", "value"), [
+    ("run", "NUDGE_LOG_LEVEL", "loud"), ("run", "NUDGE_PUBLIC_URL", "nudge.example"),
+    ("worker", "NUDGE_KAFKA_STORE", "redis://cache"), ("worker", "NUDGE_KAFKA_PARTITIONS", "eight"),
+])
+def test_a_bad_setting_is_refused_at_start_in_one_line_naming_it(tmp_path: Path, command: str, variable: str,
+                                                                 value: str) -> None:
+    srv = hello(tmp_path)
+    args = ["--db", str(tmp_path / "nudge.db"), "--port", str(free_port())] if command == "run" else []
+    result = nudge(command, "--workspace", str(srv.workspace), *args,
+                   env={"NUDGE_LINK_SECRET": "s3cret", "NUDGE_KAFKA_BOOTSTRAP": closed_port(), variable: value})
+    assert result.returncode == 78, result.stderr
+    assert one_line_refusal(result).startswith(f"nudge {command}: {variable} must be ")
+
+
+
 def closed_port() -> str:
     return f"127.0.0.1:{free_port()}"
 

@@ -20,9 +20,10 @@ from connectors.channels.file import FileSender
 from engine.links import SignedLinks
 from engine.migration import Fate, summarize
 from engine.runtimes.embedded import database, queries
-from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings, RateLimiter, RetryPolicy
+from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings, RateLimiter
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import Processor
+from engine.runtimes.retry import RetryPolicy
 from engine.testing import email, write_workspace
 from rules.events import parse_event
 from rules.workspace import load_workspace

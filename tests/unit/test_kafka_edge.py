@@ -12,7 +12,7 @@ from connectors.api.metrics import Metrics
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.kafka.edge import KafkaEdgeRuntime
-from engine.runtimes.kafka.worker import KafkaSettings
+from engine.runtimes.settings import KafkaSettings, Secret, Settings
 from engine.testing import email, write_workspace
 from tests.unit.test_kafka_router import HELLO, Wire
 
@@ -28,7 +28,7 @@ def test_an_edit_reloaded_by_the_edge_leaves_the_step_removed_exits_to_the_worke
     wire.run()
     root, db = tmp_path / "ws", tmp_path / "edge.db"
     database.create(db)
-    edge = KafkaEdgeRuntime(root, db, KafkaSettings(link_secret="secret"), "http://127.0.0.1", {})
+    edge = KafkaEdgeRuntime(root, db, KafkaSettings(link_secret=Secret("secret")), "http://127.0.0.1", Settings())
     try:
         with transaction(edge.sink):  # the customers changelog, as the edge mirrors it
             edge._customer_rows([SimpleNamespace(key=b"c1", value=wire.record("c1").encode())])
@@ -46,7 +46,7 @@ def test_the_edge_reports_no_engine_counts_or_backlog_it_cannot_know(tmp_path: P
     root, db = write_workspace(tmp_path / "ws", journeys={"hello": HELLO}, templates={"hi.email.html": email("Hi")}), \
         tmp_path / "edge.db"
     database.create(db)
-    edge = KafkaEdgeRuntime(root, db, KafkaSettings(link_secret="secret"), "http://127.0.0.1", {})
+    edge = KafkaEdgeRuntime(root, db, KafkaSettings(link_secret=Secret("secret")), "http://127.0.0.1", Settings())
     try:
         text = generate_latest(Metrics(edge.counters, lambda: edge.counts(edge.read), edge.clock).registry).decode()
     finally:

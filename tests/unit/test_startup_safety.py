@@ -12,8 +12,8 @@ from connectors.channels.config import ConfigError, build_senders
 from engine.runtimes.embedded import database
 from engine.runtimes.kernel.health import Health
 from engine.runtimes.embedded.lock import DatabaseLock
-from engine.runtimes.kafka.worker import KafkaSettings
-from engine.runtimes.startup import EX_CONFIG, EX_TEMPFAIL, StartupError
+from engine.runtimes.settings import ProviderSettings, Secret
+from engine.runtimes.startup import EX_TEMPFAIL, StartupError
 from engine.testing import email, write_workspace
 from rules.workspace import load_workspace
 from tests.helpers import hello_journey
@@ -90,17 +90,9 @@ def test_a_bad_smtp_url_is_explained_without_its_password(tmp_path: Path) -> Non
                     templates={"hi.email.html": email("Hi")})
     settings = load_workspace(tmp_path).workspace.settings
     with pytest.raises(ConfigError) as refused:
-        build_senders(settings, tmp_path, {"NUDGE_SMTP_URL": "smtp://ann:hunter2@:587"}, "http://x")
+        build_senders(settings, tmp_path, ProviderSettings(smtp_url=Secret("smtp://ann:hunter2@:587")), "http://x")
     assert "hunter2" not in str(refused.value)
     assert "smtp://ann:***@:587" in str(refused.value)
-
-
-def test_kafka_settings_refuse_to_go_without_a_link_secret() -> None:
-    for environ in ({}, {"NUDGE_LINK_SECRET": " "}, {"NUDGE_LINK_SECRET": "change-me"}):
-        with pytest.raises(StartupError, match="^NUDGE_LINK_SECRET is not set") as refused:
-            KafkaSettings.from_env(environ)
-        assert refused.value.status == EX_CONFIG
-    assert KafkaSettings.from_env({"NUDGE_LINK_SECRET": "s3cret"}).link_secret == "s3cret"
 
 
 def test_the_write_probe_tells_a_corrupted_database_from_a_busy_one(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from connectors.api.auth import Secret, SignatureChecker
 from connectors.channels.config import ConfigError, build_senders
 from connectors.channels.webhook import WebhookSender, request_of
+from engine.runtimes.settings import ProviderSettings
 from engine.testing import write_workspace
 from rules.workspace import WorkspaceError, load_workspace
 from tests.helpers import message
@@ -49,6 +50,6 @@ def test_the_http_webhook_provider_needs_a_signing_secret(tmp_path: Path) -> Non
     write_workspace(tmp_path, settings="channels: {webhook: {provider: http}}", journeys={"hook": hook("https://c.example/")})
     settings = load_workspace(tmp_path).workspace.settings
     with pytest.raises(ConfigError, match="NUDGE_WEBHOOK_SIGNING_SECRET"):
-        build_senders(settings, tmp_path, {}, "http://x")
-    senders = build_senders(settings, tmp_path, {"NUDGE_WEBHOOK_SIGNING_SECRET": "s"}, "http://x")
+        build_senders(settings, tmp_path, ProviderSettings(), "http://x")
+    senders = build_senders(settings, tmp_path, ProviderSettings(webhook_signing_secret=Secret("s")), "http://x")
     assert isinstance(senders["webhook"], WebhookSender)

@@ -21,78 +21,29 @@ import sqlite3
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, TypeVar
 
 import orjson
 
 from connectors.channels.base import THREADS, PermanentError, Sender, TransientError, UnknownOutcome
-from connectors.channels.config import ConfigError
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.kernel.codecs import message_from_payload
 from engine.runtimes.kernel.port import Observer
+from engine.runtimes.retry import RetryPolicy
+from engine.runtimes.settings import Settings
 
 log = logging.getLogger("nudge.dispatch")
 T = TypeVar("T")
-JITTER_FLOOR = 0.5  # a delay is drawn from [0.5, 1] x the exponential backoff
-
-
-def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not '{raw}'") from None
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative, not '{raw}'")
-    return value
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter; a message is dead only once its retries have spanned `give_up_after`."""
-
-    base_delay: float = 10.0
-    max_delay: float = 3600.0
-    give_up_after: float = 86400.0
-    rate_limit_wait: float = 1.0  # the least wait after a 429 that named none
-
-    def __post_init__(self) -> None:
-        if self.base_delay <= 0 or self.max_delay <= 0:
-            raise ConfigError("retry delays (NUDGE_RETRY_BASE_DELAY, NUDGE_RETRY_MAX_DELAY) must be over 0 seconds")
-
-    @property
-    def max_attempts(self) -> int:
-        """Enough attempts that even the shortest jittered delays add up to `give_up_after`."""
-        attempts, span = 1, 0.0
-        while span < self.give_up_after:
-            span += JITTER_FLOOR * min(self.max_delay, self.base_delay * 2.0 ** (attempts - 1))
-            attempts += 1
-        return attempts
-
-    def delay(self, attempts: int, retry_after: float | None, rng: random.Random) -> float:
-        """Exponential backoff with jitter; a provider's Retry-After wins when it is longer."""
-        backoff = min(self.max_delay, self.base_delay * 2.0 ** (attempts - 1)) * rng.uniform(JITTER_FLOOR, 1.0)
-        return max(backoff, retry_after or 0.0)
 
 
 @dataclass(frozen=True)
 class DispatchSettings:
-    """Retries, concurrency and shutdown; from NUDGE_RETRY_* and NUDGE_SHUTDOWN_GRACE (seconds)."""
+    """Retries, concurrency and shutdown (the retries and the grace from `Settings`)."""
 
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     in_flight: int = THREADS  # hand-offs at once per channel
-    grace: float = 10.0  # how long a shutdown waits for hand-offs in flight
+    grace: float = Settings.shutdown_grace  # how long a shutdown waits for hand-offs in flight
     poll: float = 1.0  # the longest the idle dispatcher goes without looking (a CLI may have re-queued)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> DispatchSettings:
-        default = RetryPolicy()
-        retry = RetryPolicy(base_delay=_seconds(environ, "NUDGE_RETRY_BASE_DELAY", default.base_delay),
-                            max_delay=_seconds(environ, "NUDGE_RETRY_MAX_DELAY", default.max_delay),
-                            give_up_after=_seconds(environ, "NUDGE_RETRY_GIVE_UP_AFTER", default.give_up_after))
-        return cls(retry=retry, grace=_seconds(environ, "NUDGE_SHUTDOWN_GRACE", cls.grace))
 
 
 class RateLimiter:

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import secrets
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from connectors.channels.base import Sender
 from connectors.channels.config import build_senders
@@ -21,6 +21,7 @@ from engine.runtimes.embedded.lock import claim
 from engine.runtimes.kernel.health import Health
 from engine.runtimes.kernel.port import Counters
 from engine.runtimes.kernel.serving import sleep_until
+from engine.runtimes.settings import Settings
 
 log = logging.getLogger("nudge.run")
 
@@ -39,16 +40,16 @@ class Front:
     """Claims the database for `holder` before anything writes: a second process stops here."""
 
     def __init__(self, root: Path, db_path: Path, holder: str, workspace: Workspace, public_url: str,
-                 clock: Callable[[], float], environ: Mapping[str, str], counters: Counters, health: Health) -> None:
+                 clock: Callable[[], float], settings: Settings, counters: Counters, health: Health) -> None:
         self.clock, self.counters, self.health = clock, counters, health
         self.lock = claim(db_path, holder)
         self.read = database.connect(db_path)
         self.probe_conn = database.connect(db_path, busy_timeout=2.0)
-        self.senders: dict[str, Sender] = build_senders(workspace.settings, root, environ, public_url)
+        self.senders: dict[str, Sender] = build_senders(workspace.settings, root, settings.providers, public_url)
         rates = {ch: float(c["rate_per_second"]) for ch, c in (workspace.settings.channels or {}).items()
                  if isinstance(c, dict) and c.get("rate_per_second")}
         self.dispatcher = Dispatcher(database.connect(db_path), self.senders, clock, rates=rates,
-                                     observe=self._observe, settings=DispatchSettings.from_env(environ))
+                                     observe=self._observe, settings=DispatchSettings(retry=settings.retry, grace=settings.shutdown_grace))
         self.dispatch_wake = asyncio.Event()
 
     def _observe(self, message: Message, status: str, latency: float) -> None:

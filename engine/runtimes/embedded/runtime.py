@@ -7,7 +7,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from engine.events import Event
 from engine.links import SignedLinks
@@ -18,6 +18,7 @@ from engine.runtimes.embedded.processor import BatchResult, Processor
 from engine.runtimes.kernel.health import Health
 from engine.runtimes.kernel.port import Accepted, Counters, EngineCounters
 from engine.runtimes.kernel.serving import load_edit, sleep_until, watch
+from engine.runtimes.settings import Settings
 from rules.problems import Problem
 from rules.workspace import load_workspace
 
@@ -30,7 +31,7 @@ class EmbeddedRuntime:
     holder = "nudge run"  # named in the refusal of a second process on the same database
 
     def __init__(self, workspace_dir: Path, db_path: Path, public_url: str = "http://127.0.0.1:8080",
-                 wall_clock: Callable[[], float] = time.time, environ: Mapping[str, str] | None = None) -> None:
+                 wall_clock: Callable[[], float] = time.time, settings: Settings | None = None) -> None:
         self.root = workspace_dir
         self.public_url = public_url
         self.clock = wall_clock
@@ -41,7 +42,7 @@ class EmbeddedRuntime:
         self.health = Health(wall_clock)
         self.workspace = load_workspace(workspace_dir).workspace
         self.front = Front(workspace_dir, db_path, self.holder, self.workspace, public_url, wall_clock,
-                           environ or {}, self.counters, self.health)
+                           settings or Settings(), self.counters, self.health)
         self.read = self.front.read
         self.links = SignedLinks(secret_from_meta(self.read, "link_secret").encode(), public_url)
         self.processor = Processor(database.connect(db_path), self.workspace, self.links, wall_clock)

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -31,11 +31,11 @@ from engine.runtimes.embedded.front import Front
 from engine.runtimes.embedded.sqlite_store import CUSTOMER_UPSERT, customer_row
 from engine.runtimes.kafka import envelopes
 from engine.runtimes.kafka.store import Record
-from engine.runtimes.kafka.worker import KafkaSettings
 from engine.runtimes.kernel import codecs
 from engine.runtimes.kernel.health import Health, Unavailable
 from engine.runtimes.kernel.port import Accepted, Counters
 from engine.runtimes.kernel.serving import load_edit, watch
+from engine.runtimes.settings import KafkaSettings, Settings
 from rules.problems import Problem
 from rules.workspace import load_workspace
 
@@ -139,7 +139,7 @@ class KafkaEdgeRuntime:
     holder = "nudge api --kafka"
 
     def __init__(self, workspace_dir: Path, db_path: Path, settings: KafkaSettings, public_url: str,
-                 environ: Mapping[str, str], wall_clock: Callable[[], float] = time.time) -> None:
+                 config: Settings, wall_clock: Callable[[], float] = time.time) -> None:
         self.root = workspace_dir
         self.public_url = public_url
         self.clock = wall_clock
@@ -147,7 +147,7 @@ class KafkaEdgeRuntime:
         self.counters = Counters()
         self.health = Health(wall_clock)
         self.workspace = load_workspace(workspace_dir).workspace
-        self.front = Front(workspace_dir, db_path, self.holder, self.workspace, public_url, wall_clock, environ,
+        self.front = Front(workspace_dir, db_path, self.holder, self.workspace, public_url, wall_clock, config,
                            self.counters, self.health)
         self.read = self.front.read
         # links must verify what the workers signed: one secret for the whole deployment

@@ -12,8 +12,8 @@ import orjson
 
 from engine.events import Event
 from engine.runtimes.kernel.codecs import event_from_json, event_to_row
+from engine.runtimes.settings import ACCEPT_WITHIN as ACCEPT_WITHIN  # the API answers 503 for an event not taken by then
 
-ACCEPT_WITHIN = 5.0  # seconds: the API answers 503 rather than 202 for an event the broker has not taken by then
 EVENT, FIRE, HAND_OVER, ABSORB, ERASE, MIGRATE = "event", "fire", "hand_over", "absorb", "erase", "migrate"
 
 

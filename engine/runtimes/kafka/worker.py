@@ -19,10 +19,9 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
@@ -38,7 +37,7 @@ from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.progress import Rewinder, Stalls, last_in
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
-from engine.runtimes.startup import EX_CONFIG, StartupError
+from engine.runtimes.settings import KafkaSettings
 
 log = logging.getLogger("nudge.worker")
 
@@ -46,46 +45,6 @@ REQUEST_AGAIN_AFTER = 30.0  # a fire request not acted on by then is sent again
 BATCH, BATCH_WITHIN = 500, 0.02  # inputs handled per flush; how long a batch waits to fill
 EXIT_UNWRITTEN = 75  # EX_TEMPFAIL: a supervisor restarts the worker, which takes the batch again
 EXIT_CONFIG = 78  # EX_CONFIG: the settings do not match the topics
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    link_secret: str  # one for the whole deployment: workers sign the links the API checks
-    bootstrap: str = "127.0.0.1:9092"
-    partitions: int = 8
-    app_id: str = "nudge"
-    store: str = "memory://"
-    data_dir: str = ".nudge-worker"
-    public_url: str = "http://127.0.0.1:8080"
-    session_timeout: float = 30.0  # how soon partitions of a dead worker move to the living
-    # a timer is asked for this long after it is due: an event the API accepted before the due time
-    # (stamped received_at) reaches the broker within ACCEPT_WITHIN, clocks may differ by a second,
-    # and the timer still runs at its due journey time (SPEC §14: events first, whatever the lag)
-    fire_grace: float = env.ACCEPT_WITHIN + 1.0
-
-    def topic(self, name: str) -> str:
-        """Topics are named after the app id, so several deployments can share a cluster."""
-        return f"{self.app_id}.{name}"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> KafkaSettings:
-        """Refuses to go without NUDGE_LINK_SECRET: a default secret would let anyone forge links."""
-        secret = environ.get("NUDGE_LINK_SECRET", "").strip()
-        if not secret or secret == "change-me":
-            raise StartupError(EX_CONFIG, "NUDGE_LINK_SECRET is not set: workers sign unsubscribe and tracking "
-                                          "links with it and the API checks them; set the same random value "
-                                          "everywhere (e.g. openssl rand -hex 32)")
-        return cls(
-            link_secret=secret,
-            bootstrap=environ.get("NUDGE_KAFKA_BOOTSTRAP", cls.bootstrap),
-            partitions=int(environ.get("NUDGE_KAFKA_PARTITIONS", cls.partitions)),
-            app_id=environ.get("NUDGE_KAFKA_APP_ID", cls.app_id),
-            store=environ.get("NUDGE_KAFKA_STORE", cls.store),
-            data_dir=environ.get("NUDGE_KAFKA_DATA_DIR", cls.data_dir),
-            public_url=environ.get("NUDGE_PUBLIC_URL", cls.public_url),
-            session_timeout=float(environ.get("NUDGE_KAFKA_SESSION_TIMEOUT", cls.session_timeout)),
-            fire_grace=max(env.ACCEPT_WITHIN, float(environ.get("NUDGE_KAFKA_FIRE_GRACE", cls.fire_grace))),
-        )
 
 
 def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
