@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from engine.state import ActivityMap, CustomerState, Instance, JourneyHistory
+from engine.state import ActivityMap, CustomerState, Instance, JourneyHistory, Waiting
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -38,7 +38,8 @@ def loads(data: bytes | str) -> CustomerState:
         instances={j: Instance(
             id=i["id"], journey=i["journey"], entered_at=_dt(i["entered_at"]),  # type: ignore[arg-type]
             trigger_event=_event_in(i["trigger_event"]), event=_event_in(i["event"]), pc=i["pc"],
-            step_id=i["step_id"], generation=i["generation"], waiting=i["waiting"], due=_dt(i["due"]),
+            step_id=i["step_id"], generation=i["generation"], due=_dt(i["due"]),
+            waiting=Waiting(i["waiting"]) if i["waiting"] is not None else None,  # unknown: ValueError
             variants=i["variants"],
         ) for j, i in raw["instances"].items()},
         history={j: JourneyHistory(

@@ -28,7 +28,7 @@ from faust.types.tables import TableT
 from engine import state_codec
 from engine.effects import Timer
 from engine.runtimes.kafka.faust_internals import write_changelog
-from engine.runtimes.kernel.codecs import epoch, from_epoch
+from engine.runtimes.kernel.codecs import epoch, timer_from_row
 from engine.state import CustomerState, anon_key
 
 Table = TableT[bytes, Any]  # a Table or GlobalTable of raw bytes
@@ -47,7 +47,7 @@ def timer_to_json(timer: Timer) -> dict[str, Any]:
 
 
 def timer_from_json(data: dict[str, Any]) -> Timer:
-    return Timer(from_epoch(data["due"]), data["key"], data["kind"], data["journey"], data["token"])
+    return timer_from_row(data["due"], data["key"], data["kind"], data["journey"], data["token"])
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from engine.effects import Message
+from engine.effects import Message, Timer, TimerKind
 from engine.events import Event
 
 
@@ -18,6 +18,11 @@ def epoch(at: datetime) -> float:
 
 def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def timer_from_row(due: float, key: str, kind: str, journey: str, token: str) -> Timer:
+    """A timer as a table row or a changelog record keeps it; its kind is a `TimerKind` again (unknown: ValueError)."""
+    return Timer(from_epoch(due), key, TimerKind(kind), journey, token)
 
 
 def event_from_json(raw: dict[str, Any]) -> Event:

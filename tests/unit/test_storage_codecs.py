@@ -1,0 +1,67 @@
+"""What a runtime's tables give back is typed as the engine wrote it: timer kinds and `waiting` as enums, never strings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from engine import state_codec
+from engine.effects import Timer, TimerKind
+from engine.runtimes.embedded import database
+from engine.runtimes.embedded.sqlite_store import SqliteStore
+from engine.runtimes.kafka.store import timer_from_json, timer_to_json
+from engine.runtimes.kernel.codecs import timer_from_row
+from engine.state import CustomerState, Instance, Waiting
+from engine.testing import email, write_workspace
+from rules.events import parse_event
+from tests.helpers import event, hello_journey, processed
+
+AT = datetime(2026, 3, 2, 12, 0, 5, tzinfo=timezone.utc)  # just after tests.helpers.T0
+
+
+def parked(waiting: Waiting | None) -> CustomerState:
+    instance = Instance(id="i1", journey="j", entered_at=AT, trigger_event={}, event={}, waiting=waiting, due=AT)
+    return CustomerState(key="c1", customer_id="c1", instances={"j": instance})
+
+
+@pytest.mark.parametrize("waiting", [*Waiting, None])
+def test_a_stored_state_gives_back_its_waiting_as_the_enum(waiting: Waiting | None) -> None:
+    back = state_codec.loads(state_codec.dumps(parked(waiting)))
+    assert back == parked(waiting)
+    assert type(back.instances["j"].waiting) is type(waiting)
+
+
+def test_a_stored_state_with_an_unknown_waiting_is_refused() -> None:
+    raw = orjson.loads(state_codec.dumps(parked(Waiting.TIMER)))
+    raw["instances"]["j"]["waiting"] = "nap"
+    with pytest.raises(ValueError, match="'nap' is not a valid Waiting"):
+        state_codec.loads(orjson.dumps(raw))
+
+
+@pytest.mark.parametrize("kind", list(TimerKind))
+def test_a_kafka_record_gives_back_its_timer_kind_as_the_enum(kind: TimerKind) -> None:
+    timer = Timer(AT, "c1", kind, "j", "i1#1")
+    back = timer_from_json(orjson.loads(orjson.dumps(timer_to_json(timer))))  # as the changelog carries it
+    assert back == timer and type(back.kind) is TimerKind
+
+
+def test_an_unknown_timer_kind_is_refused_by_both_runtimes() -> None:
+    with pytest.raises(ValueError, match="'nap' is not a valid TimerKind"):
+        timer_from_json({"due": 1.0, "key": "c1", "kind": "nap", "journey": "j", "token": "t"})
+    with pytest.raises(ValueError, match="'nap' is not a valid TimerKind"):
+        timer_from_row(1.0, "c1", "nap", "j", "t")
+
+
+def test_the_embedded_tables_give_back_enums_after_a_real_run(tmp_path: Path) -> None:
+    write_workspace(tmp_path, journeys={"hello": hello_journey(wait="1d")}, templates={"hi.email.html": email("Hi")})
+    signed_up = parse_event(event("signed_up", id="e1", traits={"email": "c1@example.com"}))
+    db = processed(tmp_path, tmp_path / "nudge.db", [signed_up], lambda: AT.timestamp())
+    conn = database.connect(db)
+    state = SqliteStore(conn).customer("c1")
+    assert state is not None and type(state.instances["hello"].waiting) is Waiting
+    row = conn.execute("SELECT id, due, key, kind, journey, token FROM timers").fetchone()
+    timer = timer_from_row(*row[1:])
+    assert type(timer.kind) is TimerKind and timer.id == row[0]
