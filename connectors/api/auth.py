@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
 from starlette.requests import Request
 
 from connectors.freshness import FRESHNESS, Freshness

@@ -1,4 +1,4 @@
-"""Choosing connectors from `settings.channels`; secrets and endpoints come from the environment (`ProviderSettings`)."""
+"""Choosing connectors from `settings.channels`; secrets and endpoints come from `ProviderSettings`."""
 
 from __future__ import annotations
 

@@ -61,6 +61,8 @@ class ProviderSettings:
 
 @dataclass(frozen=True)
 class KafkaSettings:
+    """Where `nudge worker` and `nudge api --kafka` find the broker, their topics and their tables."""
+
     link_secret: Secret  # one for the whole deployment: workers sign the links the API checks
     bootstrap: str = "127.0.0.1:9092"
     partitions: int = 8
@@ -98,8 +100,8 @@ class Settings:
         retry, providers = RetryPolicy(), ProviderSettings()
         public_url = env.url("NUDGE_PUBLIC_URL")
         link_secret = env.secret("NUDGE_LINK_SECRET")
-        kafka = KafkaSettings(
-            link_secret=link_secret or Secret(),
+        kafka = KafkaSettings(  # checked even for `nudge run`, which has no use for it: a typo is a typo
+            link_secret=link_secret or Secret(),  # kept only when usable, below
             bootstrap=env.text("NUDGE_KAFKA_BOOTSTRAP") or KafkaSettings.bootstrap,
             partitions=env.count("NUDGE_KAFKA_PARTITIONS", KafkaSettings.partitions),
             app_id=env.text("NUDGE_KAFKA_APP_ID") or KafkaSettings.app_id,
@@ -142,7 +144,7 @@ class Settings:
 
 
 class _Reader:
-    """One variable at a time: blank counts as unset; a bad value is refused naming the variable (never a secret's value)."""
+    """One variable at a time: blank is unset; a bad value is refused naming the variable (never quoting a secret)."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ

@@ -49,7 +49,8 @@ class Front:
         rates = {ch: float(c["rate_per_second"]) for ch, c in (workspace.settings.channels or {}).items()
                  if isinstance(c, dict) and c.get("rate_per_second")}
         self.dispatcher = Dispatcher(database.connect(db_path), self.senders, clock, rates=rates,
-                                     observe=self._observe, settings=DispatchSettings(retry=settings.retry, grace=settings.shutdown_grace))
+                                     observe=self._observe,
+                                     settings=DispatchSettings(retry=settings.retry, grace=settings.shutdown_grace))
         self.dispatch_wake = asyncio.Event()
 
     def _observe(self, message: Message, status: str, latency: float) -> None:
