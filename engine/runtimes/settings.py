@@ -97,7 +97,6 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Reads and checks every variable at once, so a typo stops the start rather than a send hours later."""
         env = _Reader(environ)
-        retry, providers = RetryPolicy(), ProviderSettings()
         public_url = env.url("NUDGE_PUBLIC_URL")
         link_secret = env.secret("NUDGE_LINK_SECRET")
         kafka = KafkaSettings(  # checked even for `nudge run`, which has no use for it: a typo is a typo
@@ -118,7 +117,7 @@ class Settings:
                             reports_keys=env.secrets("NUDGE_REPORTS_KEYS"),
                             signing_secret=env.secret("NUDGE_WEBHOOK_SECRET")),
             providers=ProviderSettings(
-                timeout=env.seconds("NUDGE_PROVIDER_TIMEOUT", providers.timeout, positive=True),
+                timeout=env.seconds("NUDGE_PROVIDER_TIMEOUT", ProviderSettings.timeout, positive=True),
                 webhook_signing_secret=env.secret("NUDGE_WEBHOOK_SIGNING_SECRET"),
                 sendgrid_api_key=env.secret("SENDGRID_API_KEY"),
                 sendgrid_base_url=env.url("NUDGE_SENDGRID_BASE_URL"),
@@ -127,9 +126,9 @@ class Settings:
                 twilio_account_sid=env.text("TWILIO_ACCOUNT_SID"),
                 twilio_auth_token=env.secret("TWILIO_AUTH_TOKEN"),
                 twilio_base_url=env.url("NUDGE_TWILIO_BASE_URL")),
-            retry=RetryPolicy(base_delay=env.seconds("NUDGE_RETRY_BASE_DELAY", retry.base_delay, positive=True),
-                              max_delay=env.seconds("NUDGE_RETRY_MAX_DELAY", retry.max_delay, positive=True),
-                              give_up_after=env.seconds("NUDGE_RETRY_GIVE_UP_AFTER", retry.give_up_after)),
+            retry=RetryPolicy(base_delay=env.seconds("NUDGE_RETRY_BASE_DELAY", RetryPolicy.base_delay, positive=True),
+                              max_delay=env.seconds("NUDGE_RETRY_MAX_DELAY", RetryPolicy.max_delay, positive=True),
+                              give_up_after=env.seconds("NUDGE_RETRY_GIVE_UP_AFTER", RetryPolicy.give_up_after)),
             shutdown_grace=env.seconds("NUDGE_SHUTDOWN_GRACE", cls.shutdown_grace),
             kafka=kafka if link_secret and link_secret != "change-me" else None,
         )
