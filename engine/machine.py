@@ -61,6 +61,7 @@ class Engine:
         apply_builtin(state, event, self.store)
         if changed:
             self.planner.dates(turn)
+            self.interpreter.replan(turn)
             if self.settings.double_opt_in:
                 self.confirmation.request(turn)
         if not late:
@@ -101,6 +102,7 @@ class Engine:
         turn = Turn(state, now, self.settings)
         if merge_traits(state, traits):
             self.planner.dates(turn)
+            self.interpreter.replan(turn)
         self.store.put_customer(state)
         return turn.effects
 

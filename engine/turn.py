@@ -24,6 +24,19 @@ def message_id(instance_id: str, step_id: str) -> str:
     return "msg_" + sha256(f"{instance_id}\x1f{step_id}".encode()).hexdigest()[:24]
 
 
+def pass_of(inst: Instance) -> str:
+    """The step where the instance stands, with its passes when inside repeats: one message per step per pass."""
+    if not inst.iterations:
+        return inst.step_id
+    return inst.step_id + "#" + ".".join(str(n) for n in inst.iterations.values())
+
+
+def iteration_of(inst: Instance) -> dict[str, int]:
+    """SPEC §15: the `iteration` field of the records of steps inside a repeat."""
+    iteration = inst.iteration
+    return {} if iteration is None else {"iteration": iteration}
+
+
 class Flow(StrEnum):
     """What a step tells the interpreter: go on to the next instruction, or stop (parked or ended)."""
 
@@ -65,7 +78,7 @@ class Turn:
 
     def exit(self, journey_id: str, inst: Instance, reason: ExitReason, *, remove: bool = True) -> None:
         """End an instance; `remove=False` when it was never the customer's (a merged-away duplicate)."""
-        self.out(journey_id, "exited", reason=reason, step=inst.step_id or None)
+        self.out(journey_id, "exited", reason=reason, step=inst.step_id or None, **iteration_of(inst))
         if remove:
             self.state.instances.pop(journey_id, None)
         self.state.history.setdefault(journey_id, JourneyHistory()).last_exited_at = self.now
