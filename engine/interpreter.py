@@ -110,7 +110,7 @@ class Interpreter:
         instances = turn.state.instances
         for journey in self.journeys:
             inst = instances.get(journey.id)
-            if inst is None or inst.waiting is not Waiting.TIMER:
+            if inst is None or inst.waiting != Waiting.TIMER:  # a decoded state holds the plain string
                 continue
             action = journey.program[inst.pc].action
             if isinstance(action, WaitUntil) and action.chosen:

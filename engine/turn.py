@@ -8,7 +8,7 @@ from enum import StrEnum
 from hashlib import sha256
 from typing import Any
 
-from engine.effects import Diagnostic, Effect, ExitReason, Output, Schedule, Timer, TimerKind
+from engine.effects import Diagnostic, Effect, ExitReason, Output, Schedule, Timer, TimerKind, Unschedule
 from engine.model import Settings
 from engine.state import CustomerState, Instance, JourneyHistory, Waiting
 
@@ -72,9 +72,14 @@ class Turn:
 
     def park(self, journey_id: str, inst: Instance, waiting: Waiting, due: datetime) -> None:
         """Wait at the current step; the new generation makes the instance's older timers stale."""
+        if inst.waiting is not None and inst.due is not None:  # re-planned while parked: that timer is void
+            self.effects.append(Unschedule(self._step_timer(journey_id, inst, inst.due).id))
         inst.generation += 1
         inst.waiting, inst.due = waiting, due
-        self.effects.append(Schedule(Timer(due, self.state.key, TimerKind.STEP, journey_id, f"{inst.id}#{inst.generation}")))
+        self.effects.append(Schedule(self._step_timer(journey_id, inst, due)))
+
+    def _step_timer(self, journey_id: str, inst: Instance, due: datetime) -> Timer:
+        return Timer(due, self.state.key, TimerKind.STEP, journey_id, f"{inst.id}#{inst.generation}")
 
     def exit(self, journey_id: str, inst: Instance, reason: ExitReason, *, remove: bool = True) -> None:
         """End an instance; `remove=False` when it was never the customer's (a merged-away duplicate)."""
