@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from engine.links import SignedLinks
+from engine.machine import Engine
+from engine.memory_store import MemoryStore
 from engine.testing import Harness, email, write_workspace
+from rules.events import parse_event
 from rules.problems import WorkspaceError
 from rules.workspace import load_workspace
 from tests.helpers import ANN, event
@@ -190,3 +195,19 @@ def test_a_bad_until_expression_is_reported_at_its_place(tmp_path: Path) -> None
     write_workspace(tmp_path, journeys={"burst": journey}, templates=WEEK)
     [problem] = problems(tmp_path)
     assert problem.startswith("journeys/burst.yaml:4:21: ")
+
+
+# ---- live edits ----------------------------------------------------------------------------
+
+def test_an_edit_that_takes_a_waiting_step_out_of_its_repeat_drops_the_pass_count(tmp_path: Path) -> None:
+    at = datetime(2026, 3, 2, 12, tzinfo=timezone.utc)
+    old = load_workspace(write_workspace(tmp_path / "old", journeys={"programme": WEEKLY % "{times: 3}"},
+                                         templates=WEEK)).workspace
+    flat = WEEKLY.replace("  - id: weeks\n    repeat: %s\n    steps:\n", "").replace("      - ", "  - ").replace(
+        "        ", "    ")
+    new = load_workspace(write_workspace(tmp_path / "new", journeys={"programme": flat}, templates=WEEK)).workspace
+    store = MemoryStore()
+    Engine(old, store, SignedLinks(b"k", "http://x")).handle_event(parse_event(event("signed_up", traits=ANN)))
+    assert store.customers["c1"].instances["programme"].iterations == {"weeks": 1}
+    Engine(new, store, SignedLinks(b"k", "http://x")).migrate("c1", at)
+    assert store.customers["c1"].instances["programme"].iterations == {}
