@@ -25,8 +25,10 @@ def test_a_reminder_moved_earlier_while_waiting_comes_at_the_new_time_and_not_ag
     server = workspace_server(tmp_path, journeys={"remind": REMIND},
                               templates={"reminder.email.html": email("Your reminder")}).start()
     try:
-        minute = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-        near, far = minute + timedelta(minutes=2), minute + timedelta(minutes=4)
+        now = datetime.now(timezone.utc)
+        # whole minutes (times are HH:MM): the nearer at least 30 s ahead, for the posts and the restart
+        near = now.replace(second=0, microsecond=0) + timedelta(minutes=1 if now.second < 30 else 2)
+        far = near + timedelta(minutes=1)
         server.post({"type": "signed_up", "customer_id": "c1",
                      "traits": {"email": "c1@example.com", "reminder_time": f"{far:%H:%M}"}})
         server.wait_for(lambda: server.query("SELECT COUNT(*) FROM records WHERE type = 'entered'") == [(1,)],

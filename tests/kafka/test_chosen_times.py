@@ -52,8 +52,9 @@ def stamp(at: datetime) -> str:
 def test_a_moved_reminder_fires_at_the_new_time_only_and_a_repeat_sends_each_pass(worker: dict[str, Any]) -> None:
     topic = f"{worker['app_id']}.events"
     now = datetime.now(timezone.utc)
-    minute = now.replace(second=0, microsecond=0)
-    near, far = minute + timedelta(minutes=2), minute + timedelta(minutes=4)
+    # whole minutes (times are HH:MM): the nearer at least 90 s ahead, for the worker to take both events
+    near = now.replace(second=0, microsecond=0) + timedelta(minutes=2 if now.second < 30 else 3)
+    far = near + timedelta(minutes=1)
     asyncio.run(produce(worker["bootstrap"], topic, [
         {"id": "s1", "type": "signed_up", "customer_id": "c1", "timestamp": stamp(now),
          "traits": {"email": "c1@example.com", "reminder_time": f"{far:%H:%M}"}}]))
