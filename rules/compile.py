@@ -354,6 +354,10 @@ class Compiler:
             if spec.default is None:
                 self.problems.append(pos.problem(path, "expression days need a 'default' (e.g. default: {days: [mon]}), "
                                                        "used when the expression gives no list of weekdays"))
+        if spec.default is not None and re.fullmatch(_HHMM, spec.time) and not isinstance(spec.days, str):
+            line, col = pos.of_value((*path, "default"))
+            self.problems.append(Problem(pos.file, line, col, "'default' is used only when time or days is an "
+                                                              "expression: here it never applies", Severity.WARNING))
         weekdays = frozenset(_WEEKDAYS[d] for d in days) if days else None
         return m.WaitUntil(at, weekdays, at_expr, days_expr)
 

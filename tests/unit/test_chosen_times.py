@@ -188,3 +188,11 @@ def test_a_time_that_starts_like_a_clock_time_but_is_not_one_says_so(tmp_path: P
     journey = NO_DEFAULT.replace('"profile.reminder_time"', '"7pm"')
     write_workspace(tmp_path, journeys={"remind": journey}, templates=TEMPLATES)
     assert problems(tmp_path) == ["journeys/remind.yaml:4:24: '7pm' is not a time: use 24-hour HH:MM, e.g. 08:00"]
+
+
+def test_a_default_beside_literal_times_is_flagged_as_never_used(tmp_path: Path) -> None:
+    journey = NO_DEFAULT.replace('{time: "profile.reminder_time"}', '{time: "09:00", default: {time: "18:00"}}')
+    write_workspace(tmp_path, journeys={"remind": journey}, templates=TEMPLATES)
+    assert [str(w) for w in load_workspace(tmp_path).warnings] == [
+        "journeys/remind.yaml:4:42: warning: 'default' is used only when time or days is an expression: "
+        "here it never applies"]
