@@ -108,6 +108,8 @@ class Interpreter:
     def replan(self, turn: Turn) -> None:
         """The profile changed: instances waiting for a time the customer chooses wake at the new one."""
         instances = turn.state.instances
+        if not instances:
+            return
         for journey in self.journeys:
             inst = instances.get(journey.id)
             if inst is None or inst.waiting != Waiting.TIMER:  # a decoded state holds the plain string
