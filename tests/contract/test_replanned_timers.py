@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine.effects import Schedule, Unschedule
+from engine.effects import Schedule, Timer, TimerKind, Unschedule
 from engine.events import Event
 from engine.machine import Engine
 from engine.memory_store import MemoryStore
@@ -17,6 +17,7 @@ from engine.runtimes.embedded import database
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import Processor
 from engine.runtimes.kafka.store import Record
+from engine.runtimes.simulate import VirtualClock
 from engine.testing import email, write_workspace
 from rules.events import parse_event
 from rules.workspace import load_workspace
@@ -105,3 +106,14 @@ def test_every_runtime_sends_the_reminder_once_at_the_new_time(root: Path, tmp_p
         assert [(r["at"], r["type"]) for r in records if r["type"] == "send"] == [("2026-03-03T06:30:00Z", "send")]
         outputs[name] = canonical(records)
     assert outputs["embedded"] == outputs["simulate"] == outputs["kafka"]
+
+
+def test_simulates_clock_drops_a_cancelled_timer_and_fires_the_rest_in_due_order() -> None:
+    clock = VirtualClock()
+    old, new = Timer(FIRST, "c1", TimerKind.STEP, "remind", "i#1"), Timer(MOVED_TO, "c1", TimerKind.STEP, "remind", "i#2")
+    clock.schedule(old)
+    clock.schedule(new)
+    clock.cancel(old.id)
+    assert clock.next_due() == MOVED_TO
+    assert clock.pop_due(MOVED_TO, inclusive=True) == new
+    assert clock.pop_due(MOVED_TO, inclusive=True) is None and len(clock) == 0
