@@ -254,8 +254,6 @@ def test_an_unreadable_workspace_is_refused_in_one_line(tmp_path: Path, bound_by
     assert one_line_refusal(result) == f"nudge run: cannot read workspace {workspace}: permission denied"
 
 
-# -- Kafka: secrets and an unreachable broker ----------------------------------------------
-
 @pytest.mark.parametrize(("command", "variable", "value"), [
     ("run", "NUDGE_LOG_LEVEL", "loud"), ("run", "NUDGE_PUBLIC_URL", "nudge.example"),
     ("worker", "NUDGE_KAFKA_STORE", "redis://cache"), ("worker", "NUDGE_KAFKA_PARTITIONS", "eight"),
@@ -270,6 +268,7 @@ def test_a_bad_setting_is_refused_at_start_in_one_line_naming_it(tmp_path: Path,
     assert one_line_refusal(result).startswith(f"nudge {command}: {variable} must be ")
 
 
+# -- Kafka: secrets and an unreachable broker ----------------------------------------------
 
 def closed_port() -> str:
     return f"127.0.0.1:{free_port()}"
