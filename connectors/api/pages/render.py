@@ -1,0 +1,53 @@
+"""Page templates of one workspace version: its own `templates/pages/`, else the defaults shipped here.
+
+Pages are sandboxed and autoescaped like messages. A workspace page that is broken or unsafe is
+logged and replaced by the default of that page (still inside the workspace's layout when that
+one works): a customer who wants to unsubscribe must always get a working page.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+from jinja2 import DictLoader
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+log = logging.getLogger("nudge.pages")
+
+FOLDER = Path("templates") / "pages"  # inside a workspace
+
+
+def _defaults() -> dict[str, str]:
+    folder = resources.files("connectors.api.pages") / "templates"
+    return {f.name: f.read_text(encoding="utf-8") for f in folder.iterdir() if f.name.endswith(".html")}
+
+
+def _environment(sources: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(autoescape=True, loader=DictLoader(dict(sources)))
+
+
+class Pages:
+    """Read once per workspace version (as message templates are), so an edit applies with the workspace."""
+
+    def __init__(self, root: Path) -> None:
+        self.defaults = _defaults()
+        folder = root / FOLDER
+        self.own = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.html"))} if folder.is_dir() else {}
+        self.chosen = _environment({**self.defaults, **self.own})
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        """The workspace's page; else the default page in the workspace's layout; else the default entirely."""
+        try:
+            return self.chosen.get_template(name).render(context)
+        except Exception as exc:  # the marketer's template: logged, never shown to the customer
+            log.warning("page template %s/%s failed (%s: %s): the default page is shown",
+                        FOLDER, name, type(exc).__name__, exc)
+        if name in self.own:
+            try:
+                return _environment({**self.defaults, **self.own, name: self.defaults[name]}).get_template(name).render(context)
+            except Exception as exc:
+                log.warning("page template %s/layout.html failed (%s: %s)", FOLDER, type(exc).__name__, exc)
+        return _environment(self.defaults).get_template(name).render(context)
