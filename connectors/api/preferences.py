@@ -40,11 +40,12 @@ def _who(key: str) -> dict[str, str]:
 
 
 def _same_site(request: Request) -> bool:
-    """A browser names where a form was posted from; a post made by another site is refused."""
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return False
+    """A browser names where a form was posted from; a post made by another site is refused. Our pages send
+    no referrer, so a browser posts their forms with `Origin: null`: Sec-Fetch-Site decides where it is sent."""
+    if (site := request.headers.get("sec-fetch-site")) is not None:
+        return site in ("same-origin", "same-site", "none")
     origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
+    return origin in (None, "null") or urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def _needs_confirmation(workspace: Workspace, traits: Mapping[str, Any]) -> bool:

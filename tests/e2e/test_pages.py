@@ -3,6 +3,7 @@ from `templates/pages/`, over a real `nudge run`."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -87,6 +88,9 @@ def test_after_unsubscribing_the_page_offers_to_resubscribe_by_a_signed_same_sit
     assert done.status_code == 200 and "a•••@example.com" in done.text and 'data-brand="test-shop"' in done.text
     server.wait_for(lambda: traits(server, "c1").get("email_subscribed") is False, what="the unsubscribe")
     token = form_token(done.text)
+    stale = links_of(server).sign("form", "c1", "email", str(int(time.time()) - 8 * 86400))
+    expired = httpx.post(url, data={"action": "resubscribe", "form_token": stale})
+    assert expired.status_code == 422 and "open for a long time" in expired.text  # the page again, a new token
     assert httpx.post(url, data={"action": "resubscribe"}).status_code == 403  # no form token: a forged form
     assert httpx.post(url, data={"action": "resubscribe", "form_token": "x" + token}).status_code == 403
     cross = httpx.post(url, data={"action": "resubscribe", "form_token": token}, headers={"Origin": "https://evil.example"})
