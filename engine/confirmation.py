@@ -18,6 +18,7 @@ from engine.sending import locale
 from engine.turn import Turn, iso, message_id
 
 SUBSCRIPTION_REQUESTED = "subscription_requested"  # properties.channel: the customer asks to be confirmed
+SUBSCRIBED = "subscribed"
 RESEND_AFTER = timedelta(days=1)  # a customer who asks again gets a new message, at most once a day
 
 
@@ -55,6 +56,16 @@ class Confirmation:
             self._send(turn, ch, address, "confirm")
         elif not isinstance(sent_at, str) or turn.now - datetime.fromisoformat(sent_at) >= RESEND_AFTER:
             self._send(turn, ch, address, f"confirm:{iso(turn.now)}")
+
+    @staticmethod
+    def consented(turn: Turn, event: Event) -> None:
+        """Text reminders asked for without consent (the preference centre's `sms_reminders_requested`) start
+        with the consent, however it comes: the confirmation link, a YES reply, the site."""
+        traits = turn.state.traits
+        if (event.properties.get("channel") == "sms" and not event.properties.get("topic")
+                and traits.get("sms_subscribed") is True and traits.get("sms_reminders_requested") is True):
+            traits["sms_reminders"] = True
+            del traits["sms_reminders_requested"]
 
     def _deliverable(self, turn: Turn, ch: Channel) -> str | None:
         address = policies.address_of(turn.state.traits, ch)

@@ -205,10 +205,8 @@ def preference_routes(deps: Deps) -> APIRouter:
         traits = await pages.traits(key)
         if address is not None and policies.address_of(traits, Channel(channel)) != address:
             return pages.expired(key, channel, traits)
-        # reminders asked for on the preference centre start now, in the same event as the consent
-        reminders = channel == "sms" and traits.get("sms_reminders_requested") is True
-        await pages.submit(key, {"type": "subscribed", "properties": {"channel": channel, "source": "double opt-in link"},
-                                 "traits": {"sms_reminders": True, "sms_reminders_requested": None} if reminders else {}})
+        reminders = channel == "sms" and traits.get("sms_reminders_requested") is True  # the engine starts them
+        await pages.submit(key, {"type": "subscribed", "properties": {"channel": channel, "source": "double opt-in link"}})
         return pages.page("confirmed.html", {**view.base(pages.workspace, traits, channel), "reminders": reminders})
 
     @router.get("/c/{token}", summary="Tracked link: records the click, then redirects")
