@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Mapping
 
 from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from rules.expressions import did_you_mean
+from rules.expressions import did_you_mean, make_environment
 from rules.problems import Problem, Severity
 
 FOLDER = "pages/"  # under templates/
@@ -29,7 +28,7 @@ def split_pages(files: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str
 def page_problems(pages: Mapping[str, str]) -> list[Problem]:
     """A syntax error is an error; a file that is no page and that no page includes (a typo in its name) is a
     warning: it would never show."""
-    env = ImmutableSandboxedEnvironment(autoescape=True)
+    env = make_environment(autoescape=True)
     problems = []
     for name, text in sorted(pages.items()):
         where = f"templates/{FOLDER}{name}"

@@ -12,8 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from jinja2 import DictLoader
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import DictLoader, Environment
+
+from rules.expressions import make_environment
 
 log = logging.getLogger("nudge.pages")
 
@@ -25,8 +26,11 @@ def _defaults() -> dict[str, str]:
     return {f.name: f.read_text(encoding="utf-8") for f in folder.iterdir() if f.name.endswith(".html")}
 
 
-def _environment(sources: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(autoescape=True, loader=DictLoader(dict(sources)))
+def _environment(sources: Mapping[str, str]) -> Environment:
+    """The sandbox messages render in (no mutation, no private attributes, bounded widths), autoescaped."""
+    env = make_environment(autoescape=True)
+    env.loader = DictLoader(dict(sources))
+    return env
 
 
 class Pages:
