@@ -15,10 +15,11 @@ from typing import Any, Mapping
 from jinja2 import DictLoader, Environment
 
 from rules.expressions import make_environment
+from rules.pages import FOLDER as PAGES
 
 log = logging.getLogger("nudge.pages")
 
-FOLDER = Path("templates") / "pages"  # inside a workspace
+FOLDER = Path("templates") / PAGES  # inside a workspace
 
 
 def _defaults() -> dict[str, str]:
