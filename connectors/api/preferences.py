@@ -116,8 +116,8 @@ class PageRoutes:
                 new["reminder_time"] = reminders.time
             if not reminders.on:
                 new["sms_reminders"] = False
-            elif _needs_confirmation(self.workspace, traits):
-                new["sms_reminders_requested"] = True
+            elif _needs_confirmation(self.workspace, traits):  # off until consent turns them on (engine)
+                new |= {"sms_reminders": False, "sms_reminders_requested": True}
                 pending = view.mask(choice.phone or phone, "sms")
             else:
                 new["sms_reminders"] = True

@@ -84,7 +84,7 @@ def test_texts_on_an_opt_in_channel_wait_for_the_confirmation_link_sent_by_sms(s
     link = re.search(r"(http://127\.0\.0\.1:\d+/confirm/\S+)", text["text"])
     assert link is not None
     waiting = traits(server, "c2")
-    assert waiting["reminder_time"] == "18:00" and waiting.get("sms_reminders") is not True
+    assert waiting["reminder_time"] == "18:00" and waiting["sms_reminders"] is False
     assert waiting["sms_reminders_requested"] is True
     assert "•••4567" in httpx.get(link[1]).text
     assert httpx.post(link[1]).status_code == 200
