@@ -119,3 +119,18 @@ def test_a_confirmation_link_for_an_address_since_replaced_has_expired(server: N
     assert httpx.post(current).status_code == 200
     server.wait_for(lambda: traits(server, "c1").get("email_subscribed") is True, what="the consent")
     assert traits(server, "c1")["email_consent_source"] == "double opt-in link"
+
+
+def test_a_customer_with_a_locale_gets_the_workspace_page_in_their_language(tmp_path: Path) -> None:
+    french = ("{% extends 'layout.html' %}{% set title = 'Désinscription' %}"
+              "{% block content %}<p id='done'>Vous êtes désinscrit ({{ address }}).</p>{% endblock %}")
+    srv = server_with(tmp_path, {**TEMPLATES, "pages/unsubscribed.fr.html": french})
+    try:
+        known(srv, "c1", locale="fr-CA")
+        known(srv, "c2")
+        fr = httpx.post(links_of(srv).unsubscribe_url("c1", "email"), data={"action": "unsubscribe"})
+        assert "Vous êtes désinscrit (a•••@example.com)." in fr.text and 'data-brand="test-shop"' in fr.text
+        en = httpx.post(links_of(srv).unsubscribe_url("c2", "email"), data={"action": "unsubscribe"})
+        assert "You are unsubscribed" in en.text
+    finally:
+        srv.stop()

@@ -38,3 +38,8 @@ def test_a_page_file_nudge_never_shows_is_a_warning_with_a_suggestion(tmp_path: 
     [warning] = pages(load_workspace(tmp_path).warnings)
     assert warning.startswith("templates/pages/prefrences.html:1:1: warning: not a page Nudge shows "
                                    "(did you mean 'preferences.html'?)")
+
+
+def test_a_page_in_a_language_is_a_page(tmp_path: Path) -> None:
+    write_workspace(tmp_path, templates={"pages/preferences.fr.html": PAGE, "pages/saved.pt-BR.html": PAGE})
+    assert pages(load_workspace(tmp_path).warnings) == []

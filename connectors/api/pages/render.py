@@ -16,6 +16,7 @@ from jinja2 import DictLoader, Environment
 
 from rules.expressions import make_environment
 from rules.pages import FOLDER as PAGES
+from rules.pages import localized
 
 log = logging.getLogger("nudge.pages")
 
@@ -44,7 +45,16 @@ class Pages:
         self.chosen = _environment({**self.defaults, **self.own})
 
     def render(self, name: str, context: Mapping[str, Any]) -> str:
-        """The workspace's page; else the default page in the workspace's layout; else the default entirely."""
+        """The workspace's page (in the customer's `locale` when it has one); else the default page in the
+        workspace's layout; else the default entirely."""
+        locale = context.get("locale")
+        chosen = localized(name, locale if isinstance(locale, str) else None, self.own)
+        if chosen != name:
+            try:
+                return self.chosen.get_template(chosen).render(context)
+            except Exception as exc:
+                log.warning("page template %s/%s failed (%s: %s): the page in the default language is shown",
+                            FOLDER, chosen, type(exc).__name__, exc)
         try:
             return self.chosen.get_template(name).render(context)
         except Exception as exc:  # the marketer's template: logged, never shown to the customer

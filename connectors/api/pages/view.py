@@ -23,14 +23,16 @@ def mask(address: str | None, channel: str) -> str | None:
 
 
 def base(workspace: Workspace, traits: Traits, channel: str) -> dict[str, Any]:
-    """Every page's names: `brand`, `postal_address`, `settings`, `channel`, `channel_name`, `address`, `first_name`."""
+    """Every page's names: `brand`, `postal_address`, `settings`, `channel`, `channel_name`, `address`,
+    `first_name`, `locale` (which also picks `NAME.<locale>.html` where the workspace has one)."""
     settings = workspace.settings
     name, sender = parseaddr(settings.sender.get("email", ""))
     first_name = traits.get("first_name")
     return {"brand": name or sender or "us", "postal_address": settings.sender.get("postal_address", ""),
             "settings": settings.raw, "channel": channel, "channel_name": "emails" if channel == "email" else "texts",
             "address": mask(policies.address_of(traits, Channel(channel)), channel),
-            "first_name": first_name if isinstance(first_name, str) else None}
+            "first_name": first_name if isinstance(first_name, str) else None,
+            "locale": traits.get("locale") if isinstance(traits.get("locale"), str) else None}
 
 
 def reminders_offered(workspace: Workspace, traits: Traits) -> bool:
