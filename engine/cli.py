@@ -696,7 +696,10 @@ def import_profiles(
         raise typer.BadParameter("--url needs --key (or NUDGE_API_KEY)")
     declared = None
     if (workspace / "journeys.yaml").is_file():
-        declared = _load(workspace).workspace.data
+        try:  # its warnings are about journeys, not this import: only an invalid workspace is reported
+            declared = load_workspace(workspace).workspace.data
+        except WorkspaceError:
+            _load(workspace)
     else:
         err.print(f"note: no journeys.yaml in {workspace}: rows are held to SPEC §8 only, not to a workspace's data: "
                   "(give --workspace DIR)", style="yellow", markup=False, soft_wrap=True)
