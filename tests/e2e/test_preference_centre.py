@@ -4,6 +4,7 @@ written as traits through the engine, with double opt-in for texts where SMS con
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -26,18 +27,31 @@ data:
     reminder_days: list
   events:
     identify: {properties: {source: string}}
+    challenge_chosen: {}
 """
 # a journey that reacts to a saved choice at once: it sees the new traits
 NOTED = journey_yaml("noted", "{event: identify, where: \"event.properties.source == 'preference centre'\"}",
                      send_step("note", "noted"), reentry="after_exit")
+# waiting for the customer's chosen time (SPEC §15): a new time chosen on the page re-plans the wake-up
+REMIND = """\
+id: remind
+trigger: {event: challenge_chosen}
+steps:
+  - id: chosen_moment
+    wait_until: {time: "profile.reminder_time", default: {time: "03:00"}}
+  - id: reminder
+    send: email
+    template: noted
+"""
 TEMPLATES = {"noted.email.html": email("Reminders at {{ profile.reminder_time | default('none') }} on "
                                        "{{ profile.reminder_days | default([]) | join(',') }}")}
 PHONE = "+15551234567"
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[NudgeServer]:
-    srv = workspace_server(tmp_path, settings=SETTINGS, journeys={"noted": NOTED}, templates=TEMPLATES, extra=DATA)
+    srv = workspace_server(tmp_path, settings=SETTINGS, journeys={"noted": NOTED, "remind": REMIND}, templates=TEMPLATES, extra=DATA)
     srv.env = {"NUDGE_PUBLIC_URL": srv.url}
     yield srv.start()
     srv.stop()
@@ -107,3 +121,20 @@ def test_a_bad_time_or_a_missing_number_is_shown_on_the_page_and_nothing_is_writ
     assert server.query("SELECT json_extract(body, '$.type') FROM events WHERE json_extract(body, "
                         "'$.properties.source') = 'preference centre' ORDER BY seq") == [
         ("identify",), ("subscription_requested",)]  # the refused posts wrote nothing
+
+
+def test_a_time_chosen_on_the_page_moves_the_reminder_the_customer_is_waiting_for(server: NudgeServer) -> None:
+    now = datetime.now(timezone.utc)
+    far, near = now + timedelta(hours=5), now + timedelta(hours=3)
+    url, token = open_page(server, "c5", phone=PHONE, sms_subscribed=True, reminder_time=f"{far:%H:%M}")
+    server.post({"type": "challenge_chosen", "customer_id": "c5"})
+
+    def wake_up() -> str | None:
+        with server.client() as c:
+            journeys = c.get("/v1/customers/c5").json()["journeys"]
+        return next((j["next_wake_up"] for j in journeys if j["journey"] == "remind"), None)
+
+    server.wait_for(lambda: wake_up() is not None, what="the wait")
+    assert f"T{far:%H:%M}" in str(wake_up())
+    assert choose(url, token, sms_reminders="on", reminder_time=f"{near:%H:%M}", reminder_days=DAYS).status_code == 200
+    server.wait_for(lambda: f"T{near:%H:%M}" in str(wake_up()), what="the wake-up moved to the new time")
