@@ -103,9 +103,9 @@ class KafkaDestination:
 
     def __init__(self, bootstrap: str, app_id: str) -> None:
         from engine.runtimes.kafka.edge import KafkaIngest
-        from engine.runtimes.kafka.worker import KafkaSettings
+        from engine.runtimes.settings import KafkaSettings, Secret
 
-        self.ingest = KafkaIngest(KafkaSettings(link_secret="", bootstrap=bootstrap, app_id=app_id), time.time)
+        self.ingest = KafkaIngest(KafkaSettings(link_secret=Secret(), bootstrap=bootstrap, app_id=app_id), time.time)
         self.task: asyncio.Task[None] | None = None
 
     async def start(self, timeout: float = 30.0) -> None:

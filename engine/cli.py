@@ -699,6 +699,11 @@ def import_profiles(
         raise typer.BadParameter("choose one of --db, --url and --kafka")
     if url is not None and not key:
         raise typer.BadParameter("--url needs --key (or NUDGE_API_KEY)")
+    try:
+        settings = Settings.from_env(os.environ)
+    except StartupError as exc:
+        err.print(f"nudge import: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(exc.status) from None
     declared = None
     if (workspace / "journeys.yaml").is_file():
         try:  # its warnings are about journeys, not this import: only an invalid workspace is reported
@@ -711,14 +716,13 @@ def import_profiles(
 
     async def run(progress: Callable[[int], None]) -> Any:
         if url is not None:
-            http = HttpDestination(url, key or "", os.environ.get("NUDGE_WEBHOOK_SECRET"))
+            http = HttpDestination(url, key or "", settings.api.signing_secret)
             try:
                 return await profile_import.stream(file, http, id_column, declared, progress)
             finally:
                 await http.close()
         if kafka:
-            topic = KafkaDestination(os.environ.get("NUDGE_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-                                     os.environ.get("NUDGE_KAFKA_APP_ID", "nudge"))
+            topic = KafkaDestination(settings.kafka.bootstrap, settings.kafka.app_id)
             try:
                 await topic.start()
                 return await profile_import.stream(file, topic, id_column, declared, progress)

@@ -91,7 +91,7 @@ class Settings:
     providers: ProviderSettings = field(default_factory=ProviderSettings)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     shutdown_grace: float = 10.0  # how long a stopping server waits for hand-offs in flight
-    kafka: KafkaSettings | None = None  # None without a usable NUDGE_LINK_SECRET: only Kafka commands need one
+    kafka: KafkaSettings = field(default_factory=lambda: KafkaSettings(link_secret=Secret()))  # no secret: see below
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -100,7 +100,7 @@ class Settings:
         public_url = env.url("NUDGE_PUBLIC_URL")
         link_secret = env.secret("NUDGE_LINK_SECRET")
         kafka = KafkaSettings(  # checked even for `nudge run`, which has no use for it: a typo is a typo
-            link_secret=link_secret or Secret(),  # kept only when usable, below
+            link_secret=link_secret if link_secret and link_secret != "change-me" else Secret(),
             bootstrap=env.text("NUDGE_KAFKA_BOOTSTRAP") or KafkaSettings.bootstrap,
             partitions=env.count("NUDGE_KAFKA_PARTITIONS", KafkaSettings.partitions),
             app_id=env.text("NUDGE_KAFKA_APP_ID") or KafkaSettings.app_id,
@@ -130,12 +130,13 @@ class Settings:
                               max_delay=env.seconds("NUDGE_RETRY_MAX_DELAY", RetryPolicy.max_delay, positive=True),
                               give_up_after=env.seconds("NUDGE_RETRY_GIVE_UP_AFTER", RetryPolicy.give_up_after)),
             shutdown_grace=env.seconds("NUDGE_SHUTDOWN_GRACE", cls.shutdown_grace),
-            kafka=kafka if link_secret and link_secret != "change-me" else None,
+            kafka=kafka,
         )
 
     def kafka_or_refuse(self) -> KafkaSettings:
-        """Refuses to go without NUDGE_LINK_SECRET: a default secret would let anyone forge links."""
-        if self.kafka is None:
+        """The Kafka settings of a worker or an edge, which sign and check links: refused without
+        NUDGE_LINK_SECRET, as a default secret would let anyone forge links (an import needs none)."""
+        if not self.kafka.link_secret:
             raise SettingError("NUDGE_LINK_SECRET is not set: workers sign unsubscribe and tracking links with it "
                                "and the API checks them; set the same random value everywhere "
                                "(e.g. openssl rand -hex 32)")
