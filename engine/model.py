@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Callable, Mapping, Protocol, Union
 
@@ -132,7 +132,17 @@ class InactivityTrigger:
     duration: timedelta
 
 
-Trigger = Union[EventTrigger, DateTrigger, InactivityTrigger]
+@dataclass(frozen=True)
+class BroadcastTrigger:
+    """A broadcast's schedule (SPEC §13): at `utc`, or at the wall-clock `local` in each customer's zone."""
+
+    utc: datetime | None          # aware, when send_at is {utc: ...}
+    local: datetime | None        # naive wall-clock time, when send_at is {local: ...}
+    best_time: timedelta | None   # the window after send_at in which each customer's best hour is chosen
+    per_hour: float | None        # throttle: entries (so first messages) an hour at most
+
+
+Trigger = Union[EventTrigger, DateTrigger, InactivityTrigger, BroadcastTrigger]
 
 
 @dataclass(frozen=True)
@@ -275,3 +285,8 @@ class Workspace:
     renderer: Renderer
     root: str = "."
     data: DeclaredData | None = None  # SPEC §9: None when journeys.yaml declares no `data:`
+
+    @property
+    def broadcasts(self) -> tuple[Journey, ...]:
+        """The broadcasts (SPEC §13): journeys whose trigger is their schedule, after the others."""
+        return tuple(j for j in self.journeys if isinstance(j.trigger, BroadcastTrigger))

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from engine import model as m
 from engine.model import CONFIRM_TEMPLATE
 from rules import schema as s
+from rules.broadcasts import BroadcastModel
 from rules.datacheck import DataCheck, Reach
 from rules.durations import parse_duration
 from rules.expressions import Expression, ExpressionCompiler, ExpressionError, did_you_mean
@@ -214,6 +215,8 @@ class Compiler:
         if isinstance(t, s.DateTriggerModel):
             self.check.trait(t.date, pos, (*path, "date"))
             return "date"
+        if isinstance(t, BroadcastModel):
+            return "broadcast"
         self.check.event_type(t.inactivity, pos, (*path, "inactivity"))
         return "inactivity"
 
@@ -222,6 +225,8 @@ class Compiler:
             return m.EventTrigger(t.event, self.opt_expr(t.where, pos, (*path, "where")))
         if isinstance(t, s.DateTriggerModel):
             return m.DateTrigger(t.date, signed_duration(t.offset), clock(t.at), t.repeat == "yearly")
+        if isinstance(t, BroadcastModel):
+            return t.send_at.compiled(t.throttle)
         return m.InactivityTrigger(t.inactivity, parse_duration(t.for_))
 
     def steps(self, steps: Sequence[Any], pos: Positions, path: Path, prefix: str,

@@ -111,6 +111,10 @@ def _trigger(journey: Journey) -> tuple[str, tuple[str, ...]]:
     elif isinstance(trigger, InactivityTrigger):
         title = f"Starts after no {trigger.event} for {span(trigger.duration)}"
         detail = ()
+    else:
+        title = "Broadcast at " + (f"{trigger.local:%Y-%m-%d %H:%M} local time" if trigger.local is not None
+                                   else f"{trigger.utc:%Y-%m-%d %H:%M %Z}")
+        detail = (f"best time within {span(trigger.best_time)}",) if trigger.best_time else ()
     if journey.audience is not None:
         detail += (f"audience: {_short(journey.audience.source)}",)
     return title, detail
