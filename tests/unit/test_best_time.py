@@ -1,0 +1,66 @@
+"""Best-time sending (SPEC §13): opens and clicks by local hour, and the most engaged hour in a window."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from engine import state_codec
+from engine.best_time import best_moment, engagement, note_engagement
+from engine.events import Event
+from engine.state import CustomerState
+from tests.unit.test_broadcasts import LOCAL_9AM, run, sends, workspace
+
+PARIS = ZoneInfo("Europe/Paris")
+NINE = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)  # 09:00 in Paris
+
+
+def hours(**counts: int) -> list[int]:
+    table = [0] * 24
+    for hour, n in counts.items():
+        table[int(hour[1:])] = n
+    return table
+
+
+def test_no_history_keeps_the_scheduled_time() -> None:
+    assert best_moment(NINE, timedelta(hours=6), [0] * 24, PARIS) == NINE
+
+
+def test_the_most_engaged_hour_inside_the_window_wins() -> None:
+    assert best_moment(NINE, timedelta(hours=6), hours(h11=3, h13=1, h18=9), PARIS) == NINE + timedelta(hours=2)
+
+
+def test_a_tie_goes_to_the_earliest_hour() -> None:
+    assert best_moment(NINE, timedelta(hours=6), hours(h10=2, h12=2), PARIS) == NINE + timedelta(hours=1)
+
+
+def test_an_hour_just_outside_the_window_is_not_chosen() -> None:
+    assert best_moment(NINE, timedelta(hours=6), hours(h15=5), PARIS) == NINE  # 09:00-15:00, 15:00 excluded
+
+
+def test_a_start_between_hours_moves_to_the_top_of_a_later_hour() -> None:
+    start = NINE + timedelta(minutes=30)
+    assert best_moment(start, timedelta(hours=3), hours(h10=1), PARIS) == NINE + timedelta(hours=1)
+
+
+def test_opens_and_clicks_are_counted_by_the_customer_s_local_hour() -> None:
+    state = CustomerState.for_key("c1")
+    state.traits["timezone"] = "Asia/Tokyo"
+    for kind in ("email_opened", "email_clicked", "page_viewed"):
+        event = Event(kind, datetime(2026, 3, 1, 2, 30, tzinfo=timezone.utc), customer_id="c1")
+        state.activity[kind] = {"count": 1, "first_at": event.timestamp, "last_at": event.timestamp}
+        note_engagement(state, event, "UTC")
+    assert engagement(state.activity) == hours(h11=2)  # 02:30 UTC is 11:30 in Tokyo
+    assert engagement(state_codec.loads(state_codec.dumps(state)).activity) == hours(h11=2)  # kept by durable stores
+
+
+def test_best_time_sends_at_the_hour_the_customer_usually_opens(tmp_path: Path) -> None:
+    best = LOCAL_9AM.replace('{local: "2026-03-10T09:00"}', '{local: "2026-03-10T09:00", best_time: 6h}')
+    opens = [{"type": "email_opened", "customer_id": "paris", "timestamp": f"2026-03-0{day}T10:15:00Z"}
+             for day in (2, 3, 4)]  # 11:15 in Paris, three times
+    people = {"paris": {"email": "p@example.com", "timezone": "Europe/Paris"},
+              "nyc": {"email": "n@example.com", "timezone": "America/New_York"}}
+    records = run(workspace(tmp_path, {"b": best}), people, opens)
+    assert sends(records) == [("2026-03-10T10:00:00Z", "paris", "sent", None),   # 11:00 in Paris
+                              ("2026-03-10T13:00:00Z", "nyc", "sent", None)]     # no history: 09:00 in New York
