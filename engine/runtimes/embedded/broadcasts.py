@@ -1,0 +1,152 @@
+"""Broadcasts in the embedded runtime: scheduled by an operator, started at their first wave, cancelled.
+
+A broadcast file in the workspace sends nothing by itself: `nudge broadcast send` (or the API) adds
+it to the `broadcasts` table. At its start the engine loop plans every customer's entry timer in
+one transaction; each timer fires in journey-time order like any other, and the entry it makes
+(the customer's history of the broadcast) commits with the timer's deletion and the outbox rows,
+so a crash at any point neither sends twice nor misses anyone: what was not committed is redone.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from engine import broadcasts, state_codec
+from engine.effects import Diagnostic, Effect, Schedule, TimerKind
+from engine.machine import Engine
+from engine.model import BroadcastTrigger, Journey, Workspace
+from engine.runtimes.kernel import applier
+from engine.runtimes.kernel.applier import EffectSink
+from engine.runtimes.kernel.codecs import epoch, from_epoch
+from engine.state import CustomerState
+from rules.problems import NudgeError
+
+log = logging.getLogger("nudge.broadcasts")
+
+
+
+class BroadcastError(NudgeError):
+    """A broadcast that cannot be sent, cancelled or shown: the message says why."""
+
+
+def broadcast_of(workspace: Workspace, broadcast_id: str) -> Journey:
+    journey = next((j for j in workspace.broadcasts if j.id == broadcast_id), None)
+    if journey is None:
+        known = ", ".join(j.id for j in workspace.broadcasts) or "none"
+        raise BroadcastError(f"no broadcast '{broadcast_id}' in the workspace (broadcasts/*.yaml: {known})")
+    return journey
+
+
+def starting_now(journey: Journey, at: datetime) -> Journey:
+    """`send --now`: everyone from `at` (best time and throttle still apply), whatever send_at says."""
+    trigger = broadcasts.schedule_of(journey)
+    return replace(journey, trigger=BroadcastTrigger(at, None, trigger.best_time, trigger.per_hour))
+
+
+def schedule(conn: sqlite3.Connection, workspace: Workspace, broadcast_id: str, wall_now: float,
+             now: bool = False) -> dict[str, Any]:
+    """Add the broadcast to those the runtime sends; once only (a sent or cancelled one stays so)."""
+    journey = broadcast_of(workspace, broadcast_id)
+    start = wall_now if now else epoch(broadcasts.first_wave(broadcasts.schedule_of(journey)))
+    inserted = conn.execute("INSERT OR IGNORE INTO broadcasts (id, status, start, now, requested_at) "
+                            "VALUES (?, 'scheduled', ?, ?, ?)", (broadcast_id, start, int(now), wall_now)).rowcount
+    if not inserted:
+        (current,) = conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
+        raise BroadcastError(f"broadcast '{broadcast_id}' is already {current}: a broadcast is sent once "
+                             "(give a new id to send it again)")
+    return status(conn, broadcast_id)
+
+
+def next_start(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute("SELECT MIN(start) FROM broadcasts WHERE status = 'scheduled'").fetchone()
+    return row[0] if row and row[0] is not None else None
+
+
+def customers(conn: sqlite3.Connection) -> list[CustomerState]:
+    """Every known customer (anonymous profiles are no broadcast's audience)."""
+    return [state_codec.loads(blob) for (blob,) in
+            conn.execute("SELECT state FROM customers WHERE customer_id IS NOT NULL ORDER BY key")]
+
+
+def start_due(conn: sqlite3.Connection, workspace: Workspace, wall_now: float, sink: EffectSink) -> int:
+    """Plan the broadcasts whose start has come: an entry timer per customer in the audience; the
+    caller's transaction commits them with the status `sending`. Returns how many were started."""
+    due = conn.execute("SELECT id, start, now FROM broadcasts WHERE status = 'scheduled' AND start <= ?",
+                       (wall_now,)).fetchall()
+    for broadcast_id, start, now in due:
+        journey = next((j for j in workspace.broadcasts if j.id == broadcast_id), None)
+        if journey is None:  # removed from the workspace since it was scheduled: nobody to send it to
+            log.error("broadcast %s was scheduled but is no longer in the workspace: cancelled", broadcast_id)
+            conn.execute("UPDATE broadcasts SET status = 'cancelled', cancelled_at = ? WHERE id = ?",
+                         (wall_now, broadcast_id))
+            continue
+        at = from_epoch(start)  # planned at its start, as a timer fires at its due time even after downtime
+        effects: list[Effect] = broadcasts.plan(starting_now(journey, from_epoch(start)) if now else journey,
+                                                customers(conn), workspace.settings, at)
+        applier.apply(effects, sink)
+        planned = sum(1 for e in effects if isinstance(e, Schedule))
+        conn.execute("UPDATE broadcasts SET status = 'sending', planned = ? WHERE id = ?", (planned, broadcast_id))
+        log.info("broadcast %s started: %d customers planned", broadcast_id, planned)
+        for d in effects:
+            if isinstance(d, Diagnostic):
+                log.warning("broadcast %s customer %s: %s", broadcast_id, d.customer_id, d.message)
+    return len(due)
+
+
+def cancel(conn: sqlite3.Connection, engine: Engine, broadcast_id: str, wall_now: float,
+           sink: EffectSink) -> dict[str, int]:
+    """Customers not yet reached get nothing: their entries are dropped, those inside exit (`cancelled`)
+    and its messages not yet handed to a provider are not sent. In the caller's transaction."""
+    row = conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
+    if row is None:
+        raise BroadcastError(f"broadcast '{broadcast_id}' was never sent: nothing to cancel")
+    if row[0] == "cancelled":
+        raise BroadcastError(f"broadcast '{broadcast_id}' is already cancelled")
+    not_reached = conn.execute("DELETE FROM timers WHERE kind = ? AND journey = ?",
+                               (TimerKind.BROADCAST.value, broadcast_id)).rowcount
+    now = from_epoch(wall_now)
+    inside = 0
+    for key, blob in conn.execute("SELECT key, state FROM customers WHERE active > 0").fetchall():
+        if broadcast_id in state_codec.loads(blob).instances:
+            applier.apply(engine.cancel(key, broadcast_id, now), sink)
+            inside += 1
+    unsent = conn.execute("UPDATE outbox SET status = 'cancelled', error = 'broadcast cancelled' "
+                          "WHERE journey = ? AND status = 'pending'", (broadcast_id,)).rowcount
+    conn.execute("UPDATE broadcasts SET status = 'cancelled', cancelled_at = ? WHERE id = ?", (wall_now, broadcast_id))
+    return {"not_reached": not_reached, "exited": inside, "messages_not_sent": unsent}
+
+
+def status(conn: sqlite3.Connection, broadcast_id: str) -> dict[str, Any]:
+    """Where a broadcast stands: entered, sent (the engine's decisions), its outbox messages by delivery status,
+    those not sent by reason, and customers still waiting by local time zone."""
+    row = conn.execute("SELECT status, start, now, requested_at, planned, cancelled_at FROM broadcasts WHERE id = ?",
+                       (broadcast_id,)).fetchone()
+    if row is None:
+        raise BroadcastError(f"broadcast '{broadcast_id}' was never sent (nudge broadcast send {broadcast_id})")
+    state, start, now, requested_at, planned, cancelled_at = row
+    entered = conn.execute("SELECT COUNT(*) FROM records WHERE journey = ? AND type = 'entered'",
+                           (broadcast_id,)).fetchone()[0]
+    messages = dict(conn.execute("SELECT status, COUNT(*) FROM outbox WHERE journey = ? GROUP BY status",
+                                 (broadcast_id,)).fetchall())
+    decided = conn.execute(
+        "SELECT json_extract(body, '$.status'), json_extract(body, '$.reason'), COUNT(*) FROM records "
+        "WHERE journey = ? AND type = 'send' GROUP BY 1, 2", (broadcast_id,)).fetchall()
+    not_sent = {reason or kind: n for kind, reason, n in decided if kind != "sent"}
+    waiting = dict(conn.execute("SELECT token, COUNT(*) FROM timers WHERE kind = ? AND journey = ? GROUP BY token "
+                                "ORDER BY token", (TimerKind.BROADCAST.value, broadcast_id)).fetchall())
+    if state == "sending" and not waiting:
+        state = "sent"  # everyone reached: follow-up steps may still be waiting
+    return {"id": broadcast_id, "status": state, "start": _iso(start), "now": bool(now),
+            "requested_at": _iso(requested_at), "planned": planned, "entered": entered,
+            "sent": sum(n for kind, _, n in decided if kind == "sent"), "messages": messages, "not_sent": not_sent,
+            "waiting": sum(waiting.values()), "waiting_by_zone": waiting, "cancelled_at": _iso(cancelled_at)}
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
