@@ -30,14 +30,18 @@ log = logging.getLogger("nudge.broadcasts")
 
 
 class BroadcastError(NudgeError):
-    """A broadcast that cannot be sent, cancelled or shown: the message says why."""
+    """A broadcast that cannot be sent or cancelled in its state: the message says why."""
+
+
+class UnknownBroadcast(BroadcastError):
+    """No broadcast of that id in the workspace, or none to act on."""
 
 
 def broadcast_of(workspace: Workspace, broadcast_id: str) -> Journey:
     journey = next((j for j in workspace.broadcasts if j.id == broadcast_id), None)
     if journey is None:
         known = ", ".join(j.id for j in workspace.broadcasts) or "none"
-        raise BroadcastError(f"no broadcast '{broadcast_id}' in the workspace (broadcasts/*.yaml: {known})")
+        raise UnknownBroadcast(f"no broadcast '{broadcast_id}' in the workspace (broadcasts/*.yaml: {known})")
     return journey
 
 
@@ -51,7 +55,8 @@ def schedule(conn: sqlite3.Connection, workspace: Workspace, broadcast_id: str, 
              now: bool = False) -> dict[str, Any]:
     """Add the broadcast to those the runtime sends; once only (a sent or cancelled one stays so)."""
     journey = broadcast_of(workspace, broadcast_id)
-    start = wall_now if now else epoch(broadcasts.first_wave(broadcasts.schedule_of(journey)))
+    # sent after its first wave: it starts now (zones whose moment has passed get it at once, paced)
+    start = wall_now if now else max(wall_now, epoch(broadcasts.first_wave(broadcasts.schedule_of(journey))))
     inserted = conn.execute("INSERT OR IGNORE INTO broadcasts (id, status, start, now, requested_at) "
                             "VALUES (?, 'scheduled', ?, ?, ?)", (broadcast_id, start, int(now), wall_now)).rowcount
     if not inserted:
@@ -64,6 +69,19 @@ def schedule(conn: sqlite3.Connection, workspace: Workspace, broadcast_id: str, 
 def next_start(conn: sqlite3.Connection) -> float | None:
     row = conn.execute("SELECT MIN(start) FROM broadcasts WHERE status = 'scheduled'").fetchone()
     return row[0] if row and row[0] is not None else None
+
+
+def forecast(conn: sqlite3.Connection, workspace: Workspace, broadcast_id: str, wall_now: float) -> dict[str, Any]:
+    """`nudge broadcast plan` over the database: read-only, so it runs beside a server."""
+    journey = broadcast_of(workspace, broadcast_id)
+    start = max(broadcasts.first_wave(broadcasts.schedule_of(journey)), from_epoch(wall_now))
+
+    def suppression(address: str) -> str | None:
+        row = conn.execute("SELECT reason FROM suppressions WHERE address = ?", (address.lower(),)).fetchone()
+        return row[0] if row else None
+
+    found = broadcasts.forecast(journey, customers(conn), workspace.settings, start, suppression)
+    return {"id": broadcast_id, **found.as_dict()}
 
 
 def customers(conn: sqlite3.Connection) -> list[CustomerState]:
@@ -103,7 +121,7 @@ def cancel(conn: sqlite3.Connection, engine: Engine, broadcast_id: str, wall_now
     and its messages not yet handed to a provider are not sent. In the caller's transaction."""
     row = conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
     if row is None:
-        raise BroadcastError(f"broadcast '{broadcast_id}' was never sent: nothing to cancel")
+        raise UnknownBroadcast(f"broadcast '{broadcast_id}' was never sent: nothing to cancel")
     if row[0] == "cancelled":
         raise BroadcastError(f"broadcast '{broadcast_id}' is already cancelled")
     not_reached = conn.execute("DELETE FROM timers WHERE kind = ? AND journey = ?",
@@ -126,7 +144,7 @@ def status(conn: sqlite3.Connection, broadcast_id: str) -> dict[str, Any]:
     row = conn.execute("SELECT status, start, now, requested_at, planned, cancelled_at FROM broadcasts WHERE id = ?",
                        (broadcast_id,)).fetchone()
     if row is None:
-        raise BroadcastError(f"broadcast '{broadcast_id}' was never sent (nudge broadcast send {broadcast_id})")
+        return {"id": broadcast_id, "status": "draft"}  # in the workspace, never sent
     state, start, now, requested_at, planned, cancelled_at = row
     entered = conn.execute("SELECT COUNT(*) FROM records WHERE journey = ? AND type = 'entered'",
                            (broadcast_id,)).fetchone()[0]

@@ -1,0 +1,80 @@
+"""Broadcasts over HTTP (SPEC §13): plan, send, cancel and follow one beside a running `nudge run`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from connectors.api.auth import Secret, require_key
+from connectors.api.deps import Deps
+from engine.runtimes.embedded import broadcasts
+from engine.runtimes.embedded.runtime import EmbeddedRuntime
+
+
+class SendBody(BaseModel):
+    now: bool = Field(False, description="start now for everyone, whatever send_at says")
+
+
+def _json(status: int, body: object) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _refused(exc: broadcasts.BroadcastError) -> Response:
+    """404 for a broadcast that is not there, 409 for one whose state refuses the action."""
+    return _json(404 if isinstance(exc, broadcasts.UnknownBroadcast) else 409, {"error": str(exc)})
+
+
+def broadcast_routes(deps: Deps, keys: list[Secret]) -> APIRouter:
+    router = APIRouter(prefix="/v1/broadcasts", tags=["broadcasts"], dependencies=[Depends(require_key(keys))])
+
+    def embedded() -> EmbeddedRuntime | Response:
+        runtime = deps.runtime
+        if isinstance(runtime, EmbeddedRuntime):
+            return runtime
+        return _json(501, {"error": "broadcasts run in `nudge run`; the Kafka runtime does not send them yet"})
+
+    @router.get("/{broadcast_id}", summary="Where a broadcast stands: entered, sent, not sent by reason, waiting by zone")
+    async def view(broadcast_id: str) -> Response:
+        try:
+            broadcasts.broadcast_of(deps.runtime.workspace, broadcast_id)
+        except broadcasts.BroadcastError as exc:
+            return _refused(exc)
+        return _json(200, await deps.on_db(broadcasts.status, broadcast_id))
+
+    @router.get("/{broadcast_id}/plan", summary="Before sending: audience, sends by hour, suppressed by reason")
+    async def plan(broadcast_id: str) -> Response:
+        try:
+            return _json(200, await deps.on_db(broadcasts.forecast, deps.runtime.workspace, broadcast_id, time.time()))
+        except broadcasts.BroadcastError as exc:
+            return _refused(exc)
+
+    @router.post("/{broadcast_id}/send", summary="Schedule a broadcast at its send_at (or now); once only")
+    async def send(broadcast_id: str, body: SendBody | None = None) -> Response:
+        runtime = embedded()
+        if isinstance(runtime, Response):
+            return runtime
+        try:
+            view = await deps.on_db(broadcasts.schedule, runtime.workspace, broadcast_id, time.time(),
+                                    bool(body and body.now))
+        except broadcasts.BroadcastError as exc:
+            return _refused(exc)
+        runtime.wake()
+        return _json(202, view)
+
+    @router.post("/{broadcast_id}/cancel", summary="Cancel before or during sending: customers not yet reached get nothing")
+    async def cancel(broadcast_id: str) -> Response:
+        runtime = embedded()
+        if isinstance(runtime, Response):
+            return runtime
+        try:
+            done = await asyncio.to_thread(runtime.processor.cancel_broadcast, broadcast_id)
+        except broadcasts.BroadcastError as exc:
+            return _refused(exc)
+        return _json(200, {"id": broadcast_id, "status": "cancelled", **done})
+
+    return router
