@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from connectors.api.auth import Secret, require_key
 from connectors.api.deps import Deps
 from engine.runtimes.embedded import broadcasts
-from engine.runtimes.embedded.runtime import EmbeddedRuntime
+from engine.runtimes.kernel.port import Broadcasts
 
 
 class SendBody(BaseModel):
@@ -32,10 +32,9 @@ def _refused(exc: broadcasts.BroadcastError) -> Response:
 def broadcast_routes(deps: Deps, keys: list[Secret]) -> APIRouter:
     router = APIRouter(prefix="/v1/broadcasts", tags=["broadcasts"], dependencies=[Depends(require_key(keys))])
 
-    def embedded() -> EmbeddedRuntime | Response:
-        runtime = deps.runtime
-        if isinstance(runtime, EmbeddedRuntime):
-            return runtime
+    def desk() -> Broadcasts | Response:
+        if deps.runtime.broadcasts is not None:
+            return deps.runtime.broadcasts
         return _json(501, {"error": "broadcasts run in `nudge run`; the Kafka runtime does not send them yet"})
 
     @router.get("/{broadcast_id}", summary="Where a broadcast stands: entered, sent, not sent by reason, waiting by zone")
@@ -55,24 +54,22 @@ def broadcast_routes(deps: Deps, keys: list[Secret]) -> APIRouter:
 
     @router.post("/{broadcast_id}/send", summary="Schedule a broadcast at its send_at (or now); once only")
     async def send(broadcast_id: str, body: SendBody | None = None) -> Response:
-        runtime = embedded()
-        if isinstance(runtime, Response):
-            return runtime
+        sender = desk()
+        if isinstance(sender, Response):
+            return sender
         try:
-            view = await deps.on_db(broadcasts.schedule, runtime.workspace, broadcast_id, time.time(),
-                                    bool(body and body.now))
+            view = await asyncio.to_thread(sender.schedule, broadcast_id, bool(body and body.now))
         except broadcasts.BroadcastError as exc:
             return _refused(exc)
-        runtime.wake()
         return _json(202, view)
 
     @router.post("/{broadcast_id}/cancel", summary="Cancel before or during sending: customers not yet reached get nothing")
     async def cancel(broadcast_id: str) -> Response:
-        runtime = embedded()
-        if isinstance(runtime, Response):
-            return runtime
+        sender = desk()
+        if isinstance(sender, Response):
+            return sender
         try:
-            done = await asyncio.to_thread(runtime.processor.cancel_broadcast, broadcast_id)
+            done = await asyncio.to_thread(sender.cancel, broadcast_id)
         except broadcasts.BroadcastError as exc:
             return _refused(exc)
         return _json(200, {"id": broadcast_id, "status": "cancelled", **done})

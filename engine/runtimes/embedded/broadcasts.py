@@ -13,7 +13,7 @@ import logging
 import sqlite3
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from engine import broadcasts, state_codec
 from engine.effects import Diagnostic, Effect, Schedule, TimerKind
@@ -24,6 +24,9 @@ from engine.runtimes.kernel.applier import EffectSink
 from engine.runtimes.kernel.codecs import epoch, from_epoch
 from engine.state import CustomerState
 from rules.problems import NudgeError
+
+if TYPE_CHECKING:
+    from engine.runtimes.embedded.processor import Processor
 
 log = logging.getLogger("nudge.broadcasts")
 
@@ -168,3 +171,19 @@ def _iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Desk:
+    """The embedded runtime's `Broadcasts` port: its processor writes, between two batches, and the engine loop wakes."""
+
+    def __init__(self, processor: Processor, wake: Callable[[], None]) -> None:
+        self.processor = processor
+        self.wake = wake
+
+    def schedule(self, broadcast_id: str, now: bool) -> dict[str, Any]:
+        view = self.processor.schedule_broadcast(broadcast_id, now)
+        self.wake()  # its start may come before the loop's next timer
+        return view
+
+    def cancel(self, broadcast_id: str) -> dict[str, int]:
+        return self.processor.cancel_broadcast(broadcast_id)

@@ -140,6 +140,11 @@ class Processor:
             broadcasts.start_due(self.conn, self.workspace, self.wall_clock(), writer)
             writer.flush()
 
+    def schedule_broadcast(self, broadcast_id: str, now: bool = False) -> dict[str, Any]:
+        """Add a broadcast to those this database sends (engine/runtimes/embedded/broadcasts.py `schedule`)."""
+        with self._lock, transaction(self.conn):
+            return broadcasts.schedule(self.conn, self.workspace, broadcast_id, self.wall_clock(), now)
+
     def cancel_broadcast(self, broadcast_id: str) -> dict[str, int]:
         """Stop a broadcast (engine/runtimes/embedded/broadcasts.py `cancel`) between two batches."""
         with self._lock, transaction(self.conn):

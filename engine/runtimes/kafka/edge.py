@@ -34,7 +34,7 @@ from engine.runtimes.kafka.store import Record
 from engine.runtimes.kafka.worker import KafkaSettings
 from engine.runtimes.kernel import codecs
 from engine.runtimes.kernel.health import Health, Unavailable
-from engine.runtimes.kernel.port import Accepted, Counters
+from engine.runtimes.kernel.port import Accepted, Broadcasts, Counters
 from engine.runtimes.kernel.serving import load_edit, watch
 from rules.problems import Problem
 from rules.workspace import load_workspace
@@ -145,6 +145,7 @@ class KafkaEdgeRuntime:
         self.clock = wall_clock
         self.settings = settings
         self.counters = Counters()
+        self.broadcasts: Broadcasts | None = None  # the workers do not select audiences yet
         self.health = Health(wall_clock)
         self.workspace = load_workspace(workspace_dir).workspace
         self.front = Front(workspace_dir, db_path, self.holder, self.workspace, public_url, wall_clock, environ,
