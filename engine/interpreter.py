@@ -7,7 +7,8 @@ from typing import assert_never
 from engine.cohorts import assign
 from engine.conditions import attempt, holds
 from engine.effects import ExitReason, Timer
-from engine.model import ExitStep, If, Journey, Jump, Send, Split, Update, Wait, WaitFor, WaitUntil, Workspace
+from engine.best_time import best_moment, engagement
+from engine.model import ExitStep, If, Journey, Jump, Send, Split, Update, Wait, WaitBest, WaitFor, WaitUntil, Workspace
 from engine.planning import Planner
 from engine.scheduling import customer_zone, next_local_time
 from engine.sending import Sending
@@ -55,6 +56,11 @@ class Interpreter:
                 case WaitUntil():
                     tz = customer_zone(turn.state.traits.get("timezone"), self.settings.timezone)
                     turn.park(journey.id, inst, Waiting.TIMER, next_local_time(turn.now, action.at, tz, action.days))
+                    return
+                case WaitBest():
+                    tz = customer_zone(turn.state.traits.get("timezone"), self.settings.timezone)
+                    due = best_moment(turn.now, action.window, engagement(turn.state.activity), tz)
+                    turn.park(journey.id, inst, Waiting.TIMER, due)
                     return
                 case WaitFor():
                     turn.park(journey.id, inst, Waiting.EVENT, turn.now + action.timeout)

@@ -202,6 +202,13 @@ class WaitUntil:
 
 
 @dataclass(frozen=True)
+class WaitBest:
+    """`wait_until: {best_time: W}`: until the customer's most engaged hour within W (SPEC §13)."""
+
+    window: timedelta
+
+
+@dataclass(frozen=True)
 class WaitFor:
     match: EventMatch
     timeout: timedelta
@@ -245,7 +252,7 @@ class Jump:
     target: int
 
 
-Action = Union[Send, Wait, WaitUntil, WaitFor, If, Split, Update, ExitStep, Jump]
+Action = Union[Send, Wait, WaitUntil, WaitBest, WaitFor, If, Split, Update, ExitStep, Jump]
 
 
 @dataclass(frozen=True)

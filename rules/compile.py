@@ -249,7 +249,10 @@ class Compiler:
                     add(self.send(step, pos, here))
                 case s.WaitStepModel():
                     add(m.Wait(parse_duration(step.wait)))
+                case s.WaitUntilStepModel() if step.wait_until.best_time is not None:
+                    add(m.WaitBest(parse_duration(step.wait_until.best_time)))
                 case s.WaitUntilStepModel():
+                    assert step.wait_until.time is not None  # the schema asks for one of the two
                     days = frozenset(_WEEKDAYS[d] for d in step.wait_until.days) if step.wait_until.days else None
                     add(m.WaitUntil(clock(step.wait_until.time), days))
                 case s.WaitForStepModel():

@@ -214,8 +214,17 @@ class WaitStepModel(StepBase):
 
 
 class WaitUntilSpec(Strict):
-    time: ClockTime
+    time: ClockTime | None = None
     days: list[Weekday] | None = None
+    best_time: Duration | None = Field(None, description="until the customer's most engaged hour within this window")
+
+    _check_best = field_validator("best_time")(_duration)
+
+    @model_validator(mode="after")
+    def _one(self) -> WaitUntilSpec:
+        if (self.time is None) == (self.best_time is None) or (self.best_time is not None and self.days):
+            raise ValueError("wait_until takes 'time' (and optional 'days'), or 'best_time' alone")
+        return self
 
 
 class WaitUntilStepModel(StepBase):

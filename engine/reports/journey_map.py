@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any, Mapping
 
 from engine.model import (DateTrigger, EventMatch, EventTrigger, ExitStep, If, InactivityTrigger, Journey, Jump, Send,
-                          Split, Update, Wait, WaitFor, WaitUntil)
+                          Split, Update, Wait, WaitBest, WaitFor, WaitUntil)
 from engine.reports.catalog import holdout_variants
 from engine.reports.formatting import count, money, percent
 from engine.reports.funnel import Funnel
@@ -134,6 +134,8 @@ def _step(journey: Journey, pc: int) -> Node:
     if isinstance(action, WaitUntil):
         days = f" on {', '.join(DAYS[d] for d in sorted(action.days))}" if action.days else ""
         return Node(node_id, "wait", f"Wait until {action.at:%H:%M}{days}", ("customer's local time",), step)
+    if isinstance(action, WaitBest):
+        return Node(node_id, "wait", f"Wait for their best hour within {span(action.window)}", ("opens and clicks",), step)
     if isinstance(action, WaitFor):
         return Node(node_id, "wait_for", f"Wait up to {span(action.timeout)} for {action.match.event}",
                     (f"where {_short(action.match.where.source)}",) if action.match.where is not None else (), step)

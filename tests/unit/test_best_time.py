@@ -6,10 +6,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from engine import state_codec
 from engine.best_time import best_moment, engagement, note_engagement
 from engine.events import Event
 from engine.state import CustomerState
+from rules.problems import WorkspaceError
+from rules.workspace import load_workspace
 from tests.unit.test_broadcasts import LOCAL_9AM, run, sends, workspace
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -64,3 +68,31 @@ def test_best_time_sends_at_the_hour_the_customer_usually_opens(tmp_path: Path) 
     records = run(workspace(tmp_path, {"b": best}), people, opens)
     assert sends(records) == [("2026-03-10T10:00:00Z", "paris", "sent", None),   # 11:00 in Paris
                               ("2026-03-10T13:00:00Z", "nyc", "sent", None)]     # no history: 09:00 in New York
+
+
+BEST_WAIT = """\
+id: nudge_later
+trigger: {event: signed_up}
+steps:
+  - wait_until: {best_time: 12h}
+  - id: tip
+    send: email
+    template: hi
+"""
+
+
+def test_wait_until_best_time_waits_for_the_customer_s_best_hour(tmp_path: Path) -> None:
+    root = workspace(tmp_path, {}, journeys={"later": BEST_WAIT})
+    clicks = [{"type": "email_clicked", "customer_id": "paris", "timestamp": "2026-03-03T19:40:00Z",
+               "traits": {"timezone": "Europe/Paris"}}]  # 20:40 in Paris
+    signups = [{"type": "signed_up", "customer_id": c, "timestamp": "2026-03-10T08:00:00Z",
+                "traits": {"email": f"{c}@example.com", "timezone": "Europe/Paris"}} for c in ("paris", "fresh")]
+    assert sends(run(root, {}, clicks + signups), "nudge_later") == [
+        ("2026-03-10T08:00:00Z", "fresh", "sent", None),    # no history: at once
+        ("2026-03-10T19:00:00Z", "paris", "sent", None)]    # 20:00 in Paris
+
+
+def test_wait_until_takes_a_time_or_a_best_time(tmp_path: Path) -> None:
+    both = BEST_WAIT.replace("{best_time: 12h}", '{best_time: 12h, time: "10:00"}')
+    with pytest.raises(WorkspaceError, match=r"journeys/later.yaml:4:\d+: .*'time' \(and optional 'days'\), or 'best_time'"):
+        load_workspace(workspace(tmp_path, {}, journeys={"later": both}))
