@@ -17,7 +17,8 @@ from typing import Any
 from engine.best_time import best_moment, engagement
 from engine.conditions import holds
 from engine.effects import Diagnostic, Effect, Schedule, Timer, TimerKind
-from engine.model import BroadcastTrigger, Journey, Send, Settings
+from engine.cohorts import assign, holdout_variants
+from engine.model import BroadcastTrigger, Journey, Send, Settings, Split
 from engine.scheduling import at_local, customer_zone
 from engine.send_decision import Held, Sent, Skipped, Suppressed, Failed, decide
 from engine.state import CustomerState
@@ -50,18 +51,30 @@ def last_wave(trigger: BroadcastTrigger) -> datetime:
     return end + (trigger.best_time or timedelta(0))
 
 
-def moment(trigger: BroadcastTrigger, state: CustomerState, settings: Settings) -> datetime:
+def moment(journey: Journey, state: CustomerState, settings: Settings) -> datetime:
     """When this customer enters: send_at (their wall clock for `local`, DST gaps as in wait_until), moved
-    to their most engaged hour inside the best-time window."""
+    to their most engaged hour inside the best-time window; unless the broadcast opens with a split and
+    the customer is in its holdout (a variant without steps): the control group, sent at send_at."""
+    trigger = schedule_of(journey)
     tz = customer_zone(state.traits.get("timezone"), settings.timezone)
     if trigger.local is not None:
         start = at_local(trigger.local.date(), trigger.local.time(), tz)
     else:
         assert trigger.utc is not None
         start = trigger.utc.astimezone(UTC)
-    if trigger.best_time is None:
+    if trigger.best_time is None or _control(journey, state):
         return start
     return best_moment(start, trigger.best_time, engagement(state.activity), tz)
+
+
+def _control(journey: Journey, state: CustomerState) -> bool:
+    first = journey.program[0].action if journey.program else None
+    if not isinstance(first, Split) or state.customer_id is None:
+        return False
+    holdouts = holdout_variants(journey, first)
+    if len(holdouts) == len(first.variants):  # nobody is treated: no comparison to make
+        return False
+    return assign(state.customer_id, journey.id, first).name in holdouts
 
 
 def zone_of(state: CustomerState, settings: Settings) -> str:
@@ -91,7 +104,7 @@ def _selected(journey: Journey, states: Iterable[CustomerState], settings: Setti
             effects.extend(e for e in turn.effects if isinstance(e, Diagnostic))
             if not ok:
                 continue
-        entry = Entry(max(moment(trigger, state, settings), now), state.key, zone_of(state, settings))
+        entry = Entry(max(moment(journey, state, settings), now), state.key, zone_of(state, settings))
         chosen.append((entry, state))
     chosen.sort(key=lambda pair: (pair[0].due, pair[0].key))
     if trigger.per_hour:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Mapping
 
+from engine.cohorts import holdout_variants
 from engine.model import (DateTrigger, EventMatch, EventTrigger, ExitStep, If, InactivityTrigger, Journey, Jump, Send,
                           Split, Update, Wait, WaitBest, WaitFor, WaitUntil)
-from engine.reports.catalog import holdout_variants
 from engine.reports.formatting import count, money, percent
 from engine.reports.funnel import Funnel
 

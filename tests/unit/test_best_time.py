@@ -96,3 +96,44 @@ def test_wait_until_takes_a_time_or_a_best_time(tmp_path: Path) -> None:
     both = BEST_WAIT.replace("{best_time: 12h}", '{best_time: 12h, time: "10:00"}')
     with pytest.raises(WorkspaceError, match=r"journeys/later.yaml:4:\d+: .*'time' \(and optional 'days'\), or 'best_time'"):
         load_workspace(workspace(tmp_path, {}, journeys={"later": both}))
+
+
+CONTROLLED = """\
+id: spring_sale
+send_at: {local: "2026-03-10T09:00", best_time: 6h}
+goal: {event: purchase, within: 3d}
+steps:
+  - split:
+      name: timing
+      variants:
+        - name: best_time
+          weight: 1
+          steps:
+            - {id: announce, send: email, template: sale}
+        - {name: send_at, weight: 1}     # no steps: the control group, entering at send_at
+  - id: announce_control
+    send: email
+    template: sale
+    when: "journey.variant.timing == 'send_at'"
+"""
+
+
+def test_a_holdout_split_keeps_a_control_group_at_send_at_and_the_report_compares_them(tmp_path: Path) -> None:
+    from engine.cohorts import assign
+    from engine.reports import ReportInput, build_report
+    from engine.reports.catalog import Catalog
+
+    root = workspace(tmp_path, {"b": CONTROLLED})
+    people = {f"c{n}": {"email": f"c{n}@example.com", "timezone": "Europe/Paris"} for n in range(40)}
+    opens = [{"type": "email_opened", "customer_id": c, "timestamp": "2026-03-02T11:10:00Z"} for c in people]  # 12:10
+    records = run(root, people, opens)
+    split = next(ins.action for ins in load_workspace(root).workspace.broadcasts[0].program)
+    group = {c: assign(c, "spring_sale", split).name for c in people}  # type: ignore[arg-type]
+    at = {customer: when for when, customer, _, _ in sends(records)}
+    assert {at[c] for c in people if group[c] == "send_at"} == {"2026-03-10T08:00:00Z"}     # 09:00 in Paris
+    assert {at[c] for c in people if group[c] == "best_time"} == {"2026-03-10T11:00:00Z"}   # 12:00, their hour
+    report = build_report(ReportInput(records, catalog=Catalog.of(load_workspace(root).workspace)))
+    (experiment,) = report["experiments"]
+    assert (experiment["key"], experiment["baseline"]) == ("spring_sale/timing", "send_at")
+    assert {v["variant"]: v["customers"] for v in experiment["variants"]} == {
+        name: list(group.values()).count(name) for name in ("best_time", "send_at")}
