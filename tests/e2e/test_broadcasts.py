@@ -70,6 +70,11 @@ def test_a_broadcast_plan_send_and_status_over_the_api(server: NudgeServer) -> N
     assert set(received(server).values()) == {1}
     final = view(server)
     assert (final["status"], final["entered"], final["sent"], final["waiting"]) == ("sent", 10, 10, 0)
+    with server.client() as c:
+        report = c.get("/reports", params={"format": "json"}).json()
+        page = c.get("/reports").text
+    assert [(b["id"], b["entered"]) for b in report["broadcasts"]] == [("flash_sale", 10)]
+    assert '<table id="broadcasts">' in page
 
 
 def test_cancelling_mid_way_sends_nothing_more(server: NudgeServer) -> None:
