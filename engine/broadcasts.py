@@ -43,42 +43,47 @@ def first_wave(trigger: BroadcastTrigger) -> datetime:
     return trigger.local.replace(tzinfo=UTC) - EARLIEST_OFFSET
 
 
-def last_wave(trigger: BroadcastTrigger) -> datetime:
-    """The latest moment any customer's entry can come (best time included)."""
-    end = trigger.utc.astimezone(UTC) if trigger.utc is not None else (
-        trigger.local.replace(tzinfo=UTC) + LATEST_OFFSET if trigger.local is not None else None)
-    assert end is not None
-    return end + (trigger.best_time or timedelta(0))
+class Moments:
+    """Each customer's moment in one broadcast: send_at (their wall clock for `local`, DST gaps as in
+    wait_until), moved to their most engaged hour inside the best-time window; unless the broadcast opens
+    with a split and the customer is in its holdout (a variant without steps): the control group, sent at
+    send_at. Send_at is worked out once per time zone."""
+
+    def __init__(self, journey: Journey, settings: Settings) -> None:
+        self.journey = journey
+        self.trigger = schedule_of(journey)
+        self.default_zone = settings.timezone
+        self._starts: dict[str, datetime] = {}
+        first = journey.program[0].action if journey.program else None
+        self._split = first if isinstance(first, Split) else None
+        self._holdouts = holdout_variants(journey, first) if isinstance(first, Split) else frozenset()
+        if self._split is not None and len(self._holdouts) == len(self._split.variants):
+            self._split = None  # nobody is treated: no comparison to make
+
+    def __call__(self, state: CustomerState) -> tuple[datetime, str]:
+        """The moment, and the customer's time zone."""
+        tz = customer_zone(state.traits.get("timezone"), self.default_zone)
+        start = self._starts.get(tz.key)
+        if start is None:
+            trigger = self.trigger
+            start = self._starts[tz.key] = (
+                at_local(trigger.local.date(), trigger.local.time(), tz) if trigger.local is not None
+                else trigger.utc.astimezone(UTC) if trigger.utc is not None else _never())
+        window = self.trigger.best_time
+        if window is None or self._control(state):
+            return start, tz.key
+        hours = engagement(state.activity)
+        return (best_moment(start, window, hours, tz) if any(hours) else start), tz.key
+
+    def _control(self, state: CustomerState) -> bool:
+        split = self._split
+        if split is None or state.customer_id is None:
+            return False
+        return assign(state.customer_id, self.journey.id, split).name in self._holdouts
 
 
-def moment(journey: Journey, state: CustomerState, settings: Settings) -> datetime:
-    """When this customer enters: send_at (their wall clock for `local`, DST gaps as in wait_until), moved
-    to their most engaged hour inside the best-time window; unless the broadcast opens with a split and
-    the customer is in its holdout (a variant without steps): the control group, sent at send_at."""
-    trigger = schedule_of(journey)
-    tz = customer_zone(state.traits.get("timezone"), settings.timezone)
-    if trigger.local is not None:
-        start = at_local(trigger.local.date(), trigger.local.time(), tz)
-    else:
-        assert trigger.utc is not None
-        start = trigger.utc.astimezone(UTC)
-    if trigger.best_time is None or _control(journey, state):
-        return start
-    return best_moment(start, trigger.best_time, engagement(state.activity), tz)
-
-
-def _control(journey: Journey, state: CustomerState) -> bool:
-    first = journey.program[0].action if journey.program else None
-    if not isinstance(first, Split) or state.customer_id is None:
-        return False
-    holdouts = holdout_variants(journey, first)
-    if len(holdouts) == len(first.variants):  # nobody is treated: no comparison to make
-        return False
-    return assign(state.customer_id, journey.id, first).name in holdouts
-
-
-def zone_of(state: CustomerState, settings: Settings) -> str:
-    return customer_zone(state.traits.get("timezone"), settings.timezone).key
+def _never() -> datetime:
+    raise AssertionError("send_at is utc or local (the schema requires one)")
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ def _selected(journey: Journey, states: Iterable[CustomerState], settings: Setti
               effects: list[Effect]) -> list[tuple[Entry, CustomerState]]:
     """Known customers in the audience now who have not had the broadcast, each at their moment (never before now)."""
     trigger = schedule_of(journey)
+    moment = Moments(journey, settings)
     chosen: list[tuple[Entry, CustomerState]] = []
     event = {"id": None, "type": TimerKind.BROADCAST.value, "timestamp": now, "properties": {"broadcast": journey.id},
              "traits": {}}
@@ -104,8 +110,8 @@ def _selected(journey: Journey, states: Iterable[CustomerState], settings: Setti
             effects.extend(e for e in turn.effects if isinstance(e, Diagnostic))
             if not ok:
                 continue
-        entry = Entry(max(moment(journey, state, settings), now), state.key, zone_of(state, settings))
-        chosen.append((entry, state))
+        due, zone = moment(state)
+        chosen.append((Entry(max(due, now), state.key, zone), state))
     chosen.sort(key=lambda pair: (pair[0].due, pair[0].key))
     if trigger.per_hour:
         gap = timedelta(seconds=3600 / trigger.per_hour)
@@ -131,7 +137,7 @@ class Forecast:
     """`nudge broadcast plan`: what the broadcast would do, before anything is sent."""
 
     audience: int = 0
-    sends_by_hour: Counter[str] = field(default_factory=Counter)    # UTC hour of the first message
+    sends_by_hour: Counter[int] = field(default_factory=Counter)    # UTC hour (epoch hours) of the first message
     suppressed: Counter[str] = field(default_factory=Counter)       # by SPEC §5 reason
     by_zone: Counter[str] = field(default_factory=Counter)          # entries per customer time zone
     first: datetime | None = None
@@ -140,7 +146,7 @@ class Forecast:
     def as_dict(self) -> dict[str, Any]:
         return {"audience": self.audience, "will_send": sum(self.sends_by_hour.values()),
                 "suppressed": dict(sorted(self.suppressed.items())),
-                "sends_by_hour": dict(sorted(self.sends_by_hour.items())),
+                "sends_by_hour": {_hour(h): n for h, n in sorted(self.sends_by_hour.items())},
                 "entries_by_zone": dict(sorted(self.by_zone.items())),
                 "first_entry": _iso(self.first), "last_entry": _iso(self.last)}
 
@@ -161,9 +167,9 @@ def forecast(journey: Journey, states: Iterable[CustomerState], settings: Settin
                           settings=settings, suppression=suppression, render=lambda: None)
         match decision:
             case Held(until=until):
-                result.sends_by_hour[_hour(until)] += 1
+                result.sends_by_hour[int(until.timestamp()) // 3600] += 1
             case Sent() | Failed():
-                result.sends_by_hour[_hour(entry.due)] += 1
+                result.sends_by_hour[int(entry.due.timestamp()) // 3600] += 1
             case Suppressed(reason=reason):
                 result.suppressed[reason.value] += 1
             case Skipped():
@@ -171,8 +177,8 @@ def forecast(journey: Journey, states: Iterable[CustomerState], settings: Settin
     return result
 
 
-def _hour(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:00Z")
+def _hour(epoch_hour: int) -> str:
+    return datetime.fromtimestamp(epoch_hour * 3600, UTC).strftime("%Y-%m-%dT%H:00Z")
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -79,9 +79,10 @@ def forecast(conn: sqlite3.Connection, workspace: Workspace, broadcast_id: str, 
     journey = broadcast_of(workspace, broadcast_id)
     start = max(broadcasts.first_wave(broadcasts.schedule_of(journey)), from_epoch(wall_now))
 
+    listed: dict[str, str] = dict(conn.execute("SELECT address, reason FROM suppressions").fetchall())
+
     def suppression(address: str) -> str | None:
-        row = conn.execute("SELECT reason FROM suppressions WHERE address = ?", (address.lower(),)).fetchone()
-        return row[0] if row else None
+        return listed.get(address.lower())
 
     found = broadcasts.forecast(journey, customers(conn), workspace.settings, start, suppression)
     return {"id": broadcast_id, **found.as_dict()}
