@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -41,6 +41,20 @@ def first_wave(trigger: BroadcastTrigger) -> datetime:
         return trigger.utc.astimezone(UTC)
     assert trigger.local is not None
     return trigger.local.replace(tzinfo=UTC) - EARLIEST_OFFSET
+
+
+def starting_now(journey: Journey, at: datetime) -> Journey:
+    """`send --now`: everyone from `at` (best time and throttle still apply), whatever send_at says."""
+    trigger = schedule_of(journey)
+    return replace(journey, trigger=BroadcastTrigger(at, None, trigger.best_time, trigger.per_hour))
+
+
+def sharing_the_throttle(journey: Journey, parts: int) -> Journey:
+    """The broadcast as one of `parts` planners sees it (a Kafka partition): its share of the throttle."""
+    trigger = schedule_of(journey)
+    if trigger.per_hour is None:
+        return journey
+    return replace(journey, trigger=replace(trigger, per_hour=trigger.per_hour / parts))
 
 
 class Moments:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import orjson
@@ -58,7 +57,7 @@ def broadcast_routes(deps: Deps, keys: list[Secret]) -> APIRouter:
         if isinstance(sender, Response):
             return sender
         try:
-            view = await asyncio.to_thread(sender.schedule, broadcast_id, bool(body and body.now))
+            view = await sender.schedule(broadcast_id, bool(body and body.now))
         except broadcasts.BroadcastError as exc:
             return _refused(exc)
         return _json(202, view)
@@ -69,7 +68,7 @@ def broadcast_routes(deps: Deps, keys: list[Secret]) -> APIRouter:
         if isinstance(sender, Response):
             return sender
         try:
-            done = await asyncio.to_thread(sender.cancel, broadcast_id)
+            done = await sender.cancel(broadcast_id)
         except broadcasts.BroadcastError as exc:
             return _refused(exc)
         return _json(200, {"id": broadcast_id, "status": "cancelled", **done})

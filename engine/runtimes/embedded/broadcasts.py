@@ -9,16 +9,16 @@ so a crash at any point neither sends twice nor misses anyone: what was not comm
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 from engine import broadcasts, state_codec
 from engine.effects import Diagnostic, Effect, Schedule, TimerKind
 from engine.machine import Engine
-from engine.model import BroadcastTrigger, Journey, Workspace
+from engine.model import Journey, Workspace
 from engine.runtimes.kernel import applier
 from engine.runtimes.kernel.applier import EffectSink
 from engine.runtimes.kernel.codecs import epoch, from_epoch
@@ -46,12 +46,6 @@ def broadcast_of(workspace: Workspace, broadcast_id: str) -> Journey:
         known = ", ".join(j.id for j in workspace.broadcasts) or "none"
         raise UnknownBroadcast(f"no broadcast '{broadcast_id}' in the workspace (broadcasts/*.yaml: {known})")
     return journey
-
-
-def starting_now(journey: Journey, at: datetime) -> Journey:
-    """`send --now`: everyone from `at` (best time and throttle still apply), whatever send_at says."""
-    trigger = broadcasts.schedule_of(journey)
-    return replace(journey, trigger=BroadcastTrigger(at, None, trigger.best_time, trigger.per_hour))
 
 
 def schedule(conn: sqlite3.Connection, workspace: Workspace, broadcast_id: str, wall_now: float,
@@ -107,7 +101,7 @@ def start_due(conn: sqlite3.Connection, workspace: Workspace, wall_now: float, s
                          (wall_now, broadcast_id))
             continue
         at = from_epoch(start)  # planned at its start, as a timer fires at its due time even after downtime
-        effects: list[Effect] = broadcasts.plan(starting_now(journey, from_epoch(start)) if now else journey,
+        effects: list[Effect] = broadcasts.plan(broadcasts.starting_now(journey, from_epoch(start)) if now else journey,
                                                 customers(conn), workspace.settings, at)
         applier.apply(effects, sink)
         planned = sum(1 for e in effects if isinstance(e, Schedule))
@@ -123,11 +117,7 @@ def cancel(conn: sqlite3.Connection, engine: Engine, broadcast_id: str, wall_now
            sink: EffectSink) -> dict[str, int]:
     """Customers not yet reached get nothing: their entries are dropped, those inside exit (`cancelled`)
     and its messages not yet handed to a provider are not sent. In the caller's transaction."""
-    row = conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
-    if row is None:
-        raise UnknownBroadcast(f"broadcast '{broadcast_id}' was never sent: nothing to cancel")
-    if row[0] == "cancelled":
-        raise BroadcastError(f"broadcast '{broadcast_id}' is already cancelled")
+    unsent = mark_cancelled(conn, broadcast_id, wall_now)
     not_reached = conn.execute("DELETE FROM timers WHERE kind = ? AND journey = ?",
                                (TimerKind.BROADCAST.value, broadcast_id)).rowcount
     now = from_epoch(wall_now)
@@ -136,10 +126,20 @@ def cancel(conn: sqlite3.Connection, engine: Engine, broadcast_id: str, wall_now
         if broadcast_id in state_codec.loads(blob).instances:
             applier.apply(engine.cancel(key, broadcast_id, now), sink)
             inside += 1
-    unsent = conn.execute("UPDATE outbox SET status = 'cancelled', error = 'broadcast cancelled' "
-                          "WHERE journey = ? AND status = 'pending'", (broadcast_id,)).rowcount
-    conn.execute("UPDATE broadcasts SET status = 'cancelled', cancelled_at = ? WHERE id = ?", (wall_now, broadcast_id))
     return {"not_reached": not_reached, "exited": inside, "messages_not_sent": unsent}
+
+
+def mark_cancelled(conn: sqlite3.Connection, broadcast_id: str, wall_now: float) -> int:
+    """The broadcast's row says cancelled, and its queued messages are not sent; returns how many."""
+    row = conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
+    if row is None:
+        raise UnknownBroadcast(f"broadcast '{broadcast_id}' was never sent: nothing to cancel")
+    if row[0] == "cancelled":
+        raise BroadcastError(f"broadcast '{broadcast_id}' is already cancelled")
+    conn.execute("UPDATE broadcasts SET status = 'cancelled', cancelled_at = ? WHERE id = ?", (wall_now, broadcast_id))
+    unsent: int = conn.execute("UPDATE outbox SET status = 'cancelled', error = 'broadcast cancelled' "
+                               "WHERE journey = ? AND status = 'pending'", (broadcast_id,)).rowcount
+    return unsent
 
 
 def status(conn: sqlite3.Connection, broadcast_id: str) -> dict[str, Any]:
@@ -181,10 +181,10 @@ class Desk:
         self.processor = processor
         self.wake = wake
 
-    def schedule(self, broadcast_id: str, now: bool) -> dict[str, Any]:
-        view = self.processor.schedule_broadcast(broadcast_id, now)
+    async def schedule(self, broadcast_id: str, now: bool) -> dict[str, Any]:
+        view = await asyncio.to_thread(self.processor.schedule_broadcast, broadcast_id, now)
         self.wake()  # its start may come before the loop's next timer
         return view
 
-    def cancel(self, broadcast_id: str) -> dict[str, int]:
-        return self.processor.cancel_broadcast(broadcast_id)
+    async def cancel(self, broadcast_id: str) -> dict[str, int]:
+        return await asyncio.to_thread(self.processor.cancel_broadcast, broadcast_id)

@@ -45,12 +45,12 @@ class Counters:
 
 
 class Broadcasts(Protocol):
-    """Sending and cancelling broadcasts (SPEC §13) where the engine runs; blocking: call off the event loop."""
+    """Sending and cancelling broadcasts (SPEC §13) where the engine runs."""
 
-    def schedule(self, broadcast_id: str, now: bool) -> dict[str, Any]:
+    async def schedule(self, broadcast_id: str, now: bool) -> dict[str, Any]:
         """Send it at its send_at (or now); raises BroadcastError when it cannot be."""
 
-    def cancel(self, broadcast_id: str) -> dict[str, int]:
+    async def cancel(self, broadcast_id: str) -> dict[str, int]:
         """Customers not yet reached get nothing; raises BroadcastError when there is nothing to cancel."""
 
 
