@@ -80,13 +80,17 @@ class KafkaIngest:
         except (TimeoutError, KafkaError) as exc:
             raise self._unavailable(exc, "the erasure", "nothing here was erased yet: try again") from exc
 
-    async def to_partitions(self, values: list[tuple[int, bytes, bytes]], what: str) -> None:
-        """(partition, key, value) each to its partition; returns once the broker has them all."""
+    async def to_every_partition(self, build: Callable[[int, int], tuple[str, bytes]], what: str) -> None:
+        """`build(partition, partitions)`'s key and value to each partition of the events topic (as many
+        as the broker says it has); returns once the broker has them all."""
         producer = self._started()
         try:
             async with asyncio.timeout(PRODUCE_TIMEOUT):
-                sends = [await producer.send(self.topic, key=key, value=value, partition=partition)
-                         for partition, key, value in values]
+                n = len(await producer.partitions_for(self.topic))
+                sends = []
+                for p in range(n):
+                    key, value = build(p, n)
+                    sends.append(await producer.send(self.topic, key=key.encode(), value=value, partition=p))
                 await asyncio.gather(*sends)
         except (TimeoutError, KafkaError) as exc:
             raise self._unavailable(exc, what, "try again") from exc
@@ -266,10 +270,11 @@ class KafkaEdgeRuntime:
 
     async def tell_partitions(self, broadcast_id: str, action: str, start: float, now: bool) -> None:
         """A broadcast's start or cancel to every partition, each keyed to land on its own."""
-        n = self.settings.partitions
-        value = envelopes.broadcast_envelope(broadcast_id, action, start, now, n)
-        await self.producer.to_partitions(
-            [(p, control_key(broadcast_id, p, n).encode(), value) for p in range(n)], f"the broadcast's {action}")
+        def build(partition: int, partitions: int) -> tuple[str, bytes]:
+            return (control_key(broadcast_id, partition, partitions),
+                    envelopes.broadcast_envelope(broadcast_id, action, start, now, partitions))
+
+        await self.producer.to_every_partition(build, f"the broadcast's {action}")
 
     async def _consume(self, name: str, topic: str, write: Callable[[list[Any]], None]) -> None:
         """Started again whenever the broker could not be reached (health shows the broker meanwhile)."""

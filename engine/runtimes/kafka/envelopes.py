@@ -62,7 +62,7 @@ def erase_envelope(customer_id: str) -> bytes:
 
 
 def broadcast_envelope(broadcast_id: str, action: str, start: float, now: bool, partitions: int) -> bytes:
-    """To every partition: start a broadcast there at `start` (`now`: whatever its send_at says), or cancel it."""
+    """To each of the `partitions`: start a broadcast there at `start` (`now`: whatever its send_at says), or cancel it."""
     return orjson.dumps({"kind": BROADCAST, "id": broadcast_id, "action": action, "start": start, "now": now,
                          "partitions": partitions})
 
