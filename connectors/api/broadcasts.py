@@ -42,7 +42,8 @@ def broadcast_routes(deps: Deps, keys: list[Secret]) -> APIRouter:
             broadcasts.broadcast_of(deps.runtime.workspace, broadcast_id)
         except broadcasts.BroadcastError as exc:
             return _refused(exc)
-        return _json(200, await deps.on_db(broadcasts.status, broadcast_id))
+        desk = deps.runtime.broadcasts
+        return _json(200, await deps.on_db(broadcasts.status, broadcast_id, desk is not None and desk.waiting_known))
 
     @router.get("/{broadcast_id}/plan", summary="Before sending: audience, sends by hour, suppressed by reason")
     async def plan(broadcast_id: str) -> Response:

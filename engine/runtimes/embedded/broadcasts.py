@@ -142,7 +142,7 @@ def mark_cancelled(conn: sqlite3.Connection, broadcast_id: str, wall_now: float)
     return unsent
 
 
-def status(conn: sqlite3.Connection, broadcast_id: str) -> dict[str, Any]:
+def status(conn: sqlite3.Connection, broadcast_id: str, waiting_known: bool = True) -> dict[str, Any]:
     """Where a broadcast stands: entered, sent (the engine's decisions), its outbox messages by delivery status,
     those not sent by reason, and customers still waiting by local time zone."""
     row = conn.execute("SELECT status, start, now, requested_at, planned, cancelled_at FROM broadcasts WHERE id = ?",
@@ -160,12 +160,13 @@ def status(conn: sqlite3.Connection, broadcast_id: str) -> dict[str, Any]:
     not_sent = {reason or kind: n for kind, reason, n in decided if kind != "sent"}
     waiting = dict(conn.execute("SELECT token, COUNT(*) FROM timers WHERE kind = ? AND journey = ? GROUP BY token "
                                 "ORDER BY token", (TimerKind.BROADCAST.value, broadcast_id)).fetchall())
-    if state == "sending" and not waiting:
+    if state == "sending" and not waiting and waiting_known:
         state = "sent"  # everyone reached: follow-up steps may still be waiting
     return {"id": broadcast_id, "status": state, "start": _iso(start), "now": bool(now),
             "requested_at": _iso(requested_at), "planned": planned, "entered": entered,
             "sent": sum(n for kind, _, n in decided if kind == "sent"), "messages": messages, "not_sent": not_sent,
-            "waiting": sum(waiting.values()), "waiting_by_zone": waiting, "cancelled_at": _iso(cancelled_at)}
+            "waiting": sum(waiting.values()) if waiting_known else None,
+            "waiting_by_zone": waiting if waiting_known else None, "cancelled_at": _iso(cancelled_at)}
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -176,6 +177,8 @@ def _iso(seconds: float | None) -> str | None:
 
 class Desk:
     """The embedded runtime's `Broadcasts` port: its processor writes, between two batches, and the engine loop wakes."""
+
+    waiting_known = True
 
     def __init__(self, processor: Processor, wake: Callable[[], None]) -> None:
         self.processor = processor

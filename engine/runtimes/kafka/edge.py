@@ -318,6 +318,8 @@ class EdgeBroadcasts:
     """The `Broadcasts` port beside Kafka workers: a broadcast is recorded here once, then every partition
     is told; each worker selects the audience of its own partitions (engine/runtimes/kafka/broadcasts.py)."""
 
+    waiting_known = False  # the entries to come are in the workers' records
+
     def __init__(self, edge: KafkaEdgeRuntime, conn: sqlite3.Connection) -> None:
         self.edge, self.conn = edge, conn  # its own connection: the consumers write on theirs meanwhile
 

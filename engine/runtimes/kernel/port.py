@@ -47,6 +47,8 @@ class Counters:
 class Broadcasts(Protocol):
     """Sending and cancelling broadcasts (SPEC §13) where the engine runs."""
 
+    waiting_known: bool  # whether this runtime's database holds the entries still to come (their timers)
+
     async def schedule(self, broadcast_id: str, now: bool) -> dict[str, Any]:
         """Send it at its send_at (or now); raises BroadcastError when it cannot be."""
 
