@@ -94,7 +94,7 @@ def test_wait_until_best_time_waits_for_the_customer_s_best_hour(tmp_path: Path)
 
 def test_wait_until_takes_a_time_or_a_best_time(tmp_path: Path) -> None:
     both = BEST_WAIT.replace("{best_time: 12h}", '{best_time: 12h, time: "10:00"}')
-    with pytest.raises(WorkspaceError, match=r"journeys/later.yaml:4:\d+: .*'time' \(and optional 'days'\), or 'best_time'"):
+    with pytest.raises(WorkspaceError, match=r"journeys/later.yaml:4:\d+: .*'time' \(and optional 'days', 'default'\), or 'best_time'"):
         load_workspace(workspace(tmp_path, {}, journeys={"later": both}))
 
 
