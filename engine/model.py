@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
 from enum import StrEnum
 from typing import Any, Callable, Mapping, Protocol, Union
 
 from engine.declared import DeclaredData
+from engine.schedules import BroadcastTrigger as BroadcastTrigger, WaitBest as WaitBest  # SPEC §13, in the unions below
 
 
 class Expr(Protocol):
@@ -132,16 +133,6 @@ class InactivityTrigger:
     duration: timedelta
 
 
-@dataclass(frozen=True)
-class BroadcastTrigger:
-    """A broadcast's schedule (SPEC §13): at `utc`, or at the wall-clock `local` in each customer's zone."""
-
-    utc: datetime | None          # aware, when send_at is {utc: ...}
-    local: datetime | None        # naive wall-clock time, when send_at is {local: ...}
-    best_time: timedelta | None   # the window after send_at in which each customer's best hour is chosen
-    per_hour: float | None        # throttle: entries (so first messages) an hour at most
-
-
 Trigger = Union[EventTrigger, DateTrigger, InactivityTrigger, BroadcastTrigger]
 
 
@@ -206,13 +197,6 @@ class WaitUntil:
     def chosen(self) -> bool:
         """Read from the customer: re-planned when their profile changes while they wait."""
         return self.at_expr is not None or self.days_expr is not None
-
-
-@dataclass(frozen=True)
-class WaitBest:
-    """`wait_until: {best_time: W}`: until the customer's most engaged hour within W (SPEC §13)."""
-
-    window: timedelta
 
 
 @dataclass(frozen=True)
