@@ -228,3 +228,16 @@ def test_a_customer_known_only_after_the_first_wave_is_not_in_the_broadcast(tmp_
 def test_a_disabled_broadcast_does_not_run(tmp_path: Path) -> None:
     records = run(workspace(tmp_path, {"b": LOCAL_9AM + "enabled: false\n"}), PEOPLE)
     assert sends(records) == []
+
+
+def test_the_demo_backtest_shows_the_spring_sale_to_past_buyers_at_their_best_hour() -> None:
+    from engine.runtimes.jsonl import read_events, read_profiles
+
+    ws = load_workspace(ROOT).workspace
+    records = simulate(ws, read_events(ROOT / "samples" / "events.jsonl"),
+                       read_profiles(ROOT / "samples" / "profiles.jsonl")).records
+    entered = {r["customer_id"]: r["at"] for r in records if r["type"] == "entered" and r["journey"] == "spring_sale"}
+    assert entered and all(at.startswith("2026-03-2") for at in entered.values())
+    buyers = {r["customer_id"] for r in records if r["journey"] == "spring_sale"}
+    assert buyers == set(entered)
+    assert [r for r in records if r["journey"] == "spring_sale" and r["type"] == "send"]
