@@ -27,6 +27,7 @@ from engine.turn import Turn
 UTC = timezone.utc
 EARLIEST_OFFSET = timedelta(hours=14)  # Kiribati, UTC+14: the first place a local time comes
 LATEST_OFFSET = timedelta(hours=12)    # Baker Island, UTC-12: the last
+LATEST_OFFSET = timedelta(hours=12)    # Baker Island, UTC-12: the last
 
 
 def schedule_of(journey: Journey) -> BroadcastTrigger:
@@ -41,6 +42,13 @@ def first_wave(trigger: BroadcastTrigger) -> datetime:
         return trigger.utc.astimezone(UTC)
     assert trigger.local is not None
     return trigger.local.replace(tzinfo=UTC) - EARLIEST_OFFSET
+
+
+def last_wave(trigger: BroadcastTrigger) -> datetime:
+    """The latest moment any customer's send_at can come (best time included): after it, nobody new joins."""
+    base = trigger.utc.astimezone(UTC) if trigger.utc is not None else (
+        trigger.local.replace(tzinfo=UTC) + LATEST_OFFSET if trigger.local is not None else _never())
+    return base + (trigger.best_time or timedelta(0))
 
 
 def starting_now(journey: Journey, at: datetime) -> Journey:
@@ -144,6 +152,14 @@ def plan(journey: Journey, states: Iterable[CustomerState], settings: Settings, 
     for entry, _ in _selected(journey, states, settings, now, effects):
         effects.append(Schedule(Timer(entry.due, entry.key, TimerKind.BROADCAST, journey.id, entry.zone)))
     return effects
+
+
+def newcomer(journey: Journey, state: CustomerState, settings: Settings, now: datetime) -> list[Effect]:
+    """A customer first known after the broadcast started: in it when their own moment is still to come (and
+    they are in the audience now; judged again then, as everyone). Not paced: newcomers are few."""
+    if state.customer_id is None or Moments(journey, settings)(state)[0] < now:
+        return []
+    return plan(journey, [state], settings, now)
 
 
 @dataclass

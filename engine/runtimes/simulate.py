@@ -14,7 +14,7 @@ from engine.events import Event
 from engine.links import SignedLinks
 from engine.machine import Engine, iso
 from engine.memory_store import MemoryStore
-from engine.model import Workspace
+from engine.model import Journey, Workspace
 from engine.runtimes.kernel import applier
 
 SIMULATE_SECRET = b"nudge-simulate"   # nothing is sent, so the links need only be stable
@@ -126,6 +126,7 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
             clock.schedule(Timer(wave, START, TimerKind.BROADCAST, journey_id, ""))
 
     sink = _Sink(result, clock)
+    started: list[Journey] = []  # broadcasts under way: a customer first known now may still join them
 
     def apply(effects: list[Effect]) -> None:
         applier.apply(effects, sink)
@@ -145,6 +146,7 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
             if timer.key == START:
                 journey = engine.by_id[timer.journey]
                 apply(broadcasts.plan(journey, store.customers.values(), workspace.settings, clock.now))
+                started.append(journey)
             else:
                 apply(engine.fire(timer, clock.now))
 
@@ -159,7 +161,11 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
         fire_until(at, inclusive=False)
         refuse_until(at, inclusive=True)
         clock.now = max(clock.now or at, at)
+        new = started and event.customer_id is not None and event.customer_id not in store.customers
         apply(engine.handle_event(event, late=event.late(workspace.settings.late_events)))
+        if new and (state := store.customer(str(event.customer_id))) is not None:
+            for journey in started:
+                apply(broadcasts.newcomer(journey, state, workspace.settings, clock.now))
         if progress and n % 10_000 == 0:
             progress(n)
     fire_until(until, inclusive=True)

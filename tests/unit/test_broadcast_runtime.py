@@ -104,3 +104,17 @@ def test_cancelling_mid_way_leaves_those_not_yet_reached_with_nothing(world: dic
 def test_a_broadcast_never_sent_cannot_be_cancelled(world: dict[str, Any]) -> None:
     with pytest.raises(broadcasts.BroadcastError, match="never sent"):
         world["processor"].cancel_broadcast("spring_sale")
+
+
+def test_a_customer_first_known_after_the_start_joins_if_their_moment_is_still_to_come(world: dict[str, Any]) -> None:
+    broadcasts.schedule(world["conn"], world["workspace"], "spring_sale", T0)
+    run_until(world, at("2026-03-09T20:00:00Z"))  # started at 19:00
+    ingest(world, {"type": "signed_up", "customer_id": "ny_new", "timestamp": "2026-03-09T20:00:00Z",
+                   "traits": {"email": "n@x.example", "timezone": "America/New_York"}})
+    run_until(world, at("2026-03-10T01:00:00Z"))  # 10:00 in Tokyo: its wave has gone
+    ingest(world, {"type": "signed_up", "customer_id": "tokyo_new", "timestamp": "2026-03-10T01:00:00Z",
+                   "traits": {"email": "t@x.example", "timezone": "Asia/Tokyo"}})
+    run_until(world, at("2026-03-10T23:00:00Z"))
+    firsts = [(c, a) for c, step, a in sent(world) if step == "announce"]
+    assert ("ny_new", "2026-03-10T13:00:00Z") in firsts
+    assert "tokyo_new" not in [c for c, _ in firsts]

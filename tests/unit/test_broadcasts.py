@@ -217,12 +217,16 @@ def test_a_broadcast_follows_up_on_those_who_did_not_open(tmp_path: Path) -> Non
         ("paris", "resend", "2026-03-12T08:00:00Z")]
 
 
-def test_a_customer_known_only_after_the_first_wave_is_not_in_the_broadcast(tmp_path: Path) -> None:
-    """The audience is chosen when the broadcast starts (its first wave, 9:00 at UTC+14)."""
-    newcomer = [{"type": "signed_up", "customer_id": "late", "timestamp": "2026-03-09T20:00:00Z",
-                 "traits": {"email": "l@example.com", "timezone": "America/New_York"}}]
-    records = run(workspace(tmp_path, {"b": LOCAL_9AM}), {"paris": PEOPLE["paris"]}, newcomer)
-    assert [s[1] for s in sends(records)] == ["paris"]
+def test_a_customer_first_known_after_the_start_joins_when_their_own_moment_is_still_to_come(tmp_path: Path) -> None:
+    """New York signs up after the first wave (9:00 at UTC+14) and before 9:00 there: in. Tokyo signs up
+    after 9:00 in Tokyo: their moment has passed, out."""
+    newcomers = [{"type": "signed_up", "customer_id": c, "timestamp": at, "traits": {"email": f"{c}@example.com",
+                                                                                     "timezone": zone}}
+                 for c, at, zone in (("ny_new", "2026-03-09T20:00:00Z", "America/New_York"),
+                                     ("tokyo_new", "2026-03-10T01:00:00Z", "Asia/Tokyo"))]
+    records = run(workspace(tmp_path, {"b": LOCAL_9AM}), {"paris": PEOPLE["paris"]}, newcomers)
+    assert sends(records) == [("2026-03-10T08:00:00Z", "paris", "sent", None),
+                              ("2026-03-10T13:00:00Z", "ny_new", "sent", None)]
 
 
 def test_a_disabled_broadcast_does_not_run(tmp_path: Path) -> None:

@@ -113,6 +113,21 @@ def start_due(conn: sqlite3.Connection, workspace: Workspace, wall_now: float, s
     return len(due)
 
 
+def joinable(conn: sqlite3.Connection, workspace: Workspace, wall_now: float) -> list[Journey]:
+    """The broadcasts under way whose last wave is still to come (started with `--now`: no wave left to join)."""
+    found = []
+    for broadcast_id, now in conn.execute("SELECT id, now FROM broadcasts WHERE status = 'sending'"):
+        journey = next((j for j in workspace.broadcasts if j.id == broadcast_id), None)
+        if journey is not None and not now and epoch(broadcasts.last_wave(broadcasts.schedule_of(journey))) > wall_now:
+            found.append(journey)
+    return found
+
+
+def newcomer(journeys: list[Journey], state: CustomerState, workspace: Workspace, at: datetime) -> list[Effect]:
+    """A customer first known now: an entry timer in each broadcast under way whose moment for them is still to come."""
+    return [e for journey in journeys for e in broadcasts.newcomer(journey, state, workspace.settings, at)]
+
+
 def cancel(conn: sqlite3.Connection, engine: Engine, broadcast_id: str, wall_now: float,
            sink: EffectSink) -> dict[str, int]:
     """Customers not yet reached get nothing: their entries are dropped, those inside exit (`cancelled`)

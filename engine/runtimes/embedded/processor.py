@@ -182,6 +182,7 @@ class Processor:
             store = SqliteStore(conn)
             engine = self.engine(self.workspace, store, self.links)
             writer = _Rows(conn)
+            joinable = broadcasts.joinable(conn, self.workspace, now)  # a customer new in this batch may join them
             done_seqs: list[tuple[int]] = []
             late_seqs: list[tuple[int]] = []
             fired: list[tuple[str]] = []
@@ -190,7 +191,10 @@ class Processor:
                 try:
                     if kind == ordering.EVENT:
                         event, late = ordering.received(codecs.event_from_row(item), from_epoch(when), self.workspace)
+                        new = joinable and event.customer_id is not None and store.customer(event.customer_id) is None
                         writer.write(engine.handle_event(event, late=late), origin=when)
+                        if new and (state := store.customer(str(event.customer_id))) is not None:
+                            writer.write(broadcasts.newcomer(joinable, state, self.workspace, from_epoch(when)), origin=when)
                         (late_seqs if late else done_seqs).append((seq,))
                         result.events += 1
                     else:
