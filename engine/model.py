@@ -8,7 +8,9 @@ from enum import StrEnum
 from typing import Any, Callable, Mapping, Protocol, Union
 
 from engine.declared import DeclaredData
-from engine.schedules import BroadcastTrigger as BroadcastTrigger, WaitBest as WaitBest  # SPEC §13, in the unions below
+from engine.schedules import BroadcastTrigger as BroadcastTrigger, WaitBest as WaitBest
+from engine.trigger_kinds import (DateTrigger as DateTrigger, EventTrigger as EventTrigger,
+                                  InactivityTrigger as InactivityTrigger, Trigger as Trigger)
 
 
 class Expr(Protocol):
@@ -109,31 +111,6 @@ class Settings:
     attribution: Attribution = field(default_factory=Attribution)
     event_names: Mapping[str, str] = field(default_factory=dict)  # Segment event name -> type (connectors/api/segment.py)
     raw: Mapping[str, Any] = field(default_factory=dict)  # as written, for templates
-
-
-# ---- triggers ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class EventTrigger:
-    event: str
-    where: Expr | None = None
-
-
-@dataclass(frozen=True)
-class DateTrigger:
-    trait: str
-    offset: timedelta
-    at: time
-    yearly: bool
-
-
-@dataclass(frozen=True)
-class InactivityTrigger:
-    event: str
-    duration: timedelta
-
-
-Trigger = Union[EventTrigger, DateTrigger, InactivityTrigger, BroadcastTrigger]
 
 
 @dataclass(frozen=True)
