@@ -78,6 +78,14 @@ def test_a_broadcast_is_sent_once(world: dict[str, Any]) -> None:
         broadcasts.schedule(world["conn"], world["workspace"], "autumn", T0)
 
 
+def test_a_disabled_broadcast_cannot_be_sent(tmp_path: Path) -> None:
+    root = workspace(tmp_path, {"spring": LOCAL_9AM + "enabled: false\n"})
+    db = tmp_path / "n.db"
+    database.create(db)
+    with pytest.raises(broadcasts.BroadcastError, match="enabled: false"):
+        broadcasts.schedule(database.connect(db), load_workspace(root).workspace, "spring_sale", T0)
+
+
 def test_send_now_reaches_everyone_from_now_whatever_send_at_says(world: dict[str, Any]) -> None:
     broadcasts.schedule(world["conn"], world["workspace"], "spring_sale", T0, now=True)
     run_until(world, T0)

@@ -52,6 +52,8 @@ def schedule(conn: sqlite3.Connection, workspace: Workspace, broadcast_id: str, 
              now: bool = False) -> dict[str, Any]:
     """Add the broadcast to those the runtime sends; once only (a sent or cancelled one stays so)."""
     journey = broadcast_of(workspace, broadcast_id)
+    if not journey.enabled:
+        raise BroadcastError(f"broadcast '{broadcast_id}' has enabled: false: enable it (and apply) to send it")
     # sent after its first wave: it starts now (zones whose moment has passed get it at once, paced)
     start = wall_now if now else max(wall_now, epoch(broadcasts.first_wave(broadcasts.schedule_of(journey))))
     inserted = conn.execute("INSERT OR IGNORE INTO broadcasts (id, status, start, now, requested_at) "
