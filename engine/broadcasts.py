@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from engine.best_time import best_moment, engagement
+from engine.best_time import ENGAGEMENT, best_moment, engagement
 from engine.conditions import holds
 from engine.effects import Diagnostic, Effect, Schedule, Timer, TimerKind
 from engine.cohorts import assign, holdout_variants
@@ -94,8 +94,10 @@ class Moments:
         window = self.trigger.best_time
         if window is None or self._control(state):
             return start, tz.key
-        hours = engagement(state.activity)
-        return (best_moment(start, window, hours, tz) if any(hours) else start), tz.key
+        activity = state.activity
+        if not any(kind in activity for kind in ENGAGEMENT):  # no history: send_at itself
+            return start, tz.key
+        return best_moment(start, window, engagement(activity), tz), tz.key
 
     def _control(self, state: CustomerState) -> bool:
         split = self._split
@@ -128,8 +130,10 @@ def _selected(journey: Journey, states: Iterable[CustomerState], settings: Setti
             continue
         if journey.audience is not None:
             turn = Turn(state, now, settings)
-            ok = holds(turn, journey, None, journey.audience, "audience", {**event, "customer_id": state.customer_id})
-            effects.extend(e for e in turn.effects if isinstance(e, Diagnostic))
+            event["customer_id"] = state.customer_id
+            ok = holds(turn, journey, None, journey.audience, "audience", event)
+            if turn.effects:
+                effects.extend(e for e in turn.effects if isinstance(e, Diagnostic))
             if not ok:
                 continue
         due, zone = moment(state)
