@@ -3,7 +3,8 @@
 Pure: a runtime hands in the customers it holds and the time; it gets back one entry timer per
 customer (kind `broadcast`, token: the customer's time zone), which fires the entry at that moment.
 A broadcast starts at its first wave (send_at in the earliest zone, UTC+14); the audience is chosen
-then and judged again at each customer's own moment, so one who left it in between gets nothing.
+then and judged again at each customer's own moment, so one who left it in between gets nothing;
+a customer first known later joins when their own moment is still to come (`newcomer`).
 """
 
 from __future__ import annotations
@@ -15,18 +16,17 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from engine.best_time import ENGAGEMENT, best_moment, engagement
+from engine.cohorts import assign, holdout_variants
 from engine.conditions import holds
 from engine.effects import Diagnostic, Effect, Schedule, Timer, TimerKind
-from engine.cohorts import assign, holdout_variants
 from engine.model import BroadcastTrigger, Journey, Send, Settings, Split
 from engine.scheduling import at_local, customer_zone
-from engine.send_decision import Held, Sent, Skipped, Suppressed, Failed, decide
+from engine.send_decision import Failed, Held, Sent, Skipped, Suppressed, decide
 from engine.state import CustomerState
 from engine.turn import Turn
 
 UTC = timezone.utc
 EARLIEST_OFFSET = timedelta(hours=14)  # Kiribati, UTC+14: the first place a local time comes
-LATEST_OFFSET = timedelta(hours=12)    # Baker Island, UTC-12: the last
 LATEST_OFFSET = timedelta(hours=12)    # Baker Island, UTC-12: the last
 
 
