@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, assert_never
 
 from engine.best_time import note_engagement
-from engine.confirmation import Confirmation
+from engine.confirmation import SUBSCRIBED, SUBSCRIPTION_REQUESTED, Confirmation
 from engine.effects import Effect, ExitReason, Timer, TimerKind
 from engine.events import Event
 from engine.identity import Identity
@@ -61,6 +61,10 @@ class Engine:
         note_engagement(state, event, self.settings.timezone)
         self.planner.inactivity(turn, event.type)
         apply_builtin(state, event, self.store)
+        if event.type == SUBSCRIPTION_REQUESTED:  # first: its confirmation is the one a new address gets
+            self.confirmation.requested(turn, event)
+        elif event.type == SUBSCRIBED:
+            self.confirmation.consented(turn, event)
         if changed:
             self.planner.dates(turn)
             self.interpreter.replan(turn)
