@@ -138,7 +138,7 @@ class Writes:
             if any(table is other for other in but):
                 continue
             del self._pending[pending_key]
-            sent.append(write_changelog(table, source, pending_key[1], None if value is _DELETED else value))
+            sent.append(await write_changelog(table, source, pending_key[1], None if value is _DELETED else value))
         self._undo.clear()
         # raises if a send failed; a producer that died with records queued would hang it
         await asyncio.wait_for(asyncio.gather(*sent), WRITE_TIMEOUT)
