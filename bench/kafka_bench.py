@@ -180,10 +180,11 @@ async def consume(bootstrap: str, topic: str, n: int, timeout: float) -> tuple[f
         await consumer.stop()
 
 
-def run_workers(count: int, ws: Path, bootstrap: str, app_id: str, partitions: int, n: int, timeout: float,
-                scratch: Path) -> tuple[float, float]:
-    """Events/s with `count` workers: from their start to the N-th message, and over processing."""
-    env = {**os.environ, "NUDGE_KAFKA_BOOTSTRAP": bootstrap, "NUDGE_KAFKA_APP_ID": app_id,
+def run_workers(code: Path, count: int, ws: Path, bootstrap: str, app_id: str, partitions: int, n: int,
+                timeout: float, scratch: Path) -> tuple[float, float]:
+    """Events/s with `count` workers running the checkout at `code`: from their start to the N-th
+    message, and over processing."""
+    env = {**os.environ, "PYTHONPATH": str(code), "NUDGE_KAFKA_BOOTSTRAP": bootstrap, "NUDGE_KAFKA_APP_ID": app_id,
            "NUDGE_KAFKA_PARTITIONS": str(partitions), "NUDGE_LOG_LEVEL": "warning",
            "NUDGE_LINK_SECRET": os.environ.get("NUDGE_LINK_SECRET", "bench-link-secret")}
     procs = []
@@ -225,6 +226,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated")
+    parser.add_argument("--before", type=Path, action="append", default=[],
+                        help="another checkout (e.g. a `git worktree` of an older commit) whose workers run on "
+                             "the same input, alternately with this one's, for a before/after in one run")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a run may take before it is abandoned")
     args = parser.parse_args()
     counts = [int(c) for c in args.workers.split(",") if c]
@@ -241,17 +245,18 @@ def main() -> None:
             routed, writes = router_alone(ws, events, args.partitions)
             print(f"router alone, in-memory tables           {routed:>10,.0f} events/s  ({routed / base:.3f} x engine)"
                   f"  {writes:.2f} table writes per input")
-            runs = {count: f"bench{uuid.uuid4().hex[:8]}" for count in counts}
-            topics = {count: asyncio.run(prepare(bootstrap, app_id, args.partitions, events))
-                      for count, app_id in runs.items()}
-            wall, _, _ = asyncio.run(consume(bootstrap, topics[counts[0]], args.events, args.timeout))
+            runs = [(count, code, f"bench{uuid.uuid4().hex[:8]}") for count in counts for code in [*args.before, ROOT]]
+            topics = [asyncio.run(prepare(bootstrap, app_id, args.partitions, events)) for _, _, app_id in runs]
+            wall, _, _ = asyncio.run(consume(bootstrap, topics[0], args.events, args.timeout))
             print(f"bare aiokafka consumer                   {args.events / wall:>10,.0f} events/s")
-            for count, app_id in runs.items():
-                overall, span = run_workers(count, ws, bootstrap, app_id, args.partitions, args.events, args.timeout,
-                                            scratch)
+            for count, code, app_id in runs:
+                base = engine_alone(ws, events)  # again before each run: the machine's load moves
+                overall, span = run_workers(code, count, ws, bootstrap, app_id, args.partitions, args.events,
+                                            args.timeout, scratch)
                 logged = asyncio.run(changelog_records(bootstrap, app_id, args.partitions))
-                print(f"{count} worker{'s' if count > 1 else ' '}: start to last message    {overall:>10,.0f} events/s"
-                      f"  ({overall / base:.3f} x engine)")
+                print(f"{count} worker{'s' if count > 1 else ' '} ({code.name}): start to last message  {overall:>10,.0f} "
+                      f"events/s  ({overall / base:.3f} x engine)")
+                print(f"          engine alone just before  {base:>10,.0f} events/s")
                 print(f"          first to last message   {span:>10,.0f} events/s  ({span / base:.3f} x engine)")
                 print(f"          changelog records per input {sum(logged.values()) / args.events:.3f}  "
                       + ", ".join(f"{table} {n:,}" for table, n in logged.items()))
