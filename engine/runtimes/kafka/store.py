@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import orjson
 from aiokafka.partitioner import murmur2
@@ -33,6 +33,7 @@ from engine.runtimes.kernel.codecs import epoch, from_epoch
 from engine.state import CustomerState, anon_key
 
 Table = TableT[bytes, Any]  # a Table or GlobalTable of raw bytes
+Log = Callable[[Table, Any, bytes, "bytes | None"], Awaitable[Awaitable[Any]]]  # (table, source, key, value) -> ack
 _DELETED = object()
 WRITE_TIMEOUT = 60.0  # seconds for the broker to take a batch's changelog records
 SEEN_KEPT = 32  # ids a record keeps inline; older ones move to the seen table
@@ -97,10 +98,12 @@ class Writes:
     the engine fails on is dead-lettered without half its changes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, log: Log = write_changelog) -> None:
         self._pending: dict[tuple[int, bytes], tuple[Table, Any, Any]] = {}
         self._undo: list[tuple[tuple[int, bytes], tuple[Table, Any, Any] | None]] = []
+        self._log = log
         self.source: Any = None  # the faust event the next writes belong to
+        self.logged = 0  # changelog records handed out so far
 
     def get(self, table: Table, key: bytes) -> Any:
         found = self._pending.get((id(table), key))
@@ -134,19 +137,29 @@ class Writes:
         return [(key, None if value is _DELETED else value)
                 for (tid, key), (_, value, _) in self._pending.items() if tid == id(table)]
 
-    async def apply(self, but: tuple[Table, ...] = ()) -> None:
-        """Hands the writes to the tables (all but those of the tables named, which stay buffered)
-        and returns once the broker has every changelog record: a producer `flush` would not do,
-        it gives up waiting after a short idle time and does not report failed sends."""
+    async def send(self, but: tuple[Table, ...] = ()) -> list[Awaitable[Any]]:
+        """Hands the writes to the tables (all but those of the tables named, which stay buffered);
+        returns the futures of their changelog records."""
         sent = []
         for pending_key, (table, value, source) in list(self._pending.items()):
             if any(table is other for other in but):
                 continue
             del self._pending[pending_key]
-            sent.append(await write_changelog(table, source, pending_key[1], None if value is _DELETED else value))
+            sent.append(await self._log(table, source, pending_key[1], None if value is _DELETED else value))
         self._undo.clear()
-        # raises if a send failed; a producer that died with records queued would hang it
-        await asyncio.wait_for(asyncio.gather(*sent), WRITE_TIMEOUT)
+        self.logged += len(sent)
+        return sent
+
+    async def apply(self, but: tuple[Table, ...] = ()) -> None:
+        """`send`, then wait until the broker has every changelog record."""
+        await acknowledged(await self.send(but))
+
+
+async def acknowledged(sent: list[Awaitable[Any]]) -> None:
+    """Returns once the broker has taken every send: a producer `flush` would not do, it gives up
+    waiting after a short idle time and does not report failed sends. Raises if a send failed;
+    a producer that died with records queued would hang it, hence the timeout."""
+    await asyncio.wait_for(asyncio.gather(*sent), WRITE_TIMEOUT)
 
 
 class FaustStore:
