@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -229,6 +230,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, action="append", default=[],
                         help="another checkout (e.g. a `git worktree` of an older commit) whose workers run on "
                              "the same input, alternately with this one's, for a before/after in one run")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each checkout and worker count, alternated")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a run may take before it is abandoned")
     args = parser.parse_args()
     counts = [int(c) for c in args.workers.split(",") if c]
@@ -245,21 +247,28 @@ def main() -> None:
             routed, writes = router_alone(ws, events, args.partitions)
             print(f"router alone, in-memory tables           {routed:>10,.0f} events/s  ({routed / base:.3f} x engine)"
                   f"  {writes:.2f} table writes per input")
-            runs = [(count, code, f"bench{uuid.uuid4().hex[:8]}") for count in counts for code in [*args.before, ROOT]]
+            runs = [(count, code, f"bench{uuid.uuid4().hex[:8]}")
+                    for _ in range(args.rounds) for count in counts for code in [*args.before, ROOT]]
             topics = [asyncio.run(prepare(bootstrap, app_id, args.partitions, events)) for _, _, app_id in runs]
             wall, _, _ = asyncio.run(consume(bootstrap, topics[0], args.events, args.timeout))
             print(f"bare aiokafka consumer                   {args.events / wall:>10,.0f} events/s")
+            ratios: dict[tuple[int, str], list[float]] = {}
             for count, code, app_id in runs:
-                base = engine_alone(ws, events)  # again before each run: the machine's load moves
+                before = engine_alone(ws, events)  # just before and just after each run: the load moves
                 overall, span = run_workers(code, count, ws, bootstrap, app_id, args.partitions, args.events,
                                             args.timeout, scratch)
+                base = (before + engine_alone(ws, events)) / 2
                 logged = asyncio.run(changelog_records(bootstrap, app_id, args.partitions))
-                print(f"{count} worker{'s' if count > 1 else ' '} ({code.name}): start to last message  {overall:>10,.0f} "
-                      f"events/s  ({overall / base:.3f} x engine)")
-                print(f"          engine alone just before  {base:>10,.0f} events/s")
+                ratios.setdefault((count, code.name), []).append(span / base)
+                print(f"{count} worker{'s' if count > 1 else ' '} ({code.name}), engine alone around it {base:,.0f} events/s "
+                      f"(load {os.getloadavg()[0]:.1f})")
+                print(f"          start to last message   {overall:>10,.0f} events/s  ({overall / base:.3f} x engine)")
                 print(f"          first to last message   {span:>10,.0f} events/s  ({span / base:.3f} x engine)")
                 print(f"          changelog records per input {sum(logged.values()) / args.events:.3f}  "
                       + ", ".join(f"{table} {n:,}" for table, n in logged.items()))
+            for (count, name), found in ratios.items():
+                print(f"median over {len(found)} runs, {count} worker(s) ({name}), first to last message: "
+                      f"{statistics.median(found):.3f} x engine alone")
             print(f"load average {os.getloadavg()[0]:.2f} at the end")
     finally:
         if started:
