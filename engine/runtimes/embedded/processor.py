@@ -165,14 +165,14 @@ class Processor:
         with transaction(conn):
             now = self.wall_clock()
             events = conn.execute(
-                "SELECT seq, body, received_at FROM events WHERE status = 'pending' ORDER BY seq LIMIT ?",
+                "SELECT seq, body, received_at, customer FROM events WHERE status = 'pending' ORDER BY seq LIMIT ?",
                 (limit + 1,)).fetchall()
             cutoff = events.pop()[2] if len(events) > limit else math.inf  # the first event left waiting
             timers = conn.execute(
                 "SELECT id, due, key, kind, journey, token FROM timers WHERE due <= ? AND due < ? "
                 "ORDER BY due, rowid LIMIT ?", (now, cutoff, limit)).fetchall()
             work: list[tuple[float, int, int, Any]] = [(received_at, ordering.EVENT, seq, body)
-                                                       for seq, body, received_at in events]
+                                                       for seq, body, received_at, _ in events]
             work += [(due, ordering.TIMER, n, (tid, Timer(from_epoch(due), key, kind, journey, token)))
                      for n, (tid, due, key, kind, journey, token) in enumerate(timers)]
             work.sort(key=lambda w: ordering.input_order(w[0], w[1], w[2]))
@@ -180,6 +180,7 @@ class Processor:
             if not work:
                 return result
             store = SqliteStore(conn)
+            store.preload([key for _, _, _, key in events] + [timer[2] for timer in timers])
             engine = self.engine(self.workspace, store, self.links)
             writer = _Rows(conn)
             joinable = broadcasts.joinable(conn, self.workspace, now)  # a customer new in this batch may join them

@@ -104,7 +104,8 @@ class Router:
                         f"absorb:{key}:{partition}:{offset}", envelope["customer_id"],
                         state_codec.dumps(store.record.state), store.record.timers, store.record.version,
                         self.clock()))
-                store.record = Record(moved_to=envelope["customer_id"])
+                # the husk keeps the ids the profile took: a repeat of one is not forwarded
+                store.record = Record(moved_to=envelope["customer_id"], seen=store.record.seen)
         elif kind == env.ABSORB:
             if store.seen(envelope["id"]):
                 return
