@@ -469,22 +469,42 @@ def plan(
     db: DbOpt,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
-    """Show what an edited workspace would do to customers in flight: continue, move, or exit."""
-    from rich.table import Table
+    """Show what the workspace on disk would do to customers in flight: stay, move (`was:`) or exit.
 
-    from engine.migration import Fate, summarize
+    Read from the database alone, so it cannot tell which waits changed: `nudge apply --dry-run` asks the
+    running server, which knows the version it runs."""
+    from engine.migration import Edit
     from engine.runtimes.embedded import database, queries
 
     loaded = _load(workspace)
-    rows = summarize(queries.in_flight(database.connect(db)), loaded.workspace)
-    table = Table("journey", "step", "customers", "what happens")
-    words = {Fate.CONTINUE: "continue", Fate.MOVE: "move (same step id, new place)", Fate.EXIT: "exit: step_removed"}
-    for row in rows:
-        table.add_row(row.journey, row.step or "(end)", str(row.count), words[row.fate],
-                      style="red" if row.fate is Fate.EXIT else None)
+    states = queries.in_flight(database.connect(db))
+    print_plan(Edit(None, loaded.workspace).plan(states, datetime.now(timezone.utc)).to_json())
+
+
+FATES = {"stay": "stay", "move": "move", "exit": "exit: step_removed"}
+TIMINGS = {"kept": "keeps its due time (the wait changed; --reschedule re-plans it)", "rescheduled": "re-planned"}
+
+
+def print_plan(body: dict[str, Any]) -> None:
+    """A plan (engine.migration.Plan.to_json), per journey and step, exits in red."""
+    from rich.table import Table
+
+    table = Table("journey", "step", "what happens", "customers", "who")
+    for journey in body["journeys"]:
+        for row in journey["steps"]:
+            what = FATES[row["fate"]] + (f" → {row['to']}" if row["fate"] == "move" else "")
+            what += f" ({row['why']})" if row["why"] else ""
+            what += f"; {TIMINGS[row['timing']]}" if row["timing"] in TIMINGS else ""
+            who = ", ".join(c + (f" at {row['due'][c]}" if c in row.get("due", {}) else "") for c in row["customers"])
+            who += f" and {row['more']} more" if row["more"] else ""
+            table.add_row(journey["journey"], row["step"] or "(end)", what, str(row["count"]), who,
+                          style="red" if row["fate"] == "exit" else "yellow" if row["timing"] == "kept" else None)
     Console().print(table)
-    exits = sum(r.count for r in rows if r.fate is Fate.EXIT)
-    err.print(f"{sum(r.count for r in rows)} customers in flight; {exits} would exit.")
+    err.print(f"{body['in_flight']} customer(s) in flight: {body['stay']} stay, {body['move']} move, "
+              f"{body['exit']} would exit step_removed, {body['kept_due']} keep an old due time, "
+              f"{body['rescheduled']} re-planned.")
+    if not body["timing_known"]:
+        err.print("(changed waits are not known here: `nudge apply --dry-run` asks the running server)")
 
 
 @app.command()

@@ -18,6 +18,7 @@ import orjson
 
 from engine.effects import Diagnostic, Effect, Message, Timer
 from engine.machine import Engine
+from engine.migration import Edit, Plan
 from engine.model import Workspace
 from engine.ports import Links, Store
 from engine.runtimes.embedded.database import transaction
@@ -117,10 +118,12 @@ class Processor:
             conn.execute("INSERT INTO failed_inputs (at, kind, ref, body, error) VALUES (?, ?, ?, ?, ?)",
                          (self.wall_clock(), failed.kind, failed.ref, body, f"{type(error).__name__}: {error}"))
 
-    def migrate(self, workspace: Workspace) -> int:
-        """Swap in an edited workspace and move every customer in flight; returns exits."""
+    def migrate(self, workspace: Workspace, *, reschedule: bool = False,
+                proceed: Callable[[Plan], bool] = lambda plan: True) -> tuple[Plan, bool]:
+        """Plan an edit over every customer in flight and, when `proceed` agrees with the plan, swap the
+        workspace in and carry the plan out, in one transaction: no input comes between the two."""
         with self._lock:
-            return self._migrate(workspace)
+            return self._migrate(Edit(self.workspace, workspace, reschedule), proceed)
 
     def next_due(self) -> float | None:
         with self._lock:
@@ -194,19 +197,22 @@ class Processor:
             log.warning("journey %s step %s customer %s: %s", d.journey, d.step, d.customer_id, d.message)
         return result
 
-    def _migrate(self, workspace: Workspace) -> int:
+    def _migrate(self, edit: Edit, proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
         with transaction(self.conn):
             keys = [k for (k,) in self.conn.execute("SELECT key FROM customers WHERE active > 0")]
             store = SqliteStore(self.conn)
-            engine = self.engine(workspace, store, self.links)
-            writer = _Rows(self.conn)
             now = from_epoch(self.wall_clock())
+            plan = edit.plan((s for k in keys if (s := store.customer(k)) is not None), now)
+            if not proceed(plan):
+                return plan, False
+            engine = self.engine(edit.new, store, self.links)
+            writer = _Rows(self.conn)
             for key in keys:
-                writer.write(engine.migrate(key, now), origin=self.wall_clock())
+                writer.write(engine.migrate(key, now, edit), origin=self.wall_clock())
             store.flush()
             writer.flush()
-        self.workspace = workspace
-        return writer.records
+        self.workspace = edit.new
+        return plan, True
 
 
 class _Rows:
