@@ -350,20 +350,96 @@ def _start(command: str, workspace: Path, start: Callable[[], None]) -> None:
         raise typer.Exit(EX_CONFIG) from None
 
 
+WatchOpt = Annotated[bool, typer.Option(
+    "--watch", help="Development: apply each saved edit of the files at once; one that would exit customers "
+                    "is held (shown on /healthz) until `nudge apply --yes`.")]
+
+
 @app.command("run")
 def run_command(
     workspace: ServerWorkspaceOpt = Path("."),
     db: Annotated[Optional[Path], typer.Option(help="SQLite file (default: WORKSPACE/nudge.db).", readable=False)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    watch: WatchOpt = False,
 ) -> None:
-    """Run the engine and its HTTP API in one process, with state in SQLite."""
+    """Run the engine and its HTTP API in one process, with state in SQLite; edits apply with `nudge apply`."""
     from engine.runtimes.embedded.runtime import EmbeddedRuntime
     from engine.runtimes.serve import run
 
     path = db or workspace / "nudge.db"
     _start("nudge run", workspace, lambda: run(
-        lambda url, environ: EmbeddedRuntime(workspace, path, url, environ=environ), workspace, path, host, port))
+        lambda url, environ: EmbeddedRuntime(workspace, path, url, environ=environ), workspace, path, host, port,
+        watch))
+
+
+EX_UNAVAILABLE, EX_NOPERM = 69, 77  # sysexits(3): no server answers; the key is refused
+EXIT_REFUSED = 3  # `nudge apply`: customers would exit, and --yes was not given
+
+
+@app.command("apply")
+def apply_command(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply even though customers would exit step_removed.")] = False,
+    reschedule: Annotated[bool, typer.Option(
+        "--reschedule", help="Customers in a wait whose duration or time changed get the new one "
+                             "(default: they keep the due time they have).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
+    url: Annotated[Optional[str], typer.Option(
+        help="The running server (default $NUDGE_URL, else http://127.0.0.1:8080, where `nudge run` listens).")] = None,
+    key: Annotated[Optional[str], typer.Option(
+        help="An API key (default $NUDGE_API_KEY, else the first of $NUDGE_API_KEYS, else the key `nudge run` "
+             "generated beside its database).")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    db: Annotated[Optional[Path], typer.Option(help="Where to find the generated key (default: WORKSPACE/nudge.db).",
+                                               dir_okay=False)] = None,
+) -> None:
+    """Apply the edited workspace to the running server: prints the plan (who stays, moves, exits), then applies.
+
+    Refused (exit 3) when customers would exit and --yes is not given; exit 1 when the files have problems."""
+    import httpx
+
+    target = (url or os.environ.get("NUDGE_URL") or "http://127.0.0.1:8080").rstrip("/")
+    secret = key or os.environ.get("NUDGE_API_KEY") or _first_key(os.environ.get("NUDGE_API_KEYS", ""),
+                                                                  db or workspace / "nudge.db")
+    if not secret:
+        err.print("nudge apply: no API key: give --key, or set NUDGE_API_KEY", style="red")
+        raise typer.Exit(EX_NOPERM)
+    try:
+        response = httpx.post(target + "/v1/workspace/apply", headers={"Authorization": f"Bearer {secret}"},
+                              json={"confirm": yes, "reschedule": reschedule, "dry_run": dry_run}, timeout=300)
+    except httpx.HTTPError as exc:
+        err.print(f"nudge apply: no Nudge server answers at {target} ({exc}); start it with `nudge run`, or give "
+                  "--url / NUDGE_URL", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(EX_UNAVAILABLE) from None
+    body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    if response.status_code in (401, 403):
+        err.print(f"nudge apply: {body.get('detail') or body.get('error') or response.text}", style="red", markup=False)
+        raise typer.Exit(EX_NOPERM)
+    if "outcome" not in body:
+        err.print(f"nudge apply: {target} answered {response.status_code}: {response.text[:500]}", style="red",
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(EX_UNAVAILABLE)
+    for problem in body["problems"]:
+        err.print(problem, markup=False, soft_wrap=True, style="red")
+    if body["plan"]:
+        print_plan(body["plan"])
+    err.print(body["message"], markup=False, soft_wrap=True,
+              style="bold red" if response.status_code >= 400 else "bold green")
+    if body["outcome"] == "refused":
+        err.print("To apply anyway: nudge apply --yes", style="bold", markup=False)
+        raise typer.Exit(EXIT_REFUSED)
+    if body["outcome"] == "invalid":
+        raise typer.Exit(1)
+
+
+def _first_key(configured: str, db: Path) -> str | None:
+    """The first of NUDGE_API_KEYS, else the key `nudge run` generated beside its database."""
+    from connectors.api.auth import key_file
+
+    if keys := [k.strip() for k in configured.split(",") if k.strip()]:
+        return keys[0]
+    generated = key_file(db)
+    return generated.read_text().strip() if generated.is_file() else None
 
 
 def _sole_writer(command: str, db: Path) -> DatabaseLock:
@@ -514,6 +590,7 @@ def api(
     db: Annotated[Optional[Path], typer.Option(help="Local SQLite for the outbox and records (default: WORKSPACE/nudge-edge.db).", readable=False)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    watch: WatchOpt = False,
 ) -> None:
     """The HTTP API and the dispatcher beside Kafka workers (`nudge run` is the all-in-one runtime)."""
     from engine.runtimes.kafka.edge import KafkaEdgeRuntime
@@ -526,7 +603,7 @@ def api(
     path = db or workspace / "nudge-edge.db"
     _start("nudge api", workspace, lambda: run(
         lambda url, environ: KafkaEdgeRuntime(workspace, path, KafkaSettings.from_env(environ), url, environ),
-        workspace, path, host, port))
+        workspace, path, host, port, watch))
 
 
 @app.command()

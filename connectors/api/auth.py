@@ -7,8 +7,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
+from fastapi import HTTPException
 from starlette.requests import Request
 
 from connectors.freshness import FRESHNESS, Freshness
@@ -30,14 +31,19 @@ def api_keys(environ: Mapping[str, str], db_path: Path) -> tuple[list[Secret], s
     configured = [k.strip() for k in environ.get("NUDGE_API_KEYS", "").split(",") if k.strip()]
     if configured:
         return [Secret(k) for k in configured], None
-    key_file = db_path.with_name(db_path.name + ".api-key")
-    if key_file.exists():
-        key = key_file.read_text().strip()
+    path = key_file(db_path)
+    if path.exists():
+        key = path.read_text().strip()
     else:
         key = "nk_" + secrets.token_urlsafe(24)
-        key_file.write_text(key + "\n")
-        key_file.chmod(0o600)
-    return [Secret(key)], f"API key (from {key_file}): {key}"
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+    return [Secret(key)], f"API key (from {path}): {key}"
+
+
+def key_file(db_path: Path) -> Path:
+    """Where `nudge run` keeps the key it generated (and `nudge apply` finds it)."""
+    return db_path.with_name(db_path.name + ".api-key")
 
 
 def write_keys(environ: Mapping[str, str], keys: list[Secret]) -> list[Secret]:
@@ -67,6 +73,18 @@ def bearer(request: Request) -> str | None:
 
 def key_ok(presented: str | None, keys: list[Secret]) -> bool:
     return presented is not None and any(hmac.compare_digest(presented.encode(), k.encode()) for k in keys)
+
+
+def require_key(keys: list[Secret]) -> Callable[[Request], None]:
+    """A router dependency: the API keys, as a Bearer token or X-Api-Key (401 without one, 403 for another)."""
+    def api_key(request: Request) -> None:
+        presented = bearer(request)
+        if not presented:
+            raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'")
+        if not key_ok(presented, keys):
+            raise HTTPException(403, "invalid API key")
+
+    return api_key
 
 
 @dataclass

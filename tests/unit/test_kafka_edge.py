@@ -20,7 +20,7 @@ BROWSE_EDITED = "id: browse\ntrigger: {event: page_viewed}\nsteps:\n  - id: foll
                 "    template: hi\n"
 
 
-def test_an_edit_reloaded_by_the_edge_leaves_the_step_removed_exits_to_the_workers(tmp_path: Path) -> None:
+def test_an_edit_applied_by_the_edge_leaves_the_step_removed_exits_to_the_workers(tmp_path: Path) -> None:
     """The workers migrate their customers and send the `exited step_removed` records; the edge
     writing its own from its mirror counted each exit twice in reports."""
     wire = Wire(tmp_path)
@@ -34,7 +34,8 @@ def test_an_edit_reloaded_by_the_edge_leaves_the_step_removed_exits_to_the_worke
             edge._customer_rows([SimpleNamespace(key=b"c1", value=wire.record("c1").encode())])
         assert edge.read.execute("SELECT COUNT(*) FROM customers WHERE active > 0").fetchone()[0] == 1
         write_workspace(root, journeys={"browse": BROWSE_EDITED, "hello": HELLO}, templates={"hi.email.html": email("Hi")})
-        assert asyncio.run(edge.reload()) == []
+        outcome = asyncio.run(edge.versions.apply(confirm=True))  # browse's wait is gone: c1 exits
+        assert (outcome.status, outcome.plan and outcome.plan.exits) == ("applied", 1)
         assert [j.id for j in edge.workspace.journeys] == ["browse", "hello"]
         assert edge.read.execute("SELECT type, body FROM records").fetchall() == []
     finally:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from engine.events import Event
+from engine.migration import Plan
+from engine.model import Workspace
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database, queries
 from engine.runtimes.embedded.front import Front, secret_from_meta
@@ -17,8 +19,7 @@ from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import BatchResult, Processor
 from engine.runtimes.kernel.health import Health
 from engine.runtimes.kernel.port import Accepted, Counters, EngineCounters
-from engine.runtimes.kernel.serving import load_edit, sleep_until, watch
-from rules.problems import Problem
+from engine.runtimes.kernel.serving import Versions, sleep_until
 from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.run")
@@ -46,6 +47,7 @@ class EmbeddedRuntime:
         self.links = SignedLinks(secret_from_meta(self.read, "link_secret").encode(), public_url)
         self.processor = Processor(database.connect(db_path), self.workspace, self.links, wall_clock)
         self.ingest = Ingest(database.connect(db_path), wall_clock, self._engine_wake.set)
+        self.versions = Versions(workspace_dir, self.workspace, self.health, self._migrate, wall_clock)
 
     async def start(self) -> None:
         await self.front.dispatcher.recover()
@@ -104,19 +106,13 @@ class EmbeddedRuntime:
         found: bool = await asyncio.to_thread(queries.erase, self.read, customer_id)
         return found
 
-    async def reload(self) -> list[Problem]:
-        """Load the edited workspace and move every customer in flight to it; an invalid edit is refused."""
-        edit = await load_edit(self.root, self.health)
-        if isinstance(edit, list):
-            return edit
-        exits = await asyncio.to_thread(self.processor.migrate, edit)
-        self.workspace = edit
-        log.info("reloaded %d journeys; %d customers exited with step_removed", len(edit.journeys), exits)
-        self._engine_wake.set()
-        return []
+    async def _migrate(self, edit: Workspace, reschedule: bool, proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
+        """Plan and (if `proceed` agrees) carry out an edit between two batches (Versions.apply)."""
+        plan, applied = await asyncio.to_thread(self.processor.migrate, edit, reschedule=reschedule, proceed=proceed)
+        if applied:
+            self.workspace = edit
+            self._engine_wake.set()
+        return plan, applied
 
     async def probe(self) -> dict[str, str]:
         return await self.front.probe()
-
-    async def watch(self, interval: float = 1.0) -> None:
-        await watch(self.root, self.reload, interval)

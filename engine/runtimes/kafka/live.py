@@ -8,22 +8,14 @@ steps' new places (or exits them `step_removed`), as `nudge run` does at reload.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 from engine.model import Workspace
-from engine.runtimes.kernel.serving import read_edit
+from engine.runtimes.kernel.serving import content_version, read_edit
 from rules.workspace import fingerprint, load_workspace
 
 log = logging.getLogger("nudge.worker")
-
-
-def content_version(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path, _ in fingerprint(root):
-        digest.update(str(Path(path).relative_to(root)).encode() + b"\0" + Path(path).read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
 
 
 class LiveWorkspace:
