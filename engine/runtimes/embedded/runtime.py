@@ -106,7 +106,8 @@ class EmbeddedRuntime:
         found: bool = await asyncio.to_thread(queries.erase, self.read, customer_id)
         return found
 
-    async def _migrate(self, edit: Workspace, reschedule: bool, proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
+    async def _migrate(self, edit: Workspace, version: str, reschedule: bool,
+                       proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
         """Plan and (if `proceed` agrees) carry out an edit between two batches (Versions.apply)."""
         plan, applied = await asyncio.to_thread(self.processor.migrate, edit, reschedule=reschedule, proceed=proceed)
         if applied:

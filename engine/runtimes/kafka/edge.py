@@ -80,6 +80,18 @@ class KafkaIngest:
         except (TimeoutError, KafkaError) as exc:
             raise self._unavailable(exc, "the erasure", "nothing here was erased yet: try again") from exc
 
+    async def publish_apply(self, version: str, reschedule: bool) -> None:
+        """One `apply` envelope on every partition of the events topic; returns once the broker has them all."""
+        producer = self._started()
+        try:
+            async with asyncio.timeout(PRODUCE_TIMEOUT):
+                partitions = sorted(await producer.partitions_for(self.topic))
+                value = envelopes.apply_envelope(version, reschedule, self.clock())
+                await asyncio.gather(*[await producer.send(self.topic, key=envelopes.APPLY_KEY, value=value, partition=p)
+                                       for p in partitions])
+        except (TimeoutError, KafkaError) as exc:
+            raise self._unavailable(exc, "the apply", "the last version keeps running: apply again") from exc
+
     async def unreachable(self) -> str | None:
         """Why the broker cannot be reached now, or None: a metadata round trip, bounded."""
         if self.producer is None:
@@ -191,9 +203,11 @@ class KafkaEdgeRuntime:
         """The outbox only: events and timers wait on the workers' partitions, not in this file."""
         return {"messages": queries.counts(conn)["messages"]}
 
-    async def _migrate(self, edit: Workspace, reschedule: bool, proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
-        """The plan from this file's mirror of the workers' customers (a moment behind them); the workers
-        move their customers themselves."""
+    async def _migrate(self, edit: Workspace, version: str, reschedule: bool,
+                       proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
+        """The plan from this file's mirror of the workers' customers (a moment behind them); applied by
+        an `apply` envelope on every partition of the events topic, where each switches at one offset
+        and its worker moves the customers (and records the exits)."""
         def in_flight() -> list[Any]:
             conn = database.connect(self.db_path)
             try:
@@ -205,8 +219,10 @@ class KafkaEdgeRuntime:
         plan = Edit(self.workspace, edit, reschedule).plan(states, codecs.from_epoch(self.clock()))
         if not proceed(plan):
             return plan, False
+        await self.producer.publish_apply(version, reschedule)
         self.workspace = edit
-        log.info("applied %d journeys; the workers move their customers in flight", len(edit.journeys))
+        log.info("applied version %s (%d journeys): the workers switch at the apply's offset on every partition",
+                 version, len(edit.journeys))
         return plan, True
 
     async def probe(self) -> dict[str, str]:

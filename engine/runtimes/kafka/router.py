@@ -52,20 +52,23 @@ class Router:
     def route(self, data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
         """Handles the input at `offset` of `partition`, keyed `key`; raises if it cannot."""
         envelope = env.parse(data)
+        live, topics = self.live, self.topics
+        if envelope["kind"] == env.APPLY:  # no record: the partition itself switches here (done again, a no-op)
+            live.switch(partition, envelope["version"], bool(envelope.get("reschedule")))
+            return
         store = FaustStore(self.tables, key, partition, offset, batch.writes)
         if store.record.offset >= offset:  # applied before a crash; its outputs went out then
             store.save_again()
             return
-        live, topics = self.live, self.topics
-        workspace = live.workspace
+        workspace, version = live.workspace(partition), live.version(partition)
         engine = self.engine(workspace, store, self.links)
         kind = envelope["kind"]
         effects: list[Effect] = []
         origin = self.clock()
-        if store.record.version != live.version:  # placed for another version of the journeys
+        if store.record.version != version:  # placed for another version of the journeys
             if store.record.state is not None and store.record.state.instances:
-                effects = engine.migrate(key, from_epoch(origin))
-            store.record.version = live.version
+                effects = engine.migrate(key, from_epoch(origin), live.edit(store.record.version, partition))
+            store.record.version = version
         if kind == env.EVENT:
             event = env.event_of(envelope)
             if store.record.moved_to is not None:  # a handed-over anonymous profile: its events follow it
@@ -107,8 +110,8 @@ class Router:
                 return
             store.remember(envelope["id"])
             effects += engine.absorb(key, state_codec.loads(envelope["state"]), from_epoch(envelope["at"]))
-            if envelope.get("version") != live.version:  # its instances were placed for other journeys
-                effects += engine.migrate(key, from_epoch(origin))
+            if envelope.get("version") != version:  # its instances were placed for other journeys
+                effects += engine.migrate(key, from_epoch(origin), live.edit(envelope.get("version"), partition))
             store.record.timers.update(envelope["timers"])
             batch.timers.extend((partition, t["due"], tid, key) for tid, t in envelope["timers"].items())
         elif kind == env.ERASE:

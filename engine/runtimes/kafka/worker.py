@@ -15,7 +15,6 @@ batch is acknowledged, so that it is processed again after the restart.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -211,12 +210,12 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                            for k, v in list(tables.customers.items()) if v), mine)
             stalls.own(mine)
         await rewinder.rewind(stalls.stalled(partial(last_in, tables.progress.get), highwater))
-        if (edit := await asyncio.to_thread(live.edited)) is not None:  # compiled off the loop
-            live.adopt(*edit)  # a valid edit: journeys in flight move now, not at their next input
+        switched, live.switched = dict(live.switched), []
+        if switched:  # partitions an apply reached: their journeys in flight move now, not at their next input
             for k, v in list(tables.customers.items()):
                 partition = partition_for(k.decode(), n)
-                if v and partition in mine and Record.header(v)["active"]:
-                    await events.send(key=k, value=env.migrate_envelope(live.version, now), partition=partition)
+                if v and partition in switched and partition in mine and Record.header(v)["active"]:
+                    await events.send(key=k, value=env.migrate_envelope(switched[partition], now), partition=partition)
         for partition, timer_id, key in index.pop_due(now - settings.fire_grace):
             data = tables.customers.get(key.encode())
             if not data or timer_id not in Record.header(data)["timers"]:

@@ -20,9 +20,10 @@ from rules.workspace import fingerprint, load_workspace
 
 log = logging.getLogger("nudge.run")
 
-Migrate = Callable[[Workspace, bool, Callable[[Plan], bool]], Awaitable[tuple[Plan, bool]]]
-"""The runtime's own move: plan the edit over its customers in flight (reschedule or not) and,
-when the callback agrees with the plan, apply it, with no input in between."""
+Migrate = Callable[[Workspace, str, bool, Callable[[Plan], bool]], Awaitable[tuple[Plan, bool]]]
+"""The runtime's own move to a version (its workspace and hash): plan it over the customers in flight
+(rescheduling changed waits or not) and, when the callback agrees with the plan, apply it, with no
+input in between."""
 
 
 def content_version(root: Path) -> str:
@@ -122,7 +123,7 @@ class Versions:
                 if not dry_run:
                     self._refuse(outcome, "refused: " + "; ".join(str(p) for p in edit))
                 return outcome
-            plan, applied = await self.migrate(edit, reschedule,
+            plan, applied = await self.migrate(edit, version, reschedule,
                                                lambda p: not dry_run and (confirm or not p.exits))
             if dry_run:
                 return Outcome(Status.PLANNED, version, self.version, plan)
