@@ -362,6 +362,9 @@ def run_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     watch: WatchOpt = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", help="Start even though files edited while stopped would exit customers in flight "
+                      "(step_removed); without it such a start is refused.")] = False,
 ) -> None:
     """Run the engine and its HTTP API in one process, with state in SQLite; edits apply with `nudge apply`."""
     from engine.runtimes.embedded.runtime import EmbeddedRuntime
@@ -369,8 +372,8 @@ def run_command(
 
     path = db or workspace / "nudge.db"
     _start("nudge run", workspace, lambda: run(
-        lambda url, environ: EmbeddedRuntime(workspace, path, url, environ=environ), workspace, path, host, port,
-        watch))
+        lambda url, environ: EmbeddedRuntime(workspace, path, url, environ=environ, confirm_exits=yes), workspace,
+        path, host, port, watch))
 
 
 EX_UNAVAILABLE, EX_NOPERM = 69, 77  # sysexits(3): no server answers; the key is refused

@@ -159,3 +159,16 @@ def test_the_api_refuses_an_exiting_apply_with_409_and_problems_with_422(server:
         assert invalid.status_code == 422 and invalid.json()["problems"][0].startswith("journeys/hello.yaml:8:11: ")
         assert c.post("/v1/workspace/apply", json={"confirm": "perhaps"}).status_code == 422
         assert httpx.post(server.url + "/v1/workspace/apply", json={}).status_code == 401
+
+
+def test_a_restart_on_files_that_would_exit_customers_is_refused_and_was_lets_it_start(server: NudgeServer) -> None:
+    one_waiting(server)
+    server.stop()
+    (server.workspace / "journeys" / "hello.yaml").write_text(RENAMED)
+    with pytest.raises(RuntimeError, match=r"would exit 1 customer\(s\) with step_removed \(hello: pause\)"):
+        server.start()
+    assert server.process is not None and server.process.returncode == 78
+    (server.workspace / "journeys" / "hello.yaml").write_text(CLAIMED)
+    server.start()
+    assert waiting_at(server, "c1") == ["hold"]
+    assert "changed while stopped" in log(server)

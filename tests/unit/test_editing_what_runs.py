@@ -13,6 +13,9 @@ from engine.memory_store import MemoryStore
 from engine.migration import Edit, Fate, Timing
 from engine.machine import Engine
 from engine.links import SignedLinks
+from engine.runtimes.embedded import queries
+from engine.runtimes.embedded.runtime import EmbeddedRuntime
+from engine.runtimes.startup import StartupError
 from engine.state import CustomerState, Instance, Waiting
 from engine.testing import email, write_workspace
 from rules.events import parse_event
@@ -177,3 +180,38 @@ def test_the_plan_names_who_moves_stays_and_exits_per_journey_and_step_and_caps_
     [hello_row] = body["journeys"][0]["steps"]
     assert hello_row["customers"] == [f"c{i:02}" for i in range(20)] and hello_row["more"] == 10
     assert body["journeys"][1]["steps"][0]["why"] == "step removed"
+
+
+# -- a restart ---------------------------------------------------------------------------
+
+
+def start(world: dict[str, Any], **kwargs: Any) -> Any:
+    runtime = EmbeddedRuntime(world["root"], world["db"], wall_clock=world["clock"], **kwargs)
+    runtime.front.lock.release()
+    return runtime
+
+
+def waiting_steps(world: dict[str, Any]) -> list[str]:
+    return [i.step_id for s in queries.in_flight(world["conn"]) for i in s.instances.values()]
+
+
+def test_files_edited_while_stopped_move_customers_at_start_and_exits_refuse_the_start(world: dict[str, Any]) -> None:
+    start(world)  # the version it runs is recorded
+    ingest(world, signup("c1", T0))
+    world["processor"].run_batch()
+    write_workspace(world["root"], journeys={"hello": JOURNEY.replace("id: pause\n", "id: hold\n")})
+    with pytest.raises(StartupError, match=r"would exit 1 customer\(s\) with step_removed \(hello: pause\)"):
+        start(world)
+    assert waiting_steps(world) == ["pause"]
+    write_workspace(world["root"], journeys={"hello": JOURNEY.replace("id: pause\n", "id: hold\n    was: pause\n")})
+    start(world)
+    assert waiting_steps(world) == ["hold"]
+
+
+def test_a_start_confirmed_with_yes_lets_the_customers_of_a_removed_step_exit(world: dict[str, Any]) -> None:
+    start(world)
+    ingest(world, signup("c1", T0))
+    world["processor"].run_batch()
+    write_workspace(world["root"], journeys={"hello": JOURNEY.replace("id: pause\n", "id: hold\n")})
+    start(world, confirm_exits=True)
+    assert waiting_steps(world) == [] and records(world)[-1] == ("2026-03-02T12:00:00Z", "exited", "step_removed")

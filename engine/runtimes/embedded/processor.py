@@ -118,12 +118,19 @@ class Processor:
             conn.execute("INSERT INTO failed_inputs (at, kind, ref, body, error) VALUES (?, ?, ?, ?, ?)",
                          (self.wall_clock(), failed.kind, failed.ref, body, f"{type(error).__name__}: {error}"))
 
-    def migrate(self, workspace: Workspace, *, reschedule: bool = False,
+    def migrate(self, workspace: Workspace, *, version: str | None = None, reschedule: bool = False,
                 proceed: Callable[[Plan], bool] = lambda plan: True) -> tuple[Plan, bool]:
         """Plan an edit over every customer in flight and, when `proceed` agrees with the plan, swap the
-        workspace in and carry the plan out, in one transaction: no input comes between the two."""
+        workspace in, carry the plan out and record `version` as the one running (meta `workspace_version`),
+        in one transaction: no input comes between."""
         with self._lock:
-            return self._migrate(Edit(self.workspace, workspace, reschedule), proceed)
+            return self._migrate(Edit(self.workspace, workspace, reschedule), version, proceed)
+
+    def version(self) -> str | None:
+        """The workspace version the customers in flight were last placed for (None: not recorded yet)."""
+        with self._lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'workspace_version'").fetchone()
+        return None if row is None else str(row[0])
 
     def next_due(self) -> float | None:
         with self._lock:
@@ -197,7 +204,7 @@ class Processor:
             log.warning("journey %s step %s customer %s: %s", d.journey, d.step, d.customer_id, d.message)
         return result
 
-    def _migrate(self, edit: Edit, proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
+    def _migrate(self, edit: Edit, version: str | None, proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
         with transaction(self.conn):
             keys = [k for (k,) in self.conn.execute("SELECT key FROM customers WHERE active > 0")]
             store = SqliteStore(self.conn)
@@ -211,6 +218,8 @@ class Processor:
                 writer.write(engine.migrate(key, now, edit), origin=self.wall_clock())
             store.flush()
             writer.flush()
+            if version is not None:
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('workspace_version', ?)", (version,))
         self.workspace = edit.new
         return plan, True
 
