@@ -21,7 +21,7 @@ from engine.testing import email, write_workspace
 from rules.events import parse_event
 from rules.problems import WorkspaceError
 from rules.workspace import load_workspace
-from tests.unit.test_embedded_runtime import JOURNEY, T0, ingest, records, signup, world  # noqa: F401 (fixture)
+from tests.unit.test_embedded_runtime import JOURNEY, T0, ingest, nudge, records, signup, world  # noqa: F401 (fixture)
 
 HI = {"hi.email.html": email("Hi")}
 
@@ -89,6 +89,16 @@ def test_a_renamed_step_without_was_is_removed_and_the_apply_is_refused_unless_c
     world["clock"].now = T0 + 3600
     world["processor"].run_batch()
     assert records(world)[-1] == ("2026-03-02T13:00:00Z", "exited", "completed")  # the old version ran
+
+
+def test_nudge_plan_shows_from_the_database_who_would_move_and_who_would_exit(world: dict[str, Any]) -> None:
+    ingest(world, signup("c1", T0), signup("c2", T0))
+    world["processor"].run_batch()
+    write_workspace(world["root"], journeys={"hello": JOURNEY.replace("id: pause\n", "id: hold\n    was: pause\n")})
+    shown = nudge(world, "plan", "--workspace", str(world["root"]))
+    assert shown.returncode == 0, shown.stderr
+    assert "move → hold" in shown.stdout and "c1, c2" in shown.stdout
+    assert "2 customer(s) in flight: 0 stay, 2 move, 0 would exit" in shown.stderr
 
 
 def test_a_changed_wait_keeps_its_due_time_unless_rescheduled(world: dict[str, Any]) -> None:
