@@ -83,18 +83,18 @@ class Edit:
         """Where one instance stands in the new version, and when its wait ends."""
         journey = self._new.get(inst.journey)
         if journey is None:
-            return Verdict(Fate.EXIT, why="journey removed")
+            return Verdict(Fate.EXIT, why="the journey is gone")
         step_id, fate = inst.step_id, Fate.STAY
         pc = journey.pc_of(step_id) if step_id else None
         if pc is None and step_id in journey.was:
             step_id, fate = journey.was[step_id], Fate.MOVE
             pc = journey.pc_of(step_id)
         if pc is None:
-            return Verdict(Fate.EXIT, why="step removed")
+            return Verdict(Fate.EXIT, why="no step has this id now, and none claims it with was:")
         action = journey.program[pc].action
         expected = _PARKED_AT.get(inst.waiting or "", ())
         if expected and not isinstance(action, expected):
-            return Verdict(Fate.EXIT, why="step changed kind")
+            return Verdict(Fate.EXIT, why="the step with this id is now another kind of step")
         timing, due = self._timing(state, inst, action, now)
         return Verdict(fate, pc, step_id, timing, due)
 

@@ -189,7 +189,7 @@ def test_the_plan_names_who_moves_stays_and_exits_per_journey_and_step_and_caps_
         ("weekly", [("until_thursday", "exit", None, 1)])]
     [hello_row] = body["journeys"][0]["steps"]
     assert hello_row["customers"] == [f"c{i:02}" for i in range(20)] and hello_row["more"] == 10
-    assert body["journeys"][1]["steps"][0]["why"] == "step removed"
+    assert body["journeys"][1]["steps"][0]["why"] == "no step has this id now, and none claims it with was:"
 
 
 # -- a restart ---------------------------------------------------------------------------
