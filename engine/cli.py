@@ -160,6 +160,7 @@ def preview(
     channel: Annotated[Optional[str], typer.Option(help="email or sms, when a template of each channel has this name.")] = None,
     locale: Annotated[Optional[str], typer.Option(help="Render the variant for this locale (e.g. fr), as profile.locale would.")] = None,
     variant: Annotated[Optional[str], typer.Option(help="The split variant the customer is in (journey.variant).")] = None,
+    iteration: Annotated[Optional[int], typer.Option(help="The pass of the repeat sending it (journey.iteration; default 1 inside a repeat).")] = None,
     html_out: Annotated[Optional[Path], typer.Option(help="Where to write the email HTML (default: a new temporary folder).")] = None,
 ) -> None:
     """Render one template as a customer would get it: subject, text, SMS as sent, and the HTML to a file.
@@ -171,7 +172,7 @@ def preview(
     from engine.links import SignedLinks
     from engine.runtimes.simulate import SIMULATE_BASE_URL, SIMULATE_SECRET
     from engine.state import ActivityMap
-    from rules.preview import channels_of, sample, variants_of
+    from rules.preview import channels_of, repeated, sample, variants_of
 
     loaded = _load(workspace)
     ws = loaded.workspace
@@ -205,6 +206,8 @@ def preview(
                     "variant": {name: variant for name in splits} if variant else {}},
         "now": now, "settings": ws.settings.raw,
     }
+    if iteration is not None or repeated(picked.journey, template, chosen):
+        context["journey"]["iteration"] = iteration or 1
     if chosen == "email":
         context["unsubscribe_url"] = SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL).unsubscribe_url("preview", chosen)
     try:
@@ -760,7 +763,7 @@ def map_command(
         sys.stdout.write(svg)
 
 
-import_app = typer.Typer(help="Load a customer base into a database (with no server running on it).",
+import_app = typer.Typer(help="Load a customer base: into a stopped database, a running server, or Kafka.",
                          no_args_is_help=True, add_completion=False)
 app.add_typer(import_app, name="import")
 
@@ -770,36 +773,82 @@ def import_profiles(
     file: Annotated[Path, typer.Argument(help="Profiles: .csv (a header row) or .jsonl (one object a line).",
                                          exists=True, dir_okay=False)],
     id_column: Annotated[str, typer.Option(help="The column (or key) holding each customer's id.")] = "customer_id",
-    db: Annotated[Path, typer.Option(help="The SQLite file of `nudge run` (created when missing).", dir_okay=False)] = Path("nudge.db"),
-    show: Annotated[int, typer.Option("--show-rejected", help="List at most this many rejected rows.")] = 50,
+    db: Annotated[Optional[Path], typer.Option(help="The SQLite file of a stopped `nudge run` (default nudge.db; created when missing).", dir_okay=False)] = None,
+    url: Annotated[Optional[str], typer.Option(help="A running server instead (nudge run, or nudge api --kafka): rows are posted to its /v1/events.")] = None,
+    key: Annotated[Optional[str], typer.Option(envvar="NUDGE_API_KEY", help="The server's API key, with --url.")] = None,
+    kafka: Annotated[bool, typer.Option("--kafka", help="Produce to the Kafka events topic instead ($NUDGE_KAFKA_BOOTSTRAP, $NUDGE_KAFKA_APP_ID).")] = False,
+    workspace: WorkspaceOpt = Path("."),
+    show: Annotated[int, typer.Option("--show-rejected", help="List at most this many rejected (and not matching) rows.")] = 50,
 ) -> None:
-    """Stream profiles in as `profile_imported` events (SPEC §8 limits); the next `nudge run` applies them.
+    """Stream profiles in as `profile_imported` events, held to SPEC §8 and the workspace's `data:` (§9).
 
-    Refused beside a running server (exit 75): stop it, import, start it. Exit 1 when a row was rejected.
+    Into a database only with no server on it (exit 75): else use --url. Exit 1 when a row was rejected.
     """
     import asyncio
 
     from rich.progress import DownloadColumn, Progress, TimeRemainingColumn
 
-    from connectors.profile_import import import_profiles as stream
+    from connectors import profile_import
+    from connectors.import_targets import HttpDestination, ImportStopped, KafkaDestination
     from engine.runtimes.embedded import database
     from engine.runtimes.embedded.lock import claim
 
-    try:
-        lock = claim(db, "nudge import")
-    except StartupError as exc:
-        err.print(f"nudge import: {exc}", style="red", markup=False, soft_wrap=True)
-        raise typer.Exit(exc.status) from None
-    with lock, Progress(*Progress.get_default_columns()[:-1], DownloadColumn(), TimeRemainingColumn(),
-                        console=err, transient=True, disable=not err.is_terminal) as bar:
+    if sum((db is not None, url is not None, kafka)) > 1:
+        raise typer.BadParameter("choose one of --db, --url and --kafka")
+    if url is not None and not key:
+        raise typer.BadParameter("--url needs --key (or NUDGE_API_KEY)")
+    declared = None
+    if (workspace / "journeys.yaml").is_file():
+        try:  # its warnings are about journeys, not this import: only an invalid workspace is reported
+            declared = load_workspace(workspace).workspace.data
+        except WorkspaceError:
+            _load(workspace)
+    else:
+        err.print(f"note: no journeys.yaml in {workspace}: rows are held to SPEC §8 only, not to a workspace's data: "
+                  "(give --workspace DIR)", style="yellow", markup=False, soft_wrap=True)
+
+    async def run(progress: Callable[[int], None]) -> Any:
+        if url is not None:
+            http = HttpDestination(url, key or "", os.environ.get("NUDGE_WEBHOOK_SECRET"))
+            try:
+                return await profile_import.stream(file, http, id_column, declared, progress)
+            finally:
+                await http.close()
+        if kafka:
+            topic = KafkaDestination(os.environ.get("NUDGE_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+                                     os.environ.get("NUDGE_KAFKA_APP_ID", "nudge"))
+            try:
+                await topic.start()
+                return await profile_import.stream(file, topic, id_column, declared, progress)
+            finally:
+                await topic.close()
+        path = db or Path("nudge.db")
+        try:
+            lock = claim(path, "nudge import")
+        except StartupError as exc:
+            raise ImportStopped(f"{exc}", exc.status) from None
+        with lock:
+            return await profile_import.import_profiles(database.connect(path), file, id_column, progress,
+                                                        declared=declared)
+
+    with Progress(*Progress.get_default_columns()[:-1], DownloadColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"importing {file.name}", total=file.stat().st_size)
-        summary = asyncio.run(stream(database.connect(db), file, id_column, lambda done: bar.update(task, completed=done)))
-    for rejected in summary.rejected[:show]:
-        err.print(str(rejected), style="red", markup=False, soft_wrap=True)
-    if len(summary.rejected) > show:
-        err.print(f"... and {len(summary.rejected) - show} more rejected row(s)", style="red")
+        try:
+            summary = asyncio.run(run(lambda done: bar.update(task, completed=done)))
+        except ImportStopped as exc:
+            err.print(f"nudge import: {exc}", style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(exc.status) from None
+    for found, style in ((summary.rejected, "red"), (summary.nonconforming, "yellow")):
+        for row in found[:show]:
+            err.print(str(row), style=style, markup=False, soft_wrap=True)
+        if len(found) > show:
+            err.print(f"... and {len(found) - show} more", style=style)
+    where = (f"{url} applies them" if url else "the workers apply them" if kafka
+             else f"`nudge run` on {db or 'nudge.db'} applies them")
+    odd = f", {len(summary.nonconforming)} not matching data:" if summary.nonconforming else ""
     err.print(f"{summary.imported} profile(s) imported, {summary.unchanged} unchanged (imported before), "
-              f"{len(summary.rejected)} rejected; `nudge run` on {db} applies them")
+              f"{len(summary.rejected)} rejected{odd}; {where}", markup=False, soft_wrap=True)
     if summary.rejected:
         raise typer.Exit(1)
 

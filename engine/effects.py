@@ -108,6 +108,13 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class Unschedule:
+    """A timer set earlier is void (its wake-up was re-planned): a runtime drops it rather than fire it."""
+
+    timer_id: str
+
+
+@dataclass(frozen=True)
 class Diagnostic:
     """A run-time expression or template failure: counted as false, reported, never fatal."""
 
@@ -118,4 +125,4 @@ class Diagnostic:
     message: str
 
 
-Effect = Union[Output, Dispatch, Schedule, Diagnostic]
+Effect = Union[Output, Dispatch, Schedule, Unschedule, Diagnostic]

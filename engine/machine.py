@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, assert_never
 
-from engine.confirmation import Confirmation
+from engine.confirmation import SUBSCRIBED, SUBSCRIPTION_REQUESTED, Confirmation
 from engine.effects import Effect, Timer, TimerKind
 from engine.events import Event
 from engine.identity import Identity
@@ -59,8 +59,13 @@ class Engine:
         count_activity(state, event)
         self.planner.inactivity(turn, event.type)
         apply_builtin(state, event, self.store)
+        if event.type == SUBSCRIPTION_REQUESTED:  # first: its confirmation is the one a new address gets
+            self.confirmation.requested(turn, event)
+        elif event.type == SUBSCRIBED:
+            self.confirmation.consented(turn, event)
         if changed:
             self.planner.dates(turn)
+            self.interpreter.replan(turn)
             if self.settings.double_opt_in:
                 self.confirmation.request(turn)
         if not late:
@@ -101,6 +106,7 @@ class Engine:
         turn = Turn(state, now, self.settings)
         if merge_traits(state, traits):
             self.planner.dates(turn)
+            self.interpreter.replan(turn)
         self.store.put_customer(state)
         return turn.effects
 

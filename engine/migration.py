@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any, Iterable, Mapping
 
 from engine.effects import ExitReason
-from engine.model import Action, Journey, Send, Wait, WaitFor, WaitUntil, Workspace
+from engine.model import Action, Journey, Repeat, Send, Wait, WaitFor, WaitUntil, Workspace
 from engine.scheduling import customer_zone, next_local_time
 from engine.state import CustomerState, Instance, Waiting
 from engine.turn import Turn, iso
@@ -133,8 +133,16 @@ class Edit:
                 turn.exit(journey_id, inst, ExitReason.STEP_REMOVED)
                 continue
             inst.pc, inst.step_id = verdict.pc, verdict.step_id
+            self._recount(inst)
             if verdict.due is not None and inst.waiting is not None:
                 turn.park(journey_id, inst, inst.waiting, verdict.due)  # the old timer goes stale
+
+    def _recount(self, inst: Instance) -> None:
+        """Passes of a `repeat` are counted under its id: a renamed one keeps its count, one edited away drops it."""
+        journey = self._new[inst.journey]
+        keep = {i.action.key for i in journey.program if isinstance(i.action, Repeat)}
+        renamed = {journey.was.get(key, key): n for key, n in inst.iterations.items()}
+        inst.iterations = {key: n for key, n in renamed.items() if key in keep}
 
     def plan(self, states: Iterable[CustomerState], now: datetime) -> Plan:
         """Per journey and step: who stays, moves, exits, keeps an old due time or is re-planned."""

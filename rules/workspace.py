@@ -15,6 +15,7 @@ from rules.compile import Compiler
 from rules.data import declared
 from rules.datacheck import SAMPLES, DataCheck, Reach
 from rules.expressions import Expression, ExpressionCompiler
+from rules.pages import page_problems, split_pages
 from rules.problems import Problem, Severity, WorkspaceError
 from rules.pydantic_errors import known_keys, problems_from
 from rules.templates import TemplateSet
@@ -22,7 +23,7 @@ from rules.yaml_positions import LoadedYaml, Positions, YamlSyntaxError, load_ya
 
 VOCABULARY = known_keys(s.WorkspaceModel, s.JourneyModel, *(
     s.SendStepModel, s.WaitStepModel, s.WaitUntilStepModel, s.WaitForStepModel, s.IfStepModel,
-    s.SplitStepModel, s.UpdateStepModel, s.ExitStepModel, s.EventTriggerModel, s.DateTriggerModel,
+    s.SplitStepModel, s.RepeatStepModel, s.UpdateStepModel, s.ExitStepModel, s.EventTriggerModel, s.DateTriggerModel,
     s.InactivityTriggerModel,
 ))
 
@@ -168,8 +169,9 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
         raise WorkspaceError(problems)
     ws_model = _validate(s.WorkspaceModel, loaded, problems) or _fallback(loaded.data)
 
-    template_set = TemplateSet(read_templates(root, problems) if templates is None else templates)
-    problems.extend(template_set.problems)
+    messages, pages = split_pages(read_templates(root, problems) if templates is None else templates)
+    template_set = TemplateSet(messages)
+    problems.extend(template_set.problems + page_problems(pages))
     exprs = ExpressionCompiler(ws_model.segments)
     data = declared(ws_model.data) if ws_model.data is not None else None
     check = DataCheck(data, read_samples(root, problems), template_set)

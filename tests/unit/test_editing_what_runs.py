@@ -225,3 +225,29 @@ def test_a_start_confirmed_with_yes_lets_the_customers_of_a_removed_step_exit(wo
     write_workspace(world["root"], journeys={"hello": JOURNEY.replace("id: pause\n", "id: hold\n")})
     start(world, confirm_exits=True)
     assert waiting_steps(world) == [] and records(world)[-1] == ("2026-03-02T12:00:00Z", "exited", "step_removed")
+
+
+PROGRAMME = """\
+id: programme
+trigger: {event: signed_up}
+steps:
+  - id: weekly
+    repeat: {times: 4}
+    steps:
+      - id: pause
+        wait: 7d
+      - id: remind
+        send: email
+        template: hi
+"""
+
+
+def test_a_renamed_repeat_keeps_the_pass_its_customers_are_in(tmp_path: Path) -> None:
+    old = workspace(tmp_path, "old", programme=PROGRAMME)
+    new = workspace(tmp_path, "new", programme=PROGRAMME.replace("id: weekly\n", "id: every_week\n    was: weekly\n"))
+    state = parked("ann", "programme", "pause", 2, NOW + timedelta(days=3))
+    state.instances["programme"].iterations = {"weekly": 3}
+    store = MemoryStore()
+    store.put_customer(state)
+    Engine(new, store, SignedLinks(b"k", "http://x")).migrate("ann", NOW, Edit(old, new))
+    assert store.customer("ann").instances["programme"].iterations == {"every_week": 3}  # type: ignore[union-attr]

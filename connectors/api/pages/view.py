@@ -1,0 +1,67 @@
+"""What page templates see: the brand, the address concerned (masked), the customer's current choices."""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from typing import Any, Mapping
+
+from connectors.api.pages.forms import DAY_NAMES, DAYS, Form, first, values
+from engine import policies
+from engine.model import Channel, Workspace
+
+Traits = Mapping[str, Any]
+
+
+def mask(address: str | None, channel: str) -> str | None:
+    """Enough for the customer to recognise the address, not enough to learn it from a forwarded link."""
+    if not address:
+        return None
+    if channel == Channel.EMAIL:
+        local, _, domain = address.partition("@")
+        return f"{local[:1]}•••@{domain}"
+    return "•••" + address[-4:]
+
+
+def base(workspace: Workspace, traits: Traits, channel: str) -> dict[str, Any]:
+    """Every page's names: `brand`, `postal_address`, `settings`, `channel`, `channel_name`, `address`,
+    `first_name`, `locale` (which also picks `NAME.<locale>.html` where the workspace has one)."""
+    settings = workspace.settings
+    name, sender = parseaddr(settings.sender.get("email", ""))
+    first_name = traits.get("first_name")
+    return {"brand": name or sender or "us", "postal_address": settings.sender.get("postal_address", ""),
+            "settings": settings.raw, "channel": channel, "channel_name": "emails" if channel == "email" else "texts",
+            "address": mask(policies.address_of(traits, Channel(channel)), channel),
+            "first_name": first_name if isinstance(first_name, str) else None,
+            "locale": traits.get("locale") if isinstance(traits.get("locale"), str) else None}
+
+
+def reminders_offered(workspace: Workspace, traits: Traits) -> bool:
+    """The page offers SMS reminders where the workspace declares the `sms_reminders` trait (SPEC §9), or
+    where the customer already has it (set by the site)."""
+    declared = workspace.data is not None and "sms_reminders" in workspace.data.traits
+    return declared or "sms_reminders" in traits or "sms_reminders_requested" in traits
+
+
+def preferences(workspace: Workspace, traits: Traits, channel: str, posted: Form | None = None,
+                errors: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The preferences page: `subscribed`, `topics`, `reminders`, `days`, `errors` (what was posted, when refused)."""
+    left = traits.get("unsubscribed_topics")
+    left = left if isinstance(left, list) else []
+    kept = set(values(posted, "keep")) if posted is not None else {t for t in workspace.settings.topics if t not in left}
+    on = bool(first(posted, "sms_reminders")) if posted is not None else traits.get("sms_reminders") is True
+    time = first(posted, "reminder_time") if posted is not None else traits.get("reminder_time")
+    chosen = values(posted, "reminder_days") if posted is not None else traits.get("reminder_days")
+    days = chosen if isinstance(chosen, list) else []
+    phone = policies.address_of(traits, Channel.SMS)
+    return {
+        **base(workspace, traits, channel),
+        "subscribed": traits.get(f"{channel}_subscribed"),
+        "topics": [{"name": t, "label": t.replace("_", " ").capitalize(), "kept": t in kept}
+                   for t in workspace.settings.topics],
+        "reminders": {"offered": reminders_offered(workspace, traits), "on": on,
+                      "pending": traits.get("sms_reminders_requested") is True and not on,
+                      "time": time if isinstance(time, str) else "", "phone": mask(phone, "sms"),
+                      "typed_phone": first(posted, "phone") if posted is not None else ""},
+        "days": [{"value": d, "label": DAY_NAMES[d], "checked": d in days} for d in DAYS],
+        "errors": dict(errors or {}),
+    }
