@@ -10,13 +10,15 @@ plan says is what the apply does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo
 
 from engine.effects import ExitReason
-from engine.model import Action, Journey, Repeat, Send, Wait, WaitFor, WaitUntil, Workspace
+from engine.best_time import best_moment, engagement
+from engine.model import Action, Journey, Repeat, Send, Wait, WaitBest, WaitFor, WaitUntil, Workspace
 from engine.scheduling import customer_zone, next_local_time
 from engine.state import CustomerState, Instance, Waiting
 from engine.turn import Turn, iso
@@ -46,7 +48,7 @@ class Verdict:
     why: str = ""                # why it exits
 
 
-_PARKED_AT: dict[str, tuple[type, ...]] = {Waiting.TIMER: (Wait, WaitUntil), Waiting.EVENT: (WaitFor,),
+_PARKED_AT: dict[str, tuple[type, ...]] = {Waiting.TIMER: (Wait, WaitUntil, WaitBest), Waiting.EVENT: (WaitFor,),
                                            Waiting.QUIET: (Send,)}
 
 
@@ -56,7 +58,10 @@ def _when(action: Action) -> tuple[Any, ...] | None:
         case Wait():
             return ("wait", action.duration)
         case WaitUntil():
-            return ("wait_until", action.at, action.days)
+            return ("wait_until", action.at, action.days, action.at_expr and action.at_expr.source,
+                    action.days_expr and action.days_expr.source)
+        case WaitBest():
+            return ("wait_best", action.window)
         case WaitFor():
             return ("wait_for", action.timeout)
         case _:
@@ -108,22 +113,29 @@ class Edit:
         old = old_journey.program[old_pc].action
         if _when(old) == _when(action):
             return Timing.SAME, None
-        if not self.reschedule:
-            return Timing.KEPT, None
-        return Timing.RESCHEDULED, max(now, self._due(state, inst.due, old, action, now))
+        if not self.reschedule or (isinstance(action, WaitUntil) and action.chosen):
+            return Timing.KEPT, None  # a time the customer chooses is re-planned when their profile changes
+        return Timing.RESCHEDULED, max(now, self._due(state, inst, old, action, now))
 
-    def _due(self, state: CustomerState, due: datetime, old: Action, action: Action, now: datetime) -> datetime:
+    def _due(self, state: CustomerState, inst: Instance, old: Action, action: Action, now: datetime) -> datetime:
         """A duration counts from when the wait began (known from the old one); a time of day is the next one from now."""
+        due = inst.due or now
         match action:
             case Wait():
                 return (due - old.duration if isinstance(old, Wait) else now) + action.duration
             case WaitFor():
                 return (due - old.timeout if isinstance(old, WaitFor) else now) + action.timeout
-            case WaitUntil():
-                tz = customer_zone(state.traits.get("timezone"), self.new.settings.timezone)
-                return next_local_time(now, action.at, tz, action.days)
+            case WaitUntil():  # as the interpreter: in a repeat, strictly after the previous pass's wake-up
+                previous = inst.woke.get(inst.step_id)
+                since = previous + timedelta(microseconds=1) if previous is not None and previous >= now else now
+                return next_local_time(since, action.at, self._zone(state), action.days)
+            case WaitBest():
+                return best_moment(now, action.window, engagement(state.activity), self._zone(state))
             case _:
                 return due
+
+    def _zone(self, state: CustomerState) -> ZoneInfo:
+        return customer_zone(state.traits.get("timezone"), self.new.settings.timezone)
 
     def carry_out(self, turn: Turn) -> None:
         """Move, exit or re-plan the customer's instances as `judge` says."""

@@ -75,18 +75,6 @@ def key_ok(presented: str | None, keys: list[Secret]) -> bool:
     return presented is not None and any(hmac.compare_digest(presented.encode(), k.encode()) for k in keys)
 
 
-def require_key(keys: list[Secret]) -> Callable[[Request], None]:
-    """A router dependency: the API keys, as a Bearer token or X-Api-Key (401 without one, 403 for another)."""
-    def api_key(request: Request) -> None:
-        presented = bearer(request)
-        if not presented:
-            raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'")
-        if not key_ok(presented, keys):
-            raise HTTPException(403, "invalid API key")
-
-    return api_key
-
-
 @dataclass
 class SignatureChecker:
     secret: Secret
@@ -117,3 +105,16 @@ class SignatureChecker:
     @staticmethod
     def signature_of(header: str) -> str:
         return dict(p.strip().split("=", 1) for p in header.split(",") if "=" in p).get("v1", "")
+
+
+def require_key(keys: list[Secret]) -> Callable[[Request], None]:
+    """A router dependency: one of the API keys, as a Bearer token or X-Api-Key (401 without, 403 wrong)."""
+
+    def check(request: Request) -> None:
+        presented = bearer(request)
+        if not presented:
+            raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'")
+        if not key_ok(presented, keys):
+            raise HTTPException(403, "invalid API key")
+
+    return check

@@ -299,7 +299,7 @@ async def publish_apply(bootstrap: str, topic: str, version: str) -> None:
     await producer.start()
     try:
         for partition in sorted(await producer.partitions_for(topic)):
-            await producer.send_and_wait(topic, key=envelopes.APPLY_KEY, partition=partition,
+            await producer.send_and_wait(topic, key=envelopes.APPLY_KEY.encode(), partition=partition,
                                          value=envelopes.apply_envelope(version, False, time.time()))
     finally:
         await producer.stop()

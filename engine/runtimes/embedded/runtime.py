@@ -14,11 +14,12 @@ from engine.migration import Fate, Plan
 from engine.model import Workspace
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database, queries
+from engine.runtimes.embedded.broadcasts import Desk
 from engine.runtimes.embedded.front import Front, secret_from_meta
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import BatchResult, Processor
 from engine.runtimes.kernel.health import Health
-from engine.runtimes.kernel.port import Accepted, Counters, EngineCounters
+from engine.runtimes.kernel.port import Accepted, Broadcasts, Counters, EngineCounters
 from engine.runtimes.kernel.serving import Versions, sleep_until
 from engine.runtimes.startup import EX_CONFIG, StartupError
 from rules.workspace import load_workspace
@@ -49,6 +50,7 @@ class EmbeddedRuntime:
         self.links = SignedLinks(secret_from_meta(self.read, "link_secret").encode(), public_url)
         self.processor = Processor(database.connect(db_path), self.workspace, self.links, wall_clock)
         self.ingest = Ingest(database.connect(db_path), wall_clock, self._engine_wake.set)
+        self.broadcasts: Broadcasts | None = Desk(self.processor, self._engine_wake.set)
         self.versions = Versions(workspace_dir, self.workspace, self.health, self._migrate, wall_clock)
         try:
             self._catch_up(confirm_exits)
