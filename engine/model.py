@@ -164,6 +164,45 @@ class Goal:
     exit: bool = True
 
 
+# ---- content tests and winners (SPEC §11) ------------------------------------
+
+class TextTemplate(Protocol):
+    """A compiled template string (a variant's subject); `render` raises on a template error."""
+
+    def render(self, context: Mapping[str, Any]) -> str: ...
+
+
+class Metric(StrEnum):
+    """What a winner is judged by: a rate per recipient, or revenue (goal value) per recipient."""
+
+    OPENED = "opened"
+    CLICKED = "clicked"
+    CONVERTED = "converted"
+    REVENUE = "revenue"
+
+
+@dataclass(frozen=True)
+class WinnerRule:
+    metric: Metric
+    after: timedelta          # from the experiment's first send (or entry, for a split)
+    min_per_variant: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ContentVariant:
+    """One arm of a content test; no template and no subject: the step's own content."""
+
+    name: str
+    weight: int
+    template: str | None = None
+    subject: TextTemplate | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self.template is None and self.subject is None
+
+
 # ---- steps, compiled to a flat program --------------------------------------
 # Nested step lists become instructions with jumps, so an instance's position is
 # one index, and a step id maps to an index when a live edit reloads the journey.
@@ -178,6 +217,8 @@ class Send:
     method: str = "POST"
     body: Mapping[str, Any] | None = None  # values may be Expr
     topic: str | None = None               # subscription topic (the journey's unless the step names one)
+    variants: tuple[ContentVariant, ...] = ()   # a content test (SPEC §11), empty when none
+    winner: WinnerRule | None = None
 
 
 @dataclass(frozen=True)
@@ -210,12 +251,14 @@ class Variant:
     name: str
     weight: int
     pc: int  # first instruction of the variant, or the split's end for a holdout
+    holdout: bool = False  # no steps of its own: never a winner
 
 
 @dataclass(frozen=True)
 class Split:
     name: str
     variants: tuple[Variant, ...]
+    winner: WinnerRule | None = None
 
 
 @dataclass(frozen=True)
