@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from engine.effects import Diagnostic, Effect, Message, Timer
+from engine.effects import Diagnostic, Effect, Exposure, Message, Timer
 from engine.events import Event
+from engine.experiments import ExperimentKey, Ledger, experiments_of, first_check
 from engine.links import SignedLinks
 from engine.machine import Engine, iso
 from engine.memory_store import MemoryStore
@@ -63,14 +64,42 @@ class VirtualClock:
         return len(self._heap)
 
 
-class _Sink:
-    """Records and diagnostics into the result, timers onto the virtual clock; nothing is sent."""
+class Checks:
+    """Winner decision times (SPEC §11), in due order; ties keep the order in which they were set."""
 
-    def __init__(self, result: Result, clock: VirtualClock) -> None:
-        self.result, self.clock = result, clock
+    def __init__(self) -> None:
+        self._heap: list[tuple[datetime, int, ExperimentKey]] = []
+        self._seq = 0
+
+    def push(self, due: datetime, key: ExperimentKey) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, key))
+
+    def next_due(self) -> datetime | None:
+        return self._heap[0][0] if self._heap else None
+
+    def pop(self) -> tuple[datetime, ExperimentKey]:
+        due, _, key = heapq.heappop(self._heap)
+        return due, key
+
+
+class _Sink:
+    """Records and diagnostics into the result, timers onto the virtual clock, exposures into the
+    experiments' ledger (the first arms the experiment's decision); nothing is sent."""
+
+    def __init__(self, result: Result, clock: VirtualClock, ledger: Ledger, checks: Checks) -> None:
+        self.result, self.clock, self.ledger, self.checks = result, clock, ledger, checks
 
     def record(self, record: dict[str, Any]) -> None:
         self.result.records.append(record)
+        if self.ledger.experiments:
+            self.ledger.record(record)
+
+    def expose(self, exposure: Exposure) -> None:
+        e = exposure
+        if self.ledger.expose(e.journey, e.step, e.arm, e.customer, e.message_id, e.at):
+            key = (e.journey, e.step)
+            self.checks.push(first_check(self.ledger.experiments[key].rule, e.at), key)
 
     def dispatch(self, message: Message) -> None:
         """Simulate sends nothing: its `send` records say what would have gone out."""
@@ -99,12 +128,14 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
     if until is None:
         result.records.extend(r.record() for r in refusals)
         return result
-    engine = Engine(workspace, MemoryStore(), SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL))
+    store = MemoryStore()
+    engine = Engine(workspace, store, SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL))
     clock = VirtualClock()
     start = ordered[0].journey_time if ordered else until - DEFAULT_RUN_ON
     clock.now = start
+    ledger, checks = Ledger(experiments_of(workspace)), Checks()
 
-    sink = _Sink(result, clock)
+    sink = _Sink(result, clock, ledger, checks)
 
     def apply(effects: list[Effect]) -> None:
         applier.apply(effects, sink)
@@ -113,15 +144,32 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
         while refusals and (refusals[0].at < moment or (inclusive and refusals[0].at == moment)):
             result.records.append(refusals.popleft().record())
 
+    def decide(at: datetime, key: ExperimentKey) -> None:
+        """A winner check: the winner is applied to every later send, else the next check is set."""
+        decision = ledger.decide(key, at)
+        if decision.winner is None:
+            assert decision.next_at is not None
+            checks.push(decision.next_at, key)
+            return
+        store.winners[key] = ledger.winners[key] = decision.winner
+        result.records.append(decision.record(iso(at)))
+
     def fire_until(moment: datetime, inclusive: bool) -> None:
+        """Timers, and winner checks after the timers due at the same time, up to `moment`."""
         while True:
-            due = clock.next_due()
+            due, check = clock.next_due(), checks.next_due()
+            soonest = due if check is None or (due is not None and due <= check) else check
             # a refused line due no later than the next timer is reported first, as an event would be handled
-            refuse_until(*((due, True) if due is not None and due < moment else (moment, inclusive)))
-            if (timer := clock.pop_due(moment, inclusive)) is None:
+            refuse_until(*((soonest, True) if soonest is not None and soonest < moment else (moment, inclusive)))
+            if soonest is None or soonest > moment or (soonest == moment and not inclusive):
                 return
-            clock.now = max(clock.now or timer.due, timer.due)
-            apply(engine.fire(timer, clock.now))
+            clock.now = max(clock.now or soonest, soonest)
+            if soonest is due:
+                timer = clock.pop_due(moment, inclusive)
+                assert timer is not None
+                apply(engine.fire(timer, clock.now))
+            else:
+                decide(*checks.pop())
 
     refuse_until(start, inclusive=False)
     for customer_id, traits in profiles:
@@ -134,6 +182,8 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
         fire_until(at, inclusive=False)
         refuse_until(at, inclusive=True)
         clock.now = max(clock.now or at, at)
+        if ledger.experiments:
+            ledger.event(event.type, event.properties)
         apply(engine.handle_event(event, late=event.late(workspace.settings.late_events)))
         if progress and n % 10_000 == 0:
             progress(n)

@@ -12,14 +12,16 @@ import math
 import sqlite3
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import orjson
 
-from engine.effects import Diagnostic, Effect, Message, Timer
-from engine.machine import Engine
+from engine.effects import Diagnostic, Effect, Exposure, Message, Timer, TimerKind
+from engine.experiments import Experiment, ExperimentKey, experiments_of
+from engine.machine import Engine, iso
 from engine.model import Workspace
 from engine.ports import Links, Store
+from engine.runtimes.embedded import experiments as checks
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.sqlite_store import SqliteStore
 from engine.runtimes.kernel import applier, codecs, ordering
@@ -148,11 +150,16 @@ class Processor:
                      for n, (tid, due, key, kind, journey, token) in enumerate(timers)]
             work.sort(key=lambda w: ordering.input_order(w[0], w[1], w[2]))
             del work[limit:]
+            # a winner check reads what is committed: it waits for the inputs before it, and goes alone
+            check = next((n for n, w in enumerate(work) if w[1] == ordering.TIMER and w[3][1].kind == TimerKind.WINNER), None)
+            if check is not None:
+                del work[max(check, 1):]
             if not work:
                 return result
             store = SqliteStore(conn)
             engine = self.engine(self.workspace, store, self.links)
-            writer = _Rows(conn)
+            experiments = experiments_of(self.workspace)
+            writer = _Rows(conn, experiments)
             done_seqs: list[tuple[int]] = []
             late_seqs: list[tuple[int]] = []
             fired: list[tuple[str]] = []
@@ -164,6 +171,11 @@ class Processor:
                         writer.write(engine.handle_event(event, late=late), origin=when)
                         (late_seqs if late else done_seqs).append((seq,))
                         result.events += 1
+                    elif item[1].kind == TimerKind.WINNER:
+                        tid, timer = item
+                        self._check(writer, experiments.get((timer.journey, timer.token)), timer)
+                        fired.append((tid,))
+                        result.timers += 1
                     else:
                         tid, timer = item
                         writer.write(engine.fire(timer, timer.due), origin=when)
@@ -194,12 +206,25 @@ class Processor:
             log.warning("journey %s step %s customer %s: %s", d.journey, d.step, d.customer_id, d.message)
         return result
 
+    def _check(self, writer: _Rows, experiment: Experiment | None, timer: Timer) -> None:
+        """An experiment's check (SPEC §11): its winner recorded, or the next check set; nothing
+        when the step is gone (a live edit) or already decided."""
+        if experiment is None:
+            return
+        decision = checks.check(self.conn, experiment, timer.due)
+        if decision is None:
+            return
+        if decision.winner is not None:
+            writer.record(decision.record(iso(timer.due)))
+        elif decision.next_at is not None:
+            writer.schedule(checks.check_timer(timer.journey, timer.token, decision.next_at))
+
     def _migrate(self, workspace: Workspace) -> int:
         with transaction(self.conn):
             keys = [k for (k,) in self.conn.execute("SELECT key FROM customers WHERE active > 0")]
             store = SqliteStore(self.conn)
             engine = self.engine(workspace, store, self.links)
-            writer = _Rows(self.conn)
+            writer = _Rows(self.conn, experiments_of(workspace))
             now = from_epoch(self.wall_clock())
             for key in keys:
                 writer.write(engine.migrate(key, now), origin=self.wall_clock())
@@ -212,8 +237,10 @@ class Processor:
 class _Rows:
     """A batch's effects as rows, written at the end of its transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, experiments: Mapping[ExperimentKey, Experiment]) -> None:
         self.conn = conn
+        self.experiments = experiments
+        self.exposures: list[Exposure] = []
         self.origin = 0.0  # when the input being applied came: its messages' latency starts there
         self.timers: list[tuple[Any, ...]] = []
         self.outbox: list[tuple[Any, ...]] = []
@@ -244,7 +271,11 @@ class _Rows:
     def diagnose(self, diagnostic: Diagnostic) -> None:
         self.diagnostics.append(diagnostic)
 
+    def expose(self, exposure: Exposure) -> None:
+        self.exposures.append(exposure)
+
     def flush(self) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?, ?, ?)", self.timers)
         self.conn.executemany(codecs.OUTBOX_INSERT, self.outbox)
         self.conn.executemany(codecs.RECORD_INSERT, self.rows)
+        checks.note(self.conn, self.exposures, self.experiments)

@@ -16,6 +16,7 @@ class SqliteStore:
         self._dirty: set[str] = set()
         self._dropped: set[str] = set()
         self._rows: dict[str, tuple[Any, ...]] = {}  # encoded by `settle`, written by `flush`
+        self._winners: dict[tuple[str, str], str | None] = {}
 
     def customer(self, key: str) -> CustomerState | None:
         if key not in self._customers:
@@ -55,6 +56,13 @@ class SqliteStore:
 
     def suppress(self, address: str, reason: str) -> None:
         self.conn.execute("INSERT OR IGNORE INTO suppressions VALUES (?, ?)", (address.lower(), reason))
+
+    def winner(self, journey: str, step: str) -> str | None:
+        key = (journey, step)
+        if key not in self._winners:
+            row = self.conn.execute("SELECT winner FROM experiments WHERE journey = ? AND step = ?", key).fetchone()
+            self._winners[key] = row[0] if row else None
+        return self._winners[key]
 
     def settle(self) -> None:
         """Encode the customers changed since the last call: after each input, so that a state that

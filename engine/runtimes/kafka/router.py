@@ -15,7 +15,7 @@ from typing import Any, Callable
 import orjson
 
 from engine import state_codec
-from engine.effects import Diagnostic, Effect, Message, Timer
+from engine.effects import Diagnostic, Effect, Exposure, Message, Timer
 from engine.links import SignedLinks
 from engine.machine import Engine
 from engine.model import Workspace
@@ -170,3 +170,6 @@ class _Sends:
     def diagnose(self, diagnostic: Diagnostic) -> None:
         log.warning("journey %s step %s customer %s: %s", diagnostic.journey, diagnostic.step,
                     diagnostic.customer_id, diagnostic.message)
+
+    def expose(self, exposure: Exposure) -> None:
+        """Winners are not decided in the Kafka runtime yet (docs/journeys.md): its content tests keep their split."""

@@ -231,6 +231,10 @@ class FaustStore:
         if self.suppression(address) is None:
             self.writes.set(self.tables.suppressions, address.lower().encode(), reason.encode())
 
+    def winner(self, journey: str, step: str) -> str | None:
+        """The Kafka runtime does not decide winners yet: its content tests keep their split (docs/journeys.md)."""
+        return None
+
 
 @dataclass(frozen=True)
 class Tables:

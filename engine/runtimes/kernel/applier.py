@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Protocol, assert_never
 
-from engine.effects import Diagnostic, Dispatch, Effect, Message, Output, Schedule, Timer
+from engine.effects import Diagnostic, Dispatch, Effect, Exposure, Message, Output, Schedule, Timer
 
 
 class EffectSink(Protocol):
@@ -14,6 +14,7 @@ class EffectSink(Protocol):
     def dispatch(self, message: Message) -> None: ...
     def schedule(self, timer: Timer) -> None: ...
     def diagnose(self, diagnostic: Diagnostic) -> None: ...
+    def expose(self, exposure: Exposure) -> None: ...
 
 
 def apply(effects: Iterable[Effect], sink: EffectSink) -> None:
@@ -28,5 +29,7 @@ def apply(effects: Iterable[Effect], sink: EffectSink) -> None:
                 sink.schedule(timer)
             case Diagnostic():
                 sink.diagnose(effect)
+            case Exposure():
+                sink.expose(effect)
             case _:
                 assert_never(effect)
