@@ -90,3 +90,35 @@ def test_a_workspace_without_winners_gives_the_same_output_as_before() -> None:
     records = h.run([{"type": "signed_up", "customer_id": "c1", "timestamp": iso(START),
                       "traits": {"email": "c1@example.com"}}])
     assert [r["type"] for r in records] == ["entered", "send", "exited"]
+
+
+SPLIT = """\
+id: promo
+trigger: {event: signed_up}
+steps:
+  - id: test
+    split:
+      name: arm
+      winner: {metric: clicked, after: 2d, min_per_variant: 30, confidence: 0.95}
+      variants:
+        - {name: X, weight: 1, steps: [{id: x, send: email, template: offer}]}
+        - {name: Y, weight: 1, steps: [{id: y, send: email, template: offer_b}]}
+        - {name: H, weight: 1}
+"""
+
+
+def test_a_tested_split_switches_its_entries_to_the_winner_and_keeps_its_holdout() -> None:
+    h = Harness(journeys={"promo": SPLIT}, templates=TEMPLATES)
+    signups = [{"type": "signed_up", "customer_id": f"c{day}_{n}", "timestamp": iso(START + timedelta(days=day, minutes=n)),
+                "traits": {"email": f"c{day}_{n}@example.com"}} for day in range(4) for n in range(60)]
+    first = h.run(signups)
+    clicks = [{"type": "email_clicked", "customer_id": r["customer_id"], "timestamp": r["at"],
+               "properties": {"message_id": r["message_id"]}}
+              for n, r in enumerate(x for x in first if x["type"] == "send") if r["variant"] == "Y" and n % 2 == 0]
+    records = h.run(signups + clicks)
+    [winner] = [r for r in records if r["type"] == "winner"]
+    assert (winner["at"], winner["step"], winner["variant"]) == ("2026-03-04T09:00:00Z", "test", "Y")
+    later = [r for r in records if r["type"] == "entered" and r["at"] > winner["at"]]
+    later_sends = [r for r in records if r["type"] == "send" and r["at"] > winner["at"]]
+    assert len(later) == 119 and {r["variant"] for r in later_sends} == {"Y"}
+    assert 0 < len(later) - len(later_sends) < 119   # the holdout's share still gets nothing
