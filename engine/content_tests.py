@@ -70,3 +70,13 @@ class ContentTests:
         if assigned.holdout:
             return assigned
         return next((v for v in split.variants if v.name == winner), assigned)
+
+
+def parse_label(variant: str | None) -> tuple[str | None, tuple[str, str] | None]:
+    """A record's `variant` taken apart: the split variant, and (step, content variant) of a content test.
+    Unambiguous: step ids and variant names hold neither `/` nor `:`."""
+    if variant is None or ":" not in variant:
+        return variant, None
+    split, _, own = variant.rpartition("/")
+    step, _, arm = own.partition(":")
+    return split or None, (step, arm)

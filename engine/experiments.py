@@ -31,20 +31,20 @@ class Experiment:
 
     journey: str
     step: str
-    rule: WinnerRule
+    rule: WinnerRule | None         # None: a content test without `winner:` (reports still show it)
     arms: tuple[str, ...]
     candidates: tuple[str, ...]     # a holdout never wins
     default: str                    # the step's own content (or the split's first variant with steps)
     split: bool = False
 
 
-def experiments_of(workspace: Workspace) -> dict[ExperimentKey, Experiment]:
-    """Every step with a `winner:` rule, by (journey, step)."""
+def experiments_of(workspace: Workspace, judged_only: bool = True) -> dict[ExperimentKey, Experiment]:
+    """Every step with a `winner:` rule (with `judged_only=False`, every content test too), by (journey, step)."""
     found: dict[ExperimentKey, Experiment] = {}
     for journey in workspace.journeys:
         for ins in journey.program:
             action = ins.action
-            if isinstance(action, Send) and action.winner is not None and action.variants:
+            if isinstance(action, Send) and action.variants and (action.winner is not None or not judged_only):
                 names = tuple(v.name for v in action.variants)
                 found[(journey.id, ins.step_id)] = Experiment(journey.id, ins.step_id, action.winner, names, names,
                                                               default_variant(action))
@@ -133,9 +133,11 @@ class _Exposure:
 
 @dataclass
 class Ledger:
-    """Tallies of every experiment, fed in journey-time order."""
+    """Tallies of every experiment, fed in journey-time order; with `discover`, also of content tests known only
+    from their exposures (a report over a log without its workspace)."""
 
-    experiments: Mapping[ExperimentKey, Experiment]
+    experiments: dict[ExperimentKey, Experiment]
+    discover: bool = False
     exposures: list[_Exposure] = field(default_factory=list)
     started: dict[ExperimentKey, datetime] = field(default_factory=dict)
     winners: dict[ExperimentKey, str] = field(default_factory=dict)
@@ -146,6 +148,8 @@ class Ledger:
     def expose(self, journey: str, step: str, arm: str, customer: str, message_id: str | None, at: datetime) -> bool:
         """A customer met an arm; True when it is the experiment's first exposure (its decisions start now)."""
         key = (journey, step)
+        if key not in self.experiments and self.discover:
+            self.experiments[key] = Experiment(journey, step, None, (), (), arm)
         if key not in self.experiments or key in self.winners:
             return False
         index = len(self.exposures)
@@ -187,12 +191,12 @@ class Ledger:
             exposure.clicked = exposure.clicked or clicked
 
     def arms(self, key: ExperimentKey) -> dict[str, Arm]:
-        """The experiment's tally per arm, every arm listed (an arm nobody met has 0 recipients)."""
+        """The experiment's tally per arm, every arm written listed first (an arm nobody met has 0 recipients)."""
         arms = {name: Arm() for name in self.experiments[key].arms}
         for exposure in self.exposures:
-            if exposure.experiment != key or exposure.arm not in arms:
+            if exposure.experiment != key:
                 continue
-            arm = arms[exposure.arm]
+            arm = arms.setdefault(exposure.arm, Arm())
             arm.recipients += 1
             arm.opened += exposure.opened
             arm.clicked += exposure.clicked
@@ -205,11 +209,12 @@ class Ledger:
     def decide(self, key: ExperimentKey, now: datetime) -> Decision:
         """The check due at `now`: a winner by the test, the default at the last check, or the next check's time."""
         experiment = self.experiments[key]
-        started = self.started[key]
-        winner = verdict(experiment.rule, self.arms(key), experiment.candidates)
+        rule = experiment.rule
+        assert rule is not None   # only judged experiments get checks
+        winner = verdict(rule, self.arms(key), experiment.candidates)
         if winner is not None:
             return Decision(experiment, winner, "significant", None)
-        later = next_check(experiment.rule, started, now)
+        later = next_check(rule, self.started[key], now)
         if later is None:
             return Decision(experiment, experiment.default, "no_winner_in_time", None)
         return Decision(experiment, None, None, later)
@@ -227,5 +232,6 @@ class Decision:
     def record(self, at: str) -> dict[str, Any]:
         """The SPEC §11 `winner` record (with the metric and why it was chosen)."""
         e = self.experiment
+        assert e.rule is not None
         return {"at": at, "journey": e.journey, "type": "winner", "step": e.step, "variant": self.winner,
                 "metric": e.rule.metric.value, "reason": self.reason}

@@ -99,7 +99,8 @@ class _Sink:
         e = exposure
         if self.ledger.expose(e.journey, e.step, e.arm, e.customer, e.message_id, e.at):
             key = (e.journey, e.step)
-            self.checks.push(first_check(self.ledger.experiments[key].rule, e.at), key)
+            if (rule := self.ledger.experiments[key].rule) is not None:
+                self.checks.push(first_check(rule, e.at), key)
 
     def dispatch(self, message: Message) -> None:
         """Simulate sends nothing: its `send` records say what would have gone out."""

@@ -39,7 +39,7 @@ def note(conn: sqlite3.Connection, exposures: Sequence[Exposure], experiments: M
                      [(e.journey, e.step, e.arm, e.customer, e.message_id, epoch(e.at)) for e in exposures])
     for e in exposures:
         experiment = experiments.get((e.journey, e.step))
-        if experiment is None:
+        if experiment is None or experiment.rule is None:
             continue
         started = conn.execute("INSERT OR IGNORE INTO experiments (journey, step, started_at) VALUES (?, ?, ?)",
                                (e.journey, e.step, epoch(e.at)))
