@@ -94,3 +94,18 @@ def test_an_undecided_check_comes_back_a_day_later(tmp_path: Path) -> None:
     conn = database.connect(db)
     assert bodies(db, "winner") == []
     assert conn.execute("SELECT due FROM timers WHERE kind = 'winner'").fetchall() == [(T0 + 2 * DAY,)]
+
+
+def test_erasing_a_customer_removes_them_from_the_experiments(tmp_path: Path) -> None:
+    from engine.runtimes.embedded import queries
+
+    root = write_workspace(tmp_path / "ws", journeys={"promo": OFFER},
+                           templates={"offer.email.html": email("A"), "offer_b.email.html": email("B")})
+    db = tmp_path / "nudge.db"
+    database.create(db)
+    clock = Clock(T0)
+    ingest({"db": db, "clock": clock}, *(signup(f"c{n}", T0) for n in range(3)))
+    run(processor(root, db, clock))
+    conn = database.connect(db)
+    assert queries.erase(conn, "c1")
+    assert sorted(c for (c,) in conn.execute("SELECT customer FROM exposures")) == ["c0", "c2"]
