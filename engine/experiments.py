@@ -190,6 +190,26 @@ class Ledger:
             exposure.opened = True
             exposure.clicked = exposure.clicked or clicked
 
+    def dump(self) -> dict[str, Any]:
+        """The exposures and their links, as JSON (one customer's, kept in its record by the Kafka runtime)."""
+        return {"exposures": [[*e.experiment, e.arm, e.opened, e.clicked, e.converted, e.value] for e in self.exposures],
+                "messages": self._by_message, "pending": {"\x1f".join(k): v for k, v in self._pending.items()},
+                "in_split": {"\x1f".join(k): v for k, v in self._in_split.items()},
+                "started": {"\x1f".join(k): at.isoformat() for k, at in self.started.items()}}
+
+    @classmethod
+    def load(cls, experiments: dict[ExperimentKey, Experiment], data: Mapping[str, Any] | None) -> Ledger:
+        ledger = cls(experiments)
+        if not data:
+            return ledger
+        ledger.exposures = [_Exposure((j, s), arm, opened, clicked, converted, value)
+                            for j, s, arm, opened, clicked, converted, value in data["exposures"]]
+        ledger._by_message = {k: list(v) for k, v in data["messages"].items()}
+        ledger._pending = {_pair(k): list(v) for k, v in data["pending"].items()}
+        ledger._in_split = {_pair(k): list(v) for k, v in data["in_split"].items()}
+        ledger.started = {_pair(k): datetime.fromisoformat(v) for k, v in data["started"].items()}
+        return ledger
+
     def arms(self, key: ExperimentKey) -> dict[str, Arm]:
         """The experiment's tally per arm, every arm written listed first (an arm nobody met has 0 recipients)."""
         arms = {name: Arm() for name in self.experiments[key].arms}
@@ -208,16 +228,25 @@ class Ledger:
 
     def decide(self, key: ExperimentKey, now: datetime) -> Decision:
         """The check due at `now`: a winner by the test, the default at the last check, or the next check's time."""
-        experiment = self.experiments[key]
-        rule = experiment.rule
-        assert rule is not None   # only judged experiments get checks
-        winner = verdict(rule, self.arms(key), experiment.candidates)
-        if winner is not None:
-            return Decision(experiment, winner, "significant", None)
-        later = next_check(rule, self.started[key], now)
-        if later is None:
-            return Decision(experiment, experiment.default, "no_winner_in_time", None)
-        return Decision(experiment, None, None, later)
+        return decide(self.experiments[key], self.arms(key), self.started[key], now)
+
+
+def decide(experiment: Experiment, arms: Mapping[str, Arm], started: datetime, now: datetime) -> Decision:
+    """The check due at `now` of an experiment started at `started`, on these tallies."""
+    rule = experiment.rule
+    assert rule is not None   # only judged experiments get checks
+    winner = verdict(rule, arms, experiment.candidates)
+    if winner is not None:
+        return Decision(experiment, winner, "significant", None)
+    later = next_check(rule, started, now)
+    if later is None:
+        return Decision(experiment, experiment.default, "no_winner_in_time", None)
+    return Decision(experiment, None, None, later)
+
+
+def _pair(joined: str) -> tuple[str, str]:
+    first, _, second = joined.partition("\x1f")
+    return first, second
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from engine.runtimes.kernel.codecs import epoch, from_epoch
 from engine.state import CustomerState, anon_key
 
 Table = TableT[bytes, Any]  # a Table or GlobalTable of raw bytes
+SEP = "\x1f"
 _DELETED = object()
 WRITE_TIMEOUT = 60.0  # seconds for the broker to take a batch's changelog records
 
@@ -39,6 +40,11 @@ WRITE_TIMEOUT = 60.0  # seconds for the broker to take a batch's changelog recor
 def partition_for(key: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2, positive), as producers place keyed records."""
     return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def winner_key(journey: str, step: str, partition: int) -> bytes:
+    """Where the `experiments` table keeps the winner a partition took (winners.py)."""
+    return SEP.join(("w", journey, step, str(partition))).encode()
 
 
 def timer_to_json(timer: Timer) -> dict[str, Any]:
@@ -61,12 +67,16 @@ class Record:
     offset: int = -1
     version: str = ""
     moved_to: str | None = None
+    tests: dict[str, Any] | None = None   # the customer's exposures to content tests (winners.py)
 
     def encode(self) -> bytes:
         """A header line, then the state: the due index and reloads read only the header."""
-        header = orjson.dumps({"offset": self.offset, "timers": self.timers, "version": self.version,
-                               "active": len(self.state.instances) if self.state is not None else 0,
-                               "moved_to": self.moved_to})
+        head: dict[str, Any] = {"offset": self.offset, "timers": self.timers, "version": self.version,
+                                "active": len(self.state.instances) if self.state is not None else 0,
+                                "moved_to": self.moved_to}
+        if self.tests is not None:
+            head["tests"] = self.tests
+        header = orjson.dumps(head)
         return header + b"\n" + (state_codec.dumps(self.state) if self.state is not None else b"")
 
     @classmethod
@@ -74,7 +84,7 @@ class Record:
         header, _, state = data.partition(b"\n")
         head = orjson.loads(header)
         return cls(state_codec.loads(state) if state else None, head["timers"], head["offset"], head.get("version", ""),
-                   head.get("moved_to"))
+                   head.get("moved_to"), head.get("tests"))
 
     @staticmethod
     def header(data: bytes) -> dict[str, Any]:
@@ -152,7 +162,7 @@ class FaustStore:
     """
 
     def __init__(self, tables: Tables, key: str, partition: int, offset: int, writes: Writes) -> None:
-        self.tables, self.key, self.writes = tables, key, writes
+        self.tables, self.key, self.writes, self.partition = tables, key, writes, partition
         self.marker = f"{partition}:{offset}".encode()
         data = writes.get(tables.customers, key.encode())
         self.record = Record.decode(data) if data else Record()
@@ -232,8 +242,12 @@ class FaustStore:
             self.writes.set(self.tables.suppressions, address.lower().encode(), reason.encode())
 
     def winner(self, journey: str, step: str) -> str | None:
-        """The Kafka runtime does not decide winners yet: its content tests keep their split (docs/journeys.md)."""
-        return None
+        """As this partition took it, at its own offset (winners.py); None where winners are not kept."""
+        table = self.tables.experiments
+        if table is None:
+            return None
+        value = self.writes.get(table, winner_key(journey, step, self.partition))
+        return value.decode() if value else None
 
 
 @dataclass(frozen=True)
@@ -243,3 +257,4 @@ class Tables:
     aliases: Table
     suppressions: Table
     progress: Table  # see progress.py
+    experiments: Table | None = None  # global: content tests' tallies and winners (winners.py)
