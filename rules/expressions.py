@@ -7,10 +7,13 @@ so `profile.ltv >= 500` is simply false for a customer without `ltv`.
 from __future__ import annotations
 
 import difflib
+import functools
+import re
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2.filters import FILTERS
 from jinja2.exceptions import SecurityError, TemplateAssertionError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -62,8 +65,8 @@ def _in_segment(context: Context, name: str) -> bool:
 
 
 def checked_binop(operator: str, left: Any, right: Any) -> Any:
-    """`*` and `**`, refused when they would build something huge (`[1] * 10**12`): the one
-    check used when an expression is compiled and when it runs."""
+    """`*`, `**` and `%`, refused when they would build something huge (`[1] * 10**12`,
+    `'%999999999d' % 1`): the one check used when an expression is compiled and when it runs."""
     if operator == "*":
         for repeated, times in ((left, right), (right, left)):
             if isinstance(repeated, (str, list, tuple)) and isinstance(times, int) and len(repeated) * times > MAX_ITEMS:
@@ -73,17 +76,89 @@ def checked_binop(operator: str, left: Any, right: Any) -> Any:
         if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right * abs(left).bit_length() > MAX_BITS:
             raise SecurityError(f"'**' would build a number of over {MAX_BITS} bits")
         return left**right
+    if operator == "%":
+        if isinstance(left, str):
+            _check_percent_format(left, right)
+        return left % right
     raise AssertionError(f"operator {operator} is not intercepted")
 
 
-class Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox with `*` and `**` checked; intercepted operators are also never
-    folded at compile time, so a template or expression cannot fill memory while it loads."""
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\d+|\*)?(?:\.(\d+|\*))?")
+SIZED_FILTERS = frozenset({"center", "indent", "batch", "slice", "format"})
+"""Filters (and str methods, below) whose numeric arguments set the size of what they build."""
+SIZED_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 
-    intercepted_binops = frozenset({"*", "**"})
+
+def _check_size(what: str, values: Iterable[Any]) -> None:
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ITEMS:
+            raise SecurityError(f"'{what}' would build {abs(value)} items (at most {MAX_ITEMS})")
+
+
+def _check_percent_format(text: str, args: Any) -> None:
+    """Widths and precisions in a `%` format, and the arguments a `*` width takes."""
+    for match in _PERCENT_SPEC.finditer(text):
+        for part in match.groups():
+            if part == "*":
+                _check_size("%", args if isinstance(args, tuple) else (args,))
+            elif part:
+                _check_size("%", (int(part),))
+
+
+def _check_brace_format(text: str, args: Iterable[Any]) -> None:
+    """Widths and precisions in a `str.format` spec, and the arguments a nested `{}` width takes."""
+    for spec in re.findall(r"\{[^{}]*?:((?:[^{}]|\{[^{}]*\})*)\}", text):
+        _check_size("format", (int(digits) for digits in re.findall(r"\d+", spec)))
+        if "{" in spec:
+            _check_size("format", args)
+
+
+def _sized_filter(name: str, function: Any) -> Any:
+    """`function` with its size arguments checked first (`'x'|center(10**9)` builds 1 GB)."""
+    skip = 2 if hasattr(function, "jinja_pass_arg") else 1  # the context or environment, then the value
+
+    @functools.wraps(function)  # keeps `jinja_pass_arg`, so Jinja still passes what it needs
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        value, sizes = args[skip - 1], args[skip:]
+        if name == "format" and isinstance(value, str):
+            _check_percent_format(value, sizes or kwargs)
+        _check_size(name, (*sizes, *kwargs.values()))
+        return function(*args, **kwargs)
+
+    return checked
+
+
+class Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox with `*`, `**`, `%`, size-setting filters and str methods
+    checked; intercepted operators are also never folded at compile time, so a template or
+    expression cannot fill memory while it loads or runs."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.filters.update({name: _sized_filter(name, FILTERS[name]) for name in SIZED_FILTERS})
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         return checked_binop(operator, left, right)
+
+    def call(self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(getattr(__obj, "__self__", None), str) and getattr(__obj, "__name__", "") in SIZED_METHODS:
+            _check_size(__obj.__name__, (*args, *kwargs.values()))
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        """Jinja's sandboxed `str.format`, with the widths of its format checked first."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            mapped = [item for arg in args if isinstance(arg, Mapping) for item in arg.values()]  # format_map
+            _check_brace_format(value.__self__, (*args, *mapped, *kwargs.values()))
+            return str(wrapped(*args, **kwargs))
+
+        return checked
 
 
 def make_environment(autoescape: bool = False, undefined: type[Undefined] = Missing) -> Sandbox:
@@ -186,6 +261,14 @@ def huge_literal(tree: nodes.Node) -> tuple[int, str] | None:
     """The line and reason where `*` or `**` of literals would build something huge, so that it
     is reported when the workspace loads rather than at each run; None when there is none."""
     folded: dict[int, Any] = {}
+    for sized in tree.find_all(nodes.Filter):
+        if sized.name in SIZED_FILTERS:
+            try:
+                _check_size(sized.name, (_fold(arg, folded) for arg in [*sized.args, *(kw.value for kw in sized.kwargs)]))
+            except nodes.Impossible:
+                pass
+            except SecurityError as exc:
+                return sized.lineno, str(exc)
     for node in tree.find_all((nodes.Mul, nodes.Pow)):
         try:
             _fold(node, folded)

@@ -51,7 +51,8 @@ def test_a_repetition_built_from_customer_data_is_refused_when_it_runs() -> None
 def test_compiling_folds_no_constants_so_a_filter_cannot_fill_memory_at_load() -> None:
     tracemalloc.start()
     try:
-        ExpressionCompiler([]).compile("profile.name == 'a'|center(200000000)")
+        with pytest.raises(ExpressionError, match="'center' would build 200000000 items"):
+            ExpressionCompiler([]).compile("profile.name == 'a'|center(200000000)")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -63,3 +64,42 @@ def test_a_template_with_a_huge_literal_repetition_is_refused_at_its_line() -> N
                              "t.sms.txt": "{{ '-' * 20 }} ok"})
     assert [str(p) for p in templates.problems] == [
         "templates/hi.email.html:5:1: '*' would build 2000000000000 items (at most 100000)"]
+
+
+@pytest.mark.parametrize("source", [
+    "'a'|center(profile.n)", "'a'|indent(profile.n)", "[1]|batch(profile.n, 0)|list", "[1]|slice(profile.n)|list",
+    "'%*d'|format(profile.n, 1)", "'%*d' % (profile.n, 1)", "'x'.ljust(profile.n)", "'x'.zfill(profile.n)",
+    "'\\t'.expandtabs(profile.n)", "'{:>{}}'.format('a', profile.n)", "'{x:>{w}}'.format_map({'x': 1, 'w': profile.n})",
+])
+def test_a_width_taken_from_customer_data_cannot_build_a_huge_string(source: str) -> None:
+    expression = ExpressionCompiler([]).compile(source)
+    assert expression.evaluate({"profile": {"n": 3}})  # a sensible width still works
+    tracemalloc.start()
+    try:
+        with pytest.raises(SecurityError, match="would build 1000000000 items"):
+            expression.evaluate({"profile": {"n": 10**9}})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000
+
+
+@pytest.mark.parametrize(("source", "reason"), [
+    ("'a'|center(10**9) == profile.name", "'center' would build 1000000000 items (at most 100000)"),
+    ("'%999999999d' % profile.n", "'%' would build 999999999 items (at most 100000)"),
+    ("'{:999999999}'.format(profile.n)", "'format' would build 999999999 items (at most 100000)"),
+])
+def test_a_literal_huge_width_is_refused(source: str, reason: str) -> None:
+    try:
+        expression = ExpressionCompiler([]).compile(source)
+    except ExpressionError as exc:  # found when the workspace loads
+        assert str(exc) == reason
+        return
+    with pytest.raises(SecurityError, match=re.escape(reason)):  # or, at the latest, before it allocates
+        expression.evaluate({"profile": {"n": 1, "name": "a"}})
+
+
+def test_a_template_with_a_huge_literal_width_is_refused_at_its_line() -> None:
+    templates = TemplateSet({"hi.email.html": email("Hi", "<p>x</p>\n{{ profile.first_name|center(10**9) }}")})
+    assert [str(p) for p in templates.problems] == [
+        "templates/hi.email.html:5:1: 'center' would build 1000000000 items (at most 100000)"]
