@@ -329,14 +329,14 @@ class Compiler:
             program[j] = m.Instruction(m.Jump(end), "", program[j].variant)
         variants = tuple(m.Variant(v.name, v.weight, end if st is None else st, st is None)
                          for v, st in zip(spec.variants, starts))
-        winner = self.winner(spec.winner, pos, (*here, "split", "winner"))
+        winner = self.winner(spec.winner)
         if winner is not None and sum(not v.holdout for v in variants) < 2:
             self.problems.append(pos.problem((*here, "split", "winner"),
                                              "'winner' needs two variants with steps (a holdout never wins)"))
         program[at] = m.Instruction(m.Split(spec.name, variants, winner), step_id, variant, line)
 
     @staticmethod
-    def winner(model: s.WinnerModel | None, pos: Positions, path: Path) -> m.WinnerRule | None:
+    def winner(model: s.WinnerModel | None) -> m.WinnerRule | None:
         if model is None:
             return None
         return m.WinnerRule(m.Metric(model.metric), parse_duration(model.after), model.min_per_variant,
@@ -345,7 +345,7 @@ class Compiler:
     def content_test(self, step: s.SendStepModel, pos: Positions, here: Path) -> tuple[tuple[m.ContentVariant, ...],
                                                                                       m.WinnerRule | None]:
         """SPEC §11: a send step's variants (each template checked like the step's) and its winner rule."""
-        winner = self.winner(step.winner, pos, (*here, "winner"))
+        winner = self.winner(step.winner)
         if step.send == "webhook" and (step.variants or winner):
             self.problems.append(pos.problem((*here, "variants" if step.variants else "winner"),
                                              "a content test sends email or sms, not a webhook"))
