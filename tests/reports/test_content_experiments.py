@@ -142,3 +142,14 @@ def test_the_html_report_shows_the_content_test_with_its_arms_verdict_and_winner
     assert rows[2][:7] == ["B", "4", "4", "3", "1", "75.0%", "30.1% – 95.4%"]
     assert "Winner: B, chosen 2026-03-04 10:00 UTC (significant); 2 sends used it since" in html
     assert "B chosen on 2026-03-04T10:00:00Z (click rate; significant)" in html
+
+
+def test_the_journey_map_names_a_content_test_and_its_winner_rule() -> None:
+    from engine.reports.journey_map import structure
+
+    [journey] = Harness(journeys={"promo": OFFER}, templates=TEMPLATES).workspace.journeys
+    [send_node] = [n for n in structure(journey).nodes if n.kind == "send"]
+    assert send_node.detail == ("content test: A 50% · B offer_b 50%", "winner by click rate after 3d")
+    [split] = Harness(journeys={"promo": SPLIT}, templates=TEMPLATES).workspace.journeys
+    [split_node] = [n for n in structure(split).nodes if n.kind == "split"]
+    assert split_node.detail == ("winner by conversion rate after 2d",)
