@@ -9,6 +9,7 @@ either records the winner or sets the next check.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from datetime import datetime
 from typing import Any, Iterator, Mapping, Sequence
@@ -77,10 +78,12 @@ def _history(conn: sqlite3.Connection, experiment: Experiment) -> Iterator[tuple
     records of this journey, and their provider events."""
     journey = experiment.journey
     customers: set[str] = set()
+    started = math.inf
     for arm, customer, message_id, at in conn.execute(
             "SELECT arm, customer, message_id, at FROM exposures WHERE journey = ? AND step = ? ORDER BY rowid",
             (journey, experiment.step)):
         customers.add(customer)
+        started = min(started, at)
         yield at, _EXPOSED, Exposure(journey, experiment.step, arm, customer, message_id, from_epoch(at))
     people = sorted(customers)
     for start in range(0, len(people), CHUNK):
@@ -93,7 +96,8 @@ def _history(conn: sqlite3.Connection, experiment: Experiment) -> Iterator[tuple
             rank = {"entered": _ENTERED, "send": _SENT}.get(record["type"], _CONVERTED)
             yield parse_timestamp(record["at"]).timestamp(), rank, record
         for received_at, body in conn.execute(f"SELECT received_at, body FROM events WHERE customer IN ({marks}) "
-                                              "AND status != 'erased' ORDER BY seq", chunk):
+                                              "AND received_at >= ? AND status != 'erased' ORDER BY seq",
+                                              (*chunk, started)):   # an open comes after its message
             event = orjson.loads(body)
             if event.get("type") in OPENED_EVENTS | CLICKED_EVENTS:
                 yield received_at, _EVENT, (event["type"], event.get("properties") or {})
