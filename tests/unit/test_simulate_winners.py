@@ -28,7 +28,13 @@ steps:
 START = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
 
 
-def backtest(metric: str, days: int = 6) -> tuple[Harness, list[dict[str, Any]]]:
+def backtest(metric: str) -> tuple[Harness, list[dict[str, Any]]]:
+    """The records of `backtest_input`."""
+    h, events = backtest_input(metric)
+    return h, h.run(events)
+
+
+def backtest_input(metric: str, days: int = 6) -> tuple[Harness, list[dict[str, Any]]]:
     """40 sign-ups a day for `days` days, each at its own hour; B's recipients click (and buy) four times
     as often as A's: the input carries, an hour after each send, the provider's click and a purchase."""
     h = Harness(journeys={"promo": OFFER % metric}, templates=TEMPLATES)
@@ -51,7 +57,7 @@ def backtest(metric: str, days: int = 6) -> tuple[Harness, list[dict[str, Any]]]
                            "properties": {"message_id": mid, "url": "https://shop.example/"}})
             events.append({"type": "purchase", "customer_id": customer, "timestamp": iso(at),
                            "properties": {"total": 30.0}})
-    return h, h.run(events)
+    return h, events
 
 
 def test_b_clearly_wins_on_clicks_at_the_first_check_and_every_later_send_uses_it() -> None:
