@@ -146,7 +146,9 @@ class Processor:
                 "ORDER BY due, rowid LIMIT ?", (now, cutoff, limit)).fetchall()
             work: list[tuple[float, int, int, Any]] = [(received_at, ordering.EVENT, seq, body)
                                                        for seq, body, received_at in events]
-            work += [(due, ordering.TIMER, n, (tid, Timer(from_epoch(due), key, kind, journey, token)))
+            # a winner check goes after the customers' timers due at its time, as in simulate
+            work += [(due, ordering.TIMER, n + (len(timers) if kind == TimerKind.WINNER else 0),
+                      (tid, Timer(from_epoch(due), key, kind, journey, token)))
                      for n, (tid, due, key, kind, journey, token) in enumerate(timers)]
             work.sort(key=lambda w: ordering.input_order(w[0], w[1], w[2]))
             del work[limit:]
