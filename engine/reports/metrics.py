@@ -135,7 +135,7 @@ class Tally:
         if kind == "winner":
             self.winners[(journey, str(r.get("step")))] = r
             return
-        if kind in ("entered", "converted"):
+        if kind in ("entered", "converted") and self.ledger.experiments:   # content tests only
             self.ledger.record(r)
         if kind == "entered":
             self._journey(journey).entered += 1
@@ -218,7 +218,8 @@ class Tally:
         if kind in self.order_types:
             self._order(e)
             return
-        self.ledger.event(kind, e.get("properties") or {})
+        if self.ledger.experiments:
+            self.ledger.event(kind, e.get("properties") or {})
         flag = PROVIDER_EVENTS.get(kind)
         if flag is None:
             return
