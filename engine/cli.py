@@ -160,6 +160,7 @@ def preview(
     channel: Annotated[Optional[str], typer.Option(help="email or sms, when a template of each channel has this name.")] = None,
     locale: Annotated[Optional[str], typer.Option(help="Render the variant for this locale (e.g. fr), as profile.locale would.")] = None,
     variant: Annotated[Optional[str], typer.Option(help="The split variant the customer is in (journey.variant).")] = None,
+    iteration: Annotated[Optional[int], typer.Option(help="The pass of the repeat sending it (journey.iteration; default 1 inside a repeat).")] = None,
     html_out: Annotated[Optional[Path], typer.Option(help="Where to write the email HTML (default: a new temporary folder).")] = None,
 ) -> None:
     """Render one template as a customer would get it: subject, text, SMS as sent, and the HTML to a file.
@@ -171,7 +172,7 @@ def preview(
     from engine.links import SignedLinks
     from engine.runtimes.simulate import SIMULATE_BASE_URL, SIMULATE_SECRET
     from engine.state import ActivityMap
-    from rules.preview import channels_of, sample, variants_of
+    from rules.preview import channels_of, repeated, sample, variants_of
 
     loaded = _load(workspace)
     ws = loaded.workspace
@@ -205,6 +206,8 @@ def preview(
                     "variant": {name: variant for name in splits} if variant else {}},
         "now": now, "settings": ws.settings.raw,
     }
+    if iteration is not None or repeated(picked.journey, template, chosen):
+        context["journey"]["iteration"] = iteration or 1
     if chosen == "email":
         context["unsubscribe_url"] = SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL).unsubscribe_url("preview", chosen)
     try:

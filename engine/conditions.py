@@ -14,6 +14,8 @@ def context(turn: Turn, journey: Journey, inst: Instance | None, event: dict[str
     state = turn.state
     if inst is not None:
         jctx = {"id": journey.id, "name": journey.name, "entered_at": inst.entered_at, "variant": inst.variants}
+        if inst.iterations:  # SPEC §15: undefined outside a repeat
+            jctx["iteration"] = inst.iteration
         trigger = inst.trigger_event
     else:
         jctx = {"id": journey.id, "name": journey.name, "entered_at": turn.now, "variant": {}}

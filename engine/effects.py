@@ -109,6 +109,13 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class Unschedule:
+    """A timer set earlier is void (its wake-up was re-planned): a runtime drops it rather than fire it."""
+
+    timer_id: str
+
+
+@dataclass(frozen=True)
 class Diagnostic:
     """A run-time expression or template failure: counted as false, reported, never fatal."""
 
@@ -132,4 +139,4 @@ class Exposure:
     at: datetime
 
 
-Effect = Union[Output, Dispatch, Schedule, Diagnostic, Exposure]
+Effect = Union[Output, Dispatch, Schedule, Unschedule, Diagnostic, Exposure]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import assert_never
 
 from engine.cohorts import assign
 from engine.conditions import attempt, holds
 from engine.effects import ExitReason, Timer
-from engine.model import ExitStep, If, Journey, Jump, Send, Split, Update, Wait, WaitFor, WaitUntil, Workspace
+from engine.model import (ExitStep, If, Journey, Jump, Repeat, Send, Split, Update, Wait, WaitFor, WaitUntil,
+                          Workspace)
 from engine.planning import Planner
-from engine.scheduling import customer_zone, next_local_time
+from engine.scheduling import chosen_days, chosen_time, customer_zone, next_local_time
 from engine.sending import Sending
 from engine.state import Instance, Waiting
 from engine.turn import Flow, Turn
@@ -20,11 +22,12 @@ class Interpreter:
 
     def __init__(self, workspace: Workspace, sending: Sending, planner: Planner) -> None:
         self.settings = workspace.settings
+        self.journeys = workspace.journeys
         self.sending = sending
         self.planner = planner
 
     def run(self, turn: Turn, journey: Journey, inst: Instance, pc: int, *, deferred: bool = False) -> None:
-        """Run from `pc` until the instance waits or ends; no step loops, so this ends."""
+        """Run from `pc` until the instance waits or ends; only a repeat loops, and it has a wait and a bound."""
         program = journey.program
         inst.waiting = None
         inst.due = None
@@ -53,8 +56,7 @@ class Interpreter:
                     turn.park(journey.id, inst, Waiting.TIMER, turn.now + action.duration)
                     return
                 case WaitUntil():
-                    tz = customer_zone(turn.state.traits.get("timezone"), self.settings.timezone)
-                    turn.park(journey.id, inst, Waiting.TIMER, next_local_time(turn.now, action.at, tz, action.days))
+                    turn.park(journey.id, inst, Waiting.TIMER, self._wake_up(turn, journey, inst, action))
                     return
                 case WaitFor():
                     turn.park(journey.id, inst, Waiting.EVENT, turn.now + action.timeout)
@@ -69,6 +71,15 @@ class Interpreter:
                 case Update():
                     self._update(turn, journey, inst, action, ins.step_id)
                     pc += 1
+                case Repeat():
+                    passes = inst.iterations.get(action.key, 0)
+                    if passes >= action.times or (
+                            action.until is not None and holds(turn, journey, inst, action.until, ins.step_id)):
+                        inst.iterations.pop(action.key, None)
+                        pc = action.end_pc
+                    else:
+                        inst.iterations[action.key] = passes + 1
+                        pc += 1
                 case ExitStep():
                     turn.exit(journey.id, inst, ExitReason.EXIT_STEP)
                     return
@@ -83,6 +94,8 @@ class Interpreter:
         waiting = inst.waiting
         match waiting:  # the commonest first: each case is an enum member lookup
             case Waiting.TIMER | None:
+                if inst.iterations and inst.due is not None and isinstance(journey.program[inst.pc].action, WaitUntil):
+                    inst.woke[inst.step_id] = inst.due  # the next pass wakes strictly after it
                 self.run(turn, journey, inst, inst.pc + 1)
             case Waiting.EVENT:
                 action = journey.program[inst.pc].action
@@ -92,6 +105,38 @@ class Interpreter:
                 self.run(turn, journey, inst, inst.pc, deferred=True)
             case _:
                 assert_never(waiting)
+
+    def replan(self, turn: Turn) -> None:
+        """The profile changed: instances waiting for a time the customer chooses wake at the new one."""
+        instances = turn.state.instances
+        if not instances:
+            return
+        for journey in self.journeys:
+            inst = instances.get(journey.id)
+            if inst is None or inst.waiting != Waiting.TIMER:  # a decoded state holds the plain string
+                continue
+            action = journey.program[inst.pc].action
+            if isinstance(action, WaitUntil) and action.chosen:
+                due = self._wake_up(turn, journey, inst, action)
+                if due != inst.due:
+                    turn.park(journey.id, inst, Waiting.TIMER, due)  # the new generation makes the old timer stale
+
+    def _wake_up(self, turn: Turn, journey: Journey, inst: Instance, action: WaitUntil) -> datetime:
+        """SPEC §4, §15: the next local time in the customer's zone, read from their profile when chosen
+        (the default when it gives none); in a repeat, strictly after the previous pass's wake-up here."""
+        at, days = action.at, action.days
+        if action.at_expr is not None:
+            ok, value = attempt(turn, journey, inst, action.at_expr, inst.step_id)
+            at = (chosen_time(value) if ok else None) or action.at
+        if action.days_expr is not None:
+            ok, value = attempt(turn, journey, inst, action.days_expr, inst.step_id)
+            days = (chosen_days(value) if ok else None) or action.days
+        tz = customer_zone(turn.state.traits.get("timezone"), self.settings.timezone)
+        since = turn.now
+        previous = inst.woke.get(inst.step_id)
+        if previous is not None and previous >= since:
+            since = previous + timedelta(microseconds=1)
+        return next_local_time(since, at, tz, days)
 
     def _update(self, turn: Turn, journey: Journey, inst: Instance, update: Update, step: str) -> None:
         traits = turn.state.traits
@@ -111,3 +156,4 @@ class Interpreter:
             traits.pop(key, None)
         if traits != before:
             self.planner.dates(turn)
+            self.replan(turn)

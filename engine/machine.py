@@ -16,7 +16,7 @@ from engine.events import Event
 from engine.identity import Identity
 from engine.interpreter import Interpreter
 from engine.migration import Fate, judge
-from engine.model import Workspace
+from engine.model import Repeat, Workspace
 from engine.planning import Planner
 from engine.ports import Links, Store
 from engine.profiles import apply_builtin, count_activity, merge_traits
@@ -61,6 +61,7 @@ class Engine:
         apply_builtin(state, event, self.store)
         if changed:
             self.planner.dates(turn)
+            self.interpreter.replan(turn)
             if self.settings.double_opt_in:
                 self.confirmation.request(turn)
         if not late:
@@ -103,6 +104,7 @@ class Engine:
         turn = Turn(state, now, self.settings)
         if merge_traits(state, traits):
             self.planner.dates(turn)
+            self.interpreter.replan(turn)
         self.store.put_customer(state)
         return turn.effects
 
@@ -126,5 +128,7 @@ class Engine:
                 turn.exit(journey_id, inst, ExitReason.STEP_REMOVED)
             elif verdict.pc is not None:
                 inst.pc = verdict.pc
+                keep = {i.action.key for i in self.by_id[journey_id].program if isinstance(i.action, Repeat)}
+                inst.iterations = {key: n for key, n in inst.iterations.items() if key in keep}  # repeats edited away
         self.store.put_customer(state)
         return turn.effects

@@ -193,8 +193,15 @@ class Wait:
 
 @dataclass(frozen=True)
 class WaitUntil:
-    at: time
-    days: frozenset[int] | None  # Monday is 0, as datetime.weekday()
+    at: time                     # the time, or with `at_expr` its default
+    days: frozenset[int] | None  # Monday is 0, as datetime.weekday(); with `days_expr` the default
+    at_expr: Expr | None = None      # SPEC §15: the customer's chosen time, read when the step is reached
+    days_expr: Expr | None = None    # SPEC §15: the customer's chosen weekdays
+
+    @property
+    def chosen(self) -> bool:
+        """Read from the customer: re-planned when their profile changes while they wait."""
+        return self.at_expr is not None or self.days_expr is not None
 
 
 @dataclass(frozen=True)
@@ -234,6 +241,16 @@ class Update:
 
 
 @dataclass(frozen=True)
+class Repeat:
+    """SPEC §15: the head of a loop; the body follows and ends in a Jump back here."""
+
+    key: str               # the repeat's step id: its passes are counted under it in Instance.iterations
+    times: int             # the number of passes, or with `until` the most
+    until: Expr | None
+    end_pc: int            # the instruction after the body
+
+
+@dataclass(frozen=True)
 class ExitStep:
     pass
 
@@ -243,7 +260,7 @@ class Jump:
     target: int
 
 
-Action = Union[Send, Wait, WaitUntil, WaitFor, If, Split, Update, ExitStep, Jump]
+Action = Union[Send, Wait, WaitUntil, WaitFor, If, Split, Update, Repeat, ExitStep, Jump]
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,42 @@ def next_local_time(now: datetime, at: time, tz: ZoneInfo, days: frozenset[int] 
     raise AssertionError("a weekday repeats within a week")
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def chosen_time(value: object) -> time | None:
+    """A customer's chosen time of day: text `HH:MM` (24-hour; `7:30` too); anything else is None."""
+    if not isinstance(value, str):
+        return None
+    hours, sep, minutes = value.strip().partition(":")
+    if not sep or not hours.isdigit() or len(hours) > 2 or not minutes.isdigit() or len(minutes) != 2:
+        return None
+    if int(hours) > 23 or int(minutes) > 59:
+        return None
+    return time(int(hours), int(minutes))
+
+
+def chosen_days(value: object) -> frozenset[int] | None:
+    """A customer's chosen weekdays: a list of `mon`..`sun` (or full names, any case), or one such name.
+
+    Anything else, an empty list or a list with one unknown name included, is None: the default applies.
+    """
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list | tuple) or not names:
+        return None
+    days = set()
+    for name in names:
+        word = name.strip().lower() if isinstance(name, str) else ""
+        if word in WEEKDAYS:
+            days.add(WEEKDAYS.index(word))
+        elif word in _FULL_DAYS:
+            days.add(_FULL_DAYS.index(word))
+        else:
+            return None
+    return frozenset(days)
+
+
 def quiet_until(now: datetime, quiet: QuietHours | None, tz: ZoneInfo) -> datetime | None:
     """When quiet hours end, if `now` is inside them; else None."""
     if quiet is None:

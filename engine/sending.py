@@ -18,7 +18,7 @@ from engine.ports import Links, Store
 from engine.send_decision import Decision, Failed, Held, Sent, Skipped, Suppressed, decide
 from engine.state import CustomerState, Instance, Waiting
 from engine.tracking import with_utm
-from engine.turn import Flow, Turn, iso, message_id
+from engine.turn import Flow, Turn, iso, iteration_of, message_id, pass_of
 
 
 class Sending:
@@ -38,7 +38,7 @@ class Sending:
             turn.exit(journey.id, inst, ExitReason.FILTER)
             return Flow.STOP
         condition = deferred or send.when is None or holds(turn, journey, inst, send.when, step)
-        mid = message_id(inst.id, step)
+        mid = message_id(inst.id, pass_of(inst))
         state = turn.state
         if send.channel is Channel.WEBHOOK:
             verdict = decide(send, condition=condition, traits=state.traits, sent=state.sent, now=turn.now,
@@ -165,6 +165,7 @@ class Sending:
             journey.id, "send", step=inst.step_id, channel=send.channel.value, template=send.template,
             to=to, status=status, reason=reason, subject=subject, text=text,
             variant=test.label if test else journey.program[inst.pc].variant, transactional=send.transactional, **extra,
+            **iteration_of(inst),
         )
 
 

@@ -38,6 +38,13 @@ class Instance:
     waiting: Waiting | None = None
     due: datetime | None = None  # when the current park ends
     variants: dict[str, str] = field(default_factory=dict)
+    iterations: dict[str, int] = field(default_factory=dict)  # repeat id -> pass under way, outermost first
+    woke: dict[str, datetime] = field(default_factory=dict)   # wait_until step id -> its last wake-up (repeats)
+
+    @property
+    def iteration(self) -> int | None:
+        """`journey.iteration`: the pass of the innermost repeat the instance is in, 1-based."""
+        return next(reversed(self.iterations.values()), None)
 
 
 @dataclass

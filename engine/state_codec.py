@@ -1,4 +1,8 @@
-"""CustomerState to and from JSON-ready dicts, so durable stores keep it as one row."""
+"""CustomerState to and from JSON-ready dicts, so durable stores keep it as one row.
+
+Version-tolerant: a field added later is read with its default when a row written before it lacks it,
+so states saved by an older Nudge (before repeats, say) still load after an upgrade.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,12 @@ def _event_in(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "timestamp": datetime.fromisoformat(ts)} if isinstance(ts, str) else event
 
 
+FORMAT = 2  # 1 (no `format` key): before repeats; 2: instances carry `iterations` and `woke`
+
+
 def dumps(state: CustomerState) -> bytes:
-    """orjson writes dataclasses and aware datetimes (RFC 3339) natively."""
-    return orjson.dumps(state)
+    """orjson writes dataclasses and aware datetimes (RFC 3339) natively; the format leads the object."""
+    return b'{"format":%d,' % FORMAT + orjson.dumps(state)[1:]
 
 
 def loads(data: bytes | str) -> CustomerState:
@@ -39,7 +46,8 @@ def loads(data: bytes | str) -> CustomerState:
             id=i["id"], journey=i["journey"], entered_at=_dt(i["entered_at"]),  # type: ignore[arg-type]
             trigger_event=_event_in(i["trigger_event"]), event=_event_in(i["event"]), pc=i["pc"],
             step_id=i["step_id"], generation=i["generation"], waiting=i["waiting"], due=_dt(i["due"]),
-            variants=i["variants"],
+            variants=i["variants"], iterations=i.get("iterations", {}),
+            woke={step: datetime.fromisoformat(at) for step, at in i.get("woke", {}).items()},
         ) for j, i in raw["instances"].items()},
         history={j: JourneyHistory(
             entries=h["entries"], last_entered_at=_dt(h["last_entered_at"]),

@@ -8,7 +8,7 @@ from enum import StrEnum
 from hashlib import sha256
 from typing import Any
 
-from engine.effects import Diagnostic, Effect, ExitReason, Output, Schedule, Timer, TimerKind
+from engine.effects import Diagnostic, Effect, ExitReason, Output, Schedule, Timer, TimerKind, Unschedule
 from engine.model import Settings
 from engine.state import CustomerState, Instance, JourneyHistory, Waiting
 
@@ -22,6 +22,19 @@ def iso(at: datetime) -> str:
 def message_id(instance_id: str, step_id: str) -> str:
     """Stable across runtimes and replays: the idempotency key of the send."""
     return "msg_" + sha256(f"{instance_id}\x1f{step_id}".encode()).hexdigest()[:24]
+
+
+def pass_of(inst: Instance) -> str:
+    """The step where the instance stands, with its passes when inside repeats: one message per step per pass."""
+    if not inst.iterations:
+        return inst.step_id
+    return inst.step_id + "#" + ".".join(str(n) for n in inst.iterations.values())
+
+
+def iteration_of(inst: Instance) -> dict[str, int]:
+    """SPEC §15: the `iteration` field of the records of steps inside a repeat."""
+    iteration = inst.iteration
+    return {} if iteration is None else {"iteration": iteration}
 
 
 class Flow(StrEnum):
@@ -59,13 +72,18 @@ class Turn:
 
     def park(self, journey_id: str, inst: Instance, waiting: Waiting, due: datetime) -> None:
         """Wait at the current step; the new generation makes the instance's older timers stale."""
+        if inst.waiting is not None and inst.due is not None:  # re-planned while parked: that timer is void
+            self.effects.append(Unschedule(self._step_timer(journey_id, inst, inst.due).id))
         inst.generation += 1
         inst.waiting, inst.due = waiting, due
-        self.effects.append(Schedule(Timer(due, self.state.key, TimerKind.STEP, journey_id, f"{inst.id}#{inst.generation}")))
+        self.effects.append(Schedule(self._step_timer(journey_id, inst, due)))
+
+    def _step_timer(self, journey_id: str, inst: Instance, due: datetime) -> Timer:
+        return Timer(due, self.state.key, TimerKind.STEP, journey_id, f"{inst.id}#{inst.generation}")
 
     def exit(self, journey_id: str, inst: Instance, reason: ExitReason, *, remove: bool = True) -> None:
         """End an instance; `remove=False` when it was never the customer's (a merged-away duplicate)."""
-        self.out(journey_id, "exited", reason=reason, step=inst.step_id or None)
+        self.out(journey_id, "exited", reason=reason, step=inst.step_id or None, **iteration_of(inst))
         if remove:
             self.state.instances.pop(journey_id, None)
         self.state.history.setdefault(journey_id, JourneyHistory()).last_exited_at = self.now

@@ -6,6 +6,7 @@ marketer sees the whole list at once.
 
 from __future__ import annotations
 
+import re
 from datetime import time, timedelta
 from typing import Any, Sequence
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from rules.templates import SUFFIX, TemplateSet
 from rules.yaml_positions import Path, Positions
 
 EXPRESSION_KEYS = frozenset({"where", "audience", "filter", "if", "when", "value"})
+_HHMM = r"([01]\d|2[0-3]):[0-5]\d"
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
 
@@ -245,8 +247,7 @@ class Compiler:
                 case s.WaitStepModel():
                     add(m.Wait(parse_duration(step.wait)))
                 case s.WaitUntilStepModel():
-                    days = frozenset(_WEEKDAYS[d] for d in step.wait_until.days) if step.wait_until.days else None
-                    add(m.WaitUntil(clock(step.wait_until.time), days))
+                    add(self.wait_until(step.wait_until, pos, (*here, "wait_until")))
                 case s.WaitForStepModel():
                     spec = step.wait_for
                     self.check.event_type(spec.event, pos, (*here, "wait_for", "event"))
@@ -265,6 +266,8 @@ class Compiler:
                         program[at] = m.Instruction(m.If(condition, else_pc), step_id, variant, line)
                 case s.SplitStepModel():
                     self.split(step, pos, here, default, step_id, line, variant, program)
+                case s.RepeatStepModel():
+                    self.repeat(step, pos, here, default, step_id, line, variant, program)
                 case s.UpdateStepModel():
                     u = step.update
                     for kind, names in (("set", u.set), ("increment", u.increment), ("unset", u.unset)):
@@ -380,6 +383,52 @@ class Compiler:
             self.problems.append(pos.problem(path, f"invalid subject: {exc}"))
             return None
 
+    def wait_until(self, spec: s.WaitUntilSpec, pos: Positions, path: Path) -> m.WaitUntil:
+        """SPEC §15: a `time` that is HH:MM is literal, anything else an expression, which needs a default."""
+        default = spec.default or s.WaitUntilDefault()
+        at, at_expr = time(0), None
+        if re.fullmatch(_HHMM, spec.time):
+            at = clock(spec.time)
+        else:
+            at_expr = self.expr(spec.time, pos, (*path, "time"))
+            if default.time is None:
+                self.problems.append(pos.problem((*path, "default") if spec.default else path,
+                                                 "an expression time needs a 'default' (e.g. default: {time: \"18:00\"}), "
+                                                 "used when the expression gives no HH:MM"))
+            else:
+                at = clock(default.time)
+        days, days_expr = spec.days, None
+        if isinstance(spec.days, str):
+            days_expr = self.expr(spec.days, pos, (*path, "days"))
+            days = default.days
+            if spec.default is None:
+                self.problems.append(pos.problem(path, "expression days need a 'default' (e.g. default: {days: [mon]}), "
+                                                       "used when the expression gives no list of weekdays"))
+        if spec.default is not None and re.fullmatch(_HHMM, spec.time) and not isinstance(spec.days, str):
+            line, col = pos.of_value((*path, "default"))
+            self.problems.append(Problem(pos.file, line, col, "'default' is used only when time or days is an "
+                                                              "expression: here it never applies", Severity.WARNING))
+        weekdays = frozenset(_WEEKDAYS[d] for d in days) if days else None
+        return m.WaitUntil(at, weekdays, at_expr, days_expr)
+
+    def repeat(self, step: s.RepeatStepModel, pos: Positions, here: Path, default: str, step_id: str,
+               line: int, variant: str | None, program: list[m.Instruction]) -> None:
+        """SPEC §15: a loop head counting passes, the body, and a jump back; the body must wait."""
+        spec = step.repeat
+        if not _waits(step.steps):
+            self.problems.append(pos.problem(here, "a repeat needs a wait, wait_until or wait_for among its steps "
+                                                   "(without one, every pass would send at once)"))
+        until = self.opt_expr(spec.until, pos, (*here, "repeat", "until"))
+        head = len(program)
+        program.append(m.Instruction(m.Jump(-1), step_id, variant, line))
+        before = self._reach
+        self.steps(step.steps, pos, (*here, "steps"), f"{default}.steps.", variant, program)
+        program.append(m.Instruction(m.Jump(head), "", variant))
+        self._reach = _union(before, self._reach)  # no pass at all is possible (an until that holds at once)
+        passes = spec.times if spec.times is not None else spec.max
+        assert passes is not None  # the schema requires times, or max with until
+        program[head] = m.Instruction(m.Repeat(step_id, passes, until, len(program)), step_id, variant, line)
+
     def send(self, step: s.SendStepModel, pos: Positions, here: Path) -> m.Send:
         when = self.opt_expr(step.when, pos, (*here, "when"))
         if step.send == "webhook":
@@ -401,6 +450,21 @@ class Compiler:
         variants, winner = self.content_test(step, pos, here)
         return m.Send(m.Channel(step.send), step.template, when, step.transactional, topic=topic,
                       variants=variants, winner=winner)
+
+
+def _waits(steps: Sequence[Any]) -> bool:
+    """Whether any step of the list, or of the lists inside it, waits."""
+    for step in steps:
+        match step:
+            case s.WaitStepModel() | s.WaitUntilStepModel() | s.WaitForStepModel():
+                return True
+            case s.IfStepModel() if _waits(step.then) or _waits(step.else_):
+                return True
+            case s.SplitStepModel() if any(_waits(v.steps) for v in step.split.variants):
+                return True
+            case s.RepeatStepModel() if _waits(step.steps):
+                return True
+    return False
 
 
 def _union(a: Reach, b: Reach) -> Reach:

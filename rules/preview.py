@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from engine.declared import DeclaredData, FieldType
-from engine.model import DateTrigger, EventTrigger, Journey, Send, Split, Workspace
+from engine.model import DateTrigger, EventTrigger, Journey, Repeat, Send, Split, Workspace
 
 # a made-up value per declared type, for an event no sample has
 _PLACEHOLDER: Mapping[str, Any] = {"string": "sample", "number": 42.5, "integer": 3, "boolean": True,
@@ -72,6 +72,14 @@ def sample(workspace: Workspace, name: str, channel: str, events: Sequence[Mappi
         if earlier is event or earlier == event:
             break
     return Sample(journey, event, traits)
+
+
+def repeated(journey: Journey | None, name: str, channel: str) -> bool:
+    """Whether the journey sends the template from inside a repeat, where `journey.iteration` is defined."""
+    program = journey.program if journey else ()
+    loops = [(pc, ins.action.end_pc) for pc, ins in enumerate(program) if isinstance(ins.action, Repeat)]
+    return any(isinstance(ins.action, Send) and ins.action.template == name and ins.action.channel.value == channel
+               and any(head < pc < end for head, end in loops) for pc, ins in enumerate(program))
 
 
 def variants_of(journey: Journey | None) -> dict[str, list[str]]:

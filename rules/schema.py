@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 from rules.durations import parse_duration
 
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+_HHMM_OR_EXPRESSION = r"^(([01]\d|2[0-3]):[0-5]\d|\s*[^\s\d][\s\S]*)$"  # a time starts with a digit, an expression never
 
 
 class Strict(BaseModel):
@@ -234,9 +235,32 @@ class WaitStepModel(StepBase):
     _check = field_validator("wait")(_duration)
 
 
+class WaitUntilDefault(Strict):
+    time: ClockTime | None = Field(None, description="used when the time expression gives no HH:MM")
+    days: list[Weekday] | None = Field(None, description="used when the days expression gives no weekdays")
+
+
 class WaitUntilSpec(Strict):
-    time: ClockTime
-    days: list[Weekday] | None = None
+    time: str = Field(pattern=_HHMM_OR_EXPRESSION, examples=["10:00", "profile.reminder_time"],
+                      description='local wall-clock time "HH:MM", or an expression giving one (SPEC §15)')
+    days: list[Weekday] | Expression | None = Field(None, description="weekdays, or an expression giving a list of them")
+    default: WaitUntilDefault | None = Field(None, description="required when time or days is an expression")
+
+
+class RepeatSpec(Strict):
+    times: int | None = Field(None, ge=1, le=1000, description="the number of passes")
+    until: Expression | None = Field(None, description="checked before each pass: stop once it holds")
+    max: int | None = Field(None, ge=1, le=1000, description="the most passes, required with until")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> RepeatSpec:
+        if self.times is not None and (self.until is not None or self.max is not None):
+            raise ValueError("a repeat takes either 'times' or 'until' (with 'max'), not both")
+        if self.until is not None and self.max is None:
+            raise ValueError("a repeat with 'until' needs 'max' (at most 1000 passes)")
+        if self.times is None and self.until is None:
+            raise ValueError("a repeat takes either 'times' or 'until' (with 'max')")
+        return self
 
 
 class WaitUntilStepModel(StepBase):
@@ -261,6 +285,11 @@ class IfStepModel(StepBase):
     if_: Expression = Field(alias="if")
     then: list["StepModel"]
     else_: list["StepModel"] = Field([], alias="else")
+
+
+class RepeatStepModel(StepBase):
+    repeat: RepeatSpec
+    steps: list["StepModel"] = Field(min_length=1)
 
 
 class VariantModel(Strict):
@@ -308,7 +337,7 @@ class ExitStepModel(StepBase):
         return {"exit": None} if value == "exit" else value
 
 
-STEP_KINDS = ("send", "wait", "wait_until", "wait_for", "if", "split", "update", "exit")
+STEP_KINDS = ("send", "wait", "wait_until", "wait_for", "if", "split", "repeat", "update", "exit")
 
 
 def _step_kind(value: Any) -> str | None:
@@ -329,6 +358,7 @@ StepModel = Annotated[
         Annotated[WaitForStepModel, Tag("wait_for")],
         Annotated[IfStepModel, Tag("if")],
         Annotated[SplitStepModel, Tag("split")],
+        Annotated[RepeatStepModel, Tag("repeat")],
         Annotated[UpdateStepModel, Tag("update")],
         Annotated[ExitStepModel, Tag("exit")],
     ],
@@ -412,7 +442,7 @@ class WorkspaceModel(Strict):
     journeys: list[JourneyModel] = []
 
 
-for _model in (WaitForStepModel, IfStepModel, VariantModel):
+for _model in (WaitForStepModel, IfStepModel, VariantModel, RepeatStepModel):
     _model.model_rebuild()
 
 

@@ -22,7 +22,7 @@ from rules.yaml_positions import LoadedYaml, Positions, YamlSyntaxError, load_ya
 
 VOCABULARY = known_keys(s.WorkspaceModel, s.JourneyModel, *(
     s.SendStepModel, s.WaitStepModel, s.WaitUntilStepModel, s.WaitForStepModel, s.IfStepModel,
-    s.SplitStepModel, s.UpdateStepModel, s.ExitStepModel, s.EventTriggerModel, s.DateTriggerModel,
+    s.SplitStepModel, s.RepeatStepModel, s.UpdateStepModel, s.ExitStepModel, s.EventTriggerModel, s.DateTriggerModel,
     s.InactivityTriggerModel,
 ))
 

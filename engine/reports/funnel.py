@@ -96,6 +96,16 @@ class Funnel:
         }
 
 
+def iteration_row(f: Funnel) -> dict[str, Any]:
+    """One pass of a step inside a repeat (SPEC §15): its own sends, reach, engagement and last-touch goals."""
+    base = f.delivered if f.reported else f.sent
+    not_sent = sum(f.skipped.values()) + sum(f.suppressed.values()) + sum(f.failed.values())
+    return {"iteration": int(f.id), "sent": f.sent, "recipients": len(f.recipients or ()), "delivered": f.delivered,
+            "opened": f.opened, "clicked": f.clicked, "open_rate": _rate(f.opened, base),
+            "click_rate": _rate(f.clicked, base), "not_sent": not_sent, "conversions": f.conversions,
+            "orders": f.orders, "attributed_revenue": round(f.attributed_revenue, 2)}
+
+
 def daily_row(f: Funnel) -> dict[str, Any]:
     """A day of a journey's time series: the counts only, rates are in the totals."""
     return {"date": f.id, "entered": f.entered, "sent": f.sent, "delivered": f.delivered, "opened": f.opened,

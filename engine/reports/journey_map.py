@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Mapping
 
-from engine.model import (DateTrigger, EventMatch, EventTrigger, ExitStep, If, InactivityTrigger, Journey, Jump, Send,
-                          Split, Update, Wait, WaitFor, WaitUntil, WinnerRule)
+from engine.model import (DateTrigger, EventMatch, EventTrigger, ExitStep, If, InactivityTrigger, Journey, Jump, Repeat,
+                          Send, Split, Update, Wait, WaitFor, WaitUntil, WinnerRule)
 from engine.reports.catalog import holdout_variants
 from engine.reports.content_experiments import METRIC_NAMES
 from engine.reports.formatting import count, money, percent
@@ -130,6 +130,10 @@ def _step(journey: Journey, pc: int) -> Node:
         return Node(node_id, "wait", f"Wait {span(action.duration)}", (), step)
     if isinstance(action, WaitUntil):
         days = f" on {', '.join(DAYS[d] for d in sorted(action.days))}" if action.days else ""
+        if action.chosen:
+            chosen = tuple(_short(e.source) for e in (action.at_expr, action.days_expr) if e is not None)
+            return Node(node_id, "wait", "Wait until the customer's time",
+                        (*chosen, f"else {action.at:%H:%M}{days}", "customer's local time"), step)
         return Node(node_id, "wait", f"Wait until {action.at:%H:%M}{days}", ("customer's local time",), step)
     if isinstance(action, WaitFor):
         return Node(node_id, "wait_for", f"Wait up to {span(action.timeout)} for {action.match.event}",
@@ -138,6 +142,10 @@ def _step(journey: Journey, pc: int) -> Node:
         return Node(node_id, "if", f"If {_short(action.condition.source)}", (), step)
     if isinstance(action, Split):
         return Node(node_id, "split", f"Split {action.name}", _winner_rule(action.winner), step)
+    if isinstance(action, Repeat):
+        if action.until is None:
+            return Node(node_id, "split", f"Repeat {action.times} times", ("journey.iteration counts the passes",), step)
+        return Node(node_id, "split", f"Repeat until {_short(action.until.source)}", (f"at most {action.times} passes",), step)
     if isinstance(action, Update):
         names = [*action.set, *action.increment, *action.unset]
         return Node(node_id, "update", "Update profile", (_short(", ".join(names)),), step)
@@ -190,6 +198,9 @@ def structure(journey: Journey) -> JourneyMap:
                 tag = " (holdout)" if v.name in holdouts and "holdout" not in v.name else ""
                 edges.append(Edge(source, target(v.pc), f"{v.name}{tag} · "
                                   f"{percent(v.weight / total, 0)}", split=action.name, variant=v.name))
+        elif isinstance(action, Repeat):
+            done = f"after {action.times} passes" if action.until is None else "until holds"
+            edges += [Edge(source, target(pc + 1), "each pass"), Edge(source, target(action.end_pc), done)]
         elif not isinstance(action, ExitStep):
             edges.append(Edge(source, target(pc + 1)))
     nodes.append(Node(END, "end", "Journey complete"))

@@ -19,7 +19,7 @@ from engine.content_tests import parse_label
 from engine.experiments import Ledger
 from engine.reports.catalog import Catalog, SplitKey
 from engine.reports.funnel import (BOUNCED, CLICKED, DELIVERED, FLAG_FIELDS, OPENED, PROVIDER_EVENTS, REPORTED, Funnel,
-                                   daily_row)
+                                   daily_row, iteration_row)
 from engine.reports.orders import Order, Touch, credited, order_of, order_types
 from engine.reports.period import Period, parse_at
 
@@ -61,14 +61,16 @@ class Group:
     template: Funnel
     journey_id: str
     own: Funnel   # sends, reasons and provider flags of this group alone, folded into the others by finish()
+    iteration: Funnel | None = None   # the pass of a step inside a repeat (SPEC §15)
 
     def each(self) -> tuple[Funnel, ...]:
         parts = (self.journey, self.step, self.channel, self.total, self.total_channel, self.template)
-        return parts if self.variant is None else (*parts, self.variant)
+        return (*parts, *(f for f in (self.variant, self.iteration) if f is not None))
 
     def touched(self) -> tuple[Funnel, ...]:
-        """Where a last-touch goal conversion is credited: the message's step, channels and template."""
-        return self.step, self.channel, self.total_channel, self.template
+        """Where a last-touch goal conversion is credited: the message's step (and pass), channels and template."""
+        parts = (self.step, self.channel, self.total_channel, self.template)
+        return parts if self.iteration is None else (*parts, self.iteration)
 
 
 class Tally:
@@ -86,7 +88,8 @@ class Tally:
         self.variants: dict[tuple[str, str, str], Funnel] = {}
         self.journey_channels: dict[tuple[str, str], Funnel] = {}
         self.days: dict[tuple[str, str], Funnel] = {}
-        self.groups: dict[tuple[str, str, str | None, str | None, str, str | None], int] = {}
+        self.iterations: dict[tuple[str, str], dict[int, Funnel]] = {}   # (journey, step) -> pass -> its funnel
+        self.groups: dict[tuple[str, str, str | None, str | None, str, str | None, int | None], int] = {}
         self.group_list: list[Group] = []
         # messages sent, by index: their group (or OTHER_JOURNEY), channel, customer and time
         self.messages: dict[str, int] = {}
@@ -172,7 +175,9 @@ class Tally:
         if variant is not None and split is not None and journey not in self.catalog.splits:
             self.sent_variants.setdefault((customer, journey), {}).setdefault(split, str(variant))
             self.entries.setdefault((customer, journey), r["at"])
-        index = self._group(journey, step, split, variant, str(r.get("channel")), r.get("template"))
+        iteration = r.get("iteration")
+        index = self._group(journey, step, split, variant, str(r.get("channel")), r.get("template"),
+                            iteration if isinstance(iteration, int) else None)
         group = self.group_list[index]
         status = r.get("status")
         own = group.own
@@ -369,7 +374,7 @@ class Tally:
         for journey in ids:
             item = self.journey_funnels[journey].as_dict()
             item["name"] = (names or {}).get(journey, journey)
-            item["steps"] = [f.as_dict() for (j, _), f in self.steps.items() if j == journey]
+            item["steps"] = [self._step(j, step, f) for (j, step), f in self.steps.items() if j == journey]
             item["variants"] = [f.as_dict() for (j, _, _), f in sorted(self.variants.items()) if j == journey]
             item["channels"] = [f.as_dict() for (j, _), f in sorted(self.journey_channels.items()) if j == journey]
             item["daily"] = [daily_row(f) for (j, _), f in sorted(self.days.items()) if j == journey]
@@ -377,6 +382,14 @@ class Tally:
                              for (j, step, reason), n in self.exits.items() if j == journey]
             result.append(item)
         return result
+
+    def _step(self, journey: str, step: str, f: Funnel) -> dict[str, Any]:
+        """A step's funnel; inside a repeat, with a row for each pass."""
+        item = f.as_dict()
+        passes = self.iterations.get((journey, step))
+        if passes:
+            item["iterations"] = [iteration_row(passes[k]) for k in sorted(passes)]
+        return item
 
     def channel_totals(self) -> list[dict[str, Any]]:
         return [f.as_dict() for _, f in sorted(self.channels.items())]
@@ -405,8 +418,8 @@ class Tally:
         return f
 
     def _group(self, journey: str, step: str, split: str | None, variant: str | None, channel: str,
-               template: str | None) -> int:
-        key = (journey, step, split, variant, channel, template)
+               template: str | None, iteration: int | None) -> int:
+        key = (journey, step, split, variant, channel, template, iteration)
         index = self.groups.get(key)
         if index is None:
             step_f = self.steps.get((journey, step))
@@ -426,9 +439,13 @@ class Tally:
             if tc is None:
                 tc = self.channels[channel] = Funnel(channel, per="recipients")
             variant_f = self._variant(journey, split or "", variant) if variant is not None else None
+            pass_f = None
+            if iteration is not None:
+                passes = self.iterations.setdefault((journey, step), {})
+                pass_f = passes.get(iteration) or passes.setdefault(iteration, Funnel(str(iteration), per="recipients"))
             index = self.groups[key] = len(self.group_list)
             self.group_list.append(Group(self._journey(journey), step_f, variant_f, jc, self.total, tc, tf, journey,
-                                         Funnel("group")))
+                                         Funnel("group"), pass_f))
         return index
 
 

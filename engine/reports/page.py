@@ -183,6 +183,9 @@ def _journey(j: Mapping[str, Any], currency: str, drawing: Drawing | None = None
             ("step", "channel", "template", *FUNNEL_HEADERS[2:]),
             [[s["id"], s.get("channel") or "", ", ".join(s.get("templates") or ()), *_funnel_row("", s, currency)[2:]]
              for s in j["steps"]], id=f"steps-{j['id']}"))
+    for s in j["steps"]:
+        if s.get("iterations"):
+            parts.append(_passes(j["id"], s))
     if j["variants"]:
         parts.append("<h3>Variants</h3>" + _table(("split", "variant", *FUNNEL_HEADERS[1:]),
                                                    [[v.get("split") or "", *_funnel_row(v["id"], v, currency)]
@@ -191,6 +194,22 @@ def _journey(j: Mapping[str, Any], currency: str, drawing: Drawing | None = None
     if reasons:
         parts.append("<h3>Not sent, by reason</h3>" + reasons)
     return "".join(parts) + "</section>"
+
+
+PASS_HEADERS: tuple[str | tuple[str, str], ...] = (
+    ("pass", "journey.iteration: the pass of the repeat that holds this step"), ("sent", "messages sent"),
+    ("recipients", "customers sent this pass's message"), ("opened", "messages opened"),
+    ("open rate", "opened / delivered, or / sent when delivery is not reported"),
+    ("not sent", "skipped, suppressed or failed"),
+    ("goal conv.", "goals reached after this pass's message was the customer's last of the journey"))
+
+
+def _passes(journey: str, s: Mapping[str, Any]) -> str:
+    """A step inside a repeat, pass by pass: where a long programme loses its audience."""
+    rows = [[count(i["iteration"]), count(i["sent"]), count(i["recipients"]), count(i["opened"]),
+             percent(i["open_rate"]), count(i["not_sent"]), count(i["conversions"])] for i in s["iterations"]]
+    return (f"<h3>Step {escape(s['id'])}, pass by pass</h3>"
+            + _table(PASS_HEADERS, rows, id=f"iterations-{journey}-{s['id']}"))
 
 
 def _reasons(f: Mapping[str, Any]) -> str:

@@ -45,6 +45,7 @@ class VirtualClock:
 
     def __init__(self) -> None:
         self._heap: list[tuple[datetime, int, Timer]] = []
+        self._cancelled: set[str] = set()
         self._seq = 0
         self.now: datetime | None = None
 
@@ -52,13 +53,23 @@ class VirtualClock:
         self._seq += 1
         heapq.heappush(self._heap, (timer.due, self._seq, timer))
 
+    def cancel(self, timer_id: str) -> None:
+        """Dropped when it reaches the top of the heap, never fired."""
+        self._cancelled.add(timer_id)
+
     def pop_due(self, before: datetime, inclusive: bool) -> Timer | None:
+        self._drop_cancelled()
         if self._heap and (self._heap[0][0] < before or (inclusive and self._heap[0][0] == before)):
             return heapq.heappop(self._heap)[2]
         return None
 
     def next_due(self) -> datetime | None:
+        self._drop_cancelled()
         return self._heap[0][0] if self._heap else None
+
+    def _drop_cancelled(self) -> None:
+        while self._cancelled and self._heap and self._heap[0][2].id in self._cancelled:
+            self._cancelled.discard(heapq.heappop(self._heap)[2].id)
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -107,6 +118,9 @@ class _Sink:
 
     def schedule(self, timer: Timer) -> None:
         self.clock.schedule(timer)
+
+    def unschedule(self, timer_id: str) -> None:
+        self.clock.cancel(timer_id)
 
     def diagnose(self, diagnostic: Diagnostic) -> None:
         self.result.diagnostics.append(diagnostic)

@@ -34,7 +34,7 @@ def test_an_else_indented_under_the_wrong_step_says_where_it_belongs(tmp_path: P
 def test_a_misspelled_step_kind_gets_a_did_you_mean(tmp_path: Path) -> None:
     [problem] = problems(tmp_path, HEAD + 'steps:\n  - wait_untill: {time: "10:00"}\n')
     assert problem == ("journeys/j.yaml:4:5: unknown step 'wait_untill' (did you mean 'wait_until'?); "
-                       "a step needs one of: send, wait, wait_until, wait_for, if, split, update, exit")
+                       "a step needs one of: send, wait, wait_until, wait_for, if, split, repeat, update, exit")
 
 
 def test_a_wait_without_a_unit_says_to_add_one(tmp_path: Path) -> None:

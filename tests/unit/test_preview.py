@@ -79,3 +79,12 @@ def test_without_samples_the_event_is_made_up_from_the_declared_data(tmp_path: P
     root = write_workspace(tmp_path / "ws", settings='sender: {postal_address: "1 Main St"}',
                            journeys={"cart": CART}, templates=TEMPLATES, extra=data)
     assert "Subject: none: 42.5" in preview(root, "reminder")
+
+
+def test_a_template_sent_inside_a_repeat_previews_as_its_first_pass_or_the_one_asked(tmp_path: Path) -> None:
+    weekly = ("id: weekly\ntrigger: {event: cart_updated}\nsteps:\n  - repeat: {times: 8}\n    steps:\n"
+              "      - wait: 7d\n      - {send: email, template: week}\n")
+    root = write_workspace(tmp_path / "ws", settings='sender: {postal_address: "1 Main St"}',
+                           journeys={"weekly": weekly}, templates={"week.email.html": email("Week {{ journey.iteration }}")})
+    assert "Subject: Week 1" in preview(root, "week")
+    assert "Subject: Week 5" in preview(root, "week", "--iteration", "5")

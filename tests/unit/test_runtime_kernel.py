@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.effects import Diagnostic, Dispatch, Effect, Message, Output, Schedule, Timer
+from engine.effects import Diagnostic, Dispatch, Effect, Message, Output, Schedule, Timer, Unschedule
 from engine.events import Event
 from engine.runtimes.kernel import applier, codecs, ordering
 from engine.testing import write_workspace
@@ -29,6 +29,9 @@ class Collect:
     def schedule(self, timer: Timer) -> None:
         self.seen.append(("schedule", timer.id))
 
+    def unschedule(self, timer_id: str) -> None:
+        self.seen.append(("unschedule", timer_id))
+
     def diagnose(self, diagnostic: Diagnostic) -> None:
         self.seen.append(("diagnose", diagnostic.message))
 
@@ -38,11 +41,11 @@ def test_every_effect_reaches_the_sink_in_the_engines_order() -> None:
                       "Hi", "text")
     timer = Timer(T, "c1", "step", "j", "t1")
     effects: list[Effect] = [Schedule(timer), Output({"type": "entered"}), Dispatch(message),
-                             Diagnostic(T, "c1", "j", "s", "oops")]
+                             Diagnostic(T, "c1", "j", "s", "oops"), Unschedule(timer.id)]
     sink = Collect()
     applier.apply(effects, sink)
     assert sink.seen == [("schedule", timer.id), ("record", {"type": "entered"}), ("dispatch", "m1"),
-                         ("diagnose", "oops")]
+                         ("diagnose", "oops"), ("unschedule", timer.id)]
 
 
 def test_an_effect_no_runtime_knows_is_refused_rather_than_dropped() -> None:

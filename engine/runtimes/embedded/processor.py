@@ -245,6 +245,7 @@ class _Rows:
         self.exposures: list[Exposure] = []
         self.origin = 0.0  # when the input being applied came: its messages' latency starts there
         self.timers: list[tuple[Any, ...]] = []
+        self.cancelled: list[tuple[str]] = []
         self.outbox: list[tuple[Any, ...]] = []
         self.rows: list[tuple[Any, ...]] = []
         self.diagnostics: list[Diagnostic] = []
@@ -270,6 +271,9 @@ class _Rows:
     def schedule(self, timer: Timer) -> None:
         self.timers.append((timer.id, codecs.epoch(timer.due), timer.key, timer.kind, timer.journey, timer.token))
 
+    def unschedule(self, timer_id: str) -> None:
+        self.cancelled.append((timer_id,))
+
     def diagnose(self, diagnostic: Diagnostic) -> None:
         self.diagnostics.append(diagnostic)
 
@@ -278,6 +282,7 @@ class _Rows:
 
     def flush(self) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?, ?, ?)", self.timers)
+        self.conn.executemany("DELETE FROM timers WHERE id = ?", self.cancelled)  # after: it may be this batch's
         self.conn.executemany(codecs.OUTBOX_INSERT, self.outbox)
         self.conn.executemany(codecs.RECORD_INSERT, self.rows)
         checks.note(self.conn, self.exposures, self.experiments)

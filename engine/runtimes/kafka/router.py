@@ -202,6 +202,10 @@ class _Sends:
         self.store.record.timers[timer.id] = timer_to_json(timer)
         self.batch.timers.append((self.partition, epoch(timer.due), timer.id, self.store.key))
 
+    def unschedule(self, timer_id: str) -> None:
+        """Out of the record: the due index's entry for it is then passed over (the worker checks the record)."""
+        self.store.record.timers.pop(timer_id, None)
+
     def diagnose(self, diagnostic: Diagnostic) -> None:
         log.warning("journey %s step %s customer %s: %s", diagnostic.journey, diagnostic.step,
                     diagnostic.customer_id, diagnostic.message)

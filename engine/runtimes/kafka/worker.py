@@ -230,7 +230,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         for partition, timer_id, key in index.pop_due(now - settings.fire_grace):
             data = tables.customers.get(key.encode())
             if not data or timer_id not in Record.header(data)["timers"]:
-                continue  # fired, or moved with a hand-over
+                continue  # fired, re-planned (unscheduled), or moved with a hand-over
             await events.send(key=key.encode(), value=env.fire_envelope(timer_id), partition=partition)
             index.push(partition, now + REQUEST_AGAIN_AFTER, timer_id, key)  # in case the request is lost
 

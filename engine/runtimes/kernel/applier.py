@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Protocol, assert_never
 
-from engine.effects import Diagnostic, Dispatch, Effect, Exposure, Message, Output, Schedule, Timer
+from engine.effects import Diagnostic, Dispatch, Effect, Exposure, Message, Output, Schedule, Timer, Unschedule
 
 
 class EffectSink(Protocol):
@@ -13,6 +13,7 @@ class EffectSink(Protocol):
     def record(self, record: dict[str, Any]) -> None: ...
     def dispatch(self, message: Message) -> None: ...
     def schedule(self, timer: Timer) -> None: ...
+    def unschedule(self, timer_id: str) -> None: ...
     def diagnose(self, diagnostic: Diagnostic) -> None: ...
     def expose(self, exposure: Exposure) -> None: ...
 
@@ -27,6 +28,8 @@ def apply(effects: Iterable[Effect], sink: EffectSink) -> None:
                 sink.dispatch(message)
             case Schedule(timer=timer):
                 sink.schedule(timer)
+            case Unschedule(timer_id=timer_id):
+                sink.unschedule(timer_id)
             case Diagnostic():
                 sink.diagnose(effect)
             case Exposure():
