@@ -7,10 +7,8 @@ from datetime import time, timedelta
 from enum import StrEnum
 from typing import Any, Callable, Mapping, Protocol, Union
 
-from engine.content_model import ContentVariant as ContentVariant
-from engine.content_model import Metric as Metric
-from engine.content_model import TextTemplate as TextTemplate
-from engine.content_model import WinnerRule as WinnerRule
+from engine.content_model import (ContentVariant as ContentVariant, Metric as Metric, TextTemplate as TextTemplate,
+                                  WinnerRule as WinnerRule)
 from engine.declared import DeclaredData
 
 
