@@ -368,6 +368,11 @@ class Compiler:
         if not _waits(step.steps):
             self.problems.append(pos.problem(here, "a repeat needs a wait, wait_until or wait_for among its steps "
                                                    "(without one, every pass would send at once)"))
+        elif gap := _gap(step.steps, pos, (*here, "steps")):
+            line, col = pos.of_value(here)
+            self.problems.append(Problem(pos.file, line, col, f"a pass can go through without waiting ({gap[0]}), so "
+                                                              f"those customers get every pass at once: {gap[1]}",
+                                         Severity.WARNING))
         until = self.opt_expr(spec.until, pos, (*here, "repeat", "until"))
         head = len(program)
         program.append(m.Instruction(m.Jump(-1), step_id, variant, line))
@@ -412,6 +417,52 @@ def _waits(steps: Sequence[Any]) -> bool:
             case s.RepeatStepModel() if _waits(step.steps):
                 return True
     return False
+
+
+Gap = tuple[str, str] | None  # (the path that skips every wait, how to close it); ("", "") when nothing waits
+
+
+def _gap(steps: Sequence[Any], pos: Positions, path: Path) -> Gap:
+    """The first branch through which a pass of these steps can skip every wait; None when every path waits."""
+    first: Gap = None
+    for i, step in enumerate(steps):
+        here = (*path, i)
+        line = pos.of_value(here)[0]
+        match step:
+            case s.WaitStepModel() | s.WaitUntilStepModel() | s.WaitForStepModel() | s.ExitStepModel():
+                return None
+            case s.IfStepModel():
+                then, else_ = _gap(step.then, pos, (*here, "then")), _gap(step.else_, pos, (*here, "else"))
+                if then is None and else_ is None:
+                    return None
+                if then is None or else_ is None:
+                    side, words = ("else", "false") if then is None else ("then", "true")
+                    found = then or else_
+                    assert found is not None
+                    here_gap = found if found[0] else (f"when 'if: {step.if_}' at line {line} is {words}",
+                                                       f"put a wait outside the 'if', or one in its '{side}'")
+                else:
+                    here_gap = then if then[0] else else_
+            case s.SplitStepModel():
+                gaps = [(v.name, _gap(v.steps, pos, (*here, "split", "variants", j, "steps")))
+                        for j, v in enumerate(step.split.variants)]
+                name, found = next(((n, g) for n, g in gaps if g is not None), ("", None))
+                if found is None:
+                    return None
+                here_gap = found if found[0] else (
+                    f"in variant '{name}' of split '{step.split.name}' at line {line}",
+                    "give that variant a wait, or put one outside the 'split'")
+            case s.RepeatStepModel():
+                inner = _gap(step.steps, pos, (*here, "steps"))
+                if inner is None and step.repeat.times is not None:
+                    return None
+                here_gap = inner if inner and inner[0] else (
+                    f"when the 'until' of the repeat at line {line} holds before its first pass",
+                    "put a wait outside that repeat")
+            case _:
+                continue
+        first = first or here_gap
+    return first or ("", "")
 
 
 def _union(a: Reach, b: Reach) -> Reach:
