@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from connectors.api.pages.forms import DAY_NAMES, DAYS, Form, first, values
 from engine import policies
 from engine.model import Channel, Workspace
+from engine.scheduling import customer_zone
 
 Traits = Mapping[str, Any]
 
@@ -44,7 +45,10 @@ def reminders_offered(workspace: Workspace, traits: Traits) -> bool:
 
 def preferences(workspace: Workspace, traits: Traits, channel: str, posted: Form | None = None,
                 errors: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The preferences page: `subscribed`, `topics`, `reminders`, `days`, `errors` (what was posted, when refused)."""
+    """The preferences page: `subscribed`, `topics`, `reminders`, `days`, `errors` (what was posted, when refused).
+
+    `reminders.zone` is the zone the chosen time is read in (the customer's, else the workspace's), and
+    `reminders.quiet` the quiet hours that hold a text ({start, end}, or None): the customer should know both."""
     left = traits.get("unsubscribed_topics")
     left = left if isinstance(left, list) else []
     kept = set(values(posted, "keep")) if posted is not None else {t for t in workspace.settings.topics if t not in left}
@@ -53,6 +57,7 @@ def preferences(workspace: Workspace, traits: Traits, channel: str, posted: Form
     chosen = values(posted, "reminder_days") if posted is not None else traits.get("reminder_days")
     days = chosen if isinstance(chosen, list) else []
     phone = policies.address_of(traits, Channel.SMS)
+    quiet = workspace.settings.quiet_hours
     return {
         **base(workspace, traits, channel),
         "subscribed": traits.get(f"{channel}_subscribed"),
@@ -61,7 +66,9 @@ def preferences(workspace: Workspace, traits: Traits, channel: str, posted: Form
         "reminders": {"offered": reminders_offered(workspace, traits), "on": on,
                       "pending": traits.get("sms_reminders_requested") is True and not on,
                       "time": time if isinstance(time, str) else "", "phone": mask(phone, "sms"),
-                      "typed_phone": first(posted, "phone") if posted is not None else ""},
+                      "typed_phone": first(posted, "phone") if posted is not None else "",
+                      "zone": customer_zone(traits.get("timezone"), workspace.settings.timezone).key,
+                      "quiet": quiet and {"start": f"{quiet.start:%H:%M}", "end": f"{quiet.end:%H:%M}"}},
         "days": [{"value": d, "label": DAY_NAMES[d], "checked": d in days} for d in DAYS],
         "errors": dict(errors or {}),
     }
