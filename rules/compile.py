@@ -61,6 +61,7 @@ class Compiler:
         self.check = check or DataCheck(None, None, templates)
         self.problems: list[Problem] = []
         self._reach = Reach()
+        self._repeats = 0  # how many repeats the steps being compiled are inside (journey.iteration is defined)
 
     # -- helpers --------------------------------------------------------------
 
@@ -377,7 +378,9 @@ class Compiler:
         head = len(program)
         program.append(m.Instruction(m.Jump(-1), step_id, variant, line))
         before = self._reach
+        self._repeats += 1
         self.steps(step.steps, pos, (*here, "steps"), f"{default}.steps.", variant, program)
+        self._repeats -= 1
         program.append(m.Instruction(m.Jump(head), "", variant))
         self._reach = _union(before, self._reach)  # no pass at all is possible (an until that holds at once)
         passes = spec.times if spec.times is not None else spec.max
@@ -400,6 +403,11 @@ class Compiler:
         else:
             self.check_template(step.template, step.send, pos, (*here, "template"))
             self.check.template(step.template, step.send, self._reach)
+            if not self._repeats and self.check.reads_unguarded(step.template, step.send, "journey", ("iteration",)):
+                self.problems.append(pos.problem((*here, "template"), (
+                    f"template '{step.template}' prints journey.iteration, which is undefined outside a repeat: "
+                    "every send of this step would fail; write {{ journey.iteration | default(1) }}, or send it "
+                    "from inside a repeat")))
         topic = self.topic(step.topic, pos, (*here, "topic")) if step.topic else self._topic
         return m.Send(m.Channel(step.send), step.template, when, step.transactional, topic=topic)
 
