@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from connectors.api.pages.forms import DAY_NAMES, DAYS, Form, first, values
 from engine import policies
-from engine.model import Channel, Workspace
+from engine.model import Channel, Consent, Workspace
 from engine.scheduling import customer_zone
 
 Traits = Mapping[str, Any]
@@ -36,6 +36,14 @@ def base(workspace: Workspace, traits: Traits, channel: str) -> dict[str, Any]:
             "locale": traits.get("locale") if isinstance(traits.get("locale"), str) else None}
 
 
+def needs_sms_consent(workspace: Workspace, traits: Traits) -> bool:
+    """Texts without standing consent: on an opt-in or double opt-in channel, or after a STOP."""
+    subscribed = traits.get("sms_subscribed")
+    settings = workspace.settings
+    return subscribed is False or (subscribed is None and (settings.consent.get("sms") is Consent.OPT_IN
+                                                           or "sms" in settings.double_opt_in))
+
+
 def reminders_offered(workspace: Workspace, traits: Traits) -> bool:
     """The page offers SMS reminders where the workspace declares the `sms_reminders` trait (SPEC §9), or
     where the customer already has it (set by the site)."""
@@ -48,7 +56,8 @@ def preferences(workspace: Workspace, traits: Traits, channel: str, posted: Form
     """The preferences page: `subscribed`, `topics`, `reminders`, `days`, `errors` (what was posted, when refused).
 
     `reminders.zone` is the zone the chosen time is read in (the customer's, else the workspace's), and
-    `reminders.quiet` the quiet hours that hold a text ({start, end}, or None): the customer should know both."""
+    `reminders.quiet` the quiet hours that hold a text ({start, end}, or None): the customer should know both;
+    `reminders.needs_consent` when reminders are on (set by a site) but no text may go out without consent."""
     left = traits.get("unsubscribed_topics")
     left = left if isinstance(left, list) else []
     kept = set(values(posted, "keep")) if posted is not None else {t for t in workspace.settings.topics if t not in left}
@@ -65,6 +74,7 @@ def preferences(workspace: Workspace, traits: Traits, channel: str, posted: Form
                    for t in workspace.settings.topics],
         "reminders": {"offered": reminders_offered(workspace, traits), "on": on,
                       "pending": traits.get("sms_reminders_requested") is True and not on,
+                      "needs_consent": on and posted is None and needs_sms_consent(workspace, traits),
                       "time": time if isinstance(time, str) else "", "phone": mask(phone, "sms"),
                       "typed_phone": first(posted, "phone") if posted is not None else "",
                       "zone": customer_zone(traits.get("timezone"), workspace.settings.timezone).key,
