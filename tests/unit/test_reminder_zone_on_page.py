@@ -41,3 +41,9 @@ def test_the_page_names_are_what_page_templates_see() -> None:
     workspace = load_workspace(ROOT).workspace
     reminders = view.preferences(workspace, {**BASE, "timezone": "Nowhere/Atlantis"}, "email")["reminders"]
     assert (reminders["zone"], reminders["quiet"]) == ("UTC", {"start": "21:00", "end": "08:00"})
+
+
+def test_days_a_site_wrote_in_full_or_in_capitals_are_ticked_as_the_engine_reads_them() -> None:
+    workspace = load_workspace(ROOT).workspace
+    page = view.preferences(workspace, {**BASE, "reminder_days": ["Thursday", "SAT"]}, "email")
+    assert [d["value"] for d in page["days"] if d["checked"]] == ["thu", "sat"]

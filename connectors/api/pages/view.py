@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from connectors.api.pages.forms import DAY_NAMES, DAYS, Form, first, values
 from engine import policies
 from engine.model import Channel, Consent, Workspace
-from engine.scheduling import customer_zone
+from engine.scheduling import chosen_days, customer_zone
 
 Traits = Mapping[str, Any]
 
@@ -63,8 +63,11 @@ def preferences(workspace: Workspace, traits: Traits, channel: str, posted: Form
     kept = set(values(posted, "keep")) if posted is not None else {t for t in workspace.settings.topics if t not in left}
     on = bool(first(posted, "sms_reminders")) if posted is not None else traits.get("sms_reminders") is True
     time = first(posted, "reminder_time") if posted is not None else traits.get("reminder_time")
-    chosen = values(posted, "reminder_days") if posted is not None else traits.get("reminder_days")
-    days = chosen if isinstance(chosen, list) else []
+    if posted is not None:
+        days = values(posted, "reminder_days")
+    else:  # as the engine reads them: `Thursday`, `THU` and `thu` are one day
+        read = chosen_days(traits.get("reminder_days"))
+        days = [DAYS[d] for d in sorted(read)] if read else []
     phone = policies.address_of(traits, Channel.SMS)
     quiet = workspace.settings.quiet_hours
     return {
