@@ -47,3 +47,9 @@ def test_days_a_site_wrote_in_full_or_in_capitals_are_ticked_as_the_engine_reads
     workspace = load_workspace(ROOT).workspace
     page = view.preferences(workspace, {**BASE, "reminder_days": ["Thursday", "SAT"]}, "email")
     assert [d["value"] for d in page["days"] if d["checked"]] == ["thu", "sat"]
+
+
+def test_a_time_a_site_wrote_as_7_30_shows_as_07_30_which_a_time_field_can_hold() -> None:
+    workspace = load_workspace(ROOT).workspace
+    assert view.preferences(workspace, {**BASE, "reminder_time": "7:30"}, "email")["reminders"]["time"] == "07:30"
+    assert view.preferences(workspace, {**BASE, "reminder_time": "7pm"}, "email")["reminders"]["time"] == ""

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from connectors.api.pages.forms import DAY_NAMES, DAYS, Form, first, values
 from engine import policies
 from engine.model import Channel, Consent, Workspace
-from engine.scheduling import chosen_days, customer_zone
+from engine.scheduling import chosen_days, chosen_time, customer_zone
 
 Traits = Mapping[str, Any]
 
@@ -62,7 +62,11 @@ def preferences(workspace: Workspace, traits: Traits, channel: str, posted: Form
     left = left if isinstance(left, list) else []
     kept = set(values(posted, "keep")) if posted is not None else {t for t in workspace.settings.topics if t not in left}
     on = bool(first(posted, "sms_reminders")) if posted is not None else traits.get("sms_reminders") is True
-    time = first(posted, "reminder_time") if posted is not None else traits.get("reminder_time")
+    if posted is not None:
+        time = first(posted, "reminder_time")
+    else:  # HH:MM, which a time field can show (`7:30` is 07:30 to the engine); one it cannot read shows empty
+        read = chosen_time(traits.get("reminder_time"))
+        time = f"{read:%H:%M}" if read else ""
     if posted is not None:
         days = values(posted, "reminder_days")
     else:  # as the engine reads them: `Thursday`, `THU` and `thu` are one day
@@ -78,7 +82,7 @@ def preferences(workspace: Workspace, traits: Traits, channel: str, posted: Form
         "reminders": {"offered": reminders_offered(workspace, traits), "on": on,
                       "pending": traits.get("sms_reminders_requested") is True and not on,
                       "needs_consent": on and posted is None and needs_sms_consent(workspace, traits),
-                      "time": time if isinstance(time, str) else "", "phone": mask(phone, "sms"),
+                      "time": time, "phone": mask(phone, "sms"),
                       "typed_phone": first(posted, "phone") if posted is not None else "",
                       "zone": customer_zone(traits.get("timezone"), workspace.settings.timezone).key,
                       "quiet": quiet and {"start": f"{quiet.start:%H:%M}", "end": f"{quiet.end:%H:%M}"}},
