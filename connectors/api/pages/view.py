@@ -51,6 +51,18 @@ def reminders_offered(workspace: Workspace, traits: Traits) -> bool:
     return declared or "sms_reminders" in traits or "sms_reminders_requested" in traits
 
 
+def _shown_time(value: Any) -> str:
+    """HH:MM, which a time field can show (`7:30` is 07:30 to the engine); a time the engine cannot read, empty."""
+    read = chosen_time(value)
+    return f"{read:%H:%M}" if read else ""
+
+
+def _shown_days(value: Any) -> list[str]:
+    """The days as the engine reads them: `Thursday`, `THU` and `thu` are one day."""
+    read = chosen_days(value)
+    return [DAYS[d] for d in sorted(read)] if read else []
+
+
 def preferences(workspace: Workspace, traits: Traits, channel: str, posted: Form | None = None,
                 errors: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The preferences page: `subscribed`, `topics`, `reminders`, `days`, `errors` (what was posted, when refused).
@@ -62,16 +74,8 @@ def preferences(workspace: Workspace, traits: Traits, channel: str, posted: Form
     left = left if isinstance(left, list) else []
     kept = set(values(posted, "keep")) if posted is not None else {t for t in workspace.settings.topics if t not in left}
     on = bool(first(posted, "sms_reminders")) if posted is not None else traits.get("sms_reminders") is True
-    if posted is not None:
-        time = first(posted, "reminder_time")
-    else:  # HH:MM, which a time field can show (`7:30` is 07:30 to the engine); one it cannot read shows empty
-        read = chosen_time(traits.get("reminder_time"))
-        time = f"{read:%H:%M}" if read else ""
-    if posted is not None:
-        days = values(posted, "reminder_days")
-    else:  # as the engine reads them: `Thursday`, `THU` and `thu` are one day
-        read = chosen_days(traits.get("reminder_days"))
-        days = [DAYS[d] for d in sorted(read)] if read else []
+    time = first(posted, "reminder_time") if posted is not None else _shown_time(traits.get("reminder_time"))
+    days = values(posted, "reminder_days") if posted is not None else _shown_days(traits.get("reminder_days"))
     phone = policies.address_of(traits, Channel.SMS)
     quiet = workspace.settings.quiet_hours
     return {
