@@ -338,24 +338,31 @@ class Compiler:
         """SPEC §15: a `time` that is HH:MM is literal, anything else an expression, which needs a default."""
         default = spec.default or s.WaitUntilDefault()
         at, at_expr = time(0), None
-        if re.fullmatch(_HHMM, spec.time):
+        time_is_expr, days_is_expr = not re.fullmatch(_HHMM, spec.time), isinstance(spec.days, str)
+        if spec.default is None and time_is_expr and days_is_expr:
+            self.problems.append(pos.problem(path, "an expression time and days need a 'default' (e.g. default: "
+                                                   "{time: \"18:00\", days: [mon]}; its days may be left out: then any "
+                                                   "day), used when the expressions give no HH:MM or no weekdays"))
+        if not time_is_expr:
             at = clock(spec.time)
         else:
             at_expr = self.expr(spec.time, pos, (*path, "time"))
-            if default.time is None:
-                self.problems.append(pos.problem((*path, "default") if spec.default else path,
-                                                 "an expression time needs a 'default' (e.g. default: {time: \"18:00\"}), "
-                                                 "used when the expression gives no HH:MM"))
-            else:
+            if default.time is not None:
                 at = clock(default.time)
+            elif spec.default is not None:
+                self.problems.append(pos.problem((*path, "default"), "this 'default' needs a 'time' (e.g. default: "
+                                                 "{days: [mon], time: \"18:00\"}), used when the expression gives no HH:MM"))
+            elif not days_is_expr:
+                self.problems.append(pos.problem(path, "an expression time needs a 'default' (e.g. default: "
+                                                       "{time: \"18:00\"}), used when the expression gives no HH:MM"))
         days, days_expr = spec.days, None
         if isinstance(spec.days, str):
             days_expr = self.expr(spec.days, pos, (*path, "days"))
             days = default.days
-            if spec.default is None:
+            if spec.default is None and not time_is_expr:
                 self.problems.append(pos.problem(path, "expression days need a 'default' (e.g. default: {days: [mon]}), "
                                                        "used when the expression gives no list of weekdays"))
-        if spec.default is not None and re.fullmatch(_HHMM, spec.time) and not isinstance(spec.days, str):
+        if spec.default is not None and not time_is_expr and not days_is_expr:
             line, col = pos.of_value((*path, "default"))
             self.problems.append(Problem(pos.file, line, col, "'default' is used only when time or days is an "
                                                               "expression: here it never applies", Severity.WARNING))
