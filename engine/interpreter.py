@@ -8,7 +8,8 @@ from typing import assert_never
 from engine.cohorts import assign
 from engine.conditions import attempt, holds
 from engine.effects import ExitReason, Timer
-from engine.model import (ExitStep, If, Journey, Jump, Repeat, Send, Split, Update, Wait, WaitFor, WaitUntil,
+from engine.best_time import best_moment, engagement
+from engine.model import (ExitStep, If, Journey, Jump, Repeat, Send, Split, Update, Wait, WaitBest, WaitFor, WaitUntil,
                           Workspace)
 from engine.planning import Planner
 from engine.scheduling import chosen_days, chosen_time, customer_zone, next_local_time
@@ -57,6 +58,11 @@ class Interpreter:
                     return
                 case WaitUntil():
                     turn.park(journey.id, inst, Waiting.TIMER, self._wake_up(turn, journey, inst, action))
+                    return
+                case WaitBest():
+                    tz = customer_zone(turn.state.traits.get("timezone"), self.settings.timezone)
+                    due = best_moment(turn.now, action.window, engagement(turn.state.activity), tz)
+                    turn.park(journey.id, inst, Waiting.TIMER, due)
                     return
                 case WaitFor():
                     turn.park(journey.id, inst, Waiting.EVENT, turn.now + action.timeout)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from engine import model as m
 from engine.model import CONFIRM_TEMPLATE
 from rules import schema as s
+from rules.broadcasts import BroadcastModel
 from rules.datacheck import DataCheck, Reach
 from rules.durations import parse_duration
 from rules.expressions import Expression, ExpressionCompiler, ExpressionError, did_you_mean
@@ -217,6 +218,8 @@ class Compiler:
         if isinstance(t, s.DateTriggerModel):
             self.check.trait(t.date, pos, (*path, "date"))
             return "date"
+        if isinstance(t, BroadcastModel):
+            return "broadcast"
         self.check.event_type(t.inactivity, pos, (*path, "inactivity"))
         return "inactivity"
 
@@ -225,6 +228,8 @@ class Compiler:
             return m.EventTrigger(t.event, self.opt_expr(t.where, pos, (*path, "where")))
         if isinstance(t, s.DateTriggerModel):
             return m.DateTrigger(t.date, signed_duration(t.offset), clock(t.at), t.repeat == "yearly")
+        if isinstance(t, BroadcastModel):
+            return t.send_at.compiled(t.throttle)
         return m.InactivityTrigger(t.inactivity, parse_duration(t.for_))
 
     def steps(self, steps: Sequence[Any], pos: Positions, path: Path, prefix: str,
@@ -247,6 +252,8 @@ class Compiler:
                     add(self.send(step, pos, here))
                 case s.WaitStepModel():
                     add(m.Wait(parse_duration(step.wait)))
+                case s.WaitUntilStepModel() if step.wait_until.best_time is not None:
+                    add(m.WaitBest(parse_duration(step.wait_until.best_time)))
                 case s.WaitUntilStepModel():
                     add(self.wait_until(step.wait_until, pos, (*here, "wait_until")))
                 case s.WaitForStepModel():
@@ -337,6 +344,7 @@ class Compiler:
     def wait_until(self, spec: s.WaitUntilSpec, pos: Positions, path: Path) -> m.WaitUntil:
         """SPEC §15: a `time` that is HH:MM is literal, anything else an expression, which needs a default."""
         default = spec.default or s.WaitUntilDefault()
+        assert spec.time is not None  # the schema asks for `time` or `best_time`, and best_time compiles elsewhere
         at, at_expr = time(0), None
         time_is_expr, days_is_expr = not re.fullmatch(_HHMM, spec.time), isinstance(spec.days, str)
         if spec.default is None and time_is_expr and days_is_expr:
@@ -423,6 +431,8 @@ def _waits(steps: Sequence[Any]) -> bool:
     """Whether any step of the list, or of the lists inside it, waits."""
     for step in steps:
         match step:
+            case s.WaitUntilStepModel() if step.wait_until.best_time is not None:
+                continue  # without history a best-time wait ends at once: it would not hold a pass back
             case s.WaitStepModel() | s.WaitUntilStepModel() | s.WaitForStepModel():
                 return True
             case s.IfStepModel() if _waits(step.then) or _waits(step.else_):

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from engine.model import Journey, Workspace
 from rules import schema as s
+from rules.broadcasts import FOLDER as BROADCASTS, BroadcastModel
 from rules.compile import Compiler
 from rules.data import declared
 from rules.datacheck import SAMPLES, DataCheck, Reach
@@ -24,7 +25,7 @@ from rules.yaml_positions import LoadedYaml, Positions, YamlSyntaxError, load_ya
 VOCABULARY = known_keys(s.WorkspaceModel, s.JourneyModel, *(
     s.SendStepModel, s.WaitStepModel, s.WaitUntilStepModel, s.WaitForStepModel, s.IfStepModel,
     s.SplitStepModel, s.RepeatStepModel, s.UpdateStepModel, s.ExitStepModel, s.EventTriggerModel, s.DateTriggerModel,
-    s.InactivityTriggerModel,
+    s.InactivityTriggerModel, BroadcastModel,
 ))
 
 
@@ -188,7 +189,7 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
             segments[name] = expr
     exprs.bind_segments(segments)
 
-    sources: list[tuple[s.JourneyModel | None, LoadedYaml, tuple[Any, ...]]] = []
+    sources: list[tuple[s.JourneyModel | BroadcastModel | None, LoadedYaml, tuple[Any, ...]]] = []
     files = _included(root, ws_model.include, loaded.positions, problems)
     for path in sorted(files, key=lambda p: (p.name, str(p))):
         doc = _parse(path, root, problems)
@@ -197,6 +198,11 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
         sources.append((_validate(s.JourneyModel, doc, problems), doc, ()))
     for i, journey in enumerate(ws_model.journeys):
         sources.append((journey, loaded, ("journeys", i)))
+    for path in sorted((root / BROADCASTS).glob("*.yaml"), key=lambda p: p.name):  # SPEC §13, after the journeys
+        if not path.resolve().is_relative_to(root.resolve()):
+            problems.append(Problem(_rel(path, root), 1, 1, "a symbolic link out of the workspace: broadcasts must be inside it"))
+        elif (doc := _parse(path, root, problems)) is not None:
+            sources.append((_validate(BroadcastModel, doc, problems), doc, ()))
 
     journeys: list[Journey] = []
     seen: dict[str, str] = {}
@@ -211,7 +217,8 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
         if model is None:
             compiler.raw_checks(raw, doc.positions, prefix)
         else:
-            journeys.append(compiler.journey(model, doc.positions, prefix))
+            as_journey = model.as_journey() if isinstance(model, BroadcastModel) else model
+            journeys.append(compiler.journey(as_journey, doc.positions, prefix))
     problems.extend(compiler.problems)
     problems.extend(check.finish())
 
@@ -226,5 +233,5 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
 def fingerprint(root: Path) -> tuple[tuple[str, float], ...]:
     """The workspace's files and their modification times: a change means "reload" (polling needs
     no extra dependency, and works the same on every file system)."""
-    files = [root / "journeys.yaml", *root.glob("journeys/**/*"), *root.glob("templates/**/*")]
+    files = [root / "journeys.yaml", *root.glob("journeys/**/*"), *root.glob(f"{BROADCASTS}/*"), *root.glob("templates/**/*")]
     return tuple(sorted((str(p), p.stat().st_mtime) for p in files if p.is_file()))

@@ -20,6 +20,7 @@ from engine.effects import Diagnostic, Effect, Message, Timer
 from engine.machine import Engine
 from engine.model import Workspace
 from engine.ports import Links, Store
+from engine.runtimes.embedded import broadcasts
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.sqlite_store import SqliteStore
 from engine.runtimes.kernel import applier, codecs, ordering
@@ -81,6 +82,8 @@ class Processor:
         batch that fails without naming its input is taken again one input per transaction, so
         the culprit is found; only a database error (locked, disk) is left to the caller."""
         with self._lock:
+            if (start := broadcasts.next_start(self.conn)) is not None and start <= self.wall_clock():
+                self._start_broadcasts()
             try:
                 return self._attempt(self.batch_size)
             except sqlite3.OperationalError:
@@ -123,9 +126,35 @@ class Processor:
             return self._migrate(workspace)
 
     def next_due(self) -> float | None:
+        """The next timer, or the next broadcast's start."""
         with self._lock:
             row = self.conn.execute("SELECT MIN(due) FROM timers").fetchone()
-        return row[0] if row and row[0] is not None else None
+            start = broadcasts.next_start(self.conn)
+        due = row[0] if row and row[0] is not None else None
+        return min((t for t in (due, start) if t is not None), default=None)
+
+    def _start_broadcasts(self) -> None:
+        """Entry timers of every customer of the broadcasts whose start has come, in one transaction."""
+        with transaction(self.conn):
+            writer = _Rows(self.conn)
+            broadcasts.start_due(self.conn, self.workspace, self.wall_clock(), writer)
+            writer.flush()
+
+    def schedule_broadcast(self, broadcast_id: str, now: bool = False) -> dict[str, Any]:
+        """Add a broadcast to those this database sends (engine/runtimes/embedded/broadcasts.py `schedule`)."""
+        with self._lock, transaction(self.conn):
+            return broadcasts.schedule(self.conn, self.workspace, broadcast_id, self.wall_clock(), now)
+
+    def cancel_broadcast(self, broadcast_id: str) -> dict[str, int]:
+        """Stop a broadcast (engine/runtimes/embedded/broadcasts.py `cancel`) between two batches."""
+        with self._lock, transaction(self.conn):
+            store = SqliteStore(self.conn)
+            writer = _Rows(self.conn)
+            engine = self.engine(self.workspace, store, self.links)
+            done = broadcasts.cancel(self.conn, engine, broadcast_id, self.wall_clock(), writer)
+            store.flush()
+            writer.flush()
+        return done
 
     def _run_batch(self, limit: int) -> BatchResult:
         """Up to `limit` inputs in journey-time order (SPEC §14): pending events by acceptance (their
@@ -153,6 +182,7 @@ class Processor:
             store = SqliteStore(conn)
             engine = self.engine(self.workspace, store, self.links)
             writer = _Rows(conn)
+            joinable = broadcasts.joinable(conn, self.workspace, now)  # a customer new in this batch may join them
             done_seqs: list[tuple[int]] = []
             late_seqs: list[tuple[int]] = []
             fired: list[tuple[str]] = []
@@ -161,7 +191,10 @@ class Processor:
                 try:
                     if kind == ordering.EVENT:
                         event, late = ordering.received(codecs.event_from_row(item), from_epoch(when), self.workspace)
+                        new = joinable and event.customer_id is not None and store.customer(event.customer_id) is None
                         writer.write(engine.handle_event(event, late=late), origin=when)
+                        if new and (state := store.customer(str(event.customer_id))) is not None:
+                            writer.write(broadcasts.newcomer(joinable, state, self.workspace, from_epoch(when)), origin=when)
                         (late_seqs if late else done_seqs).append((seq,))
                         result.events += 1
                     else:

@@ -20,7 +20,7 @@ from engine.links import SignedLinks
 from engine.machine import Engine
 from engine.model import Workspace
 from engine.ports import Links, Store
-from engine.runtimes.kafka import envelopes as env
+from engine.runtimes.kafka import broadcasts, envelopes as env
 from engine.runtimes.kernel import applier, codecs, ordering
 from engine.runtimes.kernel.codecs import epoch, from_epoch
 from engine.runtimes.kafka.batch import Batch
@@ -93,7 +93,10 @@ class Router:
                 return  # linked: the hand-over on its way here takes the timer to the customer
             del store.record.timers[envelope["id"]]
             origin = entry["due"]
-            effects += engine.fire(timer, timer.due)
+            if broadcasts.is_start(timer):  # a broadcast's start: this partition's audience is planned
+                broadcasts.start(self, timer, partition, offset, batch)
+            else:
+                effects += engine.fire(timer, timer.due)
         elif kind == env.HAND_OVER:
             if store.record.moved_to is None:  # first come, first served, as in simulate
                 if store.record.state is not None:
@@ -111,6 +114,8 @@ class Router:
                 effects += engine.migrate(key, from_epoch(origin))
             store.record.timers.update(envelope["timers"])
             batch.timers.extend((partition, t["due"], tid, key) for tid, t in envelope["timers"].items())
+        elif kind == env.BROADCAST:
+            broadcasts.receive(self, envelope, store, partition, offset, batch)
         elif kind == env.ERASE:
             for alias in store.aliases_of(key):
                 batch.writes.delete(self.tables.aliases, alias.encode())
@@ -118,7 +123,7 @@ class Router:
             batch.send(topics.records, key, orjson.dumps([{"type": "erased", "customer_id": key}]))
             store.erase()
             return
-        self._apply(effects, store, batch, partition, origin)
+        self.apply_effects(effects, store, batch, partition, origin)
         store.save(offset)
         for anonymous_id, customer_id in store.links:
             batch.send(topics.events, anon_key(anonymous_id), env.hand_over_envelope(anonymous_id, customer_id))
@@ -138,7 +143,8 @@ class Router:
         except Exception:  # not even that much can be read: nothing to drop
             return
 
-    def _apply(self, effects: list[Effect], store: FaustStore, batch: Batch, partition: int, origin: float) -> None:
+    def apply_effects(self, effects: list[Effect], store: FaustStore, batch: Batch, partition: int,
+                      origin: float) -> None:
         """Outbox messages one by one (keyed by message id); an input's records as one list,
         keyed by its customer, so they stay in order."""
         sink = _Sends(store, batch, partition, origin)
