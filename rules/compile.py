@@ -454,6 +454,8 @@ def _gap(steps: Sequence[Any], pos: Positions, path: Path) -> Gap:
         here = (*path, i)
         line = pos.of_value(here)[0]
         match step:
+            case s.WaitUntilStepModel() if step.wait_until.best_time is not None:
+                continue  # as in _waits: without history it ends at once
             case s.WaitStepModel() | s.WaitUntilStepModel() | s.WaitForStepModel() | s.ExitStepModel():
                 return None
             case s.IfStepModel():

@@ -97,3 +97,10 @@ steps:
         "journeys/weeks.yaml:4:5: warning: a pass can go through without waiting (when the 'until' of the repeat "
         "at line 8 holds before its first pass), so those customers get every pass at once: put a wait outside "
         "that repeat"]
+
+
+def test_a_best_time_wait_does_not_close_the_path_it_is_on(tmp_path: Path) -> None:
+    journey = TEXTS_ONLY_WAIT.replace("      - send: email\n", "      - wait_until: {best_time: 1d}\n      - send: email\n")
+    write_workspace(tmp_path, journeys={"weeks": journey}, templates=WEEK)
+    assert [w.split(" (")[0] for w in warnings(tmp_path)] == [
+        "journeys/weeks.yaml:4:5: warning: a pass can go through without waiting"]
