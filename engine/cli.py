@@ -663,7 +663,7 @@ def map_command(
         sys.stdout.write(svg)
 
 
-import_app = typer.Typer(help="Load a customer base into a database (with no server running on it).",
+import_app = typer.Typer(help="Load a customer base: into a stopped database, a running server, or Kafka.",
                          no_args_is_help=True, add_completion=False)
 app.add_typer(import_app, name="import")
 
@@ -673,38 +673,236 @@ def import_profiles(
     file: Annotated[Path, typer.Argument(help="Profiles: .csv (a header row) or .jsonl (one object a line).",
                                          exists=True, dir_okay=False)],
     id_column: Annotated[str, typer.Option(help="The column (or key) holding each customer's id.")] = "customer_id",
-    db: Annotated[Path, typer.Option(help="The SQLite file of `nudge run` (created when missing).", dir_okay=False)] = Path("nudge.db"),
-    show: Annotated[int, typer.Option("--show-rejected", help="List at most this many rejected rows.")] = 50,
+    db: Annotated[Optional[Path], typer.Option(help="The SQLite file of a stopped `nudge run` (default nudge.db; created when missing).", dir_okay=False)] = None,
+    url: Annotated[Optional[str], typer.Option(help="A running server instead (nudge run, or nudge api --kafka): rows are posted to its /v1/events.")] = None,
+    key: Annotated[Optional[str], typer.Option(envvar="NUDGE_API_KEY", help="The server's API key, with --url.")] = None,
+    kafka: Annotated[bool, typer.Option("--kafka", help="Produce to the Kafka events topic instead ($NUDGE_KAFKA_BOOTSTRAP, $NUDGE_KAFKA_APP_ID).")] = False,
+    workspace: WorkspaceOpt = Path("."),
+    show: Annotated[int, typer.Option("--show-rejected", help="List at most this many rejected (and not matching) rows.")] = 50,
 ) -> None:
-    """Stream profiles in as `profile_imported` events (SPEC §8 limits); the next `nudge run` applies them.
+    """Stream profiles in as `profile_imported` events, held to SPEC §8 and the workspace's `data:` (§9).
 
-    Refused beside a running server (exit 75): stop it, import, start it. Exit 1 when a row was rejected.
+    Into a database only with no server on it (exit 75): else use --url. Exit 1 when a row was rejected.
     """
     import asyncio
 
     from rich.progress import DownloadColumn, Progress, TimeRemainingColumn
 
-    from connectors.profile_import import import_profiles as stream
+    from connectors import profile_import
+    from connectors.import_targets import HttpDestination, ImportStopped, KafkaDestination
     from engine.runtimes.embedded import database
     from engine.runtimes.embedded.lock import claim
 
-    try:
-        lock = claim(db, "nudge import")
-    except StartupError as exc:
-        err.print(f"nudge import: {exc}", style="red", markup=False, soft_wrap=True)
-        raise typer.Exit(exc.status) from None
-    with lock, Progress(*Progress.get_default_columns()[:-1], DownloadColumn(), TimeRemainingColumn(),
-                        console=err, transient=True, disable=not err.is_terminal) as bar:
+    if sum((db is not None, url is not None, kafka)) > 1:
+        raise typer.BadParameter("choose one of --db, --url and --kafka")
+    if url is not None and not key:
+        raise typer.BadParameter("--url needs --key (or NUDGE_API_KEY)")
+    declared = None
+    if (workspace / "journeys.yaml").is_file():
+        try:  # its warnings are about journeys, not this import: only an invalid workspace is reported
+            declared = load_workspace(workspace).workspace.data
+        except WorkspaceError:
+            _load(workspace)
+    else:
+        err.print(f"note: no journeys.yaml in {workspace}: rows are held to SPEC §8 only, not to a workspace's data: "
+                  "(give --workspace DIR)", style="yellow", markup=False, soft_wrap=True)
+
+    async def run(progress: Callable[[int], None]) -> Any:
+        if url is not None:
+            http = HttpDestination(url, key or "", os.environ.get("NUDGE_WEBHOOK_SECRET"))
+            try:
+                return await profile_import.stream(file, http, id_column, declared, progress)
+            finally:
+                await http.close()
+        if kafka:
+            topic = KafkaDestination(os.environ.get("NUDGE_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+                                     os.environ.get("NUDGE_KAFKA_APP_ID", "nudge"))
+            try:
+                await topic.start()
+                return await profile_import.stream(file, topic, id_column, declared, progress)
+            finally:
+                await topic.close()
+        path = db or Path("nudge.db")
+        try:
+            lock = claim(path, "nudge import")
+        except StartupError as exc:
+            raise ImportStopped(f"{exc}", exc.status) from None
+        with lock:
+            return await profile_import.import_profiles(database.connect(path), file, id_column, progress,
+                                                        declared=declared)
+
+    with Progress(*Progress.get_default_columns()[:-1], DownloadColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"importing {file.name}", total=file.stat().st_size)
-        summary = asyncio.run(stream(database.connect(db), file, id_column, lambda done: bar.update(task, completed=done)))
-    for rejected in summary.rejected[:show]:
-        err.print(str(rejected), style="red", markup=False, soft_wrap=True)
-    if len(summary.rejected) > show:
-        err.print(f"... and {len(summary.rejected) - show} more rejected row(s)", style="red")
+        try:
+            summary = asyncio.run(run(lambda done: bar.update(task, completed=done)))
+        except ImportStopped as exc:
+            err.print(f"nudge import: {exc}", style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(exc.status) from None
+    for found, style in ((summary.rejected, "red"), (summary.nonconforming, "yellow")):
+        for row in found[:show]:
+            err.print(str(row), style=style, markup=False, soft_wrap=True)
+        if len(found) > show:
+            err.print(f"... and {len(found) - show} more", style=style)
+    where = (f"{url} applies them" if url else "the workers apply them" if kafka
+             else f"`nudge run` on {db or 'nudge.db'} applies them")
+    odd = f", {len(summary.nonconforming)} not matching data:" if summary.nonconforming else ""
     err.print(f"{summary.imported} profile(s) imported, {summary.unchanged} unchanged (imported before), "
-              f"{len(summary.rejected)} rejected; `nudge run` on {db} applies them")
+              f"{len(summary.rejected)} rejected{odd}; {where}", markup=False, soft_wrap=True)
     if summary.rejected:
         raise typer.Exit(1)
+
+
+broadcast_app = typer.Typer(help="Broadcasts (SPEC §13): plan, send, follow and cancel one-off campaigns "
+                                 "(broadcasts/*.yaml); a broadcast file sends nothing until it is sent.",
+                            no_args_is_help=True, add_completion=False)
+app.add_typer(broadcast_app, name="broadcast")
+BroadcastDbOpt = Annotated[Optional[Path], typer.Option(help="The SQLite file of `nudge run` (default: WORKSPACE/nudge.db).",
+                                                        dir_okay=False)]
+AsJsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _broadcast_db(db: Path | None, workspace: Path) -> Path:
+    return db or workspace / "nudge.db"
+
+
+def _broadcast_writer(command: str, db: Path, broadcast_id: str, action: str) -> Any:
+    """The server's lock for the command's run; beside a running server, the API does it instead (exit 75)."""
+    from engine.runtimes.embedded.lock import claim
+
+    try:
+        return claim(db, command)
+    except StartupError as exc:
+        err.print(f"{command}: {exc}", style="red", markup=False, soft_wrap=True)
+        err.print(f"beside a running server use its API: POST /v1/broadcasts/{broadcast_id}/{action}",
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(exc.status) from None
+
+
+def _broadcast_out(view: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(orjson.dumps(view, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    from rich.table import Table
+
+    table = Table("", "", show_header=False, box=None)
+    for key, value in view.items():
+        shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        table.add_row(key.replace("_", " "), shown or "-")
+    Console(highlight=False).print(table)
+
+
+def _broadcast_run(work: Callable[[], dict[str, Any]], as_json: bool) -> None:
+    from engine.runtimes.embedded.broadcasts import BroadcastError
+
+    try:
+        view = work()
+    except BroadcastError as exc:
+        err.print(str(exc), style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    _broadcast_out(view, as_json)
+
+
+@broadcast_app.command("plan")
+def broadcast_plan(
+    broadcast_id: Annotated[str, typer.Argument(help="The broadcast's id.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: BroadcastDbOpt = None,
+    profiles: Annotated[Optional[Path], typer.Option(help='Plan over these profiles (lines of {"customer_id": ..., "traits": {...}}) instead of a database.', exists=True, dir_okay=False)] = None,
+    as_json: AsJsonOpt = False,
+) -> None:
+    """Before anything is sent: the audience, the first message's sends by hour (UTC) and those suppressed by reason.
+
+    Read-only: runs beside a running server."""
+    import time
+
+    from engine import broadcasts as planning
+    from engine.runtimes.embedded import broadcasts, database
+    from engine.runtimes.jsonl import read_profiles
+    from engine.state import CustomerState
+
+    ws = _load(workspace).workspace
+
+    def work() -> dict[str, Any]:
+        if profiles is None:
+            path = _broadcast_db(db, workspace)
+            if not path.is_file():
+                raise typer.BadParameter(f"no database at {path}: give --db FILE or --profiles FILE")
+            return broadcasts.forecast(database.connect(path), ws, broadcast_id, time.time())
+        journey = broadcasts.broadcast_of(ws, broadcast_id)
+        states = []
+        for customer_id, traits in read_profiles(profiles):
+            state = CustomerState.for_key(customer_id)
+            state.traits.update(traits)
+            states.append(state)
+        start = max(planning.first_wave(planning.schedule_of(journey)), datetime.fromtimestamp(time.time(), timezone.utc))
+        return {"id": broadcast_id,
+                **planning.forecast(journey, states, ws.settings, start, lambda address: None).as_dict()}
+
+    _broadcast_run(work, as_json)
+
+
+@broadcast_app.command("send")
+def broadcast_send(
+    broadcast_id: Annotated[str, typer.Argument(help="The broadcast's id.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: BroadcastDbOpt = None,
+    now: Annotated[bool, typer.Option("--now", help="Start now for everyone, whatever send_at says.")] = False,
+    as_json: AsJsonOpt = False,
+) -> None:
+    """Schedule a broadcast: `nudge run` starts it at its send_at (or now, with --now). Once only.
+
+    Beside a running server it is refused (exit 75): use POST /v1/broadcasts/ID/send."""
+    import time
+
+    from engine.runtimes.embedded import broadcasts, database
+
+    ws = _load(workspace).workspace
+    path = _broadcast_db(db, workspace)
+    with _broadcast_writer("nudge broadcast send", path, broadcast_id, "send"):
+        _broadcast_run(lambda: broadcasts.schedule(database.connect(path), ws, broadcast_id, time.time(), now), as_json)
+    err.print(f"{broadcast_id} scheduled: `nudge run` on {path} sends it")
+
+
+@broadcast_app.command("cancel")
+def broadcast_cancel(
+    broadcast_id: Annotated[str, typer.Argument(help="The broadcast's id.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: BroadcastDbOpt = None,
+    as_json: AsJsonOpt = False,
+) -> None:
+    """Cancel a broadcast before or during its sending: customers not yet reached get nothing.
+
+    Beside a running server it is refused (exit 75): use POST /v1/broadcasts/ID/cancel."""
+    import time
+
+    from engine.links import SignedLinks
+    from engine.runtimes.embedded import database
+    from engine.runtimes.embedded.processor import Processor
+
+    ws = _load(workspace).workspace
+    path = _broadcast_db(db, workspace)
+    with _broadcast_writer("nudge broadcast cancel", path, broadcast_id, "cancel"):
+        # an exit sends nothing, so the links need no real secret
+        processor = Processor(database.connect(path), ws, SignedLinks(b"unused", "http://127.0.0.1"), time.time)
+        _broadcast_run(lambda: processor.cancel_broadcast(broadcast_id), as_json)
+
+
+@broadcast_app.command("status")
+def broadcast_status(
+    broadcast_id: Annotated[str, typer.Argument(help="The broadcast's id.")],
+    workspace: WorkspaceOpt = Path("."),
+    db: BroadcastDbOpt = None,
+    as_json: AsJsonOpt = False,
+) -> None:
+    """Where a sent broadcast stands: entered, sent, not sent by reason, waiting by local time zone (read-only)."""
+    from engine.runtimes.embedded import broadcasts, database
+
+    path = _broadcast_db(db, workspace)
+    if not path.is_file():
+        raise typer.BadParameter(f"no database at {path}: give --db FILE")
+    database.create(path)  # a file from before broadcasts existed gets the table
+    _broadcast_run(lambda: broadcasts.status(database.connect(path), broadcast_id), as_json)
 
 
 def _day_or_time(value: str, end_of_day: bool) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hashlib import sha256
 
-from engine.model import Split, Variant
+from engine.model import Journey, Split, Variant
 
 
 def bucket(customer_id: str, journey_id: str, split_name: str, total: int) -> int:
@@ -21,3 +21,9 @@ def assign(customer_id: str, journey_id: str, split: Split) -> Variant:
             return variant
         b -= variant.weight
     raise AssertionError("bucket outside the weights")  # b < total by construction
+
+
+def holdout_variants(journey: Journey, split: Split) -> frozenset[str]:
+    """Variants without steps: their entry point is the split's end, not an instruction of their own."""
+    program = journey.program
+    return frozenset(v.name for v in split.variants if v.pc >= len(program) or program[v.pc].variant != v.name)

@@ -14,6 +14,7 @@ class TimerKind(StrEnum):
     STEP = "step"
     DATE = "date"
     INACTIVITY = "inactivity"
+    BROADCAST = "broadcast"
     WINNER = "winner"  # SPEC §11: no customer's; the runtime decides (engine.experiments)
 
 
@@ -28,6 +29,7 @@ class ExitReason(StrEnum):
     FILTER = "filter"
     MERGED = "merged"
     STEP_REMOVED = "step_removed"
+    CANCELLED = "cancelled"        # a broadcast cancelled while the customer was in it
 
 
 class SendStatus(StrEnum):

@@ -8,7 +8,8 @@ from typing import assert_never
 from engine.cohorts import assign
 from engine.conditions import attempt, holds
 from engine.effects import ExitReason, Timer
-from engine.model import (ExitStep, If, Journey, Jump, Repeat, Send, Split, Update, Wait, WaitFor, WaitUntil,
+from engine.best_time import best_moment, engagement
+from engine.model import (ExitStep, If, Journey, Jump, Repeat, Send, Split, Update, Wait, WaitBest, WaitFor, WaitUntil,
                           Workspace)
 from engine.planning import Planner
 from engine.scheduling import chosen_days, chosen_time, customer_zone, next_local_time
@@ -57,6 +58,11 @@ class Interpreter:
                     return
                 case WaitUntil():
                     turn.park(journey.id, inst, Waiting.TIMER, self._wake_up(turn, journey, inst, action))
+                    return
+                case WaitBest():
+                    tz = customer_zone(turn.state.traits.get("timezone"), self.settings.timezone)
+                    due = best_moment(turn.now, action.window, engagement(turn.state.activity), tz)
+                    turn.park(journey.id, inst, Waiting.TIMER, due)
                     return
                 case WaitFor():
                     turn.park(journey.id, inst, Waiting.EVENT, turn.now + action.timeout)
@@ -127,10 +133,18 @@ class Interpreter:
         at, days = action.at, action.days
         if action.at_expr is not None:
             ok, value = attempt(turn, journey, inst, action.at_expr, inst.step_id)
-            at = (chosen_time(value) if ok else None) or action.at
+            if (chosen := chosen_time(value) if ok else None) is not None:
+                at = chosen
+            elif ok and value is not None:  # a value the site sent that is no time: the marketer should know
+                turn.diag(journey.id, inst.step_id, f"'{action.at_expr.source}' gave {value!r}, not a time HH:MM "
+                                                    f"(24-hour): the default {action.at:%H:%M} applies")
         if action.days_expr is not None:
             ok, value = attempt(turn, journey, inst, action.days_expr, inst.step_id)
-            days = (chosen_days(value) if ok else None) or action.days
+            if (weekdays := chosen_days(value) if ok else None) is not None:
+                days = weekdays
+            elif ok and value is not None:
+                turn.diag(journey.id, inst.step_id, f"'{action.days_expr.source}' gave {value!r}, not a list of "
+                                                    "weekdays (mon ... sun): the default days apply")
         tz = customer_zone(turn.state.traits.get("timezone"), self.settings.timezone)
         since = turn.now
         previous = inst.woke.get(inst.step_id)

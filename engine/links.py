@@ -57,9 +57,9 @@ class SignedLinks:
     def unsubscribe_url(self, customer_key: str, channel: str) -> str:
         return f"{self.base_url}/u/{self.token(customer_key, channel)}"
 
-    def confirm_url(self, customer_key: str, channel: str) -> str:
-        """Double opt-in: following it records consent."""
-        return f"{self.base_url}/confirm/{self.sign('confirm', customer_key, channel)}"
+    def confirm_url(self, customer_key: str, channel: str, address: str) -> str:
+        """Double opt-in: following it records consent for `address` (the link expires when the address changes)."""
+        return f"{self.base_url}/confirm/{self.sign('confirm', customer_key, channel, address)}"
 
     def click_url(self, customer_key: str, channel: str, message_id: str, journey: str, step: str, url: str) -> str:
         return f"{self.base_url}/c/{self.sign('click', customer_key, channel, message_id, journey, step, url)}"

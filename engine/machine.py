@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, assert_never
 
-from engine.confirmation import Confirmation
+from engine.best_time import note_engagement
+from engine.confirmation import SUBSCRIBED, SUBSCRIPTION_REQUESTED, Confirmation
 from engine.effects import Effect, ExitReason, Timer, TimerKind
 from engine.events import Event
 from engine.identity import Identity
@@ -57,8 +58,13 @@ class Engine:
             self.identity.link(turn, event.anonymous_id)
         changed = merge_traits(state, event.traits)
         count_activity(state, event)
+        note_engagement(state, event, self.settings.timezone)
         self.planner.inactivity(turn, event.type)
         apply_builtin(state, event, self.store)
+        if event.type == SUBSCRIPTION_REQUESTED:  # first: its confirmation is the one a new address gets
+            self.confirmation.requested(turn, event)
+        elif event.type == SUBSCRIBED:
+            self.confirmation.consented(turn, event)
         if changed:
             self.planner.dates(turn)
             self.interpreter.replan(turn)
@@ -91,6 +97,8 @@ class Engine:
                 self.triggers.fire_date(turn, journey, timer)
             case TimerKind.INACTIVITY:
                 self.triggers.fire_inactivity(turn, journey, timer)
+            case TimerKind.BROADCAST:
+                self.triggers.fire_broadcast(turn, journey)
             case TimerKind.WINNER:
                 return []  # an experiment's check belongs to the runtime, which holds the tallies
             case _:
@@ -113,6 +121,17 @@ class Engine:
         state = self.store.customer(customer_key) or CustomerState.for_key(customer_key)
         turn = Turn(state, now, self.settings)
         self.identity.merge(turn, anon)
+        self.store.put_customer(state)
+        return turn.effects
+
+    def cancel(self, key: str, journey_id: str, now: datetime) -> list[Effect]:
+        """A broadcast cancelled mid-way: the customer's instance of it ends (`cancelled`), nothing more is sent."""
+        state = self.store.customer(key)
+        inst = state.instances.get(journey_id) if state is not None else None
+        if state is None or inst is None:
+            return []
+        turn = Turn(state, now, self.settings)
+        turn.exit(journey_id, inst, ExitReason.CANCELLED)
         self.store.put_customer(state)
         return turn.effects
 

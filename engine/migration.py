@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from engine.model import Journey, Send, Wait, WaitFor, WaitUntil, Workspace
+from engine.model import Journey, Send, Wait, WaitBest, WaitFor, WaitUntil, Workspace
 from engine.state import Instance
 
 
@@ -37,7 +37,7 @@ def judge(instance: Instance, journey: Journey | None) -> Verdict:
     return Verdict(Fate.CONTINUE if pc == instance.pc else Fate.MOVE, pc)
 
 
-_PARKED_AT: dict[str, tuple[type, ...]] = {"timer": (Wait, WaitUntil), "event": (WaitFor,), "quiet": (Send,)}
+_PARKED_AT: dict[str, tuple[type, ...]] = {"timer": (Wait, WaitUntil, WaitBest), "event": (WaitFor,), "quiet": (Send,)}
 
 
 def journeys_by_id(workspace: Workspace) -> dict[str, Journey]:

@@ -10,6 +10,9 @@ from typing import Any, Callable, Mapping, Protocol, Union
 from engine.content_model import (ContentVariant as ContentVariant, Metric as Metric, TextTemplate as TextTemplate,
                                   WinnerRule as WinnerRule)
 from engine.declared import DeclaredData
+from engine.schedules import BroadcastTrigger as BroadcastTrigger, WaitBest as WaitBest
+from engine.trigger_kinds import (DateTrigger as DateTrigger, EventTrigger as EventTrigger,
+                                  InactivityTrigger as InactivityTrigger, Trigger as Trigger)
 
 
 class Expr(Protocol):
@@ -110,31 +113,6 @@ class Settings:
     attribution: Attribution = field(default_factory=Attribution)
     event_names: Mapping[str, str] = field(default_factory=dict)  # Segment event name -> type (connectors/api/segment.py)
     raw: Mapping[str, Any] = field(default_factory=dict)  # as written, for templates
-
-
-# ---- triggers ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class EventTrigger:
-    event: str
-    where: Expr | None = None
-
-
-@dataclass(frozen=True)
-class DateTrigger:
-    trait: str
-    offset: timedelta
-    at: time
-    yearly: bool
-
-
-@dataclass(frozen=True)
-class InactivityTrigger:
-    event: str
-    duration: timedelta
-
-
-Trigger = Union[EventTrigger, DateTrigger, InactivityTrigger]
 
 
 @dataclass(frozen=True)
@@ -258,7 +236,7 @@ class Jump:
     target: int
 
 
-Action = Union[Send, Wait, WaitUntil, WaitFor, If, Split, Update, Repeat, ExitStep, Jump]
+Action = Union[Send, Wait, WaitUntil, WaitBest, WaitFor, If, Split, Update, Repeat, ExitStep, Jump]
 
 
 @dataclass(frozen=True)
@@ -298,3 +276,8 @@ class Workspace:
     renderer: Renderer
     root: str = "."
     data: DeclaredData | None = None  # SPEC §9: None when journeys.yaml declares no `data:`
+
+    @property
+    def broadcasts(self) -> tuple[Journey, ...]:
+        """The broadcasts (SPEC §13): journeys whose trigger is their schedule, after the others."""
+        return tuple(j for j in self.journeys if isinstance(j.trigger, BroadcastTrigger))

@@ -39,7 +39,8 @@ def loads(data: bytes | str) -> CustomerState:
         anonymous_id=raw["anonymous_id"],
         traits=raw["traits"],
         activity=ActivityMap({
-            t: {"count": a["count"], "first_at": _dt(a["first_at"]), "last_at": _dt(a["last_at"])}
+            t: {"count": a["count"], "first_at": _dt(a["first_at"]), "last_at": _dt(a["last_at"]),
+                **({"hours": a["hours"]} if "hours" in a else {})}  # opens and clicks by local hour (best time)
             for t, a in raw["activity"].items()
         }),
         instances={j: Instance(

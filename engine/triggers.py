@@ -70,6 +70,10 @@ class Triggers:
         if trigger.yearly:
             self.planner.dates(turn, after=turn.now + timedelta(seconds=1))
 
+    def fire_broadcast(self, turn: Turn, journey: Journey) -> None:
+        """A broadcast's moment for this customer (SPEC §13): the audience is judged now, and `never` makes it once."""
+        self.enter(turn, journey, _synthetic(turn, TimerKind.BROADCAST, {"broadcast": journey.id}))
+
     def fire_inactivity(self, turn: Turn, journey: Journey, timer: Timer) -> None:
         state = turn.state
         if state.plans.get(journey.id) != timer.token:

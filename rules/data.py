@@ -16,7 +16,8 @@ ENGINE_TRAITS = ("unsubscribed_topics", "email_consent_at", "email_consent_sourc
                  "sms_consent_source")
 # events the engine produces or receives from providers (SPEC §2): known without a declaration
 BUILT_IN_EVENTS = ("email_delivered", "email_opened", "email_clicked", "email_bounced", "email_complained",
-                   "unsubscribed", "subscribed", "sms_delivered", "sms_failed", "sms_clicked")
+                   "unsubscribed", "subscribed", "sms_delivered", "sms_failed", "sms_clicked",
+                   "profile_imported", "subscription_requested")  # `nudge import profiles`; the preference centre
 # the trigger events of journeys started by time (docs/journeys.md)
 SYNTHETIC_EVENTS: Mapping[str, tuple[str, ...]] = {"date": ("trait", "date"), "inactivity": ("event_type", "last_at")}
 MAX_LABELS = 200  # distinct types or problems counted one by one; more share one label (`/metrics` stays small)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from engine.declared import DeclaredData, FieldType
-from engine.model import DateTrigger, EventTrigger, Journey, Repeat, Send, Split, Workspace
+from engine.model import BroadcastTrigger, DateTrigger, EventTrigger, Journey, Repeat, Send, Split, Workspace
 
 # a made-up value per declared type, for an event no sample has
 _PLACEHOLDER: Mapping[str, Any] = {"string": "sample", "number": 42.5, "integer": 3, "boolean": True,
@@ -40,6 +40,8 @@ def trigger_type(journey: Journey) -> str:
     trigger = journey.trigger
     if isinstance(trigger, EventTrigger):
         return trigger.event
+    if isinstance(trigger, BroadcastTrigger):
+        return "broadcast"
     return "date" if isinstance(trigger, DateTrigger) else "inactivity"
 
 

@@ -241,10 +241,20 @@ class WaitUntilDefault(Strict):
 
 
 class WaitUntilSpec(Strict):
-    time: str = Field(pattern=_HHMM_OR_EXPRESSION, examples=["10:00", "profile.reminder_time"],
-                      description='local wall-clock time "HH:MM", or an expression giving one (SPEC §15)')
+    time: str | None = Field(None, pattern=_HHMM_OR_EXPRESSION, examples=["10:00", "profile.reminder_time"],
+                             description='local wall-clock time "HH:MM", or an expression giving one (SPEC §15)')
     days: list[Weekday] | Expression | None = Field(None, description="weekdays, or an expression giving a list of them")
     default: WaitUntilDefault | None = Field(None, description="required when time or days is an expression")
+    best_time: Duration | None = Field(None, description="until the customer's most engaged hour within this window")
+
+    _check_best = field_validator("best_time")(_duration)
+
+    @model_validator(mode="after")
+    def _one(self) -> WaitUntilSpec:
+        if (self.time is None) == (self.best_time is None) or (
+                self.best_time is not None and (self.days is not None or self.default is not None)):
+            raise ValueError("wait_until takes 'time' (and optional 'days', 'default'), or 'best_time' alone")
+        return self
 
 
 class RepeatSpec(Strict):

@@ -11,10 +11,12 @@ from pydantic import ValidationError
 
 from engine.model import Journey, Workspace
 from rules import schema as s
+from rules.broadcasts import FOLDER as BROADCASTS, BroadcastModel
 from rules.compile import Compiler
 from rules.data import declared
 from rules.datacheck import SAMPLES, DataCheck, Reach
 from rules.expressions import Expression, ExpressionCompiler
+from rules.pages import page_problems, split_pages
 from rules.problems import Problem, Severity, WorkspaceError
 from rules.pydantic_errors import known_keys, problems_from
 from rules.templates import TemplateSet
@@ -23,7 +25,7 @@ from rules.yaml_positions import LoadedYaml, Positions, YamlSyntaxError, load_ya
 VOCABULARY = known_keys(s.WorkspaceModel, s.JourneyModel, *(
     s.SendStepModel, s.WaitStepModel, s.WaitUntilStepModel, s.WaitForStepModel, s.IfStepModel,
     s.SplitStepModel, s.RepeatStepModel, s.UpdateStepModel, s.ExitStepModel, s.EventTriggerModel, s.DateTriggerModel,
-    s.InactivityTriggerModel,
+    s.InactivityTriggerModel, BroadcastModel,
 ))
 
 
@@ -168,8 +170,9 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
         raise WorkspaceError(problems)
     ws_model = _validate(s.WorkspaceModel, loaded, problems) or _fallback(loaded.data)
 
-    template_set = TemplateSet(read_templates(root, problems) if templates is None else templates)
-    problems.extend(template_set.problems)
+    messages, pages = split_pages(read_templates(root, problems) if templates is None else templates)
+    template_set = TemplateSet(messages)
+    problems.extend(template_set.problems + page_problems(pages))
     exprs = ExpressionCompiler(ws_model.segments)
     data = declared(ws_model.data) if ws_model.data is not None else None
     check = DataCheck(data, read_samples(root, problems), template_set)
@@ -186,7 +189,7 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
             segments[name] = expr
     exprs.bind_segments(segments)
 
-    sources: list[tuple[s.JourneyModel | None, LoadedYaml, tuple[Any, ...]]] = []
+    sources: list[tuple[s.JourneyModel | BroadcastModel | None, LoadedYaml, tuple[Any, ...]]] = []
     files = _included(root, ws_model.include, loaded.positions, problems)
     for path in sorted(files, key=lambda p: (p.name, str(p))):
         doc = _parse(path, root, problems)
@@ -195,6 +198,11 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
         sources.append((_validate(s.JourneyModel, doc, problems), doc, ()))
     for i, journey in enumerate(ws_model.journeys):
         sources.append((journey, loaded, ("journeys", i)))
+    for path in sorted((root / BROADCASTS).glob("*.yaml"), key=lambda p: p.name):  # SPEC §13, after the journeys
+        if not path.resolve().is_relative_to(root.resolve()):
+            problems.append(Problem(_rel(path, root), 1, 1, "a symbolic link out of the workspace: broadcasts must be inside it"))
+        elif (doc := _parse(path, root, problems)) is not None:
+            sources.append((_validate(BroadcastModel, doc, problems), doc, ()))
 
     journeys: list[Journey] = []
     seen: dict[str, str] = {}
@@ -209,7 +217,8 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
         if model is None:
             compiler.raw_checks(raw, doc.positions, prefix)
         else:
-            journeys.append(compiler.journey(model, doc.positions, prefix))
+            as_journey = model.as_journey() if isinstance(model, BroadcastModel) else model
+            journeys.append(compiler.journey(as_journey, doc.positions, prefix))
     problems.extend(compiler.problems)
     problems.extend(check.finish())
 
@@ -224,5 +233,5 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
 def fingerprint(root: Path) -> tuple[tuple[str, float], ...]:
     """The workspace's files and their modification times: a change means "reload" (polling needs
     no extra dependency, and works the same on every file system)."""
-    files = [root / "journeys.yaml", *root.glob("journeys/**/*"), *root.glob("templates/**/*")]
+    files = [root / "journeys.yaml", *root.glob("journeys/**/*"), *root.glob(f"{BROADCASTS}/*"), *root.glob("templates/**/*")]
     return tuple(sorted((str(p), p.stat().st_mtime) for p in files if p.is_file()))

@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connectors.api.auth import Secret, SignatureChecker, bearer, key_ok, write_keys
+from connectors.api.broadcasts import broadcast_routes
 from connectors.api.deps import Deps, read_limited_body
 from connectors.api.ingest import ingest
 from connectors.api.preferences import preference_routes
@@ -71,6 +72,7 @@ def create_app(runtime: Runtime, keys: list[Secret], signing: SignatureChecker |
     app.include_router(provider_routes(deps))
     app.include_router(preference_routes(deps))
     app.include_router(outbox_routes(deps, keys))
+    app.include_router(broadcast_routes(deps, keys))
     writers = write_keys(environ or {}, keys)
     app.include_router(segment_routes(deps, writers, metrics.data))
 

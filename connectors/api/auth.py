@@ -7,7 +7,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
+
+from fastapi import HTTPException
 
 from starlette.requests import Request
 
@@ -99,3 +101,16 @@ class SignatureChecker:
     @staticmethod
     def signature_of(header: str) -> str:
         return dict(p.strip().split("=", 1) for p in header.split(",") if "=" in p).get("v1", "")
+
+
+def require_key(keys: list[Secret]) -> Callable[[Request], None]:
+    """A router dependency: one of the API keys, as a Bearer token or X-Api-Key (401 without, 403 wrong)."""
+
+    def check(request: Request) -> None:
+        presented = bearer(request)
+        if not presented:
+            raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'")
+        if not key_ok(presented, keys):
+            raise HTTPException(403, "invalid API key")
+
+    return check

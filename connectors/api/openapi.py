@@ -151,16 +151,36 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
         ("post", "/v1/outbox/resolve"): {"security": API_KEY, "responses": {
             "400": _error("The body is not JSON", "There was an error parsing the body"),
             "401": UNAUTHORIZED, "403": FORBIDDEN, "422": INVALID_PARAMS, "503": UNAVAILABLE}},
-        ("get", "/u/{token}"): {"security": [], "responses": {"403": PAGE_REFUSED}},
+        ("get", "/u/{token}"): {"security": [], "responses": {"403": PAGE_REFUSED, "503": UNAVAILABLE}},
         ("post", "/u/{token}"): {
-            "security": [], "responses": {"403": PAGE_REFUSED, "503": UNAVAILABLE},
+            "security": [], "responses": {
+                "403": _html("The link's signature does not verify, or a change other than unsubscribing came "
+                             "without the page's form token or from another site: nothing was changed"),
+                "422": _html("The preferences page again, each refused field explained (a time that is not HH:MM, "
+                             "no day, a number that is not E.164), or a form token too old: nothing was changed"),
+                "503": UNAVAILABLE},
             "requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {"schema": {
                 "type": "object", "properties": {
                     "List-Unsubscribe": {"type": "string", "enum": ["One-Click"], "description": "RFC 8058"},
-                    "preferences": {"type": "string", "description": "present: save the topics kept"},
-                    "keep": {"type": "array", "items": {"type": "string"}, "description": "topics to keep"}}}}}}},
-        ("get", "/confirm/{token}"): {"security": [], "responses": {"403": PAGE_REFUSED}},
-        ("post", "/confirm/{token}"): {"security": [], "responses": {"403": PAGE_REFUSED, "503": UNAVAILABLE}},
+                    "action": {"type": "string", "enum": ["unsubscribe", "resubscribe", "save"],
+                               "description": "default: unsubscribe (the one-click POST)"},
+                    "form_token": {"type": "string", "description": "resubscribe, save: the token of the page served"},
+                    "keep": {"type": "array", "items": {"type": "string"}, "description": "save: topics to keep"},
+                    "sms_reminders": {"type": "string", "description": "save: present (any value) to turn text "
+                                                                       "reminders on"},
+                    "reminder_time": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                                      "description": "save: local time of the reminders"},
+                    "reminder_days": {"type": "array", "items": {"type": "string", "enum": [
+                        "mon", "tue", "wed", "thu", "fri", "sat", "sun"]}, "description": "save: days of the reminders"},
+                    "phone": {"type": "string", "description": "save: a mobile number (E.164 once spaces and "
+                                                               "dashes are dropped)"}}}}}}},
+        ("get", "/confirm/{token}"): {"security": [], "responses": {
+            "403": PAGE_REFUSED, "410": _html("The link was sent to an address the profile no longer has"),
+            "503": UNAVAILABLE}},
+        ("post", "/confirm/{token}"): {"security": [], "responses": {
+            "403": _html("The link's signature does not verify, or the form came from another site"),
+            "410": _html("The link was sent to an address the profile no longer has: nothing was changed"),
+            "503": UNAVAILABLE}},
         ("get", "/c/{token}"): {"security": [], "responses": {
             "302": {"description": "The click is recorded; on to the link's target",
                     "headers": {"Location": {"schema": {"type": "string"}}}},

@@ -13,6 +13,7 @@ from engine.reports.page import render_html
 from engine.reports.period import Period, parse_at, previous
 from engine.reports.spreadsheet import render_csv
 from engine.runtimes.d2 import render_maps
+from engine.runtimes.embedded import broadcasts
 from engine.runtimes.report_sources import from_db, latest_at, waiting_now
 
 MEDIA = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8", "json": "application/json"}
@@ -33,6 +34,7 @@ def report_page(conn: sqlite3.Connection, workspace: Workspace, format: str, sin
     before = previous(period, parse_at(newest) if newest else None)
     report = build_report(ReportInput(logs.records, logs.events, period, journey, Catalog.of(workspace), logs.source,
                                       previous=before, waiting=waiting_now(conn)))
+    report["broadcasts"] = [broadcasts.status(conn, b.id) for b in workspace.broadcasts]  # live, whatever the period
     if format == "json":
         return orjson.dumps(report), MEDIA[format]
     return (render_html(report, render_maps(report)) if format == "html" else render_csv(report)).encode(), MEDIA[format]

@@ -5,17 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from engine.cohorts import assign
+from engine.cohorts import assign, holdout_variants
 from engine.experiments import Experiment, ExperimentKey, experiments_of
 from engine.model import Attribution, Jump, Journey, Split, Workspace
 
 SplitKey = tuple[str, str]   # (journey id, split name): experiments are keyed by both
-
-
-def holdout_variants(journey: Journey, split: Split) -> frozenset[str]:
-    """Variants without steps: their entry point is the split's end, not an instruction of their own."""
-    program = journey.program
-    return frozenset(v.name for v in split.variants if v.pc >= len(program) or program[v.pc].variant != v.name)
 
 
 def _regions(journey: Journey) -> dict[str, str]:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Mapping
 
+from engine.cohorts import holdout_variants
 from engine.model import (DateTrigger, EventMatch, EventTrigger, ExitStep, If, InactivityTrigger, Journey, Jump, Repeat,
-                          Send, Split, Update, Wait, WaitFor, WaitUntil, WinnerRule)
-from engine.reports.catalog import holdout_variants
+                          Send, Split, Update, Wait, WaitBest, WaitFor, WaitUntil, WinnerRule)
 from engine.reports.content_experiments import METRIC_NAMES
 from engine.reports.formatting import count, money, percent
 from engine.reports.funnel import Funnel
@@ -112,6 +112,10 @@ def _trigger(journey: Journey) -> tuple[str, tuple[str, ...]]:
     elif isinstance(trigger, InactivityTrigger):
         title = f"Starts after no {trigger.event} for {span(trigger.duration)}"
         detail = ()
+    else:
+        title = "Broadcast at " + (f"{trigger.local:%Y-%m-%d %H:%M} local time" if trigger.local is not None
+                                   else f"{trigger.utc:%Y-%m-%d %H:%M %Z}")
+        detail = (f"best time within {span(trigger.best_time)}",) if trigger.best_time else ()
     if journey.audience is not None:
         detail += (f"audience: {_short(journey.audience.source)}",)
     return title, detail
@@ -135,6 +139,8 @@ def _step(journey: Journey, pc: int) -> Node:
             return Node(node_id, "wait", "Wait until the customer's time",
                         (*chosen, f"else {action.at:%H:%M}{days}", "customer's local time"), step)
         return Node(node_id, "wait", f"Wait until {action.at:%H:%M}{days}", ("customer's local time",), step)
+    if isinstance(action, WaitBest):
+        return Node(node_id, "wait", f"Wait for their best hour within {span(action.window)}", ("opens and clicks",), step)
     if isinstance(action, WaitFor):
         return Node(node_id, "wait_for", f"Wait up to {span(action.timeout)} for {action.match.event}",
                     (f"where {_short(action.match.where.source)}",) if action.match.where is not None else (), step)

@@ -399,6 +399,20 @@ def _idle(report: Mapping[str, Any], maps: Mapping[str, Drawing] | None) -> str:
         f'<small>({escape(j["id"])})</small></h3>{_map(j, (maps or {}).get(j["id"]))}</section>' for j in idle))
 
 
+def _broadcasts(report: Mapping[str, Any]) -> str:
+    """Where each broadcast of the workspace stands now (a live store's report only)."""
+    rows = [[b["id"], b["status"], str(b.get("start") or ""), count(b.get("entered", 0)), count(b.get("sent", 0)),
+             ", ".join(f"{k} {v:,}" for k, v in sorted((b.get("not_sent") or {}).items())),
+             ", ".join(f"{k} {v:,}" for k, v in (b.get("waiting_by_zone") or {}).items())]
+            for b in report.get("broadcasts") or ()]
+    if not rows:
+        return ""
+    return ("<h2>Broadcasts</h2><p>Each broadcast as it stands now: customers entered, messages sent, not sent by "
+            "reason, and customers whose moment has not come, by time zone.</p>"
+            + _table(("broadcast", "status", "start", "entered", "sent", "not sent", "waiting by zone"), rows,
+                     id="broadcasts"))
+
+
 def _templates(report: Mapping[str, Any], currency: str) -> str:
     rows = [[t["id"], t.get("channel") or "", *_funnel_row("", t, currency)[2:]] for t in report.get("templates", ())]
     if not rows:
@@ -431,6 +445,6 @@ def render_html(report: Mapping[str, Any], maps: Mapping[str, Drawing] | None = 
             f'<h2>Journeys</h2>{overview}<h3>Channels</h3><p>Goal conversions here are last touch: the journey\'s '
             f'last message to the customer before the goal.</p>{channels}{_templates(report, currency)}{orphan}'
             + "".join(_journey(j, currency, (maps or {}).get(j["id"])) for j in report["journeys"])
-            + _idle(report, maps)
+            + _idle(report, maps) + _broadcasts(report)
             + f'<h2>Experiments</h2>{experiments}<h2>Customers</h2>{_customers(report["customers"], currency)}'
             "</main></body></html>\n")

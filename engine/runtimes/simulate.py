@@ -8,18 +8,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from engine.effects import Diagnostic, Effect, Exposure, Message, Timer
+from engine import broadcasts
+from engine.effects import Diagnostic, Effect, Exposure, Message, Timer, TimerKind
 from engine.events import Event
 from engine.experiments import ExperimentKey, Ledger, experiments_of, first_check
 from engine.links import SignedLinks
 from engine.machine import Engine, iso
 from engine.memory_store import MemoryStore
-from engine.model import Workspace
+from engine.model import Journey, Workspace
 from engine.runtimes.kernel import applier
 
 SIMULATE_SECRET = b"nudge-simulate"   # nothing is sent, so the links need only be stable
 SIMULATE_BASE_URL = "https://nudge.invalid"
 DEFAULT_RUN_ON = timedelta(days=30)
+START = ""  # the key of a broadcast's start on the virtual clock: no customer has an empty key
 
 
 @dataclass(frozen=True)
@@ -146,11 +148,16 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
     store = MemoryStore()
     engine = Engine(workspace, store, SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL))
     clock = VirtualClock()
-    start = ordered[0].journey_time if ordered else until - DEFAULT_RUN_ON
+    waves = {j.id: broadcasts.first_wave(broadcasts.schedule_of(j)) for j in workspace.broadcasts if j.enabled}
+    start = min([*([ordered[0].journey_time] if ordered else [until - DEFAULT_RUN_ON]), *waves.values()])
     clock.now = start
+    for journey_id, wave in waves.items():  # each starts at its first wave, in journey-time order with the events
+        if wave <= until:
+            clock.schedule(Timer(wave, START, TimerKind.BROADCAST, journey_id, ""))
     ledger, checks = Ledger(experiments_of(workspace)), Checks()
 
     sink = _Sink(result, clock, ledger, checks)
+    started: list[Journey] = []  # broadcasts under way: a customer first known now may still join them
 
     def apply(effects: list[Effect]) -> None:
         applier.apply(effects, sink)
@@ -179,12 +186,17 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
             if soonest is None or soonest > moment or (soonest == moment and not inclusive):
                 return
             clock.now = max(clock.now or soonest, soonest)
-            if soonest is due:
-                timer = clock.pop_due(moment, inclusive)
-                assert timer is not None
-                apply(engine.fire(timer, clock.now))
-            else:
+            if soonest is not due:
                 decide(*checks.pop())
+                continue
+            timer = clock.pop_due(moment, inclusive)
+            assert timer is not None  # next_due dropped the cancelled ones
+            if timer.key == START:
+                journey = engine.by_id[timer.journey]
+                apply(broadcasts.plan(journey, store.customers.values(), workspace.settings, clock.now))
+                started.append(journey)
+            else:
+                apply(engine.fire(timer, clock.now))
 
     refuse_until(start, inclusive=False)
     for customer_id, traits in profiles:
@@ -199,7 +211,11 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
         clock.now = max(clock.now or at, at)
         if ledger.experiments:
             ledger.event(event.type, event.properties)
+        new = started and event.customer_id is not None and event.customer_id not in store.customers
         apply(engine.handle_event(event, late=event.late(workspace.settings.late_events)))
+        if new and (state := store.customer(str(event.customer_id))) is not None:
+            for journey in started:
+                apply(broadcasts.newcomer(journey, state, workspace.settings, clock.now))
         if progress and n % 10_000 == 0:
             progress(n)
     fire_until(until, inclusive=True)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from twilio.request_validator import RequestValidator
 
 from engine.testing import email, journey_yaml, send_step
+from tests.e2e.pages_kit import form_token
 from tests.e2e.server import NudgeServer, workspace_server
 from tests.helpers import ENGAGE, TEXTS, T
 
@@ -175,7 +176,9 @@ def test_the_preferences_page_lets_a_customer_leave_one_topic(server: NudgeServe
     url = unsubscribe_url(signup(server))
     page = httpx.get(url).text
     assert 'value="promotions"' in page and 'value="newsletter"' in page
-    httpx.post(url, data={"preferences": "1", "keep": "newsletter"})
+    assert httpx.post(url, data={"preferences": "1", "keep": "newsletter"}).status_code == 403  # no form token
+    saved = httpx.post(url, data={"preferences": "1", "keep": "newsletter", "form_token": form_token(page)})
+    assert saved.status_code == 200
     server.post({"type": "promo", "customer_id": "c1"})
     server.wait_for(lambda: any(s["journey"] == "promo" for s in sends(server)), what="the promo decision")
     assert [(s["status"], s["reason"]) for s in sends(server) if s["journey"] == "promo"] == [("suppressed", "unsubscribed")]

@@ -66,3 +66,57 @@ def test_jsonl_takes_flat_objects_by_another_id_column_and_simulate_profile_line
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT customer, json_extract(body, '$.traits') FROM events ORDER BY seq").fetchall()
     assert rows == [("u1", '{"email":"u1@example.com","vip":true}'), ("u2", '{"email":"u2@example.com"}')]
+
+
+DECLARED = """\
+data:
+  strict: {strict}
+  traits:
+    plan: {{enum: [free, pro, team]}}
+    lifetime_value: number
+  events:
+    signed_up: {{}}
+"""
+PLANS = "customer_id,email,plan,lifetime_value\nd1,d1@example.com,pro,12.5\nd2,d2@example.com,gold,7\n"
+
+
+def test_over_http_to_a_running_server_rows_go_in_and_its_refusals_are_named_by_line(tmp_path: Path) -> None:
+    server = workspace_server(tmp_path, journeys={"hello": hello_journey()}, templates={"hi.email.html": HI},
+                              extra=DECLARED.format(strict="true")).start()
+    try:
+        (tmp_path / "base.csv").write_text(PLANS + "d3,not-an-email,free,1\n")
+        done = nudge_import(str(tmp_path / "base.csv"), "--url", server.url, "--key", server.api_key,
+                            "--workspace", str(server.workspace))
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.splitlines()[:2] == [
+            "base.csv:3: traits.plan: expected one of 'free', 'pro', 'team', got 'gold' (data.strict: true)",
+            "base.csv:4: traits.email: 'not-an-email' is not one address like ann@example.com (no display name, "
+            "no comma, no quotes)"]
+        assert "1 profile(s) imported, 0 unchanged (imported before), 2 rejected" in " ".join(done.stderr.split())
+        server.wait_for(lambda: server.health()["events_pending"] == 0, what="the import processed")
+        with server.client() as c:
+            assert c.get("/v1/customers/d1").json()["traits"] == {"email": "d1@example.com", "plan": "pro",
+                                                                   "lifetime_value": 12.5}
+        # the server judges too (a file checked against no workspace): its refusals come back by line
+        (tmp_path / "base.jsonl").write_text('{"customer_id": "d1", "email": "d1@example.com", "plan": "pro", '
+                                             '"lifetime_value": 12.5}\n{"customer_id": "d2", "plan": "gold"}\n')
+        unchecked = nudge_import(str(tmp_path / "base.jsonl"), "--url", server.url, "--key", server.api_key,
+                                 "--workspace", str(tmp_path / "nowhere"))
+        assert unchecked.stderr.splitlines()[1] == ("base.jsonl:2: traits.plan: expected one of 'free', 'pro', "
+                                                    "'team', got 'gold' (data.strict: true)")  # after the note
+        assert "0 profile(s) imported, 1 unchanged" in " ".join(unchecked.stderr.split())
+        wrong = nudge_import(str(tmp_path / "base.csv"), "--url", server.url, "--key", "not-the-key")
+        assert wrong.returncode == 77 and "invalid API key" in wrong.stderr  # EX_NOPERM
+    finally:
+        server.stop()
+
+
+def test_rows_that_do_not_match_data_are_imported_with_a_warning_when_data_is_not_strict(tmp_path: Path) -> None:
+    server = workspace_server(tmp_path, journeys={"hello": hello_journey()}, templates={"hi.email.html": HI},
+                              extra=DECLARED.format(strict="false"))
+    (tmp_path / "base.csv").write_text(PLANS)
+    done = nudge_import(str(tmp_path / "base.csv"), "--db", str(server.db), "--workspace", str(server.workspace))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == "base.csv:3: warning: traits.plan: expected one of 'free', 'pro', 'team', got 'gold'"
+    assert "2 profile(s) imported, 0 unchanged (imported before), 0 rejected, 1 not matching data:" in " ".join(
+        done.stderr.split())

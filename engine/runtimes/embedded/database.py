@@ -78,6 +78,16 @@ CREATE TABLE IF NOT EXISTS exposures (     -- who met which arm: the experiments
 CREATE INDEX IF NOT EXISTS exposures_experiment ON exposures(journey, step);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signatures (signature TEXT PRIMARY KEY, at REAL NOT NULL);  -- replay window
+CREATE TABLE IF NOT EXISTS broadcasts (    -- SPEC §13, engine/runtimes/embedded/broadcasts.py
+    id TEXT PRIMARY KEY,                   -- the broadcast's id in the workspace
+    status TEXT NOT NULL,                  -- scheduled | sending | cancelled
+    start REAL NOT NULL,                   -- epoch: its first wave (or the moment of `send --now`)
+    now INTEGER NOT NULL DEFAULT 0,        -- 1: everyone from `start`, whatever send_at says
+    requested_at REAL NOT NULL,
+    planned INTEGER,                       -- customers given an entry at the start
+    cancelled_at REAL
+);
+CREATE INDEX IF NOT EXISTS timers_broadcast ON timers(journey) WHERE kind = 'broadcast';
 """
 
 

@@ -21,6 +21,7 @@ from engine.experiments import Experiment, ExperimentKey, experiments_of
 from engine.machine import Engine, iso
 from engine.model import Workspace
 from engine.ports import Links, Store
+from engine.runtimes.embedded import broadcasts
 from engine.runtimes.embedded import experiments as checks
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.sqlite_store import SqliteStore
@@ -83,6 +84,8 @@ class Processor:
         batch that fails without naming its input is taken again one input per transaction, so
         the culprit is found; only a database error (locked, disk) is left to the caller."""
         with self._lock:
+            if (start := broadcasts.next_start(self.conn)) is not None and start <= self.wall_clock():
+                self._start_broadcasts()
             try:
                 return self._attempt(self.batch_size)
             except sqlite3.OperationalError:
@@ -125,9 +128,35 @@ class Processor:
             return self._migrate(workspace)
 
     def next_due(self) -> float | None:
+        """The next timer, or the next broadcast's start."""
         with self._lock:
             row = self.conn.execute("SELECT MIN(due) FROM timers").fetchone()
-        return row[0] if row and row[0] is not None else None
+            start = broadcasts.next_start(self.conn)
+        due = row[0] if row and row[0] is not None else None
+        return min((t for t in (due, start) if t is not None), default=None)
+
+    def _start_broadcasts(self) -> None:
+        """Entry timers of every customer of the broadcasts whose start has come, in one transaction."""
+        with transaction(self.conn):
+            writer = _Rows(self.conn, experiments_of(self.workspace))
+            broadcasts.start_due(self.conn, self.workspace, self.wall_clock(), writer)
+            writer.flush()
+
+    def schedule_broadcast(self, broadcast_id: str, now: bool = False) -> dict[str, Any]:
+        """Add a broadcast to those this database sends (engine/runtimes/embedded/broadcasts.py `schedule`)."""
+        with self._lock, transaction(self.conn):
+            return broadcasts.schedule(self.conn, self.workspace, broadcast_id, self.wall_clock(), now)
+
+    def cancel_broadcast(self, broadcast_id: str) -> dict[str, int]:
+        """Stop a broadcast (engine/runtimes/embedded/broadcasts.py `cancel`) between two batches."""
+        with self._lock, transaction(self.conn):
+            store = SqliteStore(self.conn)
+            writer = _Rows(self.conn, experiments_of(self.workspace))
+            engine = self.engine(self.workspace, store, self.links)
+            done = broadcasts.cancel(self.conn, engine, broadcast_id, self.wall_clock(), writer)
+            store.flush()
+            writer.flush()
+        return done
 
     def _run_batch(self, limit: int) -> BatchResult:
         """Up to `limit` inputs in journey-time order (SPEC §14): pending events by acceptance (their
@@ -138,14 +167,14 @@ class Processor:
         with transaction(conn):
             now = self.wall_clock()
             events = conn.execute(
-                "SELECT seq, body, received_at FROM events WHERE status = 'pending' ORDER BY seq LIMIT ?",
+                "SELECT seq, body, received_at, customer FROM events WHERE status = 'pending' ORDER BY seq LIMIT ?",
                 (limit + 1,)).fetchall()
             cutoff = events.pop()[2] if len(events) > limit else math.inf  # the first event left waiting
             timers = conn.execute(
                 "SELECT id, due, key, kind, journey, token FROM timers WHERE due <= ? AND due < ? "
                 "ORDER BY due, rowid LIMIT ?", (now, cutoff, limit)).fetchall()
             work: list[tuple[float, int, int, Any]] = [(received_at, ordering.EVENT, seq, body)
-                                                       for seq, body, received_at in events]
+                                                       for seq, body, received_at, _ in events]
             # a winner check goes after the customers' timers due at its time, as in simulate
             work += [(due, ordering.TIMER, n + (len(timers) if kind == TimerKind.WINNER else 0),
                       (tid, Timer(from_epoch(due), key, kind, journey, token)))
@@ -159,9 +188,11 @@ class Processor:
             if not work:
                 return result
             store = SqliteStore(conn)
+            store.preload([key for _, _, _, key in events] + [timer[2] for timer in timers])
             engine = self.engine(self.workspace, store, self.links)
             experiments = experiments_of(self.workspace)
             writer = _Rows(conn, experiments)
+            joinable = broadcasts.joinable(conn, self.workspace, now)  # a customer new in this batch may join them
             done_seqs: list[tuple[int]] = []
             late_seqs: list[tuple[int]] = []
             fired: list[tuple[str]] = []
@@ -170,7 +201,10 @@ class Processor:
                 try:
                     if kind == ordering.EVENT:
                         event, late = ordering.received(codecs.event_from_row(item), from_epoch(when), self.workspace)
+                        new = joinable and event.customer_id is not None and store.customer(event.customer_id) is None
                         writer.write(engine.handle_event(event, late=late), origin=when)
+                        if new and (state := store.customer(str(event.customer_id))) is not None:
+                            writer.write(broadcasts.newcomer(joinable, state, self.workspace, from_epoch(when)), origin=when)
                         (late_seqs if late else done_seqs).append((seq,))
                         result.events += 1
                     elif item[1].kind == TimerKind.WINNER:

@@ -12,11 +12,12 @@ from typing import Any, Callable, Mapping
 from engine.events import Event
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database, queries
+from engine.runtimes.embedded.broadcasts import Desk
 from engine.runtimes.embedded.front import Front, secret_from_meta
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import BatchResult, Processor
 from engine.runtimes.kernel.health import Health
-from engine.runtimes.kernel.port import Accepted, Counters, EngineCounters
+from engine.runtimes.kernel.port import Accepted, Broadcasts, Counters, EngineCounters
 from engine.runtimes.kernel.serving import load_edit, sleep_until, watch
 from rules.problems import Problem
 from rules.workspace import load_workspace
@@ -46,6 +47,7 @@ class EmbeddedRuntime:
         self.links = SignedLinks(secret_from_meta(self.read, "link_secret").encode(), public_url)
         self.processor = Processor(database.connect(db_path), self.workspace, self.links, wall_clock)
         self.ingest = Ingest(database.connect(db_path), wall_clock, self._engine_wake.set)
+        self.broadcasts: Broadcasts | None = Desk(self.processor, self._engine_wake.set)
 
     async def start(self) -> None:
         await self.front.dispatcher.recover()

@@ -25,16 +25,17 @@ from aiokafka.errors import KafkaError
 
 from engine.events import Event
 from engine.links import SignedLinks
-from engine.runtimes.embedded import database, queries
+from engine.runtimes.embedded import broadcasts, database, queries
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.front import Front
 from engine.runtimes.embedded.sqlite_store import CUSTOMER_UPSERT, customer_row
 from engine.runtimes.kafka import envelopes
+from engine.runtimes.kafka.broadcasts import CANCEL, START, control_key
 from engine.runtimes.kafka.store import Record
 from engine.runtimes.kafka.worker import KafkaSettings
 from engine.runtimes.kernel import codecs
 from engine.runtimes.kernel.health import Health, Unavailable
-from engine.runtimes.kernel.port import Accepted, Counters
+from engine.runtimes.kernel.port import Accepted, Broadcasts, Counters
 from engine.runtimes.kernel.serving import load_edit, watch
 from rules.problems import Problem
 from rules.workspace import load_workspace
@@ -78,6 +79,21 @@ class KafkaIngest:
                                              value=envelopes.erase_envelope(customer_id))
         except (TimeoutError, KafkaError) as exc:
             raise self._unavailable(exc, "the erasure", "nothing here was erased yet: try again") from exc
+
+    async def to_every_partition(self, build: Callable[[int, int], tuple[str, bytes]], what: str) -> None:
+        """`build(partition, partitions)`'s key and value to each partition of the events topic (as many
+        as the broker says it has); returns once the broker has them all."""
+        producer = self._started()
+        try:
+            async with asyncio.timeout(PRODUCE_TIMEOUT):
+                n = len(await producer.partitions_for(self.topic))
+                sends = []
+                for p in range(n):
+                    key, value = build(p, n)
+                    sends.append(await producer.send(self.topic, key=key.encode(), value=value, partition=p))
+                await asyncio.gather(*sends)
+        except (TimeoutError, KafkaError) as exc:
+            raise self._unavailable(exc, what, "try again") from exc
 
     async def unreachable(self) -> str | None:
         """Why the broker cannot be reached now, or None: a metadata round trip, bounded."""
@@ -154,6 +170,7 @@ class KafkaEdgeRuntime:
         self.links = SignedLinks(settings.link_secret.encode(), public_url)
         self.producer = KafkaIngest(settings, wall_clock)
         self.sink = database.connect(db_path)
+        self.broadcasts: Broadcasts | None = EdgeBroadcasts(self, database.connect(db_path))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -251,6 +268,14 @@ class KafkaEdgeRuntime:
         found: bool = await asyncio.to_thread(queries.erase, self.read, customer_id)
         return found
 
+    async def tell_partitions(self, broadcast_id: str, action: str, start: float, now: bool) -> None:
+        """A broadcast's start or cancel to every partition, each keyed to land on its own."""
+        def build(partition: int, partitions: int) -> tuple[str, bytes]:
+            return (control_key(broadcast_id, partition, partitions),
+                    envelopes.broadcast_envelope(broadcast_id, action, start, now, partitions))
+
+        await self.producer.to_every_partition(build, f"the broadcast's {action}")
+
     async def _consume(self, name: str, topic: str, write: Callable[[list[Any]], None]) -> None:
         """Started again whenever the broker could not be reached (health shows the broker meanwhile)."""
         while True:
@@ -287,3 +312,44 @@ class KafkaEdgeRuntime:
                     self.wake_dispatch()
         finally:
             await consumer.stop()
+
+
+class EdgeBroadcasts:
+    """The `Broadcasts` port beside Kafka workers: a broadcast is recorded here once, then every partition
+    is told; each worker selects the audience of its own partitions (engine/runtimes/kafka/broadcasts.py)."""
+
+    waiting_known = False  # the entries to come are in the workers' records
+
+    def __init__(self, edge: KafkaEdgeRuntime, conn: sqlite3.Connection) -> None:
+        self.edge, self.conn = edge, conn  # its own connection: the consumers write on theirs meanwhile
+
+    async def schedule(self, broadcast_id: str, now: bool) -> dict[str, Any]:
+        view = await asyncio.to_thread(self._record, broadcast_id, now)
+        try:
+            await self.edge.tell_partitions(broadcast_id, START, view.pop("start_epoch"), now)
+        except Unavailable:  # told to no partition, or to some: a second send tells them again, once each
+            await asyncio.to_thread(self._forget, broadcast_id)
+            raise
+        return view
+
+    async def cancel(self, broadcast_id: str) -> dict[str, int]:
+        unsent = await asyncio.to_thread(self._cancelled, broadcast_id)
+        await self.edge.tell_partitions(broadcast_id, CANCEL, self.edge.clock(), False)
+        return {"messages_not_sent": unsent}
+
+    def _record(self, broadcast_id: str, now: bool) -> dict[str, Any]:
+        conn = self.conn
+        with transaction(conn):
+            view = broadcasts.schedule(conn, self.edge.workspace, broadcast_id, self.edge.clock(), now)
+            (start,) = conn.execute("SELECT start FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
+            # the workers plan it: this file only follows its records
+            conn.execute("UPDATE broadcasts SET status = 'sending' WHERE id = ?", (broadcast_id,))
+        return {**view, "status": "sending", "start_epoch": start}
+
+    def _forget(self, broadcast_id: str) -> None:
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM broadcasts WHERE id = ?", (broadcast_id,))
+
+    def _cancelled(self, broadcast_id: str) -> int:
+        with transaction(self.conn):
+            return broadcasts.mark_cancelled(self.conn, broadcast_id, self.edge.clock())

@@ -15,6 +15,7 @@ from engine.runtimes.kernel.codecs import event_from_json, event_to_row
 
 ACCEPT_WITHIN = 5.0  # seconds: the API answers 503 rather than 202 for an event the broker has not taken by then
 EVENT, FIRE, HAND_OVER, ABSORB, ERASE, MIGRATE = "event", "fire", "hand_over", "absorb", "erase", "migrate"
+BROADCAST = "broadcast"
 WINNER = "winner"
 
 
@@ -64,6 +65,12 @@ def winner_envelope(record: dict[str, Any]) -> bytes:
 
 def erase_envelope(customer_id: str) -> bytes:
     return orjson.dumps({"kind": ERASE, "customer_id": customer_id})
+
+
+def broadcast_envelope(broadcast_id: str, action: str, start: float, now: bool, partitions: int) -> bytes:
+    """To each of the `partitions`: start a broadcast there at `start` (`now`: whatever its send_at says), or cancel it."""
+    return orjson.dumps({"kind": BROADCAST, "id": broadcast_id, "action": action, "start": start, "now": now,
+                         "partitions": partitions})
 
 
 def parse(data: bytes) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from engine.machine import Engine
 from engine.model import Workspace
 from engine.ports import Links, Store
 from engine.experiments import Experiment, ExperimentKey, Ledger, experiments_of
-from engine.runtimes.kafka import envelopes as env
+from engine.runtimes.kafka import broadcasts, envelopes as env
 from engine.runtimes.kafka import winners
 from engine.runtimes.kernel import applier, codecs, ordering
 from engine.runtimes.kernel.codecs import epoch, from_epoch
@@ -102,7 +102,10 @@ class Router:
                 return  # linked: the hand-over on its way here takes the timer to the customer
             del store.record.timers[envelope["id"]]
             origin = entry["due"]
-            effects += engine.fire(timer, timer.due)
+            if broadcasts.is_start(timer):  # a broadcast's start: this partition's audience is planned
+                broadcasts.start(self, timer, partition, offset, batch)
+            else:
+                effects += engine.fire(timer, timer.due)
         elif kind == env.HAND_OVER:
             if store.record.moved_to is None:  # first come, first served, as in simulate
                 if store.record.state is not None:
@@ -110,7 +113,8 @@ class Router:
                         f"absorb:{key}:{partition}:{offset}", envelope["customer_id"],
                         state_codec.dumps(store.record.state), store.record.timers, store.record.version,
                         self.clock()))
-                store.record = Record(moved_to=envelope["customer_id"])
+                # the husk keeps the ids the profile took: a repeat of one is not forwarded
+                store.record = Record(moved_to=envelope["customer_id"], seen=store.record.seen)
         elif kind == env.ABSORB:
             if store.seen(envelope["id"]):
                 return
@@ -120,6 +124,8 @@ class Router:
                 effects += engine.migrate(key, from_epoch(origin))
             store.record.timers.update(envelope["timers"])
             batch.timers.extend((partition, t["due"], tid, key) for tid, t in envelope["timers"].items())
+        elif kind == env.BROADCAST:
+            broadcasts.receive(self, envelope, store, partition, offset, batch)
         elif kind == env.ERASE:
             for alias in store.aliases_of(key):
                 batch.writes.delete(self.tables.aliases, alias.encode())
@@ -127,7 +133,7 @@ class Router:
             batch.send(topics.records, key, orjson.dumps([{"type": "erased", "customer_id": key}]))
             store.erase()
             return
-        self._apply(effects, store, batch, partition, origin)
+        self.apply_effects(effects, store, batch, partition, origin)
         self._track(store, provider, effects, batch, partition, offset)
         store.save(offset)
         for anonymous_id, customer_id in store.links:
@@ -173,7 +179,8 @@ class Router:
         except Exception:  # not even that much can be read: nothing to drop
             return
 
-    def _apply(self, effects: list[Effect], store: FaustStore, batch: Batch, partition: int, origin: float) -> None:
+    def apply_effects(self, effects: list[Effect], store: FaustStore, batch: Batch, partition: int,
+                      origin: float) -> None:
         """Outbox messages one by one (keyed by message id); an input's records as one list,
         keyed by its customer, so they stay in order."""
         sink = _Sends(store, batch, partition, origin)

@@ -35,7 +35,7 @@ from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.due_index import DueIndex
 from engine.runtimes.kafka.faust_internals import produce
 from engine.runtimes.kafka.live import LiveWorkspace
-from engine.runtimes.kafka.progress import Rewinder, Stalls, last_in
+from engine.runtimes.kafka.progress import Rewinder, Stalls, Tally, last_in
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
 from engine.runtimes.kafka.winners import Decider
@@ -126,7 +126,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     async def seek(partition: int, offset: int) -> None:
         await app.consumer.seek(TP(topics.events, partition), offset)
 
-    rewinder, stalls = Rewinder(seek), Stalls()
+    rewinder, stalls, tally = Rewinder(seek), Stalls(), Tally()
 
     def highwater(partition: int) -> int | None:
         try:
@@ -165,13 +165,10 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                 router.quarantine(message, exc, batch)
             batch.progress.advance(message.partition, message.offset)
             await batch.release()  # a send the producer refuses is the broker's failure, not the input's
-        await batch.flush()
-        # aliases, suppressions and seen ids first: done again, they come out the same
-        await batch.writes.apply(but=(tables.customers, tables.progress))
-        # then the records, each saying which input it has taken in; they must be on the broker
-        # before these inputs' offsets can be committed, or a worker killed now would lose them
-        await batch.writes.apply(but=(tables.progress,))
-        await batch.writes.apply()  # and last the count of inputs taken in (progress.py)
+        # all on the broker before these inputs' offsets can be committed, or a worker killed now
+        # would lose them
+        await batch.finish(tables.customers, tables.progress)
+        tally.add(len(inputs), batch.writes.logged)
         for partition, due, timer_id, key in batch.timers:
             index.push(partition, due, timer_id, key)
         await rewinder.rewind(batch.progress.rewinds)
@@ -215,6 +212,8 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                            for k, v in list(tables.customers.items()) if v), mine)
             stalls.own(mine)
         await rewinder.rewind(stalls.stalled(partial(last_in, tables.progress.get), highwater))
+        if (line := tally.report()) is not None:
+            log.info("%s", line)
         if (edit := await asyncio.to_thread(live.edited)) is not None:  # compiled off the loop
             live.adopt(*edit)  # a valid edit: journeys in flight move now, not at their next input
             for k, v in list(tables.customers.items()):

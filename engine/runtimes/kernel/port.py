@@ -44,6 +44,18 @@ class Counters:
     observers: list[Observer] = field(default_factory=list)
 
 
+class Broadcasts(Protocol):
+    """Sending and cancelling broadcasts (SPEC §13) where the engine runs."""
+
+    waiting_known: bool  # whether this runtime's database holds the entries still to come (their timers)
+
+    async def schedule(self, broadcast_id: str, now: bool) -> dict[str, Any]:
+        """Send it at its send_at (or now); raises BroadcastError when it cannot be."""
+
+    async def cancel(self, broadcast_id: str) -> dict[str, int]:
+        """Customers not yet reached get nothing; raises BroadcastError when there is nothing to cancel."""
+
+
 class Runtime(Protocol):
     """Submit, view, erase, reload, counts and health: the embedded runtime and the Kafka edge alike."""
 
@@ -54,6 +66,7 @@ class Runtime(Protocol):
     health: Health
     read: sqlite3.Connection  # the API's own connection to the database its views are read from
     clock: Callable[[], float]
+    broadcasts: Broadcasts | None  # None: this runtime does not send broadcasts (yet)
 
     async def submit(self, events: list[Event]) -> Accepted:
         """Returns once the events are durable (raises Unavailable when they cannot be)."""

@@ -1,0 +1,1 @@
+"""Customer-facing pages (preference centre, confirmations, errors) in the workspace's brand."""

@@ -1,0 +1,52 @@
+"""Best-time sending (SPEC §13): each customer's opens and clicks by local hour, and the best hour in a window."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.events import Event
+from engine.scheduling import customer_zone
+from engine.state import CustomerState
+
+ENGAGEMENT = ("email_opened", "email_clicked", "sms_clicked")  # the events that say "they read it now"
+HOURS = "hours"  # activity.<type>.hours: 24 counts, by the customer's local hour when it happened
+HOUR = timedelta(hours=1)
+
+
+def note_engagement(state: CustomerState, event: Event, default_zone: str) -> None:
+    """Count an open or a click in the customer's local hour (their zone at the time), beside its activity."""
+    if event.type not in ENGAGEMENT:
+        return
+    activity = state.activity[event.type]
+    hours = activity.get(HOURS)
+    if not isinstance(hours, list) or len(hours) != 24:
+        hours = activity[HOURS] = [0] * 24
+    hours[event.timestamp.astimezone(customer_zone(state.traits.get("timezone"), default_zone)).hour] += 1
+
+
+def engagement(activity: Mapping[str, Mapping[str, Any]]) -> list[int]:
+    """Opens and clicks together, per local hour."""
+    total = [0] * 24
+    for kind in ENGAGEMENT:
+        hours = activity[kind].get(HOURS) if kind in activity else None
+        if isinstance(hours, list) and len(hours) == 24:
+            total = [a + b for a, b in zip(total, hours)]
+    return total
+
+
+def best_moment(start: datetime, window: timedelta, hours: Sequence[int], tz: ZoneInfo) -> datetime:
+    """`start`, or the first top of a local hour inside [start, start + window) whose hour has strictly more
+    engagement than every earlier candidate; with no history, `start`."""
+    best, score = start, hours[start.astimezone(tz).hour]
+    local = start.astimezone(tz)
+    candidate = start + timedelta(minutes=60 - local.minute) - timedelta(seconds=local.second,
+                                                                           microseconds=local.microsecond)
+    while candidate < start + window:
+        count = hours[candidate.astimezone(tz).hour]
+        if count > score:
+            best, score = candidate, count
+        candidate += HOUR
+    return best

@@ -1,0 +1,219 @@
+"""Broadcasts planned (SPEC §13): who is in the audience, each one's moment, paced by the throttle.
+
+Pure: a runtime hands in the customers it holds and the time; it gets back one entry timer per
+customer (kind `broadcast`, token: the customer's time zone), which fires the entry at that moment.
+A broadcast starts at its first wave (send_at in the earliest zone, UTC+14); the audience is chosen
+then and judged again at each customer's own moment, so one who left it in between gets nothing;
+a customer first known later joins when their own moment is still to come (`newcomer`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from engine.best_time import ENGAGEMENT, best_moment, engagement
+from engine.cohorts import assign, holdout_variants
+from engine.conditions import holds
+from engine.effects import Diagnostic, Effect, Schedule, Timer, TimerKind
+from engine.model import BroadcastTrigger, Journey, Send, Settings, Split
+from engine.scheduling import at_local, customer_zone
+from engine.send_decision import Failed, Held, Sent, Skipped, Suppressed, decide
+from engine.state import CustomerState
+from engine.turn import Turn
+
+UTC = timezone.utc
+EARLIEST_OFFSET = timedelta(hours=14)  # Kiribati, UTC+14: the first place a local time comes
+LATEST_OFFSET = timedelta(hours=12)    # Baker Island, UTC-12: the last
+
+
+def schedule_of(journey: Journey) -> BroadcastTrigger:
+    trigger = journey.trigger
+    assert isinstance(trigger, BroadcastTrigger), f"{journey.id} is not a broadcast"
+    return trigger
+
+
+def first_wave(trigger: BroadcastTrigger) -> datetime:
+    """The earliest moment any customer's send_at can come: when the broadcast starts."""
+    if trigger.utc is not None:
+        return trigger.utc.astimezone(UTC)
+    assert trigger.local is not None
+    return trigger.local.replace(tzinfo=UTC) - EARLIEST_OFFSET
+
+
+def last_wave(trigger: BroadcastTrigger) -> datetime:
+    """The latest moment any customer's send_at can come (best time included): after it, nobody new joins."""
+    base = trigger.utc.astimezone(UTC) if trigger.utc is not None else (
+        trigger.local.replace(tzinfo=UTC) + LATEST_OFFSET if trigger.local is not None else _never())
+    return base + (trigger.best_time or timedelta(0))
+
+
+def starting_now(journey: Journey, at: datetime) -> Journey:
+    """`send --now`: everyone from `at` (best time and throttle still apply), whatever send_at says."""
+    trigger = schedule_of(journey)
+    return replace(journey, trigger=BroadcastTrigger(at, None, trigger.best_time, trigger.per_hour))
+
+
+def sharing_the_throttle(journey: Journey, parts: int) -> Journey:
+    """The broadcast as one of `parts` planners sees it (a Kafka partition): its share of the throttle."""
+    trigger = schedule_of(journey)
+    if trigger.per_hour is None:
+        return journey
+    return replace(journey, trigger=replace(trigger, per_hour=trigger.per_hour / parts))
+
+
+class Moments:
+    """Each customer's moment in one broadcast: send_at (their wall clock for `local`, DST gaps as in
+    wait_until), moved to their most engaged hour inside the best-time window; unless the broadcast opens
+    with a split and the customer is in its holdout (a variant without steps): the control group, sent at
+    send_at. Send_at is worked out once per time zone."""
+
+    def __init__(self, journey: Journey, settings: Settings) -> None:
+        self.journey = journey
+        self.trigger = schedule_of(journey)
+        self.default_zone = settings.timezone
+        self._starts: dict[str, datetime] = {}
+        first = journey.program[0].action if journey.program else None
+        self._split = first if isinstance(first, Split) else None
+        self._holdouts = holdout_variants(journey, first) if isinstance(first, Split) else frozenset()
+        if self._split is not None and len(self._holdouts) == len(self._split.variants):
+            self._split = None  # nobody is treated: no comparison to make
+
+    def __call__(self, state: CustomerState) -> tuple[datetime, str]:
+        """The moment, and the customer's time zone."""
+        tz = customer_zone(state.traits.get("timezone"), self.default_zone)
+        start = self._starts.get(tz.key)
+        if start is None:
+            trigger = self.trigger
+            start = self._starts[tz.key] = (
+                at_local(trigger.local.date(), trigger.local.time(), tz) if trigger.local is not None
+                else trigger.utc.astimezone(UTC) if trigger.utc is not None else _never())
+        window = self.trigger.best_time
+        if window is None or self._control(state):
+            return start, tz.key
+        activity = state.activity
+        if not any(kind in activity for kind in ENGAGEMENT):  # no history: send_at itself
+            return start, tz.key
+        return best_moment(start, window, engagement(activity), tz), tz.key
+
+    def _control(self, state: CustomerState) -> bool:
+        split = self._split
+        if split is None or state.customer_id is None:
+            return False
+        return assign(state.customer_id, self.journey.id, split).name in self._holdouts
+
+
+def _never() -> datetime:
+    raise AssertionError("send_at is utc or local (the schema requires one)")
+
+
+@dataclass(frozen=True)
+class Entry:
+    due: datetime
+    key: str
+    zone: str
+
+
+def _selected(journey: Journey, states: Iterable[CustomerState], settings: Settings, now: datetime,
+              effects: list[Effect]) -> list[tuple[Entry, CustomerState]]:
+    """Known customers in the audience now who have not had the broadcast, each at their moment (never before now)."""
+    trigger = schedule_of(journey)
+    moment = Moments(journey, settings)
+    chosen: list[tuple[Entry, CustomerState]] = []
+    event = {"id": None, "type": TimerKind.BROADCAST.value, "timestamp": now, "properties": {"broadcast": journey.id},
+             "traits": {}}
+    for state in states:
+        if state.customer_id is None or journey.id in state.history:
+            continue
+        if journey.audience is not None:
+            turn = Turn(state, now, settings)
+            event["customer_id"] = state.customer_id
+            ok = holds(turn, journey, None, journey.audience, "audience", event)
+            if turn.effects:
+                effects.extend(e for e in turn.effects if isinstance(e, Diagnostic))
+            if not ok:
+                continue
+        due, zone = moment(state)
+        chosen.append((Entry(max(due, now), state.key, zone), state))
+    chosen.sort(key=lambda pair: (pair[0].due, pair[0].key))
+    if trigger.per_hour:
+        gap = timedelta(seconds=3600 / trigger.per_hour)
+        paced: list[tuple[Entry, CustomerState]] = []
+        for entry, state in chosen:
+            if paced and entry.due < paced[-1][0].due + gap:
+                entry = Entry(paced[-1][0].due + gap, entry.key, entry.zone)
+            paced.append((entry, state))
+        chosen = paced
+    return chosen
+
+
+def plan(journey: Journey, states: Iterable[CustomerState], settings: Settings, now: datetime) -> list[Effect]:
+    """Entry timers, due order (ties by key), and the diagnostics of an audience that failed to evaluate."""
+    effects: list[Effect] = []
+    for entry, _ in _selected(journey, states, settings, now, effects):
+        effects.append(Schedule(Timer(entry.due, entry.key, TimerKind.BROADCAST, journey.id, entry.zone)))
+    return effects
+
+
+def newcomer(journey: Journey, state: CustomerState, settings: Settings, now: datetime) -> list[Effect]:
+    """A customer first known after the broadcast started: in it when their own moment is still to come (and
+    they are in the audience now; judged again then, as everyone). Not paced: newcomers are few."""
+    if state.customer_id is None or Moments(journey, settings)(state)[0] < now:
+        return []
+    return plan(journey, [state], settings, now)
+
+
+@dataclass
+class Forecast:
+    """`nudge broadcast plan`: what the broadcast would do, before anything is sent."""
+
+    audience: int = 0
+    sends_by_hour: Counter[int] = field(default_factory=Counter)    # UTC hour (epoch hours) of the first message
+    suppressed: Counter[str] = field(default_factory=Counter)       # by SPEC §5 reason
+    by_zone: Counter[str] = field(default_factory=Counter)          # entries per customer time zone
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"audience": self.audience, "will_send": sum(self.sends_by_hour.values()),
+                "suppressed": dict(sorted(self.suppressed.items())),
+                "sends_by_hour": {_hour(h): n for h, n in sorted(self.sends_by_hour.items())},
+                "entries_by_zone": dict(sorted(self.by_zone.items())),
+                "first_entry": _iso(self.first), "last_entry": _iso(self.last)}
+
+
+def forecast(journey: Journey, states: Iterable[CustomerState], settings: Settings, now: datetime,
+             suppression: Callable[[str], str | None]) -> Forecast:
+    """The audience, and its first message judged by SPEC §5 at each customer's moment (quiet hours move the hour)."""
+    first_send = next((ins.action for ins in journey.program if isinstance(ins.action, Send)), None)
+    result = Forecast()
+    for entry, state in _selected(journey, states, settings, now, []):
+        result.audience += 1
+        result.by_zone[entry.zone] += 1
+        result.first = min(result.first or entry.due, entry.due)
+        result.last = max(result.last or entry.due, entry.due)
+        if first_send is None:
+            continue
+        decision = decide(first_send, condition=True, traits=state.traits, sent=state.sent, now=entry.due,
+                          settings=settings, suppression=suppression, render=lambda: None)
+        match decision:
+            case Held(until=until):
+                result.sends_by_hour[int(until.timestamp()) // 3600] += 1
+            case Sent() | Failed():
+                result.sends_by_hour[int(entry.due.timestamp()) // 3600] += 1
+            case Suppressed(reason=reason):
+                result.suppressed[reason.value] += 1
+            case Skipped():
+                result.suppressed["condition"] += 1
+    return result
+
+
+def _hour(epoch_hour: int) -> str:
+    return datetime.fromtimestamp(epoch_hour * 3600, UTC).strftime("%Y-%m-%dT%H:00Z")
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if at is not None else None
