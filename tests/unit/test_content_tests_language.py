@@ -86,11 +86,11 @@ def test_winner_defaults_need_only_metric_and_after(tmp_path: Path) -> None:
     ("{name: C, weight: 1,", "{name: A, weight: 1,",
      "journeys/promo.yaml:10:16: duplicate variant name 'A'"),
     ("{name: B, weight: 2,", "{name: B, weight: 0,",
-     "journeys/promo.yaml:9:27: Input should be greater than 0"),
+     "journeys/promo.yaml:9:27: 'weight' is more than 0: got 0"),
     ("metric: clicked", "metric: bought",
      "journeys/promo.yaml:11:22: got 'bought'; expected 'opened', 'clicked', 'converted' or 'revenue'"),
     ("confidence: 0.95", "confidence: 95",
-     "journeys/promo.yaml:11:76: Input should be less than 1"),
+     "journeys/promo.yaml:11:76: 'confidence' is less than 1.0: got 95"),
     ("after: 3d", "after: 3 days",
      "journeys/promo.yaml:11:38: '3 days' is not a duration: use digits and units s, m, h, d, w, e.g. 30m, 1d12h"),
 ])
