@@ -110,6 +110,7 @@ class Settings:
     utm: bool = True
     double_opt_in: frozenset[str] = frozenset()  # channels whose new subscribers confirm by a link
     purchase_events: tuple[str, ...] = DEFAULT_PURCHASE_EVENTS  # event types that are orders (reports)
+    order_values: Mapping[str, Expr] = field(default_factory=dict)  # type -> its declared `revenue:` (SPEC §9)
     attribution: Attribution = field(default_factory=Attribution)
     event_names: Mapping[str, str] = field(default_factory=dict)  # Segment event name -> type (connectors/api/segment.py)
     raw: Mapping[str, Any] = field(default_factory=dict)  # as written, for templates
