@@ -6,7 +6,13 @@ Starts `nudge run` on a copy of the demo workspace. Reports (1) the baseline: th
 inserted into a bare SQLite table in batches of 500; (2) sustained ingest over HTTP in
 batches of 500 (accepted/s) and end-to-end processing (events/s until the backlog is empty);
 (3) at a steady rate, the latency from receipt to the provider hand-off (p50/p99), read from
-the outbox rows of the welcome email each sign-up triggers.
+the outbox rows of the welcome email each sign-up triggers: `sent_at - origin`, where `origin`
+is the event's `received_at` (stamped when ingest takes it, before its commit) and `sent_at`
+when the connector took the message. It spans the group commit, the wait for the engine, the
+engine's batch and its commit, and the dispatcher's claim and hand-off.
+
+The machine's load average is printed at the start and the end: on a shared machine the
+figures move with it, the ratio to the baseline much less.
 """
 
 from __future__ import annotations
@@ -132,6 +138,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--port", type=int, default=18080)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="nudge-bench-") as tmp:
         work = Path(tmp)
         rows = [orjson.dumps(event(n)) for n in range(args.events)]
@@ -149,6 +156,7 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end ({load:.2f} at the start)")
     p50 = statistics.quantiles(lat, n=100)[49] * 1000
     p99 = statistics.quantiles(lat, n=100)[98] * 1000
     print(f"baseline: bare SQLite inserts, batches of 500: {base:>10,.0f} rows/s")

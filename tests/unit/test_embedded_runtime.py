@@ -327,3 +327,19 @@ def test_erasure_removes_personal_data_and_cancels_unsent_messages(world: dict[s
     assert b"c1@x.example" not in dump and b"Ann" not in dump
     assert conn.execute("SELECT status FROM outbox").fetchall() == [("erased",)]
     assert conn.execute("SELECT COUNT(*) FROM timers").fetchone()[0] == 0
+
+
+def test_a_batch_reads_its_customers_states_in_one_query_not_one_per_event(world: dict[str, Any]) -> None:
+    ingest(world, *(signup(f"c{n}", T0) for n in range(20)))
+    world["processor"].run_batch()  # the customers now exist
+    world["clock"].now = T0 + 60
+    ingest(world, *({**signup(f"c{n}", T0 + 60), "type": "page_viewed"} for n in range(20)), signup("new", T0 + 60))
+    statements: list[str] = []
+    world["processor"].conn.set_trace_callback(statements.append)
+    result = world["processor"].run_batch()
+    world["processor"].conn.set_trace_callback(None)
+    assert result.events == 21
+    assert len([s for s in statements if "FROM customers" in s]) == 1
+    states = {key: orjson.loads(state) for key, state in world["conn"].execute("SELECT key, state FROM customers")}
+    assert len(states) == 21 and states["c3"]["activity"]["page_viewed"]["count"] == 1  # read, then written back
+    assert states["c3"]["activity"]["signed_up"]["count"] == 1

@@ -184,3 +184,14 @@ def test_a_fire_request_comes_after_the_events_already_queued_on_its_partition(t
     wire.fire_all("c1")
     sends = [orjson.loads(v) for _, v, _ in wire.topics["outbox"] if v]
     assert [(m["step"], m["at"]) for m in sends] == [("greet", "2026-03-02T12:00:01Z"), ("follow_up", "2026-03-02T12:00:02Z")]
+
+
+def test_an_event_is_one_table_write_its_id_kept_in_its_customers_record(tmp_path: Path) -> None:
+    wire = Wire(tmp_path)
+    wire.post(type="signed_up", customer_id="c1", id="s1", traits={"email": "c1@example.com"})
+    wire.run()
+    assert list(wire.tables.customers) == [b"c1"] and wire.tables.seen == {}  # one changelog record
+    assert wire.record("c1").seen == ["s1"]
+    wire.post(type="signed_up", customer_id="c1", id="s1", traits={"email": "c1@example.com"})  # sent again
+    wire.run()
+    assert wire.sent() == [("c1", "greet")]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.runtimes.kafka.store import FaustStore, Record, Tables, Writes
+from engine.runtimes.kafka.store import SEEN_KEPT, FaustStore, Record, Tables, Writes
 from engine.state import CustomerState
 
 
@@ -67,24 +67,41 @@ def test_the_aliases_of_a_customer_include_links_made_earlier_in_the_same_batch(
     assert FaustStore(t, "c0", 0, 9, writes).aliases_of("c0") == ["a0", "a3"]
 
 
-def test_a_repeated_input_is_not_its_own_duplicate() -> None:
+def test_a_record_keeps_its_latest_ids_and_the_older_ones_are_still_found_in_the_seen_table() -> None:
     t = tables()
     writes = Writes()
-    writes.begin("input")
-    FaustStore(t, "c1", 2, 40, writes).remember("e1")
-    assert not FaustStore(t, "c1", 2, 40, writes).seen("e1")  # the same input, processed again
-    assert FaustStore(t, "c1", 2, 41, writes).seen("e1")
+    writes.begin("inputs")
+    for offset in range(SEEN_KEPT + 2):
+        store = FaustStore(t, "c1", 2, offset, writes)
+        assert not store.seen(f"e{offset}")
+        store.remember(f"e{offset}")
+        store.save(offset)
+    later = FaustStore(t, "c1", 2, 99, writes)
+    assert later.record.seen == [f"e{n}" for n in range(2, SEEN_KEPT + 2)]
+    assert [key for key, _ in writes.written(t.seen)] == [b"e0", b"e1"]  # moved out, one write each
+    assert all(later.seen(f"e{n}") for n in range(SEEN_KEPT + 2)) and not later.seen("e-new")
+
+
+def test_an_id_in_the_seen_table_is_a_duplicate_unless_the_input_at_hand_put_it_there() -> None:
+    t = tables()  # as workers before ids were kept in records wrote them: each marked with its input
+    t.seen.update({b"e1": b"2:40", b"e2": b"2:41"})
+    store = FaustStore(t, "c1", 2, 41, Writes())
+    assert store.seen("e1")
+    assert not store.seen("e2")  # this input, processed again after a crash
 
 
 def test_a_record_keeps_its_state_timers_offset_version_and_forwarding_address() -> None:
     state = CustomerState.for_key("c1")
     state.traits = {"email": "c1@example.com"}
     timers = {"t1": {"due": 10.0, "key": "c1", "kind": "step", "journey": "j", "token": "x"}}
-    data = Record(state, timers, 12, "v2").encode()
+    data = Record(state, timers, 12, "v2", seen=["e1"]).encode()
     back = Record.decode(data)
-    assert (back.state.traits if back.state else None, back.timers, back.offset, back.version, back.moved_to) == (
-        {"email": "c1@example.com"}, timers, 12, "v2", None)
-    husk = Record(moved_to="c9", offset=3).encode()
-    assert Record.header(husk) == {"offset": 3, "timers": {}, "version": "", "active": 0, "moved_to": "c9"}
+    assert (back.state.traits if back.state else None, back.timers, back.offset, back.version, back.moved_to,
+            back.seen) == ({"email": "c1@example.com"}, timers, 12, "v2", None, ["e1"])
+    husk = Record(moved_to="c9", offset=3, seen=["e2"]).encode()
+    assert Record.header(husk) == {"offset": 3, "timers": {}, "version": "", "active": 0, "moved_to": "c9",
+                                   "seen": ["e2"]}
     assert Record.decode(husk).state is None and Record.decode(husk).moved_to == "c9"
     assert Record.header(data)["active"] == 0
+    before = b'{"offset":3,"timers":{},"version":"v1","active":0,"moved_to":null}\n'  # written before ids were kept
+    assert Record.decode(before).seen == [] and Record.decode(before).offset == 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Iterable
 
 from engine import state_codec
 from engine.state import CustomerState
@@ -16,11 +16,27 @@ class SqliteStore:
         self._dirty: set[str] = set()
         self._dropped: set[str] = set()
         self._rows: dict[str, tuple[Any, ...]] = {}  # encoded by `settle`, written by `flush`
+        self._winners: dict[tuple[str, str], str | None] = {}
+        self._stored: dict[str, Any] = {}  # key -> its state as stored (None: no row), read by `preload`
+
+    def preload(self, keys: Iterable[str]) -> None:
+        """Reads the states of the keys a batch names in a few queries rather than one per input
+        (decoded when first asked for); a key without a row is known to have none."""
+        wanted = [key for key in dict.fromkeys(keys) if key not in self._customers and key not in self._stored]
+        for start in range(0, len(wanted), PRELOAD_CHUNK):
+            chunk = wanted[start:start + PRELOAD_CHUNK]
+            self._stored.update(dict.fromkeys(chunk))
+            marks = ",".join("?" * len(chunk))
+            self._stored.update(self.conn.execute(f"SELECT key, state FROM customers WHERE key IN ({marks})", chunk))
 
     def customer(self, key: str) -> CustomerState | None:
         if key not in self._customers:
-            row = self.conn.execute("SELECT state FROM customers WHERE key = ?", (key,)).fetchone()
-            self._customers[key] = state_codec.loads(row[0]) if row else None
+            if key in self._stored:
+                data = self._stored.pop(key)
+            else:
+                row = self.conn.execute("SELECT state FROM customers WHERE key = ?", (key,)).fetchone()
+                data = row[0] if row else None
+            self._customers[key] = state_codec.loads(data) if data is not None else None
         return self._customers[key]
 
     def put_customer(self, state: CustomerState) -> None:
@@ -56,6 +72,13 @@ class SqliteStore:
     def suppress(self, address: str, reason: str) -> None:
         self.conn.execute("INSERT OR IGNORE INTO suppressions VALUES (?, ?)", (address.lower(), reason))
 
+    def winner(self, journey: str, step: str) -> str | None:
+        key = (journey, step)
+        if key not in self._winners:
+            row = self.conn.execute("SELECT winner FROM experiments WHERE journey = ? AND step = ?", key).fetchone()
+            self._winners[key] = row[0] if row else None
+        return self._winners[key]
+
     def settle(self) -> None:
         """Encode the customers changed since the last call: after each input, so that a state that
         cannot be saved fails the input that made it, not the whole batch."""
@@ -74,6 +97,7 @@ class SqliteStore:
         self._dropped.clear()
 
 
+PRELOAD_CHUNK = 500  # keys per query, under SQLite's limit on bound parameters
 CUSTOMER_UPSERT = "INSERT OR REPLACE INTO customers VALUES (?, ?, ?, ?, ?, ?)"
 
 

@@ -3,11 +3,11 @@ and the timers scheduled (for the due index once they are written)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Awaitable, Callable
 
 from engine.runtimes.kafka.progress import Progress
-from engine.runtimes.kafka.store import WRITE_TIMEOUT, Table, Writes
+from engine.runtimes.kafka.faust_internals import write_changelog
+from engine.runtimes.kafka.store import Log, Table, Writes, acknowledged
 
 Send = Callable[[str, bytes | None, bytes | None, Any], Awaitable[Any]]  # topic, key, value, headers -> ack future
 
@@ -16,11 +16,11 @@ class Batch:
     """An input's outputs are held until it is handled (`release`): one that fails sends nothing.
     Sends go out at once, and `flush` waits until the broker has every one."""
 
-    def __init__(self, send: Send, progress: Table, gone: dict[int, int]) -> None:
+    def __init__(self, send: Send, progress: Table, gone: dict[int, int], log: Log = write_changelog) -> None:
         self._send = send
         self.acks: list[Any] = []
         self.held: list[tuple[str, bytes | None, bytes | None, Any]] = []
-        self.writes = Writes()
+        self.writes = Writes(log)
         self.progress = Progress(progress, self.writes, gone)
         self.timers: list[tuple[int, float, str, str]] = []  # partition, due, timer id, record key
 
@@ -39,4 +39,16 @@ class Batch:
         del self.timers[scheduled:]
 
     async def flush(self) -> None:
-        await asyncio.wait_for(asyncio.gather(*self.acks), WRITE_TIMEOUT)
+        await acknowledged(self.acks)
+
+    async def finish(self, records: Table, progress: Table) -> None:
+        """Writes the batch out in the order that keeps it safe to take again after a crash at any
+        point, in three round trips to the broker:
+        1. the outputs, and the writes of the other tables (aliases, suppressions, seen ids):
+           done again, those come out the same, so they need not wait for the outputs;
+        2. then the records, each saying which input it has taken in: they must not reach the
+           broker before the outputs and links of those inputs;
+        3. and last the count of inputs taken in (progress.py)."""
+        await acknowledged([*self.acks, *await self.writes.send(but=(records, progress))])
+        await self.writes.apply(but=(progress,))
+        await self.writes.apply()

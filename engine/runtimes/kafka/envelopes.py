@@ -18,6 +18,7 @@ EVENT, FIRE, HAND_OVER, ABSORB, ERASE, MIGRATE = "event", "fire", "hand_over", "
 APPLY = "apply"
 APPLY_KEY = "workspace"  # an apply is sent to every partition explicitly; its key places nothing
 BROADCAST = "broadcast"
+WINNER = "winner"
 
 
 def key_of(event: Event) -> str:
@@ -63,6 +64,11 @@ def apply_envelope(version: str, reschedule: bool, at: float) -> bytes:
 def migrate_envelope(version: str, at: float) -> bytes:
     """After an apply: move the record's instances now (stay, move by `was:`, exit), not at its next input."""
     return orjson.dumps({"kind": MIGRATE, "version": version, "at": at})
+
+
+def winner_envelope(record: dict[str, Any]) -> bytes:
+    """A content test's winner (SPEC §11), sent to every partition: each applies it at its own offset."""
+    return orjson.dumps({**record, "kind": WINNER})
 
 
 def erase_envelope(customer_id: str) -> bytes:

@@ -119,3 +119,27 @@ class Stalls:
                 found[partition] = expected
                 self.heard_at[partition] = self.clock()
         return found
+
+
+class Tally:
+    """Inputs received and changelog records written since the worker started, reported in its log
+    once per `every` seconds while inputs come: what an input costs in table writes, read off a
+    running worker."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, every: float = 60.0) -> None:
+        self.clock, self.every = clock, every
+        self.inputs = self.changelog = 0
+        self._reported = (clock(), 0)  # when, and at how many inputs
+
+    def add(self, inputs: int, changelog: int) -> None:
+        self.inputs += inputs
+        self.changelog += changelog
+
+    def report(self) -> str | None:
+        """The line to log now, or None (too soon, or nothing new)."""
+        when, inputs = self._reported
+        if self.clock() - when < self.every or self.inputs == inputs:
+            return None
+        self._reported = (self.clock(), self.inputs)
+        return (f"{self.inputs} inputs received, {self.changelog} changelog records written "
+                f"({self.changelog / self.inputs:.2f} per input) since start")

@@ -1,12 +1,13 @@
 """The Store port on faust tables, for the one customer record an input may change.
 
 Kafka writes no two partitions atomically, so everything one input changes for its customer
-is one table value, a `Record`: the state, its timers, and the events-topic offset of the last
-input applied to it. A worker killed half-way through writing a batch's changelog leaves
-each record either before or after an input, never torn; the input is processed again, and a
-record that already carries its offset is not changed twice. The `seen` table (duplicate
-event ids) marks each id with the input that first saw it, so the same input processed again
-is not taken for a duplicate of itself.
+is one table value, a `Record`: the state, its timers, the events-topic offset of the last
+input applied to it, and the ids (event, forward and absorb ids) of its latest inputs. A worker
+killed half-way through writing a batch's changelog leaves each record either before or after
+an input, never torn; the input is processed again, and a record that already carries its
+offset is not changed twice. Keeping the ids in the record makes one changelog write per input
+instead of two; a record keeps its latest `SEEN_KEPT` ids, and an older one moves to the
+`seen` table (id -> the input that moved it), where lookups find it too.
 
 Keys are UTF-8 bytes (faust's raw codec), as producers outside faust write them. Aliases and
 suppressions are global tables, written idempotently. Table writes are buffered and applied
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import orjson
 from aiokafka.partitioner import murmur2
@@ -32,13 +33,21 @@ from engine.runtimes.kernel.codecs import epoch, from_epoch
 from engine.state import CustomerState, anon_key
 
 Table = TableT[bytes, Any]  # a Table or GlobalTable of raw bytes
+Log = Callable[[Table, Any, bytes, "bytes | None"], Awaitable[Awaitable[Any]]]  # (table, source, key, value) -> ack
+SEP = "\x1f"
 _DELETED = object()
 WRITE_TIMEOUT = 60.0  # seconds for the broker to take a batch's changelog records
+SEEN_KEPT = 32  # ids a record keeps inline; older ones move to the seen table
 
 
 def partition_for(key: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2, positive), as producers place keyed records."""
     return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def winner_key(journey: str, step: str, partition: int) -> bytes:
+    """Where the `experiments` table keeps the winner a partition took (winners.py)."""
+    return SEP.join(("w", journey, step, str(partition))).encode()
 
 
 def timer_to_json(timer: Timer) -> dict[str, Any]:
@@ -53,20 +62,27 @@ def timer_from_json(data: dict[str, Any]) -> Timer:
 @dataclass
 class Record:
     """One customer's value in the `customers` table: state, timers (id -> timer), the last input
-    applied, the workspace version its instances were placed for (see live.py) and, for an
-    anonymous profile handed over to a customer, whom it `moved_to` (its later events follow)."""
+    applied, the workspace version its instances were placed for (see live.py), for an
+    anonymous profile handed over to a customer whom it `moved_to` (its later events follow),
+    and the ids its latest inputs carried, oldest first (a record written before ids were kept
+    here has none: its ids are in the seen table)."""
 
     state: CustomerState | None = None
     timers: dict[str, dict[str, Any]] = field(default_factory=dict)
     offset: int = -1
     version: str = ""
     moved_to: str | None = None
+    seen: list[str] = field(default_factory=list)
+    tests: dict[str, Any] | None = None   # the customer's exposures to content tests (winners.py)
 
     def encode(self) -> bytes:
         """A header line, then the state: the due index and reloads read only the header."""
-        header = orjson.dumps({"offset": self.offset, "timers": self.timers, "version": self.version,
-                               "active": len(self.state.instances) if self.state is not None else 0,
-                               "moved_to": self.moved_to})
+        head: dict[str, Any] = {"offset": self.offset, "timers": self.timers, "version": self.version,
+                                "active": len(self.state.instances) if self.state is not None else 0,
+                                "moved_to": self.moved_to, "seen": self.seen}
+        if self.tests is not None:
+            head["tests"] = self.tests
+        header = orjson.dumps(head)
         return header + b"\n" + (state_codec.dumps(self.state) if self.state is not None else b"")
 
     @classmethod
@@ -74,11 +90,11 @@ class Record:
         header, _, state = data.partition(b"\n")
         head = orjson.loads(header)
         return cls(state_codec.loads(state) if state else None, head["timers"], head["offset"], head.get("version", ""),
-                   head.get("moved_to"))
+                   head.get("moved_to"), head.get("seen", []), head.get("tests"))
 
     @staticmethod
     def header(data: bytes) -> dict[str, Any]:
-        """offset, timers, version, moved_to and `active` (how many journey instances), without the state."""
+        """offset, timers, version, moved_to, seen and `active` (how many journey instances), without the state."""
         head: dict[str, Any] = orjson.loads(data.partition(b"\n")[0])
         return head
 
@@ -92,10 +108,12 @@ class Writes:
     the engine fails on is dead-lettered without half its changes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, log: Log = write_changelog) -> None:
         self._pending: dict[tuple[int, bytes], tuple[Table, Any, Any]] = {}
         self._undo: list[tuple[tuple[int, bytes], tuple[Table, Any, Any] | None]] = []
+        self._log = log
         self.source: Any = None  # the faust event the next writes belong to
+        self.logged = 0  # changelog records handed out so far
 
     def get(self, table: Table, key: bytes) -> Any:
         found = self._pending.get((id(table), key))
@@ -129,19 +147,29 @@ class Writes:
         return [(key, None if value is _DELETED else value)
                 for (tid, key), (_, value, _) in self._pending.items() if tid == id(table)]
 
-    async def apply(self, but: tuple[Table, ...] = ()) -> None:
-        """Hands the writes to the tables (all but those of the tables named, which stay buffered)
-        and returns once the broker has every changelog record: a producer `flush` would not do,
-        it gives up waiting after a short idle time and does not report failed sends."""
+    async def send(self, but: tuple[Table, ...] = ()) -> list[Awaitable[Any]]:
+        """Hands the writes to the tables (all but those of the tables named, which stay buffered);
+        returns the futures of their changelog records."""
         sent = []
         for pending_key, (table, value, source) in list(self._pending.items()):
             if any(table is other for other in but):
                 continue
             del self._pending[pending_key]
-            sent.append(write_changelog(table, source, pending_key[1], None if value is _DELETED else value))
+            sent.append(await self._log(table, source, pending_key[1], None if value is _DELETED else value))
         self._undo.clear()
-        # raises if a send failed; a producer that died with records queued would hang it
-        await asyncio.wait_for(asyncio.gather(*sent), WRITE_TIMEOUT)
+        self.logged += len(sent)
+        return sent
+
+    async def apply(self, but: tuple[Table, ...] = ()) -> None:
+        """`send`, then wait until the broker has every changelog record."""
+        await acknowledged(await self.send(but))
+
+
+async def acknowledged(sent: list[Awaitable[Any]]) -> None:
+    """Returns once the broker has taken every send: a producer `flush` would not do, it gives up
+    waiting after a short idle time and does not report failed sends. Raises if a send failed;
+    a producer that died with records queued would hang it, hence the timeout."""
+    await asyncio.wait_for(asyncio.gather(*sent), WRITE_TIMEOUT)
 
 
 class FaustStore:
@@ -152,7 +180,7 @@ class FaustStore:
     """
 
     def __init__(self, tables: Tables, key: str, partition: int, offset: int, writes: Writes) -> None:
-        self.tables, self.key, self.writes = tables, key, writes
+        self.tables, self.key, self.writes, self.partition = tables, key, writes, partition
         self.marker = f"{partition}:{offset}".encode()
         data = writes.get(tables.customers, key.encode())
         self.record = Record.decode(data) if data else Record()
@@ -216,12 +244,18 @@ class FaustStore:
         self.links.append((anonymous_id, customer_id))
 
     def seen(self, event_id: str) -> bool:
-        """Seen by another input: this one, processed again after a crash, is no duplicate."""
+        """Taken by an earlier input of this record, or in the seen table by another input than this
+        one (a table entry written by this very input, before a crash, makes no duplicate)."""
+        if event_id in self.record.seen:
+            return True
         marker = self.writes.get(self.tables.seen, event_id.encode())
         return marker is not None and marker != self.marker
 
     def remember(self, event_id: str) -> None:
-        self.writes.set(self.tables.seen, event_id.encode(), self.marker)
+        """Kept in the record, written with it; the oldest id beyond `SEEN_KEPT` moves to the table."""
+        self.record.seen.append(event_id)
+        while len(self.record.seen) > SEEN_KEPT:
+            self.writes.set(self.tables.seen, self.record.seen.pop(0).encode(), self.marker)
 
     def suppression(self, address: str) -> str | None:
         value = self.writes.get(self.tables.suppressions, address.lower().encode())
@@ -231,6 +265,14 @@ class FaustStore:
         if self.suppression(address) is None:
             self.writes.set(self.tables.suppressions, address.lower().encode(), reason.encode())
 
+    def winner(self, journey: str, step: str) -> str | None:
+        """As this partition took it, at its own offset (winners.py); None where winners are not kept."""
+        table = self.tables.experiments
+        if table is None:
+            return None
+        value = self.writes.get(table, winner_key(journey, step, self.partition))
+        return value.decode() if value else None
+
 
 @dataclass(frozen=True)
 class Tables:
@@ -239,3 +281,4 @@ class Tables:
     aliases: Table
     suppressions: Table
     progress: Table  # see progress.py
+    experiments: Table | None = None  # global: content tests' tallies and winners (winners.py)

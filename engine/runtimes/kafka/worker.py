@@ -34,9 +34,12 @@ from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.due_index import DueIndex
 from engine.runtimes.kafka.faust_internals import produce
 from engine.runtimes.kafka.live import LiveWorkspace
-from engine.runtimes.kafka.progress import Rewinder, Stalls, last_in
+from engine.runtimes.kafka.progress import Rewinder, Stalls, Tally, last_in
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
+from engine.runtimes.kafka.winners import Decider
+from engine.runtimes.kernel.codecs import from_epoch
+from engine.turn import iso
 from engine.runtimes.startup import EX_CONFIG, StartupError
 
 log = logging.getLogger("nudge.worker")
@@ -112,7 +115,8 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     dead_letters = app.topic(settings.topic("dead-letters"), **wire)  # inputs the engine failed on
     tables = Tables(customers=app.Table("customers", **raw), seen=app.Table("seen", **raw),
                     aliases=app.GlobalTable("aliases", **raw), suppressions=app.GlobalTable("suppressions", **raw),
-                    progress=app.Table("progress", **raw))
+                    progress=app.Table("progress", **raw), experiments=(tested := app.GlobalTable("experiments", **raw)))
+    decider = Decider()
     index = DueIndex(n)
 
     topics = Topics(events=events.get_topic_name(), records=records.get_topic_name(),
@@ -121,7 +125,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     async def seek(partition: int, offset: int) -> None:
         await app.consumer.seek(TP(topics.events, partition), offset)
 
-    rewinder, stalls = Rewinder(seek), Stalls()
+    rewinder, stalls, tally = Rewinder(seek), Stalls(), Tally()
 
     def highwater(partition: int) -> int | None:
         try:
@@ -160,13 +164,10 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                 router.quarantine(message, exc, batch)
             batch.progress.advance(message.partition, message.offset)
             await batch.release()  # a send the producer refuses is the broker's failure, not the input's
-        await batch.flush()
-        # aliases, suppressions and seen ids first: done again, they come out the same
-        await batch.writes.apply(but=(tables.customers, tables.progress))
-        # then the records, each saying which input it has taken in; they must be on the broker
-        # before these inputs' offsets can be committed, or a worker killed now would lose them
-        await batch.writes.apply(but=(tables.progress,))
-        await batch.writes.apply()  # and last the count of inputs taken in (progress.py)
+        # all on the broker before these inputs' offsets can be committed, or a worker killed now
+        # would lose them
+        await batch.finish(tables.customers, tables.progress)
+        tally.add(len(inputs), batch.writes.logged)
         for partition, due, timer_id, key in batch.timers:
             index.push(partition, due, timer_id, key)
         await rewinder.rewind(batch.progress.rewinds)
@@ -216,6 +217,14 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                 partition = partition_for(k.decode(), n)
                 if v and partition in switched and partition in mine and Record.header(v)["active"]:
                     await events.send(key=k, value=env.migrate_envelope(switched[partition], now), partition=partition)
+        if (line := tally.report()) is not None:
+            log.info("%s", line)
+        if 0 in mine:  # one decider for the deployment: the owner of partition 0 (winners.py)
+            for decision in decider.due(router.experiments(0), list(tested.items()), from_epoch(now)):
+                value = env.winner_envelope(decision.record(iso(from_epoch(now))))
+                for partition in range(n):
+                    await events.send(key=f"winner:{decision.experiment.journey}:{decision.experiment.step}".encode(),
+                                      value=value, partition=partition)
         for partition, timer_id, key in index.pop_due(now - settings.fire_grace):
             data = tables.customers.get(key.encode())
             if not data or timer_id not in Record.header(data)["timers"]:

@@ -1,0 +1,60 @@
+"""How a batch leaves the worker: what the broker must have acknowledged before each table write
+goes out, and the tally of changelog records per input. The broker is a stand-in whose
+acknowledgements the test gives; tests/kafka runs the same code on a real one."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from engine.runtimes.kafka.batch import Batch
+from engine.runtimes.kafka.progress import Tally
+from engine.runtimes.kafka.store import Tables
+
+
+def test_records_go_out_after_the_outputs_and_links_are_acknowledged_and_the_count_last() -> None:
+    t = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
+    names = {id(table): name for name, table in vars(t).items()}
+    sent: list[tuple[str, asyncio.Future[None]]] = []  # what went to the broker, in order, unacknowledged
+
+    async def main() -> None:
+        def out(name: str) -> asyncio.Future[None]:
+            sent.append((name, asyncio.get_running_loop().create_future()))
+            return sent[-1][1]
+
+        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+            return out(topic)
+
+        async def log(table: Any, source: Any, key: bytes, value: bytes | None) -> Any:
+            return out(names[id(table)])
+
+        batch = Batch(send, t.progress, {}, log)
+        batch.writes.begin(SimpleNamespace(message=SimpleNamespace(partition=0)))
+        for table in (t.customers, t.seen, t.aliases, t.progress):
+            batch.writes.set(table, b"k", b"v")
+        batch.send("outbox", "m1", b"{}")
+        await batch.release()
+        finishing = asyncio.create_task(batch.finish(t.customers, t.progress))
+        for expected in (["outbox", "seen", "aliases"], ["customers"], ["progress"]):
+            for _ in range(20):  # let the batch go as far as it can without more acknowledgements
+                await asyncio.sleep(0)
+            assert [name for name, ack in sent if not ack.done()] == expected  # nothing later before these
+            for _, ack in sent:
+                if not ack.done():
+                    ack.set_result(None)
+        await finishing
+        assert batch.writes.logged == 4
+
+    asyncio.run(main())
+
+
+def test_the_tally_reports_changelog_records_per_input_once_a_minute_while_inputs_come() -> None:
+    now = [0.0]
+    tally = Tally(clock=lambda: now[0], every=60.0)
+    tally.add(200, 208)
+    assert tally.report() is None  # too soon
+    now[0] = 61.0
+    assert tally.report() == "200 inputs received, 208 changelog records written (1.04 per input) since start"
+    now[0] = 200.0
+    assert tally.report() is None  # nothing new
