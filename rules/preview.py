@@ -1,5 +1,6 @@
 """What `nudge preview` renders a template with: the event that starts a journey sending it, taken
-from the recorded samples or made up from the declared data, and the profile of that customer."""
+from recorded samples (samples/events.jsonl, or the file of `--sample`) or made up from the declared
+data, and the profile of that customer."""
 
 from __future__ import annotations
 
