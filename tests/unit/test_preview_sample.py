@@ -33,3 +33,10 @@ def test_a_sample_file_that_is_not_there_is_refused() -> None:
                                       "--workspace", str(ROOT)])
     assert result.exit_code == 2
     assert "nope.jsonl" in result.output
+
+
+def test_the_sample_customer_is_one_the_journey_would_take() -> None:
+    # the first challenge_chosen is Pablo's, who has no phone: the reminders journey's audience leaves him out
+    output = preview("cot_reminder", "--sample", str(ROOT / "samples" / "change_one_thing.jsonl"))
+    assert "customer c_theo" in output
+    assert "today's one thing, wash cool" in output
