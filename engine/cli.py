@@ -209,8 +209,10 @@ def preview(
     }
     if iteration is not None or repeated(picked.journey, template, chosen):
         context["journey"]["iteration"] = iteration or 1
+    link = SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL).unsubscribe_url("preview", chosen)
+    context["preferences_url"] = link
     if chosen == "email":
-        context["unsubscribe_url"] = SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL).unsubscribe_url("preview", chosen)
+        context["unsubscribe_url"] = link
     try:
         rendered = ws.renderer.render(template, chosen, traits.get("locale"), context)
     except LookupError as exc:
