@@ -64,8 +64,13 @@ def test_reminders_keep_sydney_evenings_across_the_end_of_summer_time_and_stop_a
 
 
 def test_the_weekly_email_counts_the_weeks_and_texts_go_only_to_who_asked(records: list[dict[str, Any]]) -> None:
-    weekly = [r for r in records if r["type"] == "send" and r["customer_id"] == "c_theo" and r["step"] == "weekly_email"]
-    assert [r["subject"] for r in weekly] == [f"Week {n} of 8: one small step" for n in range(1, 9)]
+    def weekly(customer: str) -> list[tuple[str, str]]:
+        return [(r["variant"], r["subject"]) for r in records
+                if r["type"] == "send" and r["customer_id"] == customer and r["step"] == "weekly_email"]
+
+    # the subject-line test: a customer keeps one arm (pinned hash of the step id), both arms are sent
+    assert weekly("c_ines") == [("weekly_email:A", f"Week {n} of 8: one small step") for n in range(1, 9)]
+    assert weekly("c_theo") == [("weekly_email:B", f"Theo, your week {n} step") for n in range(1, 9)]
     assert sent(records, "c_pablo", "reminder") == []
     assert len(sent(records, "c_pablo", "weekly_email")) == 4
 
