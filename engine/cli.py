@@ -162,11 +162,12 @@ def preview(
     variant: Annotated[Optional[str], typer.Option(help="The split variant the customer is in (journey.variant).")] = None,
     iteration: Annotated[Optional[int], typer.Option(help="The pass of the repeat sending it (journey.iteration; default 1 inside a repeat).")] = None,
     html_out: Annotated[Optional[Path], typer.Option(help="Where to write the email HTML (default: a new temporary folder).")] = None,
+    sample_file: Annotated[Optional[Path], typer.Option("--sample", help="Recorded events (JSONL) to take the sample event and customer from (default: samples/events.jsonl).", exists=True, dir_okay=False)] = None,
 ) -> None:
     """Render one template as a customer would get it: subject, text, SMS as sent, and the HTML to a file.
 
-    Without --event, the event is the first of samples/events.jsonl that starts a journey sending this
-    template (else one made up from `data:`); without --profile, that customer's sample traits."""
+    Without --event, the event is the first of the --sample file (default samples/events.jsonl) that starts a
+    journey sending this template (else one made up from `data:`); without --profile, that customer's traits."""
     import tempfile
 
     from engine.links import SignedLinks
@@ -185,7 +186,7 @@ def preview(
     chosen = channel or found[0]
     if len(found) > 1 and not channel:
         err.print(f"'{template}' exists for email and sms: showing {chosen} (use --channel)", style="yellow")
-    picked = sample(ws, template, chosen, _jsonl(workspace / "samples" / "events.jsonl"),
+    picked = sample(ws, template, chosen, _jsonl(sample_file or workspace / "samples" / "events.jsonl"),
                     _jsonl(workspace / "samples" / "profiles.jsonl"))
     traits = _json_arg(profile, "--profile") if profile else dict(picked.traits)
     if locale:
