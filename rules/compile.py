@@ -62,6 +62,7 @@ class Compiler:
         self.check = check or DataCheck(None, None, templates)
         self.problems: list[Problem] = []
         self._reach = Reach()
+        self._repeats = 0  # how many repeats the steps being compiled are inside (journey.iteration is defined)
 
     # -- helpers --------------------------------------------------------------
 
@@ -152,6 +153,7 @@ class Compiler:
 
     def journey(self, model: s.JourneyModel, pos: Positions, root: Path) -> m.Journey:
         self._ids: dict[str, Path] = {}
+        self._claims: dict[str, tuple[str, Path, Path]] = {}  # `was:` old id -> (claiming step, it, its `was`)
         self._topic = self.topic(model.topic, pos, (*root, "topic"))
         entry = frozenset({self.trigger_type(model.trigger, pos, (*root, "trigger"))})
         self._reach = Reach(entry, entry)
@@ -188,6 +190,7 @@ class Compiler:
         self._reach = Reach(entry, entry)
         program: list[m.Instruction] = []
         self.steps(model.steps, pos, (*root, "steps"), "", None, program)
+        self.check_claims(pos)
         return m.Journey(
             id=model.id,
             name=model.name or model.id,
@@ -200,6 +203,7 @@ class Compiler:
             goal=goal,
             program=tuple(program),
             topic=self._topic,
+            was={old: new for old, (new, _, _) in self._claims.items()},
         )
 
     def topic(self, name: str | None, pos: Positions, path: Path) -> str | None:
@@ -240,6 +244,7 @@ class Compiler:
             if step_id in self._ids:
                 self.problems.append(pos.problem((*here, "id") if step.id else here, f"duplicate step id '{step_id}' in this journey"))
             self._ids[step_id] = here
+            self.claim(step, step_id, pos, here)
             line = pos.of_value(here)[0]
 
             def add(action: m.Action) -> int:
@@ -291,6 +296,27 @@ class Compiler:
                 case _:
                     raise AssertionError(f"unhandled step {step!r}")
 
+    def claim(self, step: Any, step_id: str, pos: Positions, here: Path) -> None:
+        """Record the old ids a step claims with `was:`; one old id moves to one step only."""
+        olds = [step.was] if isinstance(step.was, str) else step.was or []
+        for k, old in enumerate(olds):
+            at = (*here, "was") if isinstance(step.was, str) else (*here, "was", k)
+            if old in self._claims:
+                other, where, _ = self._claims[old]
+                self.problems.append(pos.problem(at, f"'{old}' is already claimed by step '{other}' (line "
+                                                     f"{pos.of_value(where)[0]}): customers waiting at a "
+                                                     "step can move to one step only"))
+            else:
+                self._claims[old] = (step_id, here, at)
+
+    def check_claims(self, pos: Positions) -> None:
+        """A `was` names an id that is gone: one still in the journey keeps its own customers."""
+        for old, (_, _, at) in self._claims.items():
+            if old in self._ids:
+                self.problems.append(pos.problem(at, f"'was: {old}' names a step that still exists (line "
+                                                     f"{pos.of_value(self._ids[old])[0]}); `was` names an id that "
+                                                     "is gone, so its waiting customers move here"))
+
     def branches(self, then: Sequence[Any], else_: Sequence[Any], pos: Positions, here: Path, default: str,
                  variant: str | None, program: list[m.Instruction], then_reach: Reach | None = None,
                  else_reach: Reach | None = None) -> tuple[int, int]:
@@ -337,32 +363,89 @@ class Compiler:
         end = len(program)
         for j in jumps:
             program[j] = m.Instruction(m.Jump(end), "", program[j].variant)
-        variants = tuple(m.Variant(v.name, v.weight, end if st is None else st) for v, st in zip(spec.variants, starts))
-        program[at] = m.Instruction(m.Split(spec.name, variants), step_id, variant, line)
+        variants = tuple(m.Variant(v.name, v.weight, end if st is None else st, st is None)
+                         for v, st in zip(spec.variants, starts))
+        winner = self.winner(spec.winner)
+        if winner is not None and sum(not v.holdout for v in variants) < 2:
+            self.problems.append(pos.problem((*here, "split", "winner"),
+                                             "'winner' needs two variants with steps (a holdout never wins)"))
+        program[at] = m.Instruction(m.Split(spec.name, variants, winner), step_id, variant, line)
+
+    @staticmethod
+    def winner(model: s.WinnerModel | None) -> m.WinnerRule | None:
+        if model is None:
+            return None
+        return m.WinnerRule(m.Metric(model.metric), parse_duration(model.after), model.min_per_variant,
+                            model.confidence)
+
+    def content_test(self, step: s.SendStepModel, pos: Positions, here: Path) -> tuple[tuple[m.ContentVariant, ...],
+                                                                                      m.WinnerRule | None]:
+        """SPEC §11: a send step's variants (each template checked like the step's) and its winner rule."""
+        winner = self.winner(step.winner)
+        if step.send == "webhook" and (step.variants or winner):
+            self.problems.append(pos.problem((*here, "variants" if step.variants else "winner"),
+                                             "a content test sends email or sms, not a webhook"))
+            return (), None
+        if winner is not None and not step.variants:
+            self.problems.append(pos.problem((*here, "winner"), "'winner' needs 'variants' to choose from"))
+        if winner is not None and winner.metric is m.Metric.OPENED and step.send == "sms":
+            self.problems.append(pos.problem((*here, "winner", "metric"),
+                                             "an SMS is never opened; judge it by clicked, converted or revenue"))
+        names = [v.name for v in step.variants]
+        variants = []
+        for j, v in enumerate(step.variants):
+            at = (*here, "variants", j)
+            if names.index(v.name) != j:
+                self.problems.append(pos.problem((*at, "name"), f"duplicate variant name '{v.name}'"))
+            if v.template is not None:
+                self.check_template(v.template, step.send, pos, (*at, "template"))
+                self.check.template(v.template, step.send, self._reach)
+            subject = None
+            if v.subject is not None and step.send != "email":
+                self.problems.append(pos.problem((*at, "subject"), f"a subject belongs to an email; this step sends {step.send}"))
+            elif v.subject is not None:
+                subject = self.subject(v.subject, pos, (*at, "subject"))
+            variants.append(m.ContentVariant(v.name, v.weight, v.template, subject))
+        return tuple(variants), winner
+
+    def subject(self, source: str, pos: Positions, path: Path) -> m.TextTemplate | None:
+        """A subject line override: a template string, rendered as a template file's subject is."""
+        try:
+            return self.templates.text(source)
+        except ValueError as exc:
+            self.problems.append(pos.problem(path, f"invalid subject: {exc}"))
+            return None
 
     def wait_until(self, spec: s.WaitUntilSpec, pos: Positions, path: Path) -> m.WaitUntil:
         """SPEC §15: a `time` that is HH:MM is literal, anything else an expression, which needs a default."""
         default = spec.default or s.WaitUntilDefault()
         assert spec.time is not None  # the schema asks for `time` or `best_time`, and best_time compiles elsewhere
         at, at_expr = time(0), None
-        if re.fullmatch(_HHMM, spec.time):
+        time_is_expr, days_is_expr = not re.fullmatch(_HHMM, spec.time), isinstance(spec.days, str)
+        if spec.default is None and time_is_expr and days_is_expr:
+            self.problems.append(pos.problem(path, "an expression time and days need a 'default' (e.g. default: "
+                                                   "{time: \"18:00\", days: [mon]}; its days may be left out: then any "
+                                                   "day), used when the expressions give no HH:MM or no weekdays"))
+        if not time_is_expr:
             at = clock(spec.time)
         else:
             at_expr = self.expr(spec.time, pos, (*path, "time"))
-            if default.time is None:
-                self.problems.append(pos.problem((*path, "default") if spec.default else path,
-                                                 "an expression time needs a 'default' (e.g. default: {time: \"18:00\"}), "
-                                                 "used when the expression gives no HH:MM"))
-            else:
+            if default.time is not None:
                 at = clock(default.time)
+            elif spec.default is not None:
+                self.problems.append(pos.problem((*path, "default"), "this 'default' needs a 'time' (e.g. default: "
+                                                 "{days: [mon], time: \"18:00\"}), used when the expression gives no HH:MM"))
+            elif not days_is_expr:
+                self.problems.append(pos.problem(path, "an expression time needs a 'default' (e.g. default: "
+                                                       "{time: \"18:00\"}), used when the expression gives no HH:MM"))
         days, days_expr = spec.days, None
         if isinstance(spec.days, str):
             days_expr = self.expr(spec.days, pos, (*path, "days"))
             days = default.days
-            if spec.default is None:
+            if spec.default is None and not time_is_expr:
                 self.problems.append(pos.problem(path, "expression days need a 'default' (e.g. default: {days: [mon]}), "
                                                        "used when the expression gives no list of weekdays"))
-        if spec.default is not None and re.fullmatch(_HHMM, spec.time) and not isinstance(spec.days, str):
+        if spec.default is not None and not time_is_expr and not days_is_expr:
             line, col = pos.of_value((*path, "default"))
             self.problems.append(Problem(pos.file, line, col, "'default' is used only when time or days is an "
                                                               "expression: here it never applies", Severity.WARNING))
@@ -376,11 +459,18 @@ class Compiler:
         if not _waits(step.steps):
             self.problems.append(pos.problem(here, "a repeat needs a wait, wait_until or wait_for among its steps "
                                                    "(without one, every pass would send at once)"))
+        elif gap := _gap(step.steps, pos, (*here, "steps")):
+            line, col = pos.of_value(here)
+            self.problems.append(Problem(pos.file, line, col, f"a pass can go through without waiting ({gap[0]}), so "
+                                                              f"those customers get every pass at once: {gap[1]}",
+                                         Severity.WARNING))
         until = self.opt_expr(spec.until, pos, (*here, "repeat", "until"))
         head = len(program)
         program.append(m.Instruction(m.Jump(-1), step_id, variant, line))
         before = self._reach
+        self._repeats += 1
         self.steps(step.steps, pos, (*here, "steps"), f"{default}.steps.", variant, program)
+        self._repeats -= 1
         program.append(m.Instruction(m.Jump(head), "", variant))
         self._reach = _union(before, self._reach)  # no pass at all is possible (an until that holds at once)
         passes = spec.times if spec.times is not None else spec.max
@@ -397,14 +487,22 @@ class Compiler:
             body = {}
             for key, value in (step.body or {}).items():
                 body[key] = self.expr(value, pos, (*here, "body", key)) if isinstance(value, str) else value
+            self.content_test(step, pos, here)
             return m.Send(m.Channel.WEBHOOK, None, when, True, step.url, step.method, body)
         if not step.template:
             self.problems.append(pos.problem(here, f"a {step.send} send needs a 'template'"))
         else:
             self.check_template(step.template, step.send, pos, (*here, "template"))
             self.check.template(step.template, step.send, self._reach)
+            if not self._repeats and self.check.reads_unguarded(step.template, step.send, "journey", ("iteration",)):
+                self.problems.append(pos.problem((*here, "template"), (
+                    f"template '{step.template}' prints journey.iteration, which is undefined outside a repeat: "
+                    "every send of this step would fail; write {{ journey.iteration | default(1) }}, or send it "
+                    "from inside a repeat")))
         topic = self.topic(step.topic, pos, (*here, "topic")) if step.topic else self._topic
-        return m.Send(m.Channel(step.send), step.template, when, step.transactional, topic=topic)
+        variants, winner = self.content_test(step, pos, here)
+        return m.Send(m.Channel(step.send), step.template, when, step.transactional, topic=topic,
+                      variants=variants, winner=winner)
 
 
 def _waits(steps: Sequence[Any]) -> bool:
@@ -422,6 +520,54 @@ def _waits(steps: Sequence[Any]) -> bool:
             case s.RepeatStepModel() if _waits(step.steps):
                 return True
     return False
+
+
+Gap = tuple[str, str] | None  # (the path that skips every wait, how to close it); ("", "") when nothing waits
+
+
+def _gap(steps: Sequence[Any], pos: Positions, path: Path) -> Gap:
+    """The first branch through which a pass of these steps can skip every wait; None when every path waits."""
+    first: Gap = None
+    for i, step in enumerate(steps):
+        here = (*path, i)
+        line = pos.of_value(here)[0]
+        match step:
+            case s.WaitUntilStepModel() if step.wait_until.best_time is not None:
+                continue  # as in _waits: without history it ends at once
+            case s.WaitStepModel() | s.WaitUntilStepModel() | s.WaitForStepModel() | s.ExitStepModel():
+                return None
+            case s.IfStepModel():
+                then, else_ = _gap(step.then, pos, (*here, "then")), _gap(step.else_, pos, (*here, "else"))
+                if then is None and else_ is None:
+                    return None
+                if then is None or else_ is None:
+                    side, words = ("else", "false") if then is None else ("then", "true")
+                    found = then or else_
+                    assert found is not None
+                    here_gap = found if found[0] else (f"when 'if: {step.if_}' at line {line} is {words}",
+                                                       f"put a wait outside the 'if', or one in its '{side}'")
+                else:
+                    here_gap = then if then[0] else else_
+            case s.SplitStepModel():
+                gaps = [(v.name, _gap(v.steps, pos, (*here, "split", "variants", j, "steps")))
+                        for j, v in enumerate(step.split.variants)]
+                name, found = next(((n, g) for n, g in gaps if g is not None), ("", None))
+                if found is None:
+                    return None
+                here_gap = found if found[0] else (
+                    f"in variant '{name}' of split '{step.split.name}' at line {line}",
+                    "give that variant a wait, or put one outside the 'split'")
+            case s.RepeatStepModel():
+                inner = _gap(step.steps, pos, (*here, "steps"))
+                if inner is None and step.repeat.times is not None:
+                    return None
+                here_gap = inner if inner and inner[0] else (
+                    f"when the 'until' of the repeat at line {line} holds before its first pass",
+                    "put a wait outside that repeat")
+            case _:
+                continue
+        first = first or here_gap
+    return first or ("", "")
 
 
 def _union(a: Reach, b: Reach) -> Reach:

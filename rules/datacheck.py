@@ -16,7 +16,7 @@ from rules.references import JINJA_NAMES, Reference, local_names, references
 from rules.templates import TemplateSet
 from rules.yaml_positions import Path, Positions
 
-TEMPLATE_NAMES = (*NAMES, "settings", "unsubscribe_url", "confirm_url")
+TEMPLATE_NAMES = (*NAMES, "settings", "unsubscribe_url", "preferences_url", "confirm_url")
 EVENT_FIELDS = ("type", "properties", "traits", "timestamp", "received_at", "id", "customer_id", "anonymous_id")
 ACTIVITY_FIELDS = ("count", "first_at", "last_at")
 SAMPLES = "samples/profiles.jsonl"
@@ -104,6 +104,13 @@ class DataCheck:
 
     def template(self, name: str, channel: str, reach: Reach) -> None:
         self.uses.append(TemplateUse(name, channel, reach))
+
+    def reads_unguarded(self, name: str, channel: str, root: str, path: tuple[str, ...]) -> bool:
+        """Whether the template (any language, its layouts and macros) prints `root.path...` with no default."""
+        return any(ref.root == root and ref.path[:len(path)] == path and not ref.guarded
+                   for variant in self.templates.variant_paths(name, channel)
+                   for _, source in self.templates.sources(variant)
+                   for ref in self._read(source)[0])
 
     def finish(self) -> list[Problem]:
         """Template problems, once every journey has been read (an `update` anywhere may set a trait)."""

@@ -203,7 +203,7 @@ class TemplateSet:
                track: Callable[[str], str] | None = None) -> Rendered:
         """`track`, when given, turns each link the template's author wrote into a tracked one."""
         path = self.path_for(name, channel, locale)
-        context = {"unsubscribe_url": "", **context}  # empty where none applies: transactional, SMS
+        context = {"unsubscribe_url": "", "preferences_url": "", **context}  # empty where none applies: transactional (and SMS: no unsubscribe)
         body = self._body(path).render(context)
         wrap = self._wrap(path, context)
         if channel == "sms":
@@ -224,6 +224,18 @@ class TemplateSet:
         if track and parts.text:
             text = rewrite_text(text, track, wrap)
         return Rendered(subject=subject, text=text, html=body, preheader=preheader)
+
+    def text(self, source: str) -> Prepared:
+        """A template string outside any file (a content test's subject), compiled as front matter is;
+        ValueError says what is wrong with it."""
+        try:
+            if (huge := huge_literal(self.env.parse(source))) is not None:
+                raise ValueError(huge[1])
+            return Prepared(self.env.from_string(source), source)
+        except TemplateSyntaxError as exc:
+            raise ValueError(exc.message) from None
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
 
     def variant_paths(self, name: str, channel: str) -> list[str]:
         """Every file of one template: the plain one and its locale variants."""
@@ -264,7 +276,7 @@ class TemplateSet:
         """Links to wrap: those whose origin the template's author wrote; never unsubscribe and
         confirmation links, which must work as sent."""
         written = self.origins(path)
-        own = {str(context[k]) for k in ("unsubscribe_url", "confirm_url") if context.get(k)}
+        own = {str(context[k]) for k in ("unsubscribe_url", "preferences_url", "confirm_url") if context.get(k)}
         return lambda url: url not in own and origin(url) in written
 
     def _body(self, path: str) -> Prepared:

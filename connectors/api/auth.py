@@ -25,14 +25,19 @@ def api_keys(settings: ApiSettings, db_path: Path) -> tuple[list[Secret], str | 
     """
     if settings.keys:
         return list(settings.keys), None
-    key_file = db_path.with_name(db_path.name + ".api-key")
-    if key_file.exists():
-        key = key_file.read_text().strip()
+    path = key_file(db_path)
+    if path.exists():
+        key = path.read_text().strip()
     else:
         key = "nk_" + secrets.token_urlsafe(24)
-        key_file.write_text(key + "\n")
-        key_file.chmod(0o600)
-    return [Secret(key)], f"API key (from {key_file}): {key}"
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+    return [Secret(key)], f"API key (from {path}): {key}"
+
+
+def key_file(db_path: Path) -> Path:
+    """Where `nudge run` keeps the key it generated (and `nudge apply` finds it)."""
+    return db_path.with_name(db_path.name + ".api-key")
 
 
 def write_keys(settings: ApiSettings, keys: list[Secret]) -> list[Secret]:

@@ -64,7 +64,7 @@ def receive(router: Router, envelope: dict[str, Any], store: FaustStore, partiti
 
 def start(router: Router, timer: Timer, partition: int, offset: int, batch: Batch) -> None:
     """The start came: every customer of this partition in the audience gets an entry timer."""
-    journey = _journey(router, timer.journey)
+    journey = _journey(router, timer.journey, partition)
     if journey is None:
         return
     _, now, partitions = timer.token.split(":")
@@ -74,7 +74,7 @@ def start(router: Router, timer: Timer, partition: int, offset: int, batch: Batc
     states = [record.state for _, record in _customers(router, partition, int(partitions), offset, batch)
               if record.state is not None]
     planned = 0
-    for effect in broadcasts.plan(journey, states, router.live.workspace.settings, timer.due):
+    for effect in broadcasts.plan(journey, states, router.live.workspace(partition).settings, timer.due):
         if isinstance(effect, Schedule):
             entry = effect.timer
             store = FaustStore(router.tables, entry.key, partition, offset, batch.writes)
@@ -96,7 +96,7 @@ def _cancel(router: Router, broadcast_id: str, partitions: int, partition: int, 
         store = FaustStore(router.tables, key, partition, offset, batch.writes)
         for tid in waiting:
             del store.record.timers[tid]
-        engine = router.engine(router.live.workspace, store, router.links)
+        engine = router.engine(router.live.workspace(partition), store, router.links)
         router.apply_effects(engine.cancel(key, broadcast_id, now), store, batch, partition, epoch(now))
         store.save(offset)
 
@@ -116,8 +116,8 @@ def _customers(router: Router, partition: int, partitions: int, offset: int,
             yield key, record
 
 
-def _journey(router: Router, broadcast_id: str) -> Journey | None:
-    journey = next((j for j in router.live.workspace.broadcasts if j.id == broadcast_id), None)
+def _journey(router: Router, broadcast_id: str, partition: int) -> Journey | None:
+    journey = next((j for j in router.live.workspace(partition).broadcasts if j.id == broadcast_id), None)
     if journey is None:
         log.error("broadcast %s is not in the workers' workspace: nothing sent", broadcast_id)
     return journey

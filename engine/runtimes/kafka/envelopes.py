@@ -15,7 +15,10 @@ from engine.runtimes.kernel.codecs import event_from_json, event_to_row
 from engine.runtimes.settings import ACCEPT_WITHIN as ACCEPT_WITHIN  # the API answers 503 for an event not taken by then
 
 EVENT, FIRE, HAND_OVER, ABSORB, ERASE, MIGRATE = "event", "fire", "hand_over", "absorb", "erase", "migrate"
+APPLY = "apply"
+APPLY_KEY = "workspace"  # an apply is sent to every partition explicitly; its key places nothing
 BROADCAST = "broadcast"
+WINNER = "winner"
 
 
 def key_of(event: Event) -> str:
@@ -52,9 +55,20 @@ def absorb_envelope(absorb_id: str, customer_id: str, state: bytes, timers: dict
                          "timers": timers, "version": version, "at": at})
 
 
+def apply_envelope(version: str, reschedule: bool, at: float) -> bytes:
+    """`nudge apply` (SPEC §10), one on each partition: from this offset on, the partition's inputs run
+    `version` of the workspace (which every worker has on disk), rescheduling changed waits or not."""
+    return orjson.dumps({"kind": APPLY, "version": version, "reschedule": reschedule, "at": at})
+
+
 def migrate_envelope(version: str, at: float) -> bytes:
-    """After a live edit: move the record's instances to their steps' new places (or exit them)."""
+    """After an apply: move the record's instances now (stay, move by `was:`, exit), not at its next input."""
     return orjson.dumps({"kind": MIGRATE, "version": version, "at": at})
+
+
+def winner_envelope(record: dict[str, Any]) -> bytes:
+    """A content test's winner (SPEC §11), sent to every partition: each applies it at its own offset."""
+    return orjson.dumps({**record, "kind": WINNER})
 
 
 def erase_envelope(customer_id: str) -> bytes:

@@ -15,7 +15,6 @@ batch is acknowledged, so that it is processed again after the restart.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -37,7 +36,10 @@ from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.progress import Rewinder, Stalls, Tally, last_in
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
+from engine.runtimes.kafka.winners import Decider
+from engine.runtimes.kernel.codecs import from_epoch
 from engine.runtimes.settings import KafkaSettings
+from engine.turn import iso
 
 log = logging.getLogger("nudge.worker")
 
@@ -72,7 +74,8 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     dead_letters = app.topic(settings.topic("dead-letters"), **wire)  # inputs the engine failed on
     tables = Tables(customers=app.Table("customers", **raw), seen=app.Table("seen", **raw),
                     aliases=app.GlobalTable("aliases", **raw), suppressions=app.GlobalTable("suppressions", **raw),
-                    progress=app.Table("progress", **raw))
+                    progress=app.Table("progress", **raw), experiments=(tested := app.GlobalTable("experiments", **raw)))
+    decider = Decider()
     index = DueIndex(n)
 
     topics = Topics(events=events.get_topic_name(), records=records.get_topic_name(),
@@ -167,14 +170,20 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                            for k, v in list(tables.customers.items()) if v), mine)
             stalls.own(mine)
         await rewinder.rewind(stalls.stalled(partial(last_in, tables.progress.get), highwater))
-        if (line := tally.report()) is not None:
-            log.info("%s", line)
-        if (edit := await asyncio.to_thread(live.edited)) is not None:  # compiled off the loop
-            live.adopt(*edit)  # a valid edit: journeys in flight move now, not at their next input
+        switched, live.switched = dict(live.switched), []
+        if switched:  # partitions an apply reached: their journeys in flight move now, not at their next input
             for k, v in list(tables.customers.items()):
                 partition = partition_for(k.decode(), n)
-                if v and partition in mine and Record.header(v)["active"]:
-                    await events.send(key=k, value=env.migrate_envelope(live.version, now), partition=partition)
+                if v and partition in switched and partition in mine and Record.header(v)["active"]:
+                    await events.send(key=k, value=env.migrate_envelope(switched[partition], now), partition=partition)
+        if (line := tally.report()) is not None:
+            log.info("%s", line)
+        if 0 in mine:  # one decider for the deployment: the owner of partition 0 (winners.py)
+            for decision in decider.due(router.experiments(0), list(tested.items()), from_epoch(now)):
+                value = env.winner_envelope(decision.record(iso(from_epoch(now))))
+                for partition in range(n):
+                    await events.send(key=f"winner:{decision.experiment.journey}:{decision.experiment.step}".encode(),
+                                      value=value, partition=partition)
         for partition, timer_id, key in index.pop_due(now - settings.fire_grace):
             data = tables.customers.get(key.encode())
             if not data or timer_id not in Record.header(data)["timers"]:
