@@ -38,6 +38,9 @@ log = logging.getLogger("nudge.broadcasts")
 
 CHUNK = 2000
 """Customers planned in one engine batch when a broadcast starts: events wait at most one chunk's planning."""
+PAUSE = 0.1
+"""Seconds the engine loop leaves the database's write lock free after a chunk: longer than SQLite's longest
+wait between two tries (100 ms), so the ingest of events, waiting for the lock, has it before the next chunk."""
 
 class BroadcastError(NudgeError):
     """A broadcast that cannot be sent or cancelled in its state: the message says why."""

@@ -11,6 +11,7 @@ import logging
 import math
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -90,7 +91,9 @@ class Processor:
                 planned = self._start_broadcasts()
             result = self._inputs()
             result.planned = planned
-            return result
+        if planned:  # the file's write lock left free a while: ingest and the API, waiting for it, take it now
+            time.sleep(broadcasts.PAUSE)
+        return result
 
     def _inputs(self) -> BatchResult:
         try:
