@@ -62,6 +62,7 @@ class Compiler:
         self.check = check or DataCheck(None, None, templates)
         self.problems: list[Problem] = []
         self._reach = Reach()
+        self._repeats = 0  # how many repeats the steps being compiled are inside (journey.iteration is defined)
 
     # -- helpers --------------------------------------------------------------
 
@@ -345,24 +346,31 @@ class Compiler:
         default = spec.default or s.WaitUntilDefault()
         assert spec.time is not None  # the schema asks for `time` or `best_time`, and best_time compiles elsewhere
         at, at_expr = time(0), None
-        if re.fullmatch(_HHMM, spec.time):
+        time_is_expr, days_is_expr = not re.fullmatch(_HHMM, spec.time), isinstance(spec.days, str)
+        if spec.default is None and time_is_expr and days_is_expr:
+            self.problems.append(pos.problem(path, "an expression time and days need a 'default' (e.g. default: "
+                                                   "{time: \"18:00\", days: [mon]}; its days may be left out: then any "
+                                                   "day), used when the expressions give no HH:MM or no weekdays"))
+        if not time_is_expr:
             at = clock(spec.time)
         else:
             at_expr = self.expr(spec.time, pos, (*path, "time"))
-            if default.time is None:
-                self.problems.append(pos.problem((*path, "default") if spec.default else path,
-                                                 "an expression time needs a 'default' (e.g. default: {time: \"18:00\"}), "
-                                                 "used when the expression gives no HH:MM"))
-            else:
+            if default.time is not None:
                 at = clock(default.time)
+            elif spec.default is not None:
+                self.problems.append(pos.problem((*path, "default"), "this 'default' needs a 'time' (e.g. default: "
+                                                 "{days: [mon], time: \"18:00\"}), used when the expression gives no HH:MM"))
+            elif not days_is_expr:
+                self.problems.append(pos.problem(path, "an expression time needs a 'default' (e.g. default: "
+                                                       "{time: \"18:00\"}), used when the expression gives no HH:MM"))
         days, days_expr = spec.days, None
         if isinstance(spec.days, str):
             days_expr = self.expr(spec.days, pos, (*path, "days"))
             days = default.days
-            if spec.default is None:
+            if spec.default is None and not time_is_expr:
                 self.problems.append(pos.problem(path, "expression days need a 'default' (e.g. default: {days: [mon]}), "
                                                        "used when the expression gives no list of weekdays"))
-        if spec.default is not None and re.fullmatch(_HHMM, spec.time) and not isinstance(spec.days, str):
+        if spec.default is not None and not time_is_expr and not days_is_expr:
             line, col = pos.of_value((*path, "default"))
             self.problems.append(Problem(pos.file, line, col, "'default' is used only when time or days is an "
                                                               "expression: here it never applies", Severity.WARNING))
@@ -376,11 +384,18 @@ class Compiler:
         if not _waits(step.steps):
             self.problems.append(pos.problem(here, "a repeat needs a wait, wait_until or wait_for among its steps "
                                                    "(without one, every pass would send at once)"))
+        elif gap := _gap(step.steps, pos, (*here, "steps")):
+            line, col = pos.of_value(here)
+            self.problems.append(Problem(pos.file, line, col, f"a pass can go through without waiting ({gap[0]}), so "
+                                                              f"those customers get every pass at once: {gap[1]}",
+                                         Severity.WARNING))
         until = self.opt_expr(spec.until, pos, (*here, "repeat", "until"))
         head = len(program)
         program.append(m.Instruction(m.Jump(-1), step_id, variant, line))
         before = self._reach
+        self._repeats += 1
         self.steps(step.steps, pos, (*here, "steps"), f"{default}.steps.", variant, program)
+        self._repeats -= 1
         program.append(m.Instruction(m.Jump(head), "", variant))
         self._reach = _union(before, self._reach)  # no pass at all is possible (an until that holds at once)
         passes = spec.times if spec.times is not None else spec.max
@@ -403,6 +418,11 @@ class Compiler:
         else:
             self.check_template(step.template, step.send, pos, (*here, "template"))
             self.check.template(step.template, step.send, self._reach)
+            if not self._repeats and self.check.reads_unguarded(step.template, step.send, "journey", ("iteration",)):
+                self.problems.append(pos.problem((*here, "template"), (
+                    f"template '{step.template}' prints journey.iteration, which is undefined outside a repeat: "
+                    "every send of this step would fail; write {{ journey.iteration | default(1) }}, or send it "
+                    "from inside a repeat")))
         topic = self.topic(step.topic, pos, (*here, "topic")) if step.topic else self._topic
         return m.Send(m.Channel(step.send), step.template, when, step.transactional, topic=topic)
 
@@ -422,6 +442,54 @@ def _waits(steps: Sequence[Any]) -> bool:
             case s.RepeatStepModel() if _waits(step.steps):
                 return True
     return False
+
+
+Gap = tuple[str, str] | None  # (the path that skips every wait, how to close it); ("", "") when nothing waits
+
+
+def _gap(steps: Sequence[Any], pos: Positions, path: Path) -> Gap:
+    """The first branch through which a pass of these steps can skip every wait; None when every path waits."""
+    first: Gap = None
+    for i, step in enumerate(steps):
+        here = (*path, i)
+        line = pos.of_value(here)[0]
+        match step:
+            case s.WaitUntilStepModel() if step.wait_until.best_time is not None:
+                continue  # as in _waits: without history it ends at once
+            case s.WaitStepModel() | s.WaitUntilStepModel() | s.WaitForStepModel() | s.ExitStepModel():
+                return None
+            case s.IfStepModel():
+                then, else_ = _gap(step.then, pos, (*here, "then")), _gap(step.else_, pos, (*here, "else"))
+                if then is None and else_ is None:
+                    return None
+                if then is None or else_ is None:
+                    side, words = ("else", "false") if then is None else ("then", "true")
+                    found = then or else_
+                    assert found is not None
+                    here_gap = found if found[0] else (f"when 'if: {step.if_}' at line {line} is {words}",
+                                                       f"put a wait outside the 'if', or one in its '{side}'")
+                else:
+                    here_gap = then if then[0] else else_
+            case s.SplitStepModel():
+                gaps = [(v.name, _gap(v.steps, pos, (*here, "split", "variants", j, "steps")))
+                        for j, v in enumerate(step.split.variants)]
+                name, found = next(((n, g) for n, g in gaps if g is not None), ("", None))
+                if found is None:
+                    return None
+                here_gap = found if found[0] else (
+                    f"in variant '{name}' of split '{step.split.name}' at line {line}",
+                    "give that variant a wait, or put one outside the 'split'")
+            case s.RepeatStepModel():
+                inner = _gap(step.steps, pos, (*here, "steps"))
+                if inner is None and step.repeat.times is not None:
+                    return None
+                here_gap = inner if inner and inner[0] else (
+                    f"when the 'until' of the repeat at line {line} holds before its first pass",
+                    "put a wait outside that repeat")
+            case _:
+                continue
+        first = first or here_gap
+    return first or ("", "")
 
 
 def _union(a: Reach, b: Reach) -> Reach:

@@ -105,6 +105,13 @@ class DataCheck:
     def template(self, name: str, channel: str, reach: Reach) -> None:
         self.uses.append(TemplateUse(name, channel, reach))
 
+    def reads_unguarded(self, name: str, channel: str, root: str, path: tuple[str, ...]) -> bool:
+        """Whether the template (any language, its layouts and macros) prints `root.path...` with no default."""
+        return any(ref.root == root and ref.path[:len(path)] == path and not ref.guarded
+                   for variant in self.templates.variant_paths(name, channel)
+                   for _, source in self.templates.sources(variant)
+                   for ref in self._read(source)[0])
+
     def finish(self) -> list[Problem]:
         """Template problems, once every journey has been read (an `update` anywhere may set a trait)."""
         found: set[Problem] = set()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, meta, nodes
 
 from rules.expressions import did_you_mean, make_environment
 from rules.problems import Problem, Severity
@@ -18,6 +18,11 @@ FOLDER = "pages/"  # under templates/
 _LOCALIZED = re.compile(r"^(?P<page>[a-z_]+)\.(?P<locale>[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)\.html$")
 NAMES = ("layout.html", "preferences.html", "unsubscribed.html", "resubscribed.html", "saved.html",
          "confirm.html", "confirmed.html", "error.html")
+
+# what the API gives pages (connectors/api/pages/view.py and the routes): anything else prints nothing
+PAGE_NAMES = ("brand", "postal_address", "settings", "channel", "channel_name", "address", "first_name", "locale",
+              "title", "message", "preferences_url", "subscribed", "topics", "reminders", "days", "errors",
+              "form_token", "pending")
 
 
 def page_of(name: str) -> str:
@@ -57,7 +62,21 @@ def page_problems(pages: Mapping[str, str]) -> list[Problem]:
                                                  + ", ".join(NAMES), Severity.WARNING))
             continue
         try:
-            env.parse(text)
+            tree = env.parse(text)
         except TemplateSyntaxError as exc:
             problems.append(Problem(where, exc.lineno, 1, exc.message or "invalid template"))
+            continue
+        problems.extend(_unknown_names(tree, where, set(env.globals)))
     return problems
+
+
+def _unknown_names(tree: nodes.Template, where: str, known: set[str]) -> list[Problem]:
+    """Pages are not strict (an unsubscribe page must render): a misspelt name would print as nothing."""
+    unknown = meta.find_undeclared_variables(tree) - known - set(PAGE_NAMES)
+    first: dict[str, int] = {}
+    for node in tree.find_all(nodes.Name):
+        if node.name in unknown:
+            first.setdefault(node.name, node.lineno)
+    return [Problem(where, line, 1, f"'{name}' is not a name pages see{did_you_mean(name, PAGE_NAMES)}, so it "
+                                    "prints nothing; pages see " + ", ".join(PAGE_NAMES), Severity.WARNING)
+            for name, line in sorted(first.items(), key=lambda item: item[1])]

@@ -90,6 +90,10 @@ _DURATION_KEYS = frozenset({"wait", "timeout", "within", "per", "for", "cooldown
 _TIME_KEYS = frozenset({"time", "at", "start", "end"})
 
 
+_BOUNDS = {"less_than_equal": ("at most", "le"), "greater_than_equal": ("at least", "ge"),
+           "less_than": ("less than", "lt"), "greater_than": ("more than", "gt")}
+
+
 def _misplaced(key: str) -> str:
     if key in ("then", "else"):
         return (f"'{key}' does not belong to this step: it goes with 'if' or 'wait_for', lined up with their "
@@ -145,6 +149,9 @@ def _message(error: Any, vocabulary: set[str]) -> str:
         return f"{error['input']!r} is not a valid {_what(loc)}: use {words}{suggestion}"
     if kind == "string_pattern_mismatch":
         return f"{error['input']!r} does not match the pattern {error['ctx']['pattern']}"
+    if kind in _BOUNDS:
+        words, name = _BOUNDS[kind]
+        return f"'{_what(loc)}' is {words} {error['ctx'][name]}: got {error['input']!r}"
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
 
@@ -157,8 +164,10 @@ def _what(loc: tuple[Any, ...]) -> str:
 def problems_from(exc: ValidationError, data: Any, positions: Positions, vocabulary: set[str]) -> list[Problem]:
     """One problem per place; alternatives of a union at one place are joined with 'or'."""
     by_path: dict[Path, list[tuple[str, bool]]] = {}
-    for error in exc.errors():
-        path = _data_path(data, error["loc"], error["type"] in ("extra_forbidden", "missing"))
+    placed = [(_data_path(data, e["loc"], e["type"] in ("extra_forbidden", "missing")), e) for e in exc.errors()]
+    for path, error in placed:
+        if _text_beside_a_deeper_error(path, error, placed):
+            continue
         is_key = error["type"] == "extra_forbidden"
         message = _message(error, vocabulary)
         entries = by_path.setdefault(path, [])
@@ -172,6 +181,12 @@ def problems_from(exc: ValidationError, data: Any, positions: Positions, vocabul
         else:
             problems.extend(positions.problem(path, m, key=k) for m, k in entries)
     return problems
+
+
+def _text_beside_a_deeper_error(path: Path, error: Any, placed: list[tuple[Path, Any]]) -> bool:
+    """`days: [monday]` fails both the text form and the list's item: the item's message says what to fix."""
+    return (error["type"] == "string_type" and isinstance(error["input"], (list, dict))
+            and any(len(other) > len(path) and other[:len(path)] == path for other, _ in placed))
 
 
 def _without_stray_mapping(entries: list[tuple[str, bool]], exc: ValidationError, data: Any,

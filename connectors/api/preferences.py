@@ -22,7 +22,7 @@ from connectors.api.pages import forms, view
 from connectors.api.pages.render import Pages
 from engine import policies
 from engine.confirmation import SUBSCRIPTION_REQUESTED
-from engine.model import Channel, Consent, Workspace
+from engine.model import Channel, Workspace
 from engine.runtimes.embedded import queries
 from engine.state import ANON
 
@@ -46,14 +46,6 @@ def _same_site(request: Request) -> bool:
         return site in ("same-origin", "same-site", "none")
     origin = request.headers.get("origin")
     return origin in (None, "null") or urlsplit(origin).netloc == request.headers.get("host", "")
-
-
-def _needs_confirmation(workspace: Workspace, traits: Mapping[str, Any]) -> bool:
-    """Texts turned on without standing consent: on an opt-in or double opt-in channel, or after a STOP."""
-    subscribed = traits.get("sms_subscribed")
-    settings = workspace.settings
-    return subscribed is False or (subscribed is None and (settings.consent.get("sms") is Consent.OPT_IN
-                                                           or "sms" in settings.double_opt_in))
 
 
 class PageRoutes:
@@ -116,7 +108,7 @@ class PageRoutes:
                 new["reminder_time"] = reminders.time
             if not reminders.on:
                 new["sms_reminders"] = False
-            elif _needs_confirmation(self.workspace, traits):  # off until consent turns them on (engine)
+            elif view.needs_sms_consent(self.workspace, traits):  # off until consent turns them on (engine)
                 new |= {"sms_reminders": False, "sms_reminders_requested": True}
                 pending = view.mask(choice.phone or phone, "sms")
             else:

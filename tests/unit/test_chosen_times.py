@@ -166,7 +166,7 @@ def test_an_expression_time_needs_a_default_time(tmp_path: Path) -> None:
                                  '{time: "profile.reminder_time", default: {days: [mon]}}')
     write_workspace(tmp_path, journeys={"remind": journey}, templates=TEMPLATES)
     assert problems(tmp_path) == [
-        "journeys/remind.yaml:4:58: an expression time needs a 'default' (e.g. default: {time: \"18:00\"}), "
+        "journeys/remind.yaml:4:58: this 'default' needs a 'time' (e.g. default: {days: [mon], time: \"18:00\"}), "
         "used when the expression gives no HH:MM"]
 
 

@@ -178,8 +178,8 @@ def test_a_repeat_without_a_wait_is_a_validation_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("spec", "message"), [
     ('{until: "true"}', "4:13: a repeat with 'until' needs 'max' (at most 1000 passes)"),
-    ('{until: "true", max: 1001}', "4:34: Input should be less than or equal to 1000"),
-    ("{times: 0}", "4:21: Input should be greater than or equal to 1"),
+    ('{until: "true", max: 1001}', "4:34: 'max' is at most 1000: got 1001"),
+    ("{times: 0}", "4:21: 'times' is at least 1: got 0"),
     ("{times: 2, until: \"true\", max: 3}", "4:13: a repeat takes either 'times' or 'until' (with 'max'), not both"),
     ("{}", "4:13: a repeat takes either 'times' or 'until' (with 'max')"),
 ])
