@@ -9,12 +9,13 @@ from typing import Any, Union
 
 
 class TimerKind(StrEnum):
-    """What a timer wakes: a parked instance, a date trigger or an inactivity trigger."""
+    """What a timer wakes: a parked instance, a date trigger, an inactivity trigger, or a runtime's winner check."""
 
     STEP = "step"
     DATE = "date"
     INACTIVITY = "inactivity"
     BROADCAST = "broadcast"
+    WINNER = "winner"  # SPEC §11: no customer's; the runtime decides (engine.experiments)
 
 
 class ExitReason(StrEnum):
@@ -127,4 +128,17 @@ class Diagnostic:
     message: str
 
 
-Effect = Union[Output, Dispatch, Schedule, Unschedule, Diagnostic]
+@dataclass(frozen=True)
+class Exposure:
+    """A customer met one arm of an undecided experiment (SPEC §11): a content test's message was sent
+    (`message_id`), or they entered a tested split (no message): the experiment's tallies count it."""
+
+    journey: str
+    step: str                    # the send step's or the split's id
+    arm: str                     # the variant's name
+    customer: str                # the customer state's key
+    message_id: str | None
+    at: datetime
+
+
+Effect = Union[Output, Dispatch, Schedule, Unschedule, Diagnostic, Exposure]

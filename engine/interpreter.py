@@ -70,7 +70,8 @@ class Interpreter:
                 case If():
                     pc = pc + 1 if holds(turn, journey, inst, action.condition, ins.step_id) else action.else_pc
                 case Split():
-                    variant = assign(turn.state.customer_id or turn.state.key, journey.id, action)
+                    variant = self.sending.tests.enter(turn, journey.id, ins.step_id, action,
+                                                       assign(turn.state.customer_id or turn.state.key, journey.id, action))
                     inst.variants[action.name] = variant.name
                     pc = variant.pc
                 case Update():

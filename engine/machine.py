@@ -99,6 +99,8 @@ class Engine:
                 self.triggers.fire_inactivity(turn, journey, timer)
             case TimerKind.BROADCAST:
                 self.triggers.fire_broadcast(turn, journey)
+            case TimerKind.WINNER:
+                return []  # an experiment's check belongs to the runtime, which holds the tallies
             case _:
                 assert_never(kind)
         self.store.put_customer(state)

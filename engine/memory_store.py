@@ -11,6 +11,7 @@ class MemoryStore:
         self.aliases: dict[str, str] = {}
         self.event_ids: set[str] = set()
         self.suppressions: dict[str, str] = {}
+        self.winners: dict[tuple[str, str], str] = {}   # (journey, step) -> the variant every send now takes
 
     def customer(self, key: str) -> CustomerState | None:
         return self.customers.get(key)
@@ -38,3 +39,6 @@ class MemoryStore:
 
     def suppress(self, address: str, reason: str) -> None:
         self.suppressions.setdefault(address.lower(), reason)
+
+    def winner(self, journey: str, step: str) -> str | None:
+        return self.winners.get((journey, step))

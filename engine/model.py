@@ -7,6 +7,8 @@ from datetime import time, timedelta
 from enum import StrEnum
 from typing import Any, Callable, Mapping, Protocol, Union
 
+from engine.content_model import (ContentVariant as ContentVariant, Metric as Metric, TextTemplate as TextTemplate,
+                                  WinnerRule as WinnerRule)
 from engine.declared import DeclaredData
 from engine.schedules import BroadcastTrigger as BroadcastTrigger, WaitBest as WaitBest
 from engine.trigger_kinds import (DateTrigger as DateTrigger, EventTrigger as EventTrigger,
@@ -108,6 +110,7 @@ class Settings:
     utm: bool = True
     double_opt_in: frozenset[str] = frozenset()  # channels whose new subscribers confirm by a link
     purchase_events: tuple[str, ...] = DEFAULT_PURCHASE_EVENTS  # event types that are orders (reports)
+    order_values: Mapping[str, Expr] = field(default_factory=dict)  # type -> its declared `revenue:` (SPEC §9)
     attribution: Attribution = field(default_factory=Attribution)
     event_names: Mapping[str, str] = field(default_factory=dict)  # Segment event name -> type (connectors/api/segment.py)
     raw: Mapping[str, Any] = field(default_factory=dict)  # as written, for templates
@@ -156,6 +159,8 @@ class Send:
     method: str = "POST"
     body: Mapping[str, Any] | None = None  # values may be Expr
     topic: str | None = None               # subscription topic (the journey's unless the step names one)
+    variants: tuple[ContentVariant, ...] = ()   # a content test (SPEC §11), empty when none
+    winner: WinnerRule | None = None
 
 
 @dataclass(frozen=True)
@@ -195,12 +200,14 @@ class Variant:
     name: str
     weight: int
     pc: int  # first instruction of the variant, or the split's end for a holdout
+    holdout: bool = False  # no steps of its own: never a winner
 
 
 @dataclass(frozen=True)
 class Split:
     name: str
     variants: tuple[Variant, ...]
+    winner: WinnerRule | None = None
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any, assert_never
 
 from orjson import OPT_SORT_KEYS, dumps
 
 from engine.conditions import context, holds
+from engine.content_tests import Content, ContentTests
 from engine.effects import Dispatch, ExitReason, Message, SendReason, SendStatus
 from engine.model import Channel, Journey, Rendered, Send, Workspace
 from engine.policies import prune_sent
@@ -27,6 +29,7 @@ class Sending:
         self.settings = workspace.settings
         self.store = store
         self.links = links
+        self.tests = ContentTests(store)
 
     def run(self, turn: Turn, journey: Journey, inst: Instance, send: Send, deferred: bool) -> Flow:
         """`deferred`: resumed after quiet hours, whose hold already judged `when` (SPEC §5 rule 6)."""
@@ -42,29 +45,33 @@ class Sending:
                           settings=self.settings, suppression=self.store.suppression,
                           render=partial(self._body, turn, journey, inst, send))
             return self._webhook(turn, journey, inst, send, mid, verdict)
+        test = None
+        if send.variants:
+            test = self.tests.content(turn, journey.id, step, journey.program[inst.pc].variant, send)
+            send = test.send
         decision = decide(send, condition=condition, traits=state.traits, sent=state.sent, now=turn.now,
                           settings=self.settings, suppression=self.store.suppression,
-                          render=partial(self._render, turn, journey, inst, send, mid))
+                          render=partial(self._render, turn, journey, inst, send, mid, test))
         match decision:
             case Sent(address=address, content=(rendered, unsubscribe)):
-                self._sent(turn, journey, inst, send, mid, address, rendered, unsubscribe)
+                self._sent(turn, journey, inst, send, mid, address, rendered, unsubscribe, test)
             case Skipped(reason=reason, status=status):
-                self._record(turn, journey, inst, send, mid, status, reason, None)
+                self._record(turn, journey, inst, send, mid, status, reason, None, test=test)
             case Suppressed(reason=reason, address=address, status=status):
-                self._record(turn, journey, inst, send, mid, status, reason, address)
+                self._record(turn, journey, inst, send, mid, status, reason, address, test=test)
             case Held(until=until):
                 turn.park(journey.id, inst, Waiting.QUIET, until)
                 return Flow.STOP
             case Failed(address=address, error=error, reason=reason, status=status):
                 turn.diag(journey.id, step, f"template '{send.template}': {error}")
-                self._record(turn, journey, inst, send, mid, status, reason, address, error=error)
+                self._record(turn, journey, inst, send, mid, status, reason, address, error=error, test=test)
             case _:
                 assert_never(decision)
         return Flow.NEXT
 
     def _render(self, turn: Turn, journey: Journey, inst: Instance, send: Send,
-                mid: str) -> tuple[Rendered, str | None]:
-        """The message and, for marketing email, its one-click unsubscribe link."""
+                mid: str, test: Content | None) -> tuple[Rendered, str | None]:
+        """The message and, for marketing email, its one-click unsubscribe link; a tested subject replaces the template's."""
         state, channel = turn.state, send.channel
         ctx = context(turn, journey, inst, inst.event)
         unsubscribe = None
@@ -74,10 +81,13 @@ class Sending:
         track = self._tracker(state.key, channel.value, mid, journey.id, inst.step_id)
         assert send.template is not None  # email and sms steps name one (the compiler checks)
         rendered = self.workspace.renderer.render(send.template, channel.value, locale(state), ctx, track)
+        if test is not None and test.subject is not None:
+            subject = test.subject.render({"unsubscribe_url": unsubscribe or "", **ctx})
+            rendered = replace(rendered, subject=" ".join(subject.split()))
         return rendered, unsubscribe
 
     def _sent(self, turn: Turn, journey: Journey, inst: Instance, send: Send, mid: str, address: str,
-              rendered: Rendered, unsubscribe: str | None) -> None:
+              rendered: Rendered, unsubscribe: str | None, test: Content | None) -> None:
         state, now, channel = turn.state, turn.now, send.channel
         headers = {}
         if unsubscribe:
@@ -85,7 +95,7 @@ class Sending:
         message = Message(
             id=mid, at=iso(now), channel=channel.value, template=send.template, to=address,
             customer_id=state.customer_id, journey=journey.id, step=inst.step_id,
-            variant=journey.program[inst.pc].variant, transactional=send.transactional,
+            variant=test.label if test else journey.program[inst.pc].variant, transactional=send.transactional,
             subject=rendered.subject, text=rendered.text, html=rendered.html,
             preheader=rendered.preheader, headers=headers,
         )
@@ -94,8 +104,10 @@ class Sending:
             state.sent.append((channel.value, now))
         segments = (rendered.segments, rendered.encoding or "") if rendered.segments is not None else None
         self._record(turn, journey, inst, send, mid, SendStatus.SENT, None, address, rendered.subject, rendered.text,
-                     segments=segments)
+                     segments=segments, test=test)
         turn.effects.append(Dispatch(message))
+        if test is not None:
+            self.tests.exposed(turn, journey.id, inst.step_id, test, mid)
 
     def _body(self, turn: Turn, journey: Journey, inst: Instance, send: Send) -> dict[str, Any]:
         ctx = context(turn, journey, inst, inst.event)
@@ -140,8 +152,11 @@ class Sending:
 
     def _record(self, turn: Turn, journey: Journey, inst: Instance, send: Send, mid: str, status: SendStatus,
                 reason: SendReason | None, to: str | None, subject: str | None = None, text: str | None = None,
-                error: str | None = None, segments: tuple[int, str] | None = None) -> None:
+                error: str | None = None, segments: tuple[int, str] | None = None,
+                test: Content | None = None) -> None:
         extra: dict[str, Any] = {"message_id": mid}
+        if test is not None and test.decided:
+            extra["winner"] = True
         if error is not None:
             extra["error"] = error
         if segments is not None:
@@ -149,7 +164,7 @@ class Sending:
         turn.out(
             journey.id, "send", step=inst.step_id, channel=send.channel.value, template=send.template,
             to=to, status=status, reason=reason, subject=subject, text=text,
-            variant=journey.program[inst.pc].variant, transactional=send.transactional, **extra,
+            variant=test.label if test else journey.program[inst.pc].variant, transactional=send.transactional, **extra,
             **iteration_of(inst),
         )
 

@@ -338,8 +338,58 @@ class Compiler:
         end = len(program)
         for j in jumps:
             program[j] = m.Instruction(m.Jump(end), "", program[j].variant)
-        variants = tuple(m.Variant(v.name, v.weight, end if st is None else st) for v, st in zip(spec.variants, starts))
-        program[at] = m.Instruction(m.Split(spec.name, variants), step_id, variant, line)
+        variants = tuple(m.Variant(v.name, v.weight, end if st is None else st, st is None)
+                         for v, st in zip(spec.variants, starts))
+        winner = self.winner(spec.winner)
+        if winner is not None and sum(not v.holdout for v in variants) < 2:
+            self.problems.append(pos.problem((*here, "split", "winner"),
+                                             "'winner' needs two variants with steps (a holdout never wins)"))
+        program[at] = m.Instruction(m.Split(spec.name, variants, winner), step_id, variant, line)
+
+    @staticmethod
+    def winner(model: s.WinnerModel | None) -> m.WinnerRule | None:
+        if model is None:
+            return None
+        return m.WinnerRule(m.Metric(model.metric), parse_duration(model.after), model.min_per_variant,
+                            model.confidence)
+
+    def content_test(self, step: s.SendStepModel, pos: Positions, here: Path) -> tuple[tuple[m.ContentVariant, ...],
+                                                                                      m.WinnerRule | None]:
+        """SPEC §11: a send step's variants (each template checked like the step's) and its winner rule."""
+        winner = self.winner(step.winner)
+        if step.send == "webhook" and (step.variants or winner):
+            self.problems.append(pos.problem((*here, "variants" if step.variants else "winner"),
+                                             "a content test sends email or sms, not a webhook"))
+            return (), None
+        if winner is not None and not step.variants:
+            self.problems.append(pos.problem((*here, "winner"), "'winner' needs 'variants' to choose from"))
+        if winner is not None and winner.metric is m.Metric.OPENED and step.send == "sms":
+            self.problems.append(pos.problem((*here, "winner", "metric"),
+                                             "an SMS is never opened; judge it by clicked, converted or revenue"))
+        names = [v.name for v in step.variants]
+        variants = []
+        for j, v in enumerate(step.variants):
+            at = (*here, "variants", j)
+            if names.index(v.name) != j:
+                self.problems.append(pos.problem((*at, "name"), f"duplicate variant name '{v.name}'"))
+            if v.template is not None:
+                self.check_template(v.template, step.send, pos, (*at, "template"))
+                self.check.template(v.template, step.send, self._reach)
+            subject = None
+            if v.subject is not None and step.send != "email":
+                self.problems.append(pos.problem((*at, "subject"), f"a subject belongs to an email; this step sends {step.send}"))
+            elif v.subject is not None:
+                subject = self.subject(v.subject, pos, (*at, "subject"))
+            variants.append(m.ContentVariant(v.name, v.weight, v.template, subject))
+        return tuple(variants), winner
+
+    def subject(self, source: str, pos: Positions, path: Path) -> m.TextTemplate | None:
+        """A subject line override: a template string, rendered as a template file's subject is."""
+        try:
+            return self.templates.text(source)
+        except ValueError as exc:
+            self.problems.append(pos.problem(path, f"invalid subject: {exc}"))
+            return None
 
     def wait_until(self, spec: s.WaitUntilSpec, pos: Positions, path: Path) -> m.WaitUntil:
         """SPEC §15: a `time` that is HH:MM is literal, anything else an expression, which needs a default."""
@@ -412,6 +462,7 @@ class Compiler:
             body = {}
             for key, value in (step.body or {}).items():
                 body[key] = self.expr(value, pos, (*here, "body", key)) if isinstance(value, str) else value
+            self.content_test(step, pos, here)
             return m.Send(m.Channel.WEBHOOK, None, when, True, step.url, step.method, body)
         if not step.template:
             self.problems.append(pos.problem(here, f"a {step.send} send needs a 'template'"))
@@ -424,7 +475,9 @@ class Compiler:
                     "every send of this step would fail; write {{ journey.iteration | default(1) }}, or send it "
                     "from inside a repeat")))
         topic = self.topic(step.topic, pos, (*here, "topic")) if step.topic else self._topic
-        return m.Send(m.Channel(step.send), step.template, when, step.transactional, topic=topic)
+        variants, winner = self.content_test(step, pos, here)
+        return m.Send(m.Channel(step.send), step.template, when, step.transactional, topic=topic,
+                      variants=variants, winner=winner)
 
 
 def _waits(steps: Sequence[Any]) -> bool:

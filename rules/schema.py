@@ -197,6 +197,25 @@ class StepBase(Strict):
     id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$", description="stable name in reports")
 
 
+class WinnerModel(Strict):
+    """SPEC §11: when and by what a content test or split picks its winner."""
+
+    metric: Literal["opened", "clicked", "converted", "revenue"] = Field(
+        description="the rate compared: opens, clicks or goal conversions per recipient, or goal value per recipient")
+    after: Duration = Field(description="first decision this long after the first send; then daily, for 30 days")
+    min_per_variant: int = Field(100, ge=1, description="recipients every variant needs before a winner is called")
+    confidence: float = Field(0.95, gt=0, lt=1, description="1 - the two-sided test's significance level")
+
+    _check_after = field_validator("after")(_duration)
+
+
+class ContentVariantModel(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    weight: int = Field(gt=0, description="relative share of the sends")
+    template: str | None = Field(None, description="this variant's template (default: the step's)")
+    subject: str | None = Field(None, description="overrides only the email subject (a template itself)")
+
+
 class SendStepModel(StepBase):
     send: Literal["email", "sms", "webhook"]
     template: str | None = None
@@ -206,6 +225,8 @@ class SendStepModel(StepBase):
     url: str | None = None
     method: Literal["POST", "PUT", "PATCH", "GET", "DELETE"] = "POST"
     body: dict[str, Any] | None = None
+    variants: list[ContentVariantModel] = Field([], description="a content test: each send takes one variant")
+    winner: WinnerModel | None = None
 
 
 class WaitStepModel(StepBase):
@@ -290,6 +311,7 @@ class VariantModel(Strict):
 class SplitSpec(Strict):
     name: str
     variants: list[VariantModel] = Field(min_length=1)
+    winner: WinnerModel | None = None
 
 
 class SplitStepModel(StepBase):

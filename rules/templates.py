@@ -225,6 +225,18 @@ class TemplateSet:
             text = rewrite_text(text, track, wrap)
         return Rendered(subject=subject, text=text, html=body, preheader=preheader)
 
+    def text(self, source: str) -> Prepared:
+        """A template string outside any file (a content test's subject), compiled as front matter is;
+        ValueError says what is wrong with it."""
+        try:
+            if (huge := huge_literal(self.env.parse(source))) is not None:
+                raise ValueError(huge[1])
+            return Prepared(self.env.from_string(source), source)
+        except TemplateSyntaxError as exc:
+            raise ValueError(exc.message) from None
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+
     def variant_paths(self, name: str, channel: str) -> list[str]:
         """Every file of one template: the plain one and its locale variants."""
         return sorted(self._variants.get((name, channel), {}).values())

@@ -177,10 +177,13 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
     data = declared(ws_model.data) if ws_model.data is not None else None
     check = DataCheck(data, read_samples(root, problems), template_set)
     compiler = Compiler(exprs, template_set, ws_model.settings.topics, check)
+    order_values: dict[str, Expression] = {}
     for event_type, spec in (ws_model.data.events.items() if ws_model.data else ()):
         if spec is not None and spec.revenue is not None:
-            compiler.expr_for(spec.revenue, Reach(frozenset({event_type})), loaded.positions,
-                              ("data", "events", event_type, "revenue"))
+            value = compiler.expr_for(spec.revenue, Reach(frozenset({event_type})), loaded.positions,
+                                      ("data", "events", event_type, "revenue"))
+            if value is not None:
+                order_values[event_type] = value
     settings = compiler.settings(ws_model.settings, loaded.data, loaded.positions)
     segments: dict[str, Expression] = {}
     for name, source in ws_model.segments.items():
@@ -224,8 +227,8 @@ def load_workspace(root: str | Path = ".", templates: dict[str, str] | None = No
 
     if any(p.severity is Severity.ERROR for p in problems):
         raise WorkspaceError(problems)
-    if data is not None and (orders := tuple(t for t, spec in data.events.items() if spec.revenue)):
-        settings = replace(settings, purchase_events=orders)  # SPEC §12: with data, orders declare revenue
+    if order_values:  # SPEC §12: with data, orders are the events that declare revenue, worth what it gives
+        settings = replace(settings, purchase_events=tuple(order_values), order_values=order_values)
     workspace = Workspace(settings, segments, tuple(journeys), template_set, str(root), data)
     return Loaded(workspace, sorted(problems))
 

@@ -25,7 +25,8 @@ async def take(router: Router, tables: Tables, message: Any, send: Send) -> Batc
         router.quarantine(message, exc, batch)
     await batch.release()
     await batch.flush()
-    for table in (tables.customers, tables.seen, tables.aliases, tables.suppressions):
+    for table in (tables.customers, tables.seen, tables.aliases, tables.suppressions,
+                  *((tables.experiments,) if tables.experiments is not None else ())):
         for key, value in batch.writes.written(table):
             if value is None:
                 table.pop(key, None)  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from engine.cohorts import assign, holdout_variants
+from engine.experiments import Experiment, ExperimentKey, experiments_of
 from engine.model import Attribution, Jump, Journey, Split, Workspace
 
 SplitKey = tuple[str, str]   # (journey id, split name): experiments are keyed by both
@@ -42,14 +43,19 @@ class Catalog:
     currency: str = "USD"
     workspace: Workspace | None = None
     attribution: Attribution = field(default_factory=Attribution)
+    tests: Mapping[ExperimentKey, Experiment] = field(default_factory=dict)   # content tests and tested splits
+    split_steps: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (journey, split's step id) -> its name
 
     @classmethod
     def of(cls, workspace: Workspace) -> Catalog:
         splits: dict[str, tuple[Split, ...]] = {}
         holdouts: dict[SplitKey, frozenset[str]] = {}
         split_of_step: dict[tuple[str, str], str] = {}
+        split_steps: dict[tuple[str, str], str] = {}
         for journey in workspace.journeys:
             found = tuple(ins.action for ins in journey.program if isinstance(ins.action, Split))
+            split_steps.update({(journey.id, ins.step_id): ins.action.name for ins in journey.program
+                                if isinstance(ins.action, Split)})
             if not found:
                 continue
             splits[journey.id] = found
@@ -59,7 +65,8 @@ class Catalog:
         return cls(order=tuple(j.id for j in workspace.journeys), names={j.id: j.name for j in workspace.journeys},
                    splits=splits, split_of_step=split_of_step, holdouts=holdouts,
                    currency=str(workspace.settings.raw.get("currency") or "USD"),
-                   workspace=workspace, attribution=workspace.settings.attribution)
+                   workspace=workspace, attribution=workspace.settings.attribution,
+                   tests=experiments_of(workspace, judged_only=False), split_steps=split_steps)
 
     def variants(self, customer: str, journey: str) -> list[tuple[str, str]]:
         """Intent to treat: (split, variant) for each split of the journey, by the pinned hash, whoever entered."""

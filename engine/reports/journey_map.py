@@ -16,7 +16,8 @@ from typing import Any, Mapping
 
 from engine.cohorts import holdout_variants
 from engine.model import (DateTrigger, EventMatch, EventTrigger, ExitStep, If, InactivityTrigger, Journey, Jump, Repeat,
-                          Send, Split, Update, Wait, WaitBest, WaitFor, WaitUntil)
+                          Send, Split, Update, Wait, WaitBest, WaitFor, WaitUntil, WinnerRule)
+from engine.reports.content_experiments import METRIC_NAMES
 from engine.reports.formatting import count, money, percent
 from engine.reports.funnel import Funnel
 
@@ -128,7 +129,7 @@ def _step(journey: Journey, pc: int) -> Node:
         what = action.template or f"{action.method} {action.url}"
         detail = tuple(x for x in (f"when {_short(action.when.source)}" if action.when is not None else "",
                                    "transactional" if action.transactional else "") if x)
-        return Node(node_id, "send", f"Send {action.channel.value}: {what}", detail, step)
+        return Node(node_id, "send", f"Send {action.channel.value}: {what}", detail + _content_test(action), step)
     if isinstance(action, Wait):
         return Node(node_id, "wait", f"Wait {span(action.duration)}", (), step)
     if isinstance(action, WaitUntil):
@@ -146,7 +147,7 @@ def _step(journey: Journey, pc: int) -> Node:
     if isinstance(action, If):
         return Node(node_id, "if", f"If {_short(action.condition.source)}", (), step)
     if isinstance(action, Split):
-        return Node(node_id, "split", f"Split {action.name}", (), step)
+        return Node(node_id, "split", f"Split {action.name}", _winner_rule(action.winner), step)
     if isinstance(action, Repeat):
         if action.until is None:
             return Node(node_id, "split", f"Repeat {action.times} times", ("journey.iteration counts the passes",), step)
@@ -157,6 +158,20 @@ def _step(journey: Journey, pc: int) -> Node:
     if isinstance(action, ExitStep):
         return Node(node_id, "exit", "Exit", (), step)
     raise TypeError(f"no node for {type(action).__name__}")   # a Jump is resolved, never drawn
+
+
+def _content_test(send: Send) -> tuple[str, ...]:
+    """A tested send's variants with their shares (and their own template or subject), and its winner rule."""
+    if not send.variants:
+        return ()
+    total = sum(v.weight for v in send.variants)
+    arms = " · ".join(" ".join(x for x in (v.name, v.template or "", "own subject" if v.subject else "",
+                                            percent(v.weight / total, 0)) if x) for v in send.variants)
+    return (f"content test: {arms}", *_winner_rule(send.winner))
+
+
+def _winner_rule(rule: WinnerRule | None) -> tuple[str, ...]:
+    return () if rule is None else (f"winner by {METRIC_NAMES[rule.metric]} after {span(rule.after)}",)
 
 
 def structure(journey: Journey) -> JourneyMap:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
+from engine.content_tests import parse_label
+from engine.experiments import Ledger
 from engine.reports.catalog import Catalog, SplitKey
 from engine.reports.funnel import (BOUNCED, CLICKED, DELIVERED, FLAG_FIELDS, OPENED, PROVIDER_EVENTS, REPORTED, Funnel,
                                    daily_row, iteration_row)
@@ -109,6 +111,10 @@ class Tally:
         self.unattributed: dict[str, int] = {}
         self.first_at: str | None = None
         self.last_at: str | None = None
+        # experiments (SPEC §11): content tests tallied as the engine does; winners and the sends that used them
+        self.ledger = Ledger({k: e for k, e in catalog.tests.items() if not e.split}, discover=True)
+        self.winners: dict[tuple[str, str], Mapping[str, Any]] = {}          # (journey, step) -> its winner record
+        self.with_winner: dict[tuple[str, str], int] = {}
 
     # ---- reading -------------------------------------------------------------------
     def add_record(self, r: Mapping[str, Any]) -> None:
@@ -129,6 +135,11 @@ class Tally:
             self.first_at = at
         if self.last_at is None or at > self.last_at:
             self.last_at = at
+        if kind == "winner":
+            self.winners[(journey, str(r.get("step")))] = r
+            return
+        if kind in ("entered", "converted") and self.ledger.experiments:   # content tests only
+            self.ledger.record(r)
         if kind == "entered":
             self._journey(journey).entered += 1
             self._day(journey, day).entered += 1
@@ -155,7 +166,11 @@ class Tally:
 
     def _send(self, r: Mapping[str, Any], journey: str, customer: str, day: str) -> None:
         step = str(r.get("step"))
-        variant = r.get("variant")
+        variant, test = parse_label(r.get("variant"))
+        if test is not None and r.get("status") == "sent":
+            self._tested(r, journey, customer, *test)
+        elif variant is not None and r.get("status") == "sent" and self.winners:
+            self._after_split_winner(journey, step)
         split = None if variant is None else self.catalog.split_of_step.get((journey, step), "")
         if variant is not None and split is not None and journey not in self.catalog.splits:
             self.sent_variants.setdefault((customer, journey), {}).setdefault(split, str(variant))
@@ -177,6 +192,20 @@ class Tally:
         by_reason = own.skipped if status == "skipped" else own.suppressed if status == "suppressed" else own.failed
         by_reason[reason] = by_reason.get(reason, 0) + 1
 
+    def _tested(self, r: Mapping[str, Any], journey: str, customer: str, step: str, arm: str) -> None:
+        """A content test's message: an exposure until the winner is chosen, then a send that used it."""
+        if r.get("winner"):
+            self.with_winner[(journey, step)] = self.with_winner.get((journey, step), 0) + 1
+        else:
+            self.ledger.expose(journey, step, arm, customer, r.get("message_id"), parse_at(r["at"]))
+
+    def _after_split_winner(self, journey: str, step: str) -> None:
+        """A message inside a split whose winner was chosen earlier: it went out with the winner."""
+        name = self.catalog.split_of_step.get((journey, step))
+        for (j, split_step), _ in self.winners.items():
+            if j == journey and self.catalog.split_steps.get((j, split_step)) == name:
+                self.with_winner[(j, split_step)] = self.with_winner.get((j, split_step), 0) + 1
+
     def _message(self, r: Mapping[str, Any], group: int, customer: str) -> None:
         mid = r.get("message_id")
         if not mid:
@@ -194,6 +223,8 @@ class Tally:
         if kind in self.order_types:
             self._order(e)
             return
+        if self.ledger.experiments:
+            self.ledger.event(kind, e.get("properties") or {})
         flag = PROVIDER_EVENTS.get(kind)
         if flag is None:
             return
@@ -296,10 +327,14 @@ class Tally:
         """Per split (journey, split name), per variant: customers assigned, converted, clicking and their spend."""
         arms: dict[SplitKey, dict[str, Arm]] = {}
         memberships: dict[tuple[str, str], list[tuple[SplitKey, Arm]]] = {}
-        for (customer, journey) in self.entries:
+        decided = {(j, self.catalog.split_steps.get((j, step), "")): parse_at(w["at"])
+                   for (j, step), w in self.winners.items()}
+        for (customer, journey), entry in self.entries.items():
             pairs = (self.catalog.variants(customer, journey) if journey in self.catalog.splits else
                      list(self.sent_variants.get((customer, journey), {}).items()))
             for split, variant in pairs:
+                if (winner_at := decided.get((journey, split))) is not None and parse_at(entry) >= winner_at:
+                    continue   # entered once the winner was chosen: assigned by the winner, not the test
                 arm = arms.setdefault((journey, split), {}).setdefault(variant, Arm())
                 arm.assigned.add(customer)
                 memberships.setdefault((customer, journey), []).append(((journey, split), arm))

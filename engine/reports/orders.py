@@ -6,9 +6,12 @@ experiments and customer analytics all count the same orders.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
+
+from jinja2 import TemplateError
 
 from engine.model import DEFAULT_PURCHASE_EVENTS, Attribution, Workspace
 from engine.reports.period import parse_at
@@ -27,14 +30,19 @@ def order_types(workspace: Workspace | None) -> tuple[str, ...]:
 
 
 def order_value(event: Mapping[str, Any], workspace: Workspace | None) -> float | None:
-    """The value of the order an event records, else None (not an order type, or no numeric `properties.total`).
-
-    The place where a declared `data:` event's `revenue:` expression (SPEC §9) will be read.
-    """
+    """The value of the order an event records, else None (not an order type, or no number): its
+    type's declared `revenue:` expression (SPEC §9) when there is one, else `properties.total`."""
     if event.get("type") not in order_types(workspace):
         return None
-    total = (event.get("properties") or {}).get("total")
-    if isinstance(total, bool) or not isinstance(total, (int, float)):
+    declared = workspace.settings.order_values.get(str(event.get("type"))) if workspace is not None else None
+    if declared is not None:
+        try:
+            total = declared.evaluate({"event": event})
+        except (TemplateError, TypeError, ValueError, ArithmeticError):  # no value: as a missing total
+            return None
+    else:
+        total = (event.get("properties") or {}).get("total")
+    if isinstance(total, bool) or not isinstance(total, (int, float)) or not math.isfinite(total):
         return None
     return float(total)
 

@@ -88,7 +88,7 @@ def _incremental_cards(experiments: Sequence[Mapping[str, Any]], currency: str) 
     cards = []
     for e in experiments:
         for c in e["comparisons"]:
-            if (u := c.get("uplift")) is None:
+            if (u := c.get("uplift")) is None:  # content tests have none: they have no holdout
                 continue
             low, high = u["incremental_revenue_ci95"]
             cards.append(_card(f"Incremental revenue · {_title(e)}: {c['variant']} vs {c['baseline']}",
@@ -223,10 +223,47 @@ def _arm_name(v: Mapping[str, Any]) -> str:
 
 
 def _title(e: Mapping[str, Any]) -> str:
+    if e.get("kind") == "content":
+        return f"{e['journey']} · step {e['step']} (content test)"
     return f"{e['journey']} · split {e['split']}" if e["split"] else f"{e['journey']} · variants from send records"
 
 
+def _winner(e: Mapping[str, Any]) -> str:
+    w = e.get("winner")
+    if not w:
+        return ""
+    when = str(w["at"])[:16].replace("T", " ")
+    return (f'<p class="verdict">Winner: {escape(str(w["variant"]))}, chosen {escape(when)} UTC '
+            f'({escape(str(w["reason"]))}); {count(e.get("sent_with_winner", 0))} sends used it since</p>')
+
+
+def _content_test(e: Mapping[str, Any], currency: str) -> str:
+    """A content test: messages per variant, each variant's rate on the test's metric and its interval."""
+    name = e["metric_name"]
+    shown = (lambda x: money(x, currency)) if e["metric"] == "revenue" else percent
+    arms = _table(("variant", "recipients", "opened", "clicked", "converted",
+                   (name, f"{name} of the messages sent while the test ran"),
+                   ("95% interval", "Wilson's interval of the rate; for revenue, mean ± Student's t × standard error"),
+                   ("revenue", "goal value of the recipients' conversions"),
+                   ("revenue/recipient", "revenue / recipients")),
+                  [[v["variant"] + (" (default)" if v["variant"] == e["baseline"] else ""), count(v["recipients"]),
+                    count(v["opened"]), count(v["clicked"]), count(v["converted"]), shown(v["rate"]),
+                    f"{shown(v['ci95'][0])} – {shown(v['ci95'][1])}", money(v["revenue"], currency),
+                    money(v["revenue_per_recipient"], currency)] for v in e["variants"]],
+                  id=f"experiment-{e['journey']}-{e['step']}")
+    rows = [[f"{c['variant']} vs {c['baseline']}", shown(c["difference"]) if e["metric"] == "revenue" else points(c["difference"]),
+             f"{shown(c['ci95'][0])} to {shown(c['ci95'][1])}" if e["metric"] == "revenue"
+             else f"{points(c['ci95'][0])} to {points(c['ci95'][1])}", f"{c['p_value']:.3f}"] for c in e["comparisons"]]
+    comparisons = _table(("comparison", ("difference", f"the variant's {name} minus the default's"),
+                          ("95% interval", "Newcombe's interval; for revenue, Welch's"), "p-value"), rows)
+    return (f'<section class="experiment" id="experiment-{escape(e["key"])}"><h3>{escape(_title(e))}: '
+            f'default {escape(e["baseline"])}</h3><p class="verdict">{escape(e["verdict"])}</p>{_winner(e)}'
+            f"{arms}{comparisons}</section>")
+
+
 def _experiment(e: Mapping[str, Any], currency: str) -> str:
+    if e.get("kind") == "content":
+        return _content_test(e, currency)
     title = _title(e)
     bars = [(_arm_name(v), v["conversion_rate"], *v["conversion_ci95"]) for v in e["variants"]]
     variants = _table(("variant", "customers", "converted", ("conversion rate", "goal conversions / customers assigned"),
@@ -259,7 +296,7 @@ def _experiment(e: Mapping[str, Any], currency: str) -> str:
     return (f'<section class="experiment" id="experiment-{escape(e["key"])}"><h3>{escape(title)}: baseline '
             f'{escape(e["baseline"])}</h3>'
             f'<div class="charts">{charts.rate_bars(bars, "Conversion rate by variant in " + title)}</div>'
-            f"{variants}{comparisons}</section>")
+            f"{_winner(e)}{variants}{comparisons}</section>")
 
 
 def _customers(c: Mapping[str, Any], currency: str) -> str:
@@ -395,7 +432,7 @@ def render_html(report: Mapping[str, Any], maps: Mapping[str, Drawing] | None = 
                       + [_funnel_row("All journeys", report["totals"], currency)], id="journeys")
     channels = _table(("channel", *FUNNEL_HEADERS[2:]),
                       [[c["id"], *_funnel_row("", c, currency)[2:]] for c in report["channels"]], id="channels")
-    experiments = "".join(_experiment(e, currency) for e in report["experiments"]) or "<p>No split tests in this period.</p>"
+    experiments = "".join(_experiment(e, currency) for e in report["experiments"]) or "<p>No split or content tests in this period.</p>"
     unattributed = report["unattributed_provider_events"]
     orphan = (f"<p>Provider events that name no known message (sent outside the period or by another system): "
               f"{escape(', '.join(f'{k} {v:,}' for k, v in unattributed.items()))}.</p>") if unattributed else ""

@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable, Mapping
 from engine.reports import journey_map
 from engine.reports.catalog import Catalog
 from engine.reports.comparison import compare
+from engine.reports.content_experiments import content_experiments, winner_of
 from engine.reports.customers import customer_analytics
 from engine.reports.experiments import experiment
 from engine.reports.metrics import Tally
@@ -59,6 +60,12 @@ def build_report(inp: ReportInput, progress: Progress | None = None) -> dict[str
     arms = tally.arms()
     experiments = [e for key, by_variant in arms.items()
                    if (e := experiment(key, by_variant, catalog.variant_order(key), catalog.holdouts.get(key, frozenset())))]
+    steps = {(journey, name): step for (journey, step), name in catalog.split_steps.items()}
+    for e in experiments:
+        step = steps.get((e["journey"], e["split"] or ""))
+        e.update(kind="split", step=step, winner=winner_of(tally.winners.get((e["journey"], step or ""))),
+                 sent_with_winner=tally.with_winner.get((e["journey"], step or ""), 0))
+    experiments += content_experiments(tally.ledger, tally.winners, tally.with_winner)
     journeys = tally.journeys(arms, catalog.order, catalog.names)
     idle = _add_maps(journeys, inp, catalog)
     report = {

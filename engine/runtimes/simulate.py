@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from engine import broadcasts
-from engine.effects import Diagnostic, Effect, Message, Timer, TimerKind
+from engine.effects import Diagnostic, Effect, Exposure, Message, Timer, TimerKind
 from engine.events import Event
+from engine.experiments import ExperimentKey, Ledger, experiments_of, first_check
 from engine.links import SignedLinks
 from engine.machine import Engine, iso
 from engine.memory_store import MemoryStore
@@ -76,14 +77,43 @@ class VirtualClock:
         return len(self._heap)
 
 
-class _Sink:
-    """Records and diagnostics into the result, timers onto the virtual clock; nothing is sent."""
+class Checks:
+    """Winner decision times (SPEC §11), in due order; ties keep the order in which they were set."""
 
-    def __init__(self, result: Result, clock: VirtualClock) -> None:
-        self.result, self.clock = result, clock
+    def __init__(self) -> None:
+        self._heap: list[tuple[datetime, int, ExperimentKey]] = []
+        self._seq = 0
+
+    def push(self, due: datetime, key: ExperimentKey) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, key))
+
+    def next_due(self) -> datetime | None:
+        return self._heap[0][0] if self._heap else None
+
+    def pop(self) -> tuple[datetime, ExperimentKey]:
+        due, _, key = heapq.heappop(self._heap)
+        return due, key
+
+
+class _Sink:
+    """Records and diagnostics into the result, timers onto the virtual clock, exposures into the
+    experiments' ledger (the first arms the experiment's decision); nothing is sent."""
+
+    def __init__(self, result: Result, clock: VirtualClock, ledger: Ledger, checks: Checks) -> None:
+        self.result, self.clock, self.ledger, self.checks = result, clock, ledger, checks
 
     def record(self, record: dict[str, Any]) -> None:
         self.result.records.append(record)
+        if self.ledger.experiments:
+            self.ledger.record(record)
+
+    def expose(self, exposure: Exposure) -> None:
+        e = exposure
+        if self.ledger.expose(e.journey, e.step, e.arm, e.customer, e.message_id, e.at):
+            key = (e.journey, e.step)
+            if (rule := self.ledger.experiments[key].rule) is not None:
+                self.checks.push(first_check(rule, e.at), key)
 
     def dispatch(self, message: Message) -> None:
         """Simulate sends nothing: its `send` records say what would have gone out."""
@@ -124,8 +154,9 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
     for journey_id, wave in waves.items():  # each starts at its first wave, in journey-time order with the events
         if wave <= until:
             clock.schedule(Timer(wave, START, TimerKind.BROADCAST, journey_id, ""))
+    ledger, checks = Ledger(experiments_of(workspace)), Checks()
 
-    sink = _Sink(result, clock)
+    sink = _Sink(result, clock, ledger, checks)
     started: list[Journey] = []  # broadcasts under way: a customer first known now may still join them
 
     def apply(effects: list[Effect]) -> None:
@@ -135,14 +166,31 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
         while refusals and (refusals[0].at < moment or (inclusive and refusals[0].at == moment)):
             result.records.append(refusals.popleft().record())
 
+    def decide(at: datetime, key: ExperimentKey) -> None:
+        """A winner check: the winner is applied to every later send, else the next check is set."""
+        decision = ledger.decide(key, at)
+        if decision.winner is None:
+            assert decision.next_at is not None
+            checks.push(decision.next_at, key)
+            return
+        store.winners[key] = ledger.winners[key] = decision.winner
+        result.records.append(decision.record(iso(at)))
+
     def fire_until(moment: datetime, inclusive: bool) -> None:
+        """Timers, and winner checks after the timers due at the same time, up to `moment`."""
         while True:
-            due = clock.next_due()
+            due, check = clock.next_due(), checks.next_due()
+            soonest = due if check is None or (due is not None and due <= check) else check
             # a refused line due no later than the next timer is reported first, as an event would be handled
-            refuse_until(*((due, True) if due is not None and due < moment else (moment, inclusive)))
-            if (timer := clock.pop_due(moment, inclusive)) is None:
+            refuse_until(*((soonest, True) if soonest is not None and soonest < moment else (moment, inclusive)))
+            if soonest is None or soonest > moment or (soonest == moment and not inclusive):
                 return
-            clock.now = max(clock.now or timer.due, timer.due)
+            clock.now = max(clock.now or soonest, soonest)
+            if soonest is not due:
+                decide(*checks.pop())
+                continue
+            timer = clock.pop_due(moment, inclusive)
+            assert timer is not None  # next_due dropped the cancelled ones
             if timer.key == START:
                 journey = engine.by_id[timer.journey]
                 apply(broadcasts.plan(journey, store.customers.values(), workspace.settings, clock.now))
@@ -161,6 +209,8 @@ def simulate(workspace: Workspace, events: Iterable[Event], profiles: Iterable[t
         fire_until(at, inclusive=False)
         refuse_until(at, inclusive=True)
         clock.now = max(clock.now or at, at)
+        if ledger.experiments:
+            ledger.event(event.type, event.properties)
         new = started and event.customer_id is not None and event.customer_id not in store.customers
         apply(engine.handle_event(event, late=event.late(workspace.settings.late_events)))
         if new and (state := store.customer(str(event.customer_id))) is not None:

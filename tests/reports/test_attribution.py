@@ -79,3 +79,23 @@ def test_workspace_settings_name_the_order_events_and_the_windows() -> None:
     events = [order("o1", "c1", "2026-03-02T18:00:00Z", 9.0, kind="checkout_done"), order("o2", "c1", "2026-03-02T18:00:00Z", 5.0)]
     r = revenue(records, events, catalog=Catalog.of(harness.workspace))["revenue"]
     assert (r["orders"], r["attributed_revenue"], r["order_events"]) == (1, 9.0, ["checkout_done"])
+
+
+def test_a_declared_revenue_expression_values_the_order_and_names_the_order_types() -> None:
+    data = """\
+    data:
+      events:
+        checkout_done:
+          properties: {amount_cents: integer, total: number}
+          revenue: "event.properties.amount_cents / 100"
+        purchase: {}
+    """
+    harness = Harness(journeys={}, templates={"hi.email.html": email("Hi")}, extra=data)
+    records = [send("2026-03-01T12:00:00Z", "c1", "m1")]
+    checkout = {**order("o1", "c1", "2026-03-01T18:00:00Z", 1.0, kind="checkout_done"),
+                "properties": {"amount_cents": 1250, "total": 1.0}}
+    no_amount = order("o2", "c2", "2026-03-01T18:00:00Z", 3.0, kind="checkout_done")   # revenue gives nothing
+    not_declared_as_order = order("o3", "c1", "2026-03-01T19:00:00Z", 99.0)        # `purchase` declares no revenue
+    r = revenue(records, [checkout, no_amount, not_declared_as_order], catalog=Catalog.of(harness.workspace))["revenue"]
+    assert (r["orders"], r["order_total"], r["attributed_revenue"], r["order_events"]) == (1, 12.5, 12.5, ["checkout_done"])
+    assert r["order_events_without_total"] == 1

@@ -65,6 +65,17 @@ CREATE TABLE IF NOT EXISTS failed_inputs (  -- events and timers the engine rais
     body BLOB NOT NULL,                    -- the event as stored, or the timer as JSON
     error TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS experiments (  -- SPEC §11: a tested step, from its first exposure to its winner
+    journey TEXT NOT NULL, step TEXT NOT NULL,
+    started_at REAL NOT NULL,              -- journey time of the first exposure, epoch seconds
+    winner TEXT, decided_at REAL, reason TEXT,
+    PRIMARY KEY (journey, step)
+);
+CREATE TABLE IF NOT EXISTS exposures (     -- who met which arm: the experiments' tallies start here
+    journey TEXT NOT NULL, step TEXT NOT NULL, arm TEXT NOT NULL,
+    customer TEXT NOT NULL, message_id TEXT, at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS exposures_experiment ON exposures(journey, step);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signatures (signature TEXT PRIMARY KEY, at REAL NOT NULL);  -- replay window
 CREATE TABLE IF NOT EXISTS broadcasts (    -- SPEC §13, engine/runtimes/embedded/broadcasts.py

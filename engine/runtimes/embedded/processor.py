@@ -13,15 +13,17 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import orjson
 
-from engine.effects import Diagnostic, Effect, Message, Timer
-from engine.machine import Engine
+from engine.effects import Diagnostic, Effect, Exposure, Message, Timer, TimerKind
+from engine.experiments import Experiment, ExperimentKey, experiments_of
+from engine.machine import Engine, iso
 from engine.model import Workspace
 from engine.ports import Links, Store
 from engine.runtimes.embedded import broadcasts
+from engine.runtimes.embedded import experiments as checks
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.sqlite_store import SqliteStore
 from engine.runtimes.kernel import applier, codecs, ordering
@@ -148,7 +150,7 @@ class Processor:
     def _start_broadcasts(self) -> int:
         """Entry timers of the next chunk of customers of a broadcast whose start has come, in one transaction."""
         with transaction(self.conn):
-            writer = _Rows(self.conn)
+            writer = _Rows(self.conn, experiments_of(self.workspace))
             planned = broadcasts.start_due(self.conn, self.workspace, self.wall_clock(), writer, self.broadcast_chunk)
             writer.flush()
         return planned
@@ -162,7 +164,7 @@ class Processor:
         """Stop a broadcast (engine/runtimes/embedded/broadcasts.py `cancel`) between two batches."""
         with self._lock, transaction(self.conn):
             store = SqliteStore(self.conn)
-            writer = _Rows(self.conn)
+            writer = _Rows(self.conn, experiments_of(self.workspace))
             engine = self.engine(self.workspace, store, self.links)
             done = broadcasts.cancel(self.conn, engine, broadcast_id, self.wall_clock(), writer)
             store.flush()
@@ -186,16 +188,23 @@ class Processor:
                 "ORDER BY due, rowid LIMIT ?", (now, cutoff, limit)).fetchall()
             work: list[tuple[float, int, int, Any]] = [(received_at, ordering.EVENT, seq, body)
                                                        for seq, body, received_at, _ in events]
-            work += [(due, ordering.TIMER, n, (tid, Timer(from_epoch(due), key, kind, journey, token)))
+            # a winner check goes after the customers' timers due at its time, as in simulate
+            work += [(due, ordering.TIMER, n + (len(timers) if kind == TimerKind.WINNER else 0),
+                      (tid, Timer(from_epoch(due), key, kind, journey, token)))
                      for n, (tid, due, key, kind, journey, token) in enumerate(timers)]
             work.sort(key=lambda w: ordering.input_order(w[0], w[1], w[2]))
             del work[limit:]
+            # a winner check reads what is committed: it waits for the inputs before it, and goes alone
+            check = next((n for n, w in enumerate(work) if w[1] == ordering.TIMER and w[3][1].kind == TimerKind.WINNER), None)
+            if check is not None:
+                del work[max(check, 1):]
             if not work:
                 return result
             store = SqliteStore(conn)
             store.preload([key for _, _, _, key in events] + [timer[2] for timer in timers])
             engine = self.engine(self.workspace, store, self.links)
-            writer = _Rows(conn)
+            experiments = experiments_of(self.workspace)
+            writer = _Rows(conn, experiments)
             joinable = broadcasts.joinable(conn, self.workspace, now)  # a customer new in this batch may join them
             done_seqs: list[tuple[int]] = []
             late_seqs: list[tuple[int]] = []
@@ -211,6 +220,11 @@ class Processor:
                             writer.write(broadcasts.newcomer(joinable, state, self.workspace, from_epoch(when)), origin=when)
                         (late_seqs if late else done_seqs).append((seq,))
                         result.events += 1
+                    elif item[1].kind == TimerKind.WINNER:
+                        tid, timer = item
+                        self._check(writer, experiments.get((timer.journey, timer.token)), timer)
+                        fired.append((tid,))
+                        result.timers += 1
                     else:
                         tid, timer = item
                         writer.write(engine.fire(timer, timer.due), origin=when)
@@ -241,12 +255,25 @@ class Processor:
             log.warning("journey %s step %s customer %s: %s", d.journey, d.step, d.customer_id, d.message)
         return result
 
+    def _check(self, writer: _Rows, experiment: Experiment | None, timer: Timer) -> None:
+        """An experiment's check (SPEC §11): its winner recorded, or the next check set; nothing
+        when the step is gone (a live edit) or already decided."""
+        if experiment is None:
+            return
+        decision = checks.check(self.conn, experiment, timer.due)
+        if decision is None:
+            return
+        if decision.winner is not None:
+            writer.record(decision.record(iso(timer.due)))
+        elif decision.next_at is not None:
+            writer.schedule(checks.check_timer(timer.journey, timer.token, decision.next_at))
+
     def _migrate(self, workspace: Workspace) -> int:
         with transaction(self.conn):
             keys = [k for (k,) in self.conn.execute("SELECT key FROM customers WHERE active > 0")]
             store = SqliteStore(self.conn)
             engine = self.engine(workspace, store, self.links)
-            writer = _Rows(self.conn)
+            writer = _Rows(self.conn, experiments_of(workspace))
             now = from_epoch(self.wall_clock())
             for key in keys:
                 writer.write(engine.migrate(key, now), origin=self.wall_clock())
@@ -259,8 +286,10 @@ class Processor:
 class _Rows:
     """A batch's effects as rows, written at the end of its transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, experiments: Mapping[ExperimentKey, Experiment]) -> None:
         self.conn = conn
+        self.experiments = experiments
+        self.exposures: list[Exposure] = []
         self.origin = 0.0  # when the input being applied came: its messages' latency starts there
         self.timers: list[tuple[Any, ...]] = []
         self.cancelled: list[tuple[str]] = []
@@ -295,8 +324,12 @@ class _Rows:
     def diagnose(self, diagnostic: Diagnostic) -> None:
         self.diagnostics.append(diagnostic)
 
+    def expose(self, exposure: Exposure) -> None:
+        self.exposures.append(exposure)
+
     def flush(self) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?, ?, ?)", self.timers)
         self.conn.executemany("DELETE FROM timers WHERE id = ?", self.cancelled)  # after: it may be this batch's
         self.conn.executemany(codecs.OUTBOX_INSERT, self.outbox)
         self.conn.executemany(codecs.RECORD_INSERT, self.rows)
+        checks.note(self.conn, self.exposures, self.experiments)

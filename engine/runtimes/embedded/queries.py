@@ -53,6 +53,7 @@ def erase(conn: sqlite3.Connection, customer_id: str, own_transaction: bool = Tr
         conn.execute(f"DELETE FROM customers WHERE key IN ({marks})", keys)
         conn.execute(f"UPDATE events SET body = x'7b7d', status = 'erased', customer = NULL WHERE customer IN ({marks})", keys)
         conn.execute(f"DELETE FROM timers WHERE key IN ({marks})", keys)
+        conn.execute(f"DELETE FROM exposures WHERE customer IN ({marks})", keys)  # they leave the experiments
         conn.execute("DELETE FROM aliases WHERE customer_id = ?", (customer_id,))
         # records name an anonymous profile by its bare id; its messages carry no customer id
         owners = [customer_id, *anonymous]

@@ -16,6 +16,7 @@ class SqliteStore:
         self._dirty: set[str] = set()
         self._dropped: set[str] = set()
         self._rows: dict[str, tuple[Any, ...]] = {}  # encoded by `settle`, written by `flush`
+        self._winners: dict[tuple[str, str], str | None] = {}
         self._stored: dict[str, Any] = {}  # key -> its state as stored (None: no row), read by `preload`
 
     def preload(self, keys: Iterable[str]) -> None:
@@ -70,6 +71,13 @@ class SqliteStore:
 
     def suppress(self, address: str, reason: str) -> None:
         self.conn.execute("INSERT OR IGNORE INTO suppressions VALUES (?, ?)", (address.lower(), reason))
+
+    def winner(self, journey: str, step: str) -> str | None:
+        key = (journey, step)
+        if key not in self._winners:
+            row = self.conn.execute("SELECT winner FROM experiments WHERE journey = ? AND step = ?", key).fetchone()
+            self._winners[key] = row[0] if row else None
+        return self._winners[key]
 
     def settle(self) -> None:
         """Encode the customers changed since the last call: after each input, so that a state that

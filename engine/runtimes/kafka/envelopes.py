@@ -16,6 +16,7 @@ from engine.runtimes.kernel.codecs import event_from_json, event_to_row
 ACCEPT_WITHIN = 5.0  # seconds: the API answers 503 rather than 202 for an event the broker has not taken by then
 EVENT, FIRE, HAND_OVER, ABSORB, ERASE, MIGRATE = "event", "fire", "hand_over", "absorb", "erase", "migrate"
 BROADCAST = "broadcast"
+WINNER = "winner"
 
 
 def key_of(event: Event) -> str:
@@ -55,6 +56,11 @@ def absorb_envelope(absorb_id: str, customer_id: str, state: bytes, timers: dict
 def migrate_envelope(version: str, at: float) -> bytes:
     """After a live edit: move the record's instances to their steps' new places (or exit them)."""
     return orjson.dumps({"kind": MIGRATE, "version": version, "at": at})
+
+
+def winner_envelope(record: dict[str, Any]) -> bytes:
+    """A content test's winner (SPEC §11), sent to every partition: each applies it at its own offset."""
+    return orjson.dumps({**record, "kind": WINNER})
 
 
 def erase_envelope(customer_id: str) -> bytes:

@@ -15,12 +15,15 @@ from typing import Any, Callable
 import orjson
 
 from engine import state_codec
-from engine.effects import Diagnostic, Effect, Message, Timer
+from engine.effects import Diagnostic, Effect, Exposure, Message, Timer
+from engine.events import Event
 from engine.links import SignedLinks
 from engine.machine import Engine
 from engine.model import Workspace
 from engine.ports import Links, Store
+from engine.experiments import Experiment, ExperimentKey, Ledger, experiments_of
 from engine.runtimes.kafka import broadcasts, envelopes as env
+from engine.runtimes.kafka import winners
 from engine.runtimes.kernel import applier, codecs, ordering
 from engine.runtimes.kernel.codecs import epoch, from_epoch
 from engine.runtimes.kafka.batch import Batch
@@ -49,10 +52,14 @@ class Router:
         self.tables, self.live, self.links, self.topics = tables, live, links, topics
         self.partitions = partitions  # of the events topic: where each broadcast's record is
         self.engine, self.clock = engine, clock
+        self._judged: tuple[Workspace | None, dict[ExperimentKey, Experiment]] = (None, {})
 
     def route(self, data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
         """Handles the input at `offset` of `partition`, keyed `key`; raises if it cannot."""
         envelope = env.parse(data)
+        if envelope["kind"] == env.WINNER:
+            self._winner(envelope, partition, batch)
+            return
         store = FaustStore(self.tables, key, partition, offset, batch.writes)
         if store.record.offset >= offset:  # applied before a crash; its outputs went out then
             store.save_again()
@@ -62,6 +69,7 @@ class Router:
         engine = self.engine(workspace, store, self.links)
         kind = envelope["kind"]
         effects: list[Effect] = []
+        provider: Event | None = None   # the input's event, for the content tests' tallies
         origin = self.clock()
         if store.record.version != live.version:  # placed for another version of the journeys
             if store.record.state is not None and store.record.state.instances:
@@ -86,6 +94,7 @@ class Router:
             effects += engine.handle_event(event, late=late)
             if new and (state := store.record.state) is not None and state.customer_id is not None:
                 effects += broadcasts.newcomer(self, state, partition, batch, from_epoch(origin))
+            provider = event
         elif kind == env.FIRE:
             entry = store.record.timers.get(envelope["id"])
             if entry is None:
@@ -129,9 +138,35 @@ class Router:
             store.erase()
             return
         self.apply_effects(effects, store, batch, partition, origin)
+        self._track(store, provider, effects, batch, partition, offset)
         store.save(offset)
         for anonymous_id, customer_id in store.links:
             batch.send(topics.events, anon_key(anonymous_id), env.hand_over_envelope(anonymous_id, customer_id))
+
+    def _winner(self, envelope: dict[str, Any], partition: int, batch: Batch) -> None:
+        """A content test's winner reaches this partition: its later sends use it (winners.py)."""
+        table = self.tables.experiments
+        if table is not None and (record := winners.take(batch.writes, table, envelope, partition)) is not None:
+            batch.send(self.topics.records, f"winner:{record['journey']}:{record['step']}", orjson.dumps([record]))
+
+    def experiments(self) -> dict[ExperimentKey, Experiment]:
+        """The running workspace's judged content tests and splits, found once per version."""
+        workspace = self.live.workspace
+        if self._judged[0] is not workspace:
+            self._judged = (workspace, experiments_of(workspace))
+        return self._judged[1]
+
+    def _track(self, store: FaustStore, event: Event | None, effects: list[Effect], batch: Batch, partition: int,
+               offset: int) -> None:
+        """The customer's exposures and their opens, clicks and conversions, into the partition's tallies."""
+        table = self.tables.experiments
+        experiments = self.experiments()
+        if table is None or not experiments or (store.record.tests is None and not any(
+                isinstance(e, Exposure) for e in effects)):
+            return
+        ledger = Ledger.load(experiments, store.record.tests)
+        winners.track(ledger, event, effects, batch.writes, table, partition, offset)
+        store.record.tests = ledger.dump()
 
     def quarantine(self, message: Any, exc: Exception, batch: Batch) -> None:
         """The input goes to the dead letters as it came; a timer that failed to fire is dropped
@@ -185,3 +220,6 @@ class _Sends:
     def diagnose(self, diagnostic: Diagnostic) -> None:
         log.warning("journey %s step %s customer %s: %s", diagnostic.journey, diagnostic.step,
                     diagnostic.customer_id, diagnostic.message)
+
+    def expose(self, exposure: Exposure) -> None:
+        """Tallied after the input, from its effects (Router._track)."""

@@ -34,6 +34,7 @@ from engine.state import CustomerState, anon_key
 
 Table = TableT[bytes, Any]  # a Table or GlobalTable of raw bytes
 Log = Callable[[Table, Any, bytes, "bytes | None"], Awaitable[Awaitable[Any]]]  # (table, source, key, value) -> ack
+SEP = "\x1f"
 _DELETED = object()
 WRITE_TIMEOUT = 60.0  # seconds for the broker to take a batch's changelog records
 SEEN_KEPT = 32  # ids a record keeps inline; older ones move to the seen table
@@ -42,6 +43,11 @@ SEEN_KEPT = 32  # ids a record keeps inline; older ones move to the seen table
 def partition_for(key: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2, positive), as producers place keyed records."""
     return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def winner_key(journey: str, step: str, partition: int) -> bytes:
+    """Where the `experiments` table keeps the winner a partition took (winners.py)."""
+    return SEP.join(("w", journey, step, str(partition))).encode()
 
 
 def timer_to_json(timer: Timer) -> dict[str, Any]:
@@ -67,12 +73,16 @@ class Record:
     version: str = ""
     moved_to: str | None = None
     seen: list[str] = field(default_factory=list)
+    tests: dict[str, Any] | None = None   # the customer's exposures to content tests (winners.py)
 
     def encode(self) -> bytes:
         """A header line, then the state: the due index and reloads read only the header."""
-        header = orjson.dumps({"offset": self.offset, "timers": self.timers, "version": self.version,
-                               "active": len(self.state.instances) if self.state is not None else 0,
-                               "moved_to": self.moved_to, "seen": self.seen})
+        head: dict[str, Any] = {"offset": self.offset, "timers": self.timers, "version": self.version,
+                                "active": len(self.state.instances) if self.state is not None else 0,
+                                "moved_to": self.moved_to, "seen": self.seen}
+        if self.tests is not None:
+            head["tests"] = self.tests
+        header = orjson.dumps(head)
         return header + b"\n" + (state_codec.dumps(self.state) if self.state is not None else b"")
 
     @classmethod
@@ -80,7 +90,7 @@ class Record:
         header, _, state = data.partition(b"\n")
         head = orjson.loads(header)
         return cls(state_codec.loads(state) if state else None, head["timers"], head["offset"], head.get("version", ""),
-                   head.get("moved_to"), head.get("seen", []))
+                   head.get("moved_to"), head.get("seen", []), head.get("tests"))
 
     @staticmethod
     def header(data: bytes) -> dict[str, Any]:
@@ -170,7 +180,7 @@ class FaustStore:
     """
 
     def __init__(self, tables: Tables, key: str, partition: int, offset: int, writes: Writes) -> None:
-        self.tables, self.key, self.writes = tables, key, writes
+        self.tables, self.key, self.writes, self.partition = tables, key, writes, partition
         self.marker = f"{partition}:{offset}".encode()
         data = writes.get(tables.customers, key.encode())
         self.record = Record.decode(data) if data else Record()
@@ -255,6 +265,14 @@ class FaustStore:
         if self.suppression(address) is None:
             self.writes.set(self.tables.suppressions, address.lower().encode(), reason.encode())
 
+    def winner(self, journey: str, step: str) -> str | None:
+        """As this partition took it, at its own offset (winners.py); None where winners are not kept."""
+        table = self.tables.experiments
+        if table is None:
+            return None
+        value = self.writes.get(table, winner_key(journey, step, self.partition))
+        return value.decode() if value else None
+
 
 @dataclass(frozen=True)
 class Tables:
@@ -263,3 +281,4 @@ class Tables:
     aliases: Table
     suppressions: Table
     progress: Table  # see progress.py
+    experiments: Table | None = None  # global: content tests' tallies and winners (winners.py)

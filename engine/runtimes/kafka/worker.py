@@ -38,6 +38,9 @@ from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.progress import Rewinder, Stalls, Tally, last_in
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
+from engine.runtimes.kafka.winners import Decider
+from engine.runtimes.kernel.codecs import from_epoch
+from engine.turn import iso
 from engine.runtimes.startup import EX_CONFIG, StartupError
 
 log = logging.getLogger("nudge.worker")
@@ -113,7 +116,8 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     dead_letters = app.topic(settings.topic("dead-letters"), **wire)  # inputs the engine failed on
     tables = Tables(customers=app.Table("customers", **raw), seen=app.Table("seen", **raw),
                     aliases=app.GlobalTable("aliases", **raw), suppressions=app.GlobalTable("suppressions", **raw),
-                    progress=app.Table("progress", **raw))
+                    progress=app.Table("progress", **raw), experiments=(tested := app.GlobalTable("experiments", **raw)))
+    decider = Decider()
     index = DueIndex(n)
 
     topics = Topics(events=events.get_topic_name(), records=records.get_topic_name(),
@@ -216,6 +220,12 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                 partition = partition_for(k.decode(), n)
                 if v and partition in mine and Record.header(v)["active"]:
                     await events.send(key=k, value=env.migrate_envelope(live.version, now), partition=partition)
+        if 0 in mine:  # one decider for the deployment: the owner of partition 0 (winners.py)
+            for decision in decider.due(router.experiments(), list(tested.items()), from_epoch(now)):
+                value = env.winner_envelope(decision.record(iso(from_epoch(now))))
+                for partition in range(n):
+                    await events.send(key=f"winner:{decision.experiment.journey}:{decision.experiment.step}".encode(),
+                                      value=value, partition=partition)
         for partition, timer_id, key in index.pop_due(now - settings.fire_grace):
             data = tables.customers.get(key.encode())
             if not data or timer_id not in Record.header(data)["timers"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Protocol, assert_never
 
-from engine.effects import Diagnostic, Dispatch, Effect, Message, Output, Schedule, Timer, Unschedule
+from engine.effects import Diagnostic, Dispatch, Effect, Exposure, Message, Output, Schedule, Timer, Unschedule
 
 
 class EffectSink(Protocol):
@@ -15,6 +15,7 @@ class EffectSink(Protocol):
     def schedule(self, timer: Timer) -> None: ...
     def unschedule(self, timer_id: str) -> None: ...
     def diagnose(self, diagnostic: Diagnostic) -> None: ...
+    def expose(self, exposure: Exposure) -> None: ...
 
 
 def apply(effects: Iterable[Effect], sink: EffectSink) -> None:
@@ -31,5 +32,7 @@ def apply(effects: Iterable[Effect], sink: EffectSink) -> None:
                 sink.unschedule(timer_id)
             case Diagnostic():
                 sink.diagnose(effect)
+            case Exposure():
+                sink.expose(effect)
             case _:
                 assert_never(effect)
