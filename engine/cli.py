@@ -163,11 +163,12 @@ def preview(
     variant: Annotated[Optional[str], typer.Option(help="The split variant the customer is in (journey.variant).")] = None,
     iteration: Annotated[Optional[int], typer.Option(help="The pass of the repeat sending it (journey.iteration; default 1 inside a repeat).")] = None,
     html_out: Annotated[Optional[Path], typer.Option(help="Where to write the email HTML (default: a new temporary folder).")] = None,
+    sample_file: Annotated[Optional[Path], typer.Option("--sample", help="Recorded events (JSONL) to take the sample event and customer from (default: samples/events.jsonl).", exists=True, dir_okay=False)] = None,
 ) -> None:
     """Render one template as a customer would get it: subject, text, SMS as sent, and the HTML to a file.
 
-    Without --event, the event is the first of samples/events.jsonl that starts a journey sending this
-    template (else one made up from `data:`); without --profile, that customer's sample traits."""
+    Without --event, the event is the first of the --sample file (default samples/events.jsonl) that starts a
+    journey sending this template (else one made up from `data:`); without --profile, that customer's traits."""
     import tempfile
 
     from engine.links import SignedLinks
@@ -186,7 +187,7 @@ def preview(
     chosen = channel or found[0]
     if len(found) > 1 and not channel:
         err.print(f"'{template}' exists for email and sms: showing {chosen} (use --channel)", style="yellow")
-    picked = sample(ws, template, chosen, _jsonl(workspace / "samples" / "events.jsonl"),
+    picked = sample(ws, template, chosen, _jsonl(sample_file or workspace / "samples" / "events.jsonl"),
                     _jsonl(workspace / "samples" / "profiles.jsonl"))
     traits = _json_arg(profile, "--profile") if profile else dict(picked.traits)
     if locale:
@@ -209,8 +210,10 @@ def preview(
     }
     if iteration is not None or repeated(picked.journey, template, chosen):
         context["journey"]["iteration"] = iteration or 1
+    link = SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL).unsubscribe_url("preview", chosen)
+    context["preferences_url"] = link
     if chosen == "email":
-        context["unsubscribe_url"] = SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL).unsubscribe_url("preview", chosen)
+        context["unsubscribe_url"] = link
     try:
         rendered = ws.renderer.render(template, chosen, traits.get("locale"), context)
     except LookupError as exc:
@@ -354,20 +357,99 @@ def _start(command: str, workspace: Path, start: Callable[[], None]) -> None:
         raise typer.Exit(EX_CONFIG) from None
 
 
+WatchOpt = Annotated[bool, typer.Option(
+    "--watch", help="Development: apply each saved edit of the files at once; one that would exit customers "
+                    "is held (shown on /healthz) until `nudge apply --yes`.")]
+
+
 @app.command("run")
 def run_command(
     workspace: ServerWorkspaceOpt = Path("."),
     db: Annotated[Optional[Path], typer.Option(help="SQLite file (default: WORKSPACE/nudge.db).", readable=False)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    watch: WatchOpt = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", help="Start even though files edited while stopped would exit customers in flight "
+                      "(step_removed); without it such a start is refused.")] = False,
 ) -> None:
-    """Run the engine and its HTTP API in one process, with state in SQLite."""
+    """Run the engine and its HTTP API in one process, with state in SQLite; edits apply with `nudge apply`."""
     from engine.runtimes.embedded.runtime import EmbeddedRuntime
     from engine.runtimes.serve import run
 
     path = db or workspace / "nudge.db"
     _start("nudge run", workspace, lambda: run(
-        lambda url, environ: EmbeddedRuntime(workspace, path, url, environ=environ), workspace, path, host, port))
+        lambda url, environ: EmbeddedRuntime(workspace, path, url, environ=environ, confirm_exits=yes), workspace,
+        path, host, port, watch))
+
+
+EX_UNAVAILABLE, EX_NOPERM = 69, 77  # sysexits(3): no server answers; the key is refused
+EXIT_REFUSED = 3  # `nudge apply`: customers would exit, and --yes was not given
+
+
+@app.command("apply")
+def apply_command(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply even though customers would exit step_removed.")] = False,
+    reschedule: Annotated[bool, typer.Option(
+        "--reschedule", help="Customers in a wait whose duration or time changed get the new one "
+                             "(default: they keep the due time they have).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
+    url: Annotated[Optional[str], typer.Option(
+        help="The running server (default $NUDGE_URL, else http://127.0.0.1:8080, where `nudge run` listens).")] = None,
+    key: Annotated[Optional[str], typer.Option(
+        help="An API key (default $NUDGE_API_KEY, else the first of $NUDGE_API_KEYS, else the key `nudge run` "
+             "generated beside its database).")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    db: Annotated[Optional[Path], typer.Option(help="Where to find the generated key (default: WORKSPACE/nudge.db).",
+                                               dir_okay=False)] = None,
+) -> None:
+    """Apply the edited workspace to the running server: prints the plan (who stays, moves, exits), then applies.
+
+    Refused (exit 3) when customers would exit and --yes is not given; exit 1 when the files have problems."""
+    import httpx
+
+    target = (url or os.environ.get("NUDGE_URL") or "http://127.0.0.1:8080").rstrip("/")
+    secret = key or os.environ.get("NUDGE_API_KEY") or _first_key(os.environ.get("NUDGE_API_KEYS", ""),
+                                                                  db or workspace / "nudge.db")
+    if not secret:
+        err.print("nudge apply: no API key: give --key, or set NUDGE_API_KEY", style="red")
+        raise typer.Exit(EX_NOPERM)
+    try:
+        response = httpx.post(target + "/v1/workspace/apply", headers={"Authorization": f"Bearer {secret}"},
+                              json={"confirm": yes, "reschedule": reschedule, "dry_run": dry_run}, timeout=300)
+    except httpx.HTTPError as exc:
+        err.print(f"nudge apply: no Nudge server answers at {target} ({exc}); start it with `nudge run`, or give "
+                  "--url / NUDGE_URL", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(EX_UNAVAILABLE) from None
+    body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    if response.status_code in (401, 403):
+        err.print(f"nudge apply: {body.get('detail') or body.get('error') or response.text}", style="red", markup=False)
+        raise typer.Exit(EX_NOPERM)
+    if "outcome" not in body:
+        err.print(f"nudge apply: {target} answered {response.status_code}: {response.text[:500]}", style="red",
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(EX_UNAVAILABLE)
+    for problem in body["problems"]:
+        err.print(problem, markup=False, soft_wrap=True, style="red")
+    if body["plan"]:
+        print_plan(body["plan"])
+    err.print(body["message"], markup=False, soft_wrap=True,
+              style="bold red" if response.status_code >= 400 else "bold green")
+    if body["outcome"] == "refused":
+        err.print("To apply anyway: nudge apply --yes", style="bold", markup=False)
+        raise typer.Exit(EXIT_REFUSED)
+    if body["outcome"] == "invalid":
+        raise typer.Exit(1)
+
+
+def _first_key(configured: str, db: Path) -> str | None:
+    """The first of NUDGE_API_KEYS, else the key `nudge run` generated beside its database."""
+    from connectors.api.auth import key_file
+
+    if keys := [k.strip() for k in configured.split(",") if k.strip()]:
+        return keys[0]
+    generated = key_file(db)
+    return generated.read_text().strip() if generated.is_file() else None
 
 
 def _sole_writer(command: str, db: Path) -> DatabaseLock:
@@ -473,22 +555,42 @@ def plan(
     db: DbOpt,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
-    """Show what an edited workspace would do to customers in flight: continue, move, or exit."""
-    from rich.table import Table
+    """Show what the workspace on disk would do to customers in flight: stay, move (`was:`) or exit.
 
-    from engine.migration import Fate, summarize
+    Read from the database alone, so it cannot tell which waits changed: `nudge apply --dry-run` asks the
+    running server, which knows the version it runs."""
+    from engine.migration import Edit
     from engine.runtimes.embedded import database, queries
 
     loaded = _load(workspace)
-    rows = summarize(queries.in_flight(database.connect(db)), loaded.workspace)
-    table = Table("journey", "step", "customers", "what happens")
-    words = {Fate.CONTINUE: "continue", Fate.MOVE: "move (same step id, new place)", Fate.EXIT: "exit: step_removed"}
-    for row in rows:
-        table.add_row(row.journey, row.step or "(end)", str(row.count), words[row.fate],
-                      style="red" if row.fate is Fate.EXIT else None)
+    states = queries.in_flight(database.connect(db))
+    print_plan(Edit(None, loaded.workspace).plan(states, datetime.now(timezone.utc)).to_json())
+
+
+FATES = {"stay": "stay", "move": "move", "exit": "exit: step_removed"}
+TIMINGS = {"kept": "keeps its due time (the wait changed; --reschedule re-plans it)", "rescheduled": "re-planned"}
+
+
+def print_plan(body: dict[str, Any]) -> None:
+    """A plan (engine.migration.Plan.to_json), per journey and step, exits in red."""
+    from rich.table import Table
+
+    table = Table("journey", "step", "what happens", "customers", "who")
+    for journey in body["journeys"]:
+        for row in journey["steps"]:
+            what = FATES[row["fate"]] + (f" → {row['to']}" if row["fate"] == "move" else "")
+            what += f" ({row['why']})" if row["why"] else ""
+            what += f"; {TIMINGS[row['timing']]}" if row["timing"] in TIMINGS else ""
+            who = ", ".join(c + (f" at {row['due'][c]}" if c in row.get("due", {}) else "") for c in row["customers"])
+            who += f" and {row['more']} more" if row["more"] else ""
+            table.add_row(journey["journey"], row["step"] or "(end)", what, str(row["count"]), who,
+                          style="red" if row["fate"] == "exit" else "yellow" if row["timing"] == "kept" else None)
     Console().print(table)
-    exits = sum(r.count for r in rows if r.fate is Fate.EXIT)
-    err.print(f"{sum(r.count for r in rows)} customers in flight; {exits} would exit.")
+    err.print(f"{body['in_flight']} customer(s) in flight: {body['stay']} stay, {body['move']} move, "
+              f"{body['exit']} would exit step_removed, {body['kept_due']} keep an old due time, "
+              f"{body['rescheduled']} re-planned.")
+    if not body["timing_known"]:
+        err.print("(changed waits are not known here: `nudge apply --dry-run` asks the running server)")
 
 
 @app.command()
@@ -498,6 +600,7 @@ def api(
     db: Annotated[Optional[Path], typer.Option(help="Local SQLite for the outbox and records (default: WORKSPACE/nudge-edge.db).", readable=False)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    watch: WatchOpt = False,
 ) -> None:
     """The HTTP API and the dispatcher beside Kafka workers (`nudge run` is the all-in-one runtime)."""
     from engine.runtimes.kafka.edge import KafkaEdgeRuntime
@@ -510,7 +613,7 @@ def api(
     path = db or workspace / "nudge-edge.db"
     _start("nudge api", workspace, lambda: run(
         lambda url, environ: KafkaEdgeRuntime(workspace, path, KafkaSettings.from_env(environ), url, environ),
-        workspace, path, host, port))
+        workspace, path, host, port, watch))
 
 
 @app.command()

@@ -16,8 +16,8 @@ from engine.effects import Effect, ExitReason, Timer, TimerKind
 from engine.events import Event
 from engine.identity import Identity
 from engine.interpreter import Interpreter
-from engine.migration import Fate, judge
-from engine.model import Repeat, Workspace
+from engine.migration import Edit
+from engine.model import Workspace
 from engine.planning import Planner
 from engine.ports import Links, Store
 from engine.profiles import apply_builtin, count_activity, merge_traits
@@ -135,19 +135,12 @@ class Engine:
         self.store.put_customer(state)
         return turn.effects
 
-    def migrate(self, key: str, now: datetime) -> list[Effect]:
-        """After a live edit: move instances to their step's new place, or exit `step_removed`."""
+    def migrate(self, key: str, now: datetime, edit: Edit | None = None) -> list[Effect]:
+        """After a live edit (by default from an unknown version to this one): move instances as the edit says."""
         state = self.store.customer(key)
         if state is None:
             return []
         turn = Turn(state, now, self.settings)
-        for journey_id, inst in list(state.instances.items()):
-            verdict = judge(inst, self.by_id.get(journey_id))
-            if verdict.fate is Fate.EXIT:
-                turn.exit(journey_id, inst, ExitReason.STEP_REMOVED)
-            elif verdict.pc is not None:
-                inst.pc = verdict.pc
-                keep = {i.action.key for i in self.by_id[journey_id].program if isinstance(i.action, Repeat)}
-                inst.iterations = {key: n for key, n in inst.iterations.items() if key in keep}  # repeats edited away
+        (edit or Edit(None, self.workspace)).carry_out(turn)
         self.store.put_customer(state)
         return turn.effects

@@ -261,6 +261,7 @@ class Journey:
     goal: Goal | None
     program: tuple[Instruction, ...]
     topic: str | None = None
+    was: Mapping[str, str] = field(default_factory=dict)  # an edit's old step id -> the step that claims it (§10)
 
     def pc_of(self, step_id: str) -> int | None:
         for pc, ins in enumerate(self.program):

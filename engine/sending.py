@@ -71,13 +71,15 @@ class Sending:
 
     def _render(self, turn: Turn, journey: Journey, inst: Instance, send: Send,
                 mid: str, test: Content | None) -> tuple[Rendered, str | None]:
-        """The message and, for marketing email, its one-click unsubscribe link; a tested subject replaces the template's."""
+        """The message and, for marketing email, its one-click unsubscribe link; a tested subject replaces the template's.
+        A marketing message of any channel may link to the preference centre (`preferences_url`)."""
         state, channel = turn.state, send.channel
         ctx = context(turn, journey, inst, inst.event)
         unsubscribe = None
+        if not send.transactional and channel in (Channel.EMAIL, Channel.SMS):
+            ctx["preferences_url"] = self.links.unsubscribe_url(state.key, channel.value)
         if not send.transactional and channel is Channel.EMAIL:
-            unsubscribe = self.links.unsubscribe_url(state.key, channel.value)
-            ctx["unsubscribe_url"] = unsubscribe
+            unsubscribe = ctx["unsubscribe_url"] = ctx["preferences_url"]
         track = self._tracker(state.key, channel.value, mid, journey.id, inst.step_id)
         assert send.template is not None  # email and sms steps name one (the compiler checks)
         rendered = self.workspace.renderer.render(send.template, channel.value, locale(state), ctx, track)

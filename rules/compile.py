@@ -153,6 +153,7 @@ class Compiler:
 
     def journey(self, model: s.JourneyModel, pos: Positions, root: Path) -> m.Journey:
         self._ids: dict[str, Path] = {}
+        self._claims: dict[str, tuple[str, Path, Path]] = {}  # `was:` old id -> (claiming step, it, its `was`)
         self._topic = self.topic(model.topic, pos, (*root, "topic"))
         entry = frozenset({self.trigger_type(model.trigger, pos, (*root, "trigger"))})
         self._reach = Reach(entry, entry)
@@ -189,6 +190,7 @@ class Compiler:
         self._reach = Reach(entry, entry)
         program: list[m.Instruction] = []
         self.steps(model.steps, pos, (*root, "steps"), "", None, program)
+        self.check_claims(pos)
         return m.Journey(
             id=model.id,
             name=model.name or model.id,
@@ -201,6 +203,7 @@ class Compiler:
             goal=goal,
             program=tuple(program),
             topic=self._topic,
+            was={old: new for old, (new, _, _) in self._claims.items()},
         )
 
     def topic(self, name: str | None, pos: Positions, path: Path) -> str | None:
@@ -241,6 +244,7 @@ class Compiler:
             if step_id in self._ids:
                 self.problems.append(pos.problem((*here, "id") if step.id else here, f"duplicate step id '{step_id}' in this journey"))
             self._ids[step_id] = here
+            self.claim(step, step_id, pos, here)
             line = pos.of_value(here)[0]
 
             def add(action: m.Action) -> int:
@@ -291,6 +295,27 @@ class Compiler:
                     add(m.ExitStep())
                 case _:
                     raise AssertionError(f"unhandled step {step!r}")
+
+    def claim(self, step: Any, step_id: str, pos: Positions, here: Path) -> None:
+        """Record the old ids a step claims with `was:`; one old id moves to one step only."""
+        olds = [step.was] if isinstance(step.was, str) else step.was or []
+        for k, old in enumerate(olds):
+            at = (*here, "was") if isinstance(step.was, str) else (*here, "was", k)
+            if old in self._claims:
+                other, where, _ = self._claims[old]
+                self.problems.append(pos.problem(at, f"'{old}' is already claimed by step '{other}' (line "
+                                                     f"{pos.of_value(where)[0]}): customers waiting at a "
+                                                     "step can move to one step only"))
+            else:
+                self._claims[old] = (step_id, here, at)
+
+    def check_claims(self, pos: Positions) -> None:
+        """A `was` names an id that is gone: one still in the journey keeps its own customers."""
+        for old, (_, _, at) in self._claims.items():
+            if old in self._ids:
+                self.problems.append(pos.problem(at, f"'was: {old}' names a step that still exists (line "
+                                                     f"{pos.of_value(self._ids[old])[0]}); `was` names an id that "
+                                                     "is gone, so its waiting customers move here"))
 
     def branches(self, then: Sequence[Any], else_: Sequence[Any], pos: Positions, here: Path, default: str,
                  variant: str | None, program: list[m.Instruction], then_reach: Reach | None = None,

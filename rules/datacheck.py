@@ -16,7 +16,7 @@ from rules.references import JINJA_NAMES, Reference, local_names, references
 from rules.templates import TemplateSet
 from rules.yaml_positions import Path, Positions
 
-TEMPLATE_NAMES = (*NAMES, "settings", "unsubscribe_url", "confirm_url")
+TEMPLATE_NAMES = (*NAMES, "settings", "unsubscribe_url", "preferences_url", "confirm_url")
 EVENT_FIELDS = ("type", "properties", "traits", "timestamp", "received_at", "id", "customer_id", "anonymous_id")
 ACTIVITY_FIELDS = ("count", "first_at", "last_at")
 SAMPLES = "samples/profiles.jsonl"

@@ -21,7 +21,7 @@ NAMES = ("layout.html", "preferences.html", "unsubscribed.html", "resubscribed.h
 
 # what the API gives pages (connectors/api/pages/view.py and the routes): anything else prints nothing
 PAGE_NAMES = ("brand", "postal_address", "settings", "channel", "channel_name", "address", "first_name", "locale",
-              "title", "message", "preferences_url", "subscribed", "topics", "reminders", "days", "errors",
+              "lang", "title", "message", "preferences_url", "subscribed", "topics", "reminders", "days", "errors",
               "form_token", "pending")
 
 

@@ -193,8 +193,13 @@ class CooldownModel(Strict):
     _check = field_validator("cooldown")(_duration)
 
 
+StepId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
 class StepBase(Strict):
     id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$", description="stable name in reports")
+    was: StepId | list[StepId] | None = Field(
+        None, description="the id(s) this step had before an edit: customers waiting there move here (SPEC §10)")
 
 
 class WinnerModel(Strict):

@@ -203,7 +203,7 @@ class TemplateSet:
                track: Callable[[str], str] | None = None) -> Rendered:
         """`track`, when given, turns each link the template's author wrote into a tracked one."""
         path = self.path_for(name, channel, locale)
-        context = {"unsubscribe_url": "", **context}  # empty where none applies: transactional, SMS
+        context = {"unsubscribe_url": "", "preferences_url": "", **context}  # empty where none applies: transactional (and SMS: no unsubscribe)
         body = self._body(path).render(context)
         wrap = self._wrap(path, context)
         if channel == "sms":
@@ -276,7 +276,7 @@ class TemplateSet:
         """Links to wrap: those whose origin the template's author wrote; never unsubscribe and
         confirmation links, which must work as sent."""
         written = self.origins(path)
-        own = {str(context[k]) for k in ("unsubscribe_url", "confirm_url") if context.get(k)}
+        own = {str(context[k]) for k in ("unsubscribe_url", "preferences_url", "confirm_url") if context.get(k)}
         return lambda url: url not in own and origin(url) in written
 
     def _body(self, path: str) -> Prepared:

@@ -1,4 +1,4 @@
-"""The HTTP API of a running Nudge (FastAPI): events in, customers, health, metrics, reload."""
+"""The HTTP API of a running Nudge (FastAPI): events in, customers, health, metrics, the workspace version."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from connectors.api.segment import segment_routes
 from connectors.api.metrics import Metrics
 from connectors.api.openapi import install as install_docs
 from connectors.api.outbox import outbox_routes
+from connectors.api.workspace import answer, workspace_routes
 from engine.runtimes.embedded import queries
 from engine.runtimes.kernel.health import Unavailable
 from engine.runtimes.kernel.port import Runtime
@@ -72,6 +73,7 @@ def create_app(runtime: Runtime, keys: list[Secret], signing: SignatureChecker |
     app.include_router(provider_routes(deps))
     app.include_router(preference_routes(deps))
     app.include_router(outbox_routes(deps, keys))
+    app.include_router(workspace_routes(deps, keys))
     app.include_router(broadcast_routes(deps, keys))
     writers = write_keys(environ or {}, keys)
     app.include_router(segment_routes(deps, writers, metrics.data))
@@ -133,15 +135,12 @@ def create_app(runtime: Runtime, keys: list[Secret], signing: SignatureChecker |
             found = await runtime.erase_customer(customer_id)
         return _json(200, {"erased": customer_id}) if found else _error(404, f"no customer '{customer_id}'")
 
-    @app.post("/v1/reload", summary="Reload the workspace; an invalid edit is refused and the old one keeps running")
+    @app.post("/v1/reload", summary="Apply the files on disk, never confirming exits (POST /v1/workspace/apply "
+                                    "without a body)", deprecated=True)
     async def reload(request: Request) -> Response:
         if (refused := unauthorized(request)) is not None:
             return refused
-        problems = await runtime.reload()
-        if problems:
-            return _json(422, {"error": "invalid workspace; the last valid version keeps running",
-                               "problems": [str(p) for p in problems]})
-        return _json(200, {"journeys": [j.id for j in runtime.workspace.journeys]})
+        return answer(await runtime.versions.apply())
 
     report_keys = [Secret(k.strip()) for k in (environ or {}).get("NUDGE_REPORTS_KEYS", "").split(",") if k.strip()]
 
@@ -182,8 +181,11 @@ def create_app(runtime: Runtime, keys: list[Secret], signing: SignatureChecker |
         sending = counts.get("messages", {}).get("sending", 0)
         stranded = sending if runtime.health.still_idle("dispatch", mark) else 0
         verdict = runtime.health.verdict({"engine": counts.get("events_pending") or 0}, found, stranded)
+        # files on disk that differ from the running version are an edit not applied yet, the normal state
+        # between saving and `nudge apply`: shown, never a problem (a supervisor must not restart for it)
+        workspace = await runtime.versions.summary()
         return _json(503 if verdict.problems else 200, {"status": verdict.status, "problems": verdict.problems,
-                                                        "warnings": verdict.warnings, **counts})
+                                                        "warnings": verdict.warnings, "workspace": workspace, **counts})
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:

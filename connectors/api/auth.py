@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from fastapi import HTTPException
-
 from starlette.requests import Request
 
 from connectors.freshness import FRESHNESS, Freshness
@@ -32,14 +31,19 @@ def api_keys(environ: Mapping[str, str], db_path: Path) -> tuple[list[Secret], s
     configured = [k.strip() for k in environ.get("NUDGE_API_KEYS", "").split(",") if k.strip()]
     if configured:
         return [Secret(k) for k in configured], None
-    key_file = db_path.with_name(db_path.name + ".api-key")
-    if key_file.exists():
-        key = key_file.read_text().strip()
+    path = key_file(db_path)
+    if path.exists():
+        key = path.read_text().strip()
     else:
         key = "nk_" + secrets.token_urlsafe(24)
-        key_file.write_text(key + "\n")
-        key_file.chmod(0o600)
-    return [Secret(key)], f"API key (from {key_file}): {key}"
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+    return [Secret(key)], f"API key (from {path}): {key}"
+
+
+def key_file(db_path: Path) -> Path:
+    """Where `nudge run` keeps the key it generated (and `nudge apply` finds it)."""
+    return db_path.with_name(db_path.name + ".api-key")
 
 
 def write_keys(environ: Mapping[str, str], keys: list[Secret]) -> list[Secret]:

@@ -118,6 +118,18 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
         "422": _json("An id no customer can have (SPEC §8)", ERROR, {"error": "customer_id: contains '/'",
                                                                      "field": "customer_id", "reason": "contains '/'"}),
         "503": UNAVAILABLE}}
+    outcome = {"type": "object", "properties": {"error": {"type": "string"}, "outcome": {"type": "string"},
+                                                "plan": {"type": ["object", "null"]},
+                                                "problems": {"type": "array", "items": {"type": "string"}}}}
+    apply_answers = {"security": API_KEY, "responses": {  # SPEC §10
+        "401": UNAUTHORIZED, "403": FORBIDDEN, "503": UNAVAILABLE,
+        "409": _json("Customers would exit step_removed and `confirm` was not given: nothing was applied", outcome,
+                     {"error": "not applied: version 3f2a would exit 3 customer(s) with step_removed; ...",
+                      "outcome": "refused", "plan": {"exit": 3}, "problems": []}),
+        "422": _json("The files have problems (file:line:column); the last valid version keeps running", outcome,
+                     {"error": "not applied: the files have 1 problem(s); version 9c1e keeps running",
+                      "outcome": "invalid", "plan": None,
+                      "problems": ["journeys/cart.yaml:12:9: unknown key 'tempalte'"]})}}
     operations: dict[tuple[str, str], dict[str, Any]] = {
         ("post", "/v1/events"): {
             "requestBody": _body({"oneOf": [event, {"type": "array", "items": event, "minItems": 1, "maxItems": 1000}]},
@@ -129,13 +141,10 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
                           "503": UNAVAILABLE}},
         ("get", "/v1/customers/{customer_id}"): customer,
         ("delete", "/v1/customers/{customer_id}"): customer,
-        ("post", "/v1/reload"): {"security": API_KEY, "responses": {
-            "401": UNAUTHORIZED, "403": FORBIDDEN, "503": UNAVAILABLE,
-            "422": _json("The edit is invalid; the last valid workspace keeps running",
-                         {"type": "object", "properties": {"error": {"type": "string"},
-                                                           "problems": {"type": "array", "items": {"type": "string"}}}},
-                         {"error": "invalid workspace; the last valid version keeps running",
-                          "problems": ["journeys/cart.yaml:12:9: unknown key 'tempalte'"]})}},
+        ("post", "/v1/reload"): apply_answers,
+        ("post", "/v1/workspace/apply"): apply_answers,
+        ("get", "/v1/workspace"): {"security": API_KEY, "responses": {
+            "401": UNAUTHORIZED, "403": FORBIDDEN, "503": UNAVAILABLE}},
         ("get", "/reports"): {"security": [*API_KEY, {"reportsKey": []}], "responses": {
             "400": _error("A bad period or format", "since and until are YYYY-MM-DD or RFC 3339"),
             "401": UNAUTHORIZED, "403": FORBIDDEN, "503": UNAVAILABLE}},

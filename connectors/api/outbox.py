@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
-from connectors.api.auth import Secret, bearer, key_ok
+from connectors.api.auth import Secret, require_key
 from connectors.api.deps import Deps
 from engine.runtimes.embedded import queries
 
@@ -47,15 +47,7 @@ def _json(body: object) -> Response:
 
 
 def outbox_routes(deps: Deps, keys: list[Secret]) -> APIRouter:
-    def api_key(request: Request) -> None:
-        """The same API keys as /v1/events, as a Bearer token or X-Api-Key."""
-        presented = bearer(request)
-        if not presented:
-            raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'")
-        if not key_ok(presented, keys):
-            raise HTTPException(403, "invalid API key")
-
-    router = APIRouter(prefix="/v1/outbox", tags=["outbox"], dependencies=[Depends(api_key)])
+    router = APIRouter(prefix="/v1/outbox", tags=["outbox"], dependencies=[Depends(require_key(keys))])
 
     @router.get("", summary="Messages by status (dead, in_doubt, ...), newest first, with their last error")
     async def listing(status: Literal["dead", "in_doubt", "pending", "sending", "sent", "erased"] = "dead",

@@ -16,6 +16,6 @@ def test_the_runtimes_write_the_same_records_for_the_programme_sample(tmp_path: 
     events = read_events(ROOT / "samples" / "change_one_thing.jsonl")
     outputs = every_runtime(ROOT, events, max(e.journey_time for e in events) + DEFAULT_RUN_ON, tmp_path)
     reminders = [r for r in outputs["simulate"] if b'"step":"reminder"' in r and b'"status":"sent"' in r]
-    assert len(reminders) == 21  # Ines 5 (she completes in week 6), Theo 8, Wren 8; Pablo asked for none
+    assert len(reminders) == 29  # Ines 16 (Mondays and Thursdays, 8 weeks), Theo 8, Wren 5 (completes); Pablo none
     assert outputs["embedded"] == outputs["simulate"]
     assert outputs["kafka"] == outputs["simulate"]

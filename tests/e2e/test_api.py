@@ -699,16 +699,18 @@ def test_an_invalid_reload_is_refused_with_the_problems_and_the_old_journeys_kee
     server.wait_for(lambda: sent(server, "c1", "later"), what="the rest of the old version")
 
 
-def test_a_reload_that_removes_the_step_a_customer_waits_on_exits_them_with_step_removed(waiting: NudgeServer) -> None:
+def test_an_apply_that_removes_the_step_a_customer_waits_on_needs_a_confirmation_then_exits_them(waiting: NudgeServer) -> None:
     assert waiting.post(signed_up("c1")).status_code == 202
     waiting.wait_for(lambda: sent(waiting, "c1", "greet"), what="the greeting")
     with waiting.client() as c:
         waiting.wait_for(lambda: c.get("/v1/customers/c1").json()["journeys"], what="c1 in flight")
         [before] = c.get("/v1/customers/c1").json()["journeys"]
         (waiting.workspace / "journeys" / "hello.yaml").write_text(hello_journey(wait=None))  # the wait c1 stands in is gone
-        response = c.post("/v1/reload")
-        assert response.status_code == 200
-        assert response.json()["journeys"] == ["hello"]
+        refused = c.post("/v1/reload")  # as `nudge apply` without --yes: exits need a confirmation
+        assert refused.status_code == 409 and refused.json()["plan"]["exit"] == 1
+        assert c.get("/v1/customers/c1").json()["journeys"] == [before]
+        response = c.post("/v1/workspace/apply", json={"confirm": True})
+        assert response.status_code == 200 and response.json()["outcome"] == "applied"
         with db(waiting) as conn:
             exits = [json.loads(b) for (b,) in conn.execute(
                 "SELECT body FROM records WHERE type = 'exited' AND customer = 'c1'")]

@@ -172,6 +172,8 @@ def test_a_refused_edit_is_a_warning_on_healthz_not_a_failure(server: NudgeServe
     journeys = server.workspace / "journeys.yaml"
     good = journeys.read_text()
     journeys.write_text(good + "\nsettingz: {}\n")
+    with server.client() as c:
+        assert c.post("/v1/workspace/apply").status_code == 422
     body = wait_health(server, lambda code, b: code == 200 and "workspace" in b["warnings"], "the refused edit")
     assert body["status"] == "warning"
     assert "settingz" in body["warnings"]["workspace"]

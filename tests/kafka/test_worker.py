@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from engine.runtimes.kafka import envelopes
+from engine.runtimes.kernel.serving import content_version
 from engine.runtimes.simulate import simulate
 from engine.testing import email, write_workspace
 from rules.events import parse_event
@@ -292,7 +293,20 @@ async def records_of(bootstrap: str, topic: str, until: Any, timeout: float) -> 
     return found
 
 
-def test_a_worker_reloads_edited_journeys_and_refuses_a_broken_edit(kafka_bootstrap: str, tmp_path: Path) -> None:
+async def publish_apply(bootstrap: str, topic: str, version: str) -> None:
+    """What `nudge api --kafka` sends at an apply: one envelope on every partition."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for partition in sorted(await producer.partitions_for(topic)):
+            await producer.send_and_wait(topic, key=envelopes.APPLY_KEY.encode(), partition=partition,
+                                         value=envelopes.apply_envelope(version, False, time.time()))
+    finally:
+        await producer.stop()
+
+
+def test_a_worker_switches_at_an_apply_and_keeps_its_version_when_its_files_are_broken(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
     slow = ("id: slow\ntrigger: {event: signed_up}\nsteps:\n  - id: hold\n    wait: 1h\n  - id: after\n"
             "    send: email\n    template: hi\n")
     ws = write_workspace(tmp_path / "ws", journeys={"slow": slow}, templates={"hi.email.html": email("Hi")})
@@ -315,8 +329,9 @@ def test_a_worker_reloads_edited_journeys_and_refuses_a_broken_edit(kafka_bootst
 
         journey = ws / "journeys" / "slow.yaml"
         journey.write_text("id: slow\ntrigger: {event: signed_up\n")  # broken: the worker keeps the old one
+        asyncio.run(publish_apply(kafka_bootstrap, topic, content_version(ws)))
         deadline = time.monotonic() + 30
-        while "reload refused" not in (tmp_path / "w.log").read_text():
+        while "cannot switch" not in (tmp_path / "w.log").read_text():
             assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "w.log").read_text()[-2000:]
             time.sleep(0.1)
         assert "journeys/slow.yaml:3:1: invalid YAML" in (tmp_path / "w.log").read_text()  # where the mistake is
@@ -324,7 +339,8 @@ def test_a_worker_reloads_edited_journeys_and_refuses_a_broken_edit(kafka_bootst
         asyncio.run(records_of(kafka_bootstrap, records, entered(4), timeout=60))
 
         journey.write_text("id: slow\ntrigger: {event: signed_up}\nsteps:\n  - id: after\n    send: email\n"
-                           "    template: hi\n")  # `hold` is gone: those waiting there exit
+                           "    template: hi\n")  # `hold` is gone: those waiting there exit, once applied
+        asyncio.run(publish_apply(kafka_bootstrap, topic, content_version(ws)))
         found = asyncio.run(records_of(
             kafka_bootstrap, records, lambda f: sum(r.get("reason") == "step_removed" for r in f) >= 4, timeout=60))
         exits = sorted(r["customer_id"] for r in found if r.get("reason") == "step_removed")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -27,12 +29,22 @@ def sent(records: list[dict[str, Any]], customer: str, step: str) -> list[tuple[
             if r["type"] == "send" and r["customer_id"] == customer and r["step"] == step and r["status"] == "sent"]
 
 
-def test_reminders_come_at_the_chosen_time_across_the_change_to_summer_time_in_paris(
+def local(records: list[dict[str, Any]], customer: str, zone: str) -> list[str]:
+    """The reminders' moments on the customer's own clock, as they read them on their phone."""
+    return [datetime.fromisoformat(at).astimezone(ZoneInfo(zone)).strftime("%a %d %b %H:%M")
+            for at, _ in sent(records, customer, "reminder")]
+
+
+def test_a_reminder_on_every_chosen_day_at_the_chosen_time_for_eight_weeks_across_summer_time(
         records: list[dict[str, Any]]) -> None:
-    # 08:30 on Thursdays: 07:30Z in CET, 06:30Z from 29 March (CEST); she completes in week 6
-    assert sent(records, "c_ines", "reminder") == [
-        ("2026-03-19T07:30:00Z", 1), ("2026-03-26T07:30:00Z", 2), ("2026-04-02T06:30:00Z", 3),
-        ("2026-04-09T06:30:00Z", 4), ("2026-04-16T06:30:00Z", 5)]
+    # Ines chose Monday and Thursday 08:30 on Thursday 12 March: eight weeks of both, to Thursday 7 May
+    assert local(records, "c_ines", "Europe/Paris") == [
+        "Mon 16 Mar 08:30", "Thu 19 Mar 08:30", "Mon 23 Mar 08:30", "Thu 26 Mar 08:30",
+        "Mon 30 Mar 08:30", "Thu 02 Apr 08:30", "Mon 06 Apr 08:30", "Thu 09 Apr 08:30",
+        "Mon 13 Apr 08:30", "Thu 16 Apr 08:30", "Mon 20 Apr 08:30", "Thu 23 Apr 08:30",
+        "Mon 27 Apr 08:30", "Thu 30 Apr 08:30", "Mon 04 May 08:30", "Thu 07 May 08:30"]
+    # 07:30Z in CET, 06:30Z from Sunday 29 March (CEST)
+    assert sent(records, "c_ines", "reminder")[3:5] == [("2026-03-26T07:30:00Z", 4), ("2026-03-30T06:30:00Z", 5)]
 
 
 def test_a_reminder_moved_while_waiting_comes_at_the_new_time(records: list[dict[str, Any]]) -> None:
@@ -43,15 +55,22 @@ def test_a_reminder_moved_while_waiting_comes_at_the_new_time(records: list[dict
         ("2026-04-21T16:30:00Z", 7), ("2026-04-28T16:30:00Z", 8)]
 
 
-def test_reminders_keep_sydney_evenings_across_the_end_of_summer_time_there(records: list[dict[str, Any]]) -> None:
-    # Sundays 20:00 Sydney: 09:00Z in AEDT, 10:00Z from 5 April (AEST)
-    assert sent(records, "c_wren", "reminder")[1:3] == [("2026-03-29T09:00:00Z", 2), ("2026-04-05T10:00:00Z", 3)]
-    assert len(sent(records, "c_wren", "reminder")) == 8
+def test_reminders_keep_sydney_evenings_across_the_end_of_summer_time_and_stop_at_completion(
+        records: list[dict[str, Any]]) -> None:
+    # Sundays 20:00 Sydney: 09:00Z in AEDT, 10:00Z from 5 April (AEST); she completes on Thursday 16 April
+    assert sent(records, "c_wren", "reminder") == [
+        ("2026-03-15T09:00:00Z", 1), ("2026-03-22T09:00:00Z", 2), ("2026-03-29T09:00:00Z", 3),
+        ("2026-04-05T10:00:00Z", 4), ("2026-04-12T10:00:00Z", 5)]
 
 
 def test_the_weekly_email_counts_the_weeks_and_texts_go_only_to_who_asked(records: list[dict[str, Any]]) -> None:
-    weekly = [r for r in records if r["type"] == "send" and r["customer_id"] == "c_theo" and r["step"] == "weekly_email"]
-    assert [r["subject"] for r in weekly] == [f"Week {n} of 8: one small step" for n in range(1, 9)]
+    def weekly(customer: str) -> list[tuple[str, str]]:
+        return [(r["variant"], r["subject"]) for r in records
+                if r["type"] == "send" and r["customer_id"] == customer and r["step"] == "weekly_email"]
+
+    # the subject-line test: a customer keeps one arm (pinned hash of the step id), both arms are sent
+    assert weekly("c_ines") == [("weekly_email:A", f"Week {n} of 8: one small step") for n in range(1, 9)]
+    assert weekly("c_theo") == [("weekly_email:B", f"Theo, your week {n} step") for n in range(1, 9)]
     assert sent(records, "c_pablo", "reminder") == []
     assert len(sent(records, "c_pablo", "weekly_email")) == 4
 
@@ -63,5 +82,9 @@ def test_progress_gets_encouragement_and_silence_a_nudge(records: list[dict[str,
 
 def test_completing_the_challenge_is_the_goal_and_ends_the_programme(records: list[dict[str, Any]]) -> None:
     ends = {(r["customer_id"], r["reason"]) for r in records if r["type"] == "exited" and r["journey"] == "change_one_thing"}
-    assert ends == {("c_ines", "goal"), ("c_pablo", "goal"), ("c_theo", "completed"), ("c_wren", "completed")}
+    assert ends == {("c_ines", "completed"), ("c_pablo", "goal"), ("c_theo", "completed"), ("c_wren", "goal")}
+    reminders_end = {(r["customer_id"], r["reason"]) for r in records
+                     if r["type"] == "exited" and r["journey"] == "change_one_thing_reminders"}
+    # eight weeks from the choice (the first chosen moment after them is not sent), or completion
+    assert reminders_end == {("c_ines", "filter"), ("c_theo", "filter"), ("c_wren", "exit_event")}
     assert not [r for r in records if r["type"] == "send" and r["status"] != "sent"]

@@ -18,7 +18,7 @@ from connectors.channels.base import Delivery, PermanentError, TransientError
 from engine.effects import Message
 from connectors.channels.file import FileSender
 from engine.links import SignedLinks
-from engine.migration import Fate, summarize
+from engine.migration import Edit, Fate
 from engine.runtimes.embedded import database, queries
 from engine.runtimes.embedded.dispatcher import Dispatcher, DispatchSettings, RateLimiter, RetryPolicy
 from engine.runtimes.embedded.ingest import Ingest
@@ -288,28 +288,28 @@ def test_a_connector_that_cannot_tell_leaves_the_message_in_doubt_for_an_operato
     assert sender.sent == [row["id"]]
 
 
-def test_a_reload_moves_customers_to_their_steps_new_place_or_exits_them(world: dict[str, Any]) -> None:
+def test_an_edit_keeps_customers_at_their_step_wherever_it_now_stands(world: dict[str, Any]) -> None:
     ingest(world, signup("c1", T0))
     world["processor"].run_batch()  # c1 waits in `pause`
     edited = JOURNEY.replace("  - id: greet\n    send: email\n    template: hi\n", "")
     write_workspace(world["root"], journeys={"hello": edited})
     new = load_workspace(world["root"]).workspace
-    [row] = summarize(queries.in_flight(world["conn"]), new)
-    assert (row.journey, row.step, row.fate, row.count) == ("hello", "pause", Fate.MOVE, 1)
-    assert world["processor"].migrate(new) == 0
+    [row] = Edit(None, new).plan(queries.in_flight(world["conn"]), datetime.now(timezone.utc)).rows
+    assert (row.journey, row.step, row.fate, row.customers) == ("hello", "pause", Fate.STAY, ("c1",))
+    assert world["processor"].migrate(new)[0].exits == 0
     world["clock"].now = T0 + 3600
     world["processor"].run_batch()
     assert records(world)[-2:] == [("2026-03-02T13:00:00Z", "send", "later"), ("2026-03-02T13:00:00Z", "exited", "completed")]
 
 
-def test_a_reload_that_removes_the_waiting_step_exits_with_step_removed(world: dict[str, Any]) -> None:
+def test_an_edit_that_removes_the_waiting_step_exits_with_step_removed(world: dict[str, Any]) -> None:
     ingest(world, signup("c1", T0))
     world["processor"].run_batch()
     edited = JOURNEY.replace("  - id: pause\n    wait: 1h\n", "")
     write_workspace(world["root"], journeys={"hello": edited})
     new = load_workspace(world["root"]).workspace
-    assert [r.fate for r in summarize(queries.in_flight(world["conn"]), new)] == [Fate.EXIT]
-    assert world["processor"].migrate(new) == 1
+    assert [r.fate for r in Edit(None, new).plan(queries.in_flight(world["conn"]), datetime.now(timezone.utc)).rows] == [Fate.EXIT]
+    assert world["processor"].migrate(new)[0].exits == 1
     assert records(world)[-1] == ("2026-03-02T12:00:00Z", "exited", "step_removed")
     world["clock"].now = T0 + 7200
     world["processor"].run_batch()

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from prometheus_client import generate_latest
 
 from connectors.api.metrics import Metrics
@@ -13,6 +14,7 @@ from engine.runtimes.embedded import database
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.kafka.edge import KafkaEdgeRuntime
 from engine.runtimes.kafka.worker import KafkaSettings
+from engine.runtimes.kernel.health import Unavailable
 from engine.testing import email, write_workspace
 from tests.unit.test_kafka_router import HELLO, Wire
 
@@ -20,7 +22,7 @@ BROWSE_EDITED = "id: browse\ntrigger: {event: page_viewed}\nsteps:\n  - id: foll
                 "    template: hi\n"
 
 
-def test_an_edit_reloaded_by_the_edge_leaves_the_step_removed_exits_to_the_workers(tmp_path: Path) -> None:
+def test_the_edge_plans_from_its_mirror_and_leaves_the_step_removed_exits_to_the_workers(tmp_path: Path) -> None:
     """The workers migrate their customers and send the `exited step_removed` records; the edge
     writing its own from its mirror counted each exit twice in reports."""
     wire = Wire(tmp_path)
@@ -34,8 +36,13 @@ def test_an_edit_reloaded_by_the_edge_leaves_the_step_removed_exits_to_the_worke
             edge._customer_rows([SimpleNamespace(key=b"c1", value=wire.record("c1").encode())])
         assert edge.read.execute("SELECT COUNT(*) FROM customers WHERE active > 0").fetchone()[0] == 1
         write_workspace(root, journeys={"browse": BROWSE_EDITED, "hello": HELLO}, templates={"hi.email.html": email("Hi")})
-        assert asyncio.run(edge.reload()) == []
-        assert [j.id for j in edge.workspace.journeys] == ["browse", "hello"]
+        before = edge.workspace
+        planned = asyncio.run(edge.versions.apply(dry_run=True))  # browse's wait is gone: c1 would exit
+        assert planned.plan is not None
+        assert [(r.journey, r.fate, r.customers) for r in planned.plan.rows] == [("browse", "exit", ("c1",))]
+        with pytest.raises(Unavailable):  # no broker: the apply cannot reach the workers, so nothing changes
+            asyncio.run(edge.versions.apply(confirm=True))
+        assert edge.workspace is before and edge.versions.workspace is before
         assert edge.read.execute("SELECT type, body FROM records").fetchall() == []
     finally:
         edge.front.lock.release()

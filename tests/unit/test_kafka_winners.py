@@ -88,9 +88,9 @@ def test_partitions_tally_their_customers_and_one_decision_switches_every_partit
 
     decider = Decider()
     items = list(wire.tables.experiments.items())  # type: ignore[union-attr]
-    assert decider.due(wire.router.experiments(), items, AT + timedelta(minutes=59)) == []
-    [decision] = decider.due(wire.router.experiments(), items, AT + timedelta(hours=1))
-    assert decider.due(wire.router.experiments(), items, AT + timedelta(hours=2)) == []   # announced once
+    assert decider.due(wire.router.experiments(0), items, AT + timedelta(minutes=59)) == []
+    [decision] = decider.due(wire.router.experiments(0), items, AT + timedelta(hours=1))
+    assert decider.due(wire.router.experiments(0), items, AT + timedelta(hours=2)) == []   # announced once
     assert decision.winner == "B"
     envelope = envelopes.winner_envelope(decision.record(iso(AT + timedelta(hours=1))))
     wire.to_every_partition(envelope)

@@ -28,7 +28,7 @@ def test_a_misspelt_name_in_a_page_is_a_warning_with_a_suggestion(tmp_path: Path
 def test_the_names_the_pages_are_given_are_the_names_validate_knows() -> None:
     workspace = load_workspace(ROOT).workspace
     given = {*view.preferences(workspace, {}, "email"), "title", "message", "preferences_url", "pending",
-             "reminders", "form_token"}
+             "reminders", "form_token", "lang"}  # lang: the renderer's, the language of the page file shown
     assert given == set(PAGE_NAMES)
 
 

@@ -81,3 +81,24 @@ def test_double_opt_in_needs_its_template(tmp_path: Path) -> None:
                     templates={"offer.email.html": OFFER})
     with pytest.raises(WorkspaceError, match="template 'confirm_subscription' does not exist"):
         load_workspace(tmp_path)
+
+
+def test_a_marketing_text_links_to_the_preference_centre_for_its_channel_and_the_link_is_never_wrapped() -> None:
+    journey = "id: tips\ntrigger: {event: tip}\nsteps:\n  - {id: tip, send: sms, template: tip}\n"
+    h = Harness(settings="tracking: {links: true}", journeys={"tips": journey},
+                templates={"tip.sms.txt": "Today's tip. Reminders: {{ preferences_url }}"})
+    h.run([{"type": "tip", "customer_id": "c1", "timestamp": "2026-03-02T10:00:00Z",
+            "traits": {"phone": "+15555550100", "sms_subscribed": True}}])
+    [send] = h.of("send")
+    link = send["text"].split("Reminders: ")[1]
+    assert link.startswith("https://nudge.invalid/u/")
+    assert LINKS.verify(link.split("/u/")[1]) == ("c1", "sms")
+
+
+def test_a_transactional_message_has_no_preference_centre_link() -> None:
+    journey = "id: receipt\ntrigger: {event: order}\nsteps:\n  - {id: r, send: email, template: r, transactional: true}\n"
+    h = Harness(journeys={"receipt": journey},
+                templates={"r.email.html": email("Receipt", "Thanks.{% if preferences_url %} {{ preferences_url }}{% endif %}")})
+    h.run([{"type": "order", "customer_id": "c1", "timestamp": "2026-03-02T10:00:00Z", "traits": ANN}])
+    [send] = h.of("send")
+    assert "/u/" not in send["text"]

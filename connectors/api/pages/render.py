@@ -21,6 +21,14 @@ from rules.pages import localized
 log = logging.getLogger("nudge.pages")
 
 FOLDER = Path("templates") / PAGES  # inside a workspace
+PLAIN_LANGUAGE = "en"  # of pages without a locale in their name: the shipped defaults, the demo's
+
+
+def language(name: str, chosen: str) -> str:
+    """What `<html lang>` says: the locale of `NAME.<locale>.html` when that file was chosen, else the plain pages'."""
+    if chosen == name:
+        return PLAIN_LANGUAGE
+    return chosen.removeprefix(name.removesuffix(".html") + ".").removesuffix(".html")
 
 
 def _defaults() -> dict[str, str]:
@@ -46,15 +54,16 @@ class Pages:
 
     def render(self, name: str, context: Mapping[str, Any]) -> str:
         """The workspace's page (in the customer's `locale` when it has one); else the default page in the
-        workspace's layout; else the default entirely."""
+        workspace's layout; else the default entirely. Each sees `lang`, the language of the file shown."""
         locale = context.get("locale")
         chosen = localized(name, locale if isinstance(locale, str) else None, self.own)
         if chosen != name:
             try:
-                return self.chosen.get_template(chosen).render(context)
+                return self.chosen.get_template(chosen).render({**context, "lang": language(name, chosen)})
             except Exception as exc:
                 log.warning("page template %s/%s failed (%s: %s): the page in the default language is shown",
                             FOLDER, chosen, type(exc).__name__, exc)
+        context = {**context, "lang": PLAIN_LANGUAGE}
         try:
             return self.chosen.get_template(name).render(context)
         except Exception as exc:  # the marketer's template: logged, never shown to the customer

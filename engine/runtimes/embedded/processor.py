@@ -20,6 +20,7 @@ import orjson
 from engine.effects import Diagnostic, Effect, Exposure, Message, Timer, TimerKind
 from engine.experiments import Experiment, ExperimentKey, experiments_of
 from engine.machine import Engine, iso
+from engine.migration import Edit, Plan
 from engine.model import Workspace
 from engine.ports import Links, Store
 from engine.runtimes.embedded import broadcasts
@@ -134,10 +135,19 @@ class Processor:
             conn.execute("INSERT INTO failed_inputs (at, kind, ref, body, error) VALUES (?, ?, ?, ?, ?)",
                          (self.wall_clock(), failed.kind, failed.ref, body, f"{type(error).__name__}: {error}"))
 
-    def migrate(self, workspace: Workspace) -> int:
-        """Swap in an edited workspace and move every customer in flight; returns exits."""
+    def migrate(self, workspace: Workspace, *, version: str | None = None, reschedule: bool = False,
+                proceed: Callable[[Plan], bool] = lambda plan: True) -> tuple[Plan, bool]:
+        """Plan an edit over every customer in flight and, when `proceed` agrees with the plan, swap the
+        workspace in, carry the plan out and record `version` as the one running (meta `workspace_version`),
+        in one transaction: no input comes between."""
         with self._lock:
-            return self._migrate(workspace)
+            return self._migrate(Edit(self.workspace, workspace, reschedule), version, proceed)
+
+    def version(self) -> str | None:
+        """The workspace version the customers in flight were last placed for (None: not recorded yet)."""
+        with self._lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'workspace_version'").fetchone()
+        return None if row is None else str(row[0])
 
     def next_due(self) -> float | None:
         """The next timer, or the next broadcast's start."""
@@ -268,19 +278,24 @@ class Processor:
         elif decision.next_at is not None:
             writer.schedule(checks.check_timer(timer.journey, timer.token, decision.next_at))
 
-    def _migrate(self, workspace: Workspace) -> int:
+    def _migrate(self, edit: Edit, version: str | None, proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
         with transaction(self.conn):
             keys = [k for (k,) in self.conn.execute("SELECT key FROM customers WHERE active > 0")]
             store = SqliteStore(self.conn)
-            engine = self.engine(workspace, store, self.links)
-            writer = _Rows(self.conn, experiments_of(workspace))
             now = from_epoch(self.wall_clock())
+            plan = edit.plan((s for k in keys if (s := store.customer(k)) is not None), now)
+            if not proceed(plan):
+                return plan, False
+            engine = self.engine(edit.new, store, self.links)
+            writer = _Rows(self.conn, experiments_of(edit.new))
             for key in keys:
-                writer.write(engine.migrate(key, now), origin=self.wall_clock())
+                writer.write(engine.migrate(key, now, edit), origin=self.wall_clock())
             store.flush()
             writer.flush()
-        self.workspace = workspace
-        return writer.records
+            if version is not None:
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('workspace_version', ?)", (version,))
+        self.workspace = edit.new
+        return plan, True
 
 
 class _Rows:

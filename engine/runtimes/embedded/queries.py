@@ -83,11 +83,8 @@ def counts(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def in_flight(conn: sqlite3.Connection) -> list[Any]:
-    """Every active journey instance, for `nudge plan`."""
-    instances: list[Any] = []
-    for (blob,) in conn.execute("SELECT state FROM customers WHERE active > 0"):
-        instances.extend(state_codec.loads(blob).instances.values())
-    return instances
+    """Every customer with a journey in flight, for `nudge plan`."""
+    return [state_codec.loads(blob) for (blob,) in conn.execute("SELECT state FROM customers WHERE active > 0")]
 
 
 def outbox_rows(conn: sqlite3.Connection, status: str | None, limit: int) -> list[dict[str, Any]]:

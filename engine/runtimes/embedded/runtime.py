@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from engine.events import Event
+from engine.migration import Fate, Plan
+from engine.model import Workspace
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database, queries
 from engine.runtimes.embedded.broadcasts import Desk
@@ -18,8 +20,8 @@ from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import BatchResult, Processor
 from engine.runtimes.kernel.health import Health
 from engine.runtimes.kernel.port import Accepted, Broadcasts, Counters, EngineCounters
-from engine.runtimes.kernel.serving import load_edit, sleep_until, watch
-from rules.problems import Problem
+from engine.runtimes.kernel.serving import Versions, sleep_until
+from engine.runtimes.startup import EX_CONFIG, StartupError
 from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.run")
@@ -31,7 +33,8 @@ class EmbeddedRuntime:
     holder = "nudge run"  # named in the refusal of a second process on the same database
 
     def __init__(self, workspace_dir: Path, db_path: Path, public_url: str = "http://127.0.0.1:8080",
-                 wall_clock: Callable[[], float] = time.time, environ: Mapping[str, str] | None = None) -> None:
+                 wall_clock: Callable[[], float] = time.time, environ: Mapping[str, str] | None = None,
+                 confirm_exits: bool = False) -> None:
         self.root = workspace_dir
         self.public_url = public_url
         self.clock = wall_clock
@@ -48,6 +51,30 @@ class EmbeddedRuntime:
         self.processor = Processor(database.connect(db_path), self.workspace, self.links, wall_clock)
         self.ingest = Ingest(database.connect(db_path), wall_clock, self._engine_wake.set)
         self.broadcasts: Broadcasts | None = Desk(self.processor, self._engine_wake.set)
+        self.versions = Versions(workspace_dir, self.workspace, self.health, self._migrate, wall_clock)
+        try:
+            self._catch_up(confirm_exits)
+        except StartupError:
+            self.front.lock.release()  # refused: the database is free for the command that fixes it
+            raise
+
+    def _catch_up(self, confirm_exits: bool) -> None:
+        """Files edited while the server was stopped: the customers in flight move to them before anything
+        runs (their steps found by id and `was:`), and a start that would exit some is refused unless confirmed."""
+        last, version = self.processor.version(), self.versions.version
+        if last == version:
+            return
+        plan, applied = self.processor.migrate(self.workspace, version=version,
+                                               proceed=lambda p: confirm_exits or not p.exits)
+        if not applied:
+            where = ", ".join(sorted({f"{r.journey}: {r.step}" for r in plan.rows if r.fate is Fate.EXIT}))
+            raise StartupError(EX_CONFIG, f"the workspace files (version {version}) differ from the version last run "
+                                          f"({last}) and would exit {plan.exits} customer(s) with step_removed "
+                                          f"({where}): restore the files, give the steps that replace theirs "
+                                          "`was: OLD_ID`, or start with --yes to let them exit (`nudge plan` shows who)")
+        if last is not None:
+            log.warning("the workspace files changed while stopped (version %s -> %s): %d customer(s) in flight, "
+                        "%d moved, %d exited step_removed", last, version, plan.in_flight, plan.moves, plan.exits)
 
     async def start(self) -> None:
         await self.front.dispatcher.recover()
@@ -106,19 +133,15 @@ class EmbeddedRuntime:
         found: bool = await asyncio.to_thread(queries.erase, self.read, customer_id)
         return found
 
-    async def reload(self) -> list[Problem]:
-        """Load the edited workspace and move every customer in flight to it; an invalid edit is refused."""
-        edit = await load_edit(self.root, self.health)
-        if isinstance(edit, list):
-            return edit
-        exits = await asyncio.to_thread(self.processor.migrate, edit)
-        self.workspace = edit
-        log.info("reloaded %d journeys; %d customers exited with step_removed", len(edit.journeys), exits)
-        self._engine_wake.set()
-        return []
+    async def _migrate(self, edit: Workspace, version: str, reschedule: bool,
+                       proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
+        """Plan and (if `proceed` agrees) carry out an edit between two batches (Versions.apply)."""
+        plan, applied = await asyncio.to_thread(self.processor.migrate, edit, version=version, reschedule=reschedule,
+                                                proceed=proceed)
+        if applied:
+            self.workspace = edit
+            self._engine_wake.set()
+        return plan, applied
 
     async def probe(self) -> dict[str, str]:
         return await self.front.probe()
-
-    async def watch(self, interval: float = 1.0) -> None:
-        await watch(self.root, self.reload, interval)

@@ -71,7 +71,7 @@ def start(router: Router, timer: Timer, control: FaustStore, partition: int, off
     record (`control`) is marked open to newcomers until its last wave (not one started with `--now`)."""
     if not timer.token.startswith(START):  # its last wave has gone: the mark goes, nothing else to do
         return
-    journey = _journey(router, timer.journey)
+    journey = _journey(router, timer.journey, partition)
     if journey is None:
         return
     _, now, partitions = timer.token.split(":")
@@ -86,7 +86,7 @@ def start(router: Router, timer: Timer, control: FaustStore, partition: int, off
     states = [record.state for _, record in _customers(router, partition, int(partitions), offset, batch)
               if record.state is not None]
     planned = 0
-    for effect in broadcasts.plan(journey, states, router.live.workspace.settings, timer.due):
+    for effect in broadcasts.plan(journey, states, router.live.workspace(partition).settings, timer.due):
         if isinstance(effect, Schedule):
             entry = effect.timer
             store = FaustStore(router.tables, entry.key, partition, offset, batch.writes)
@@ -101,14 +101,15 @@ def newcomer(router: Router, state: CustomerState, partition: int, batch: Batch,
     """A customer first known now: an entry timer in each broadcast started on this partition and still open,
     whose moment for them is still to come (as the embedded runtime and simulate do)."""
     effects: list[Effect] = []
-    for journey in router.live.workspace.broadcasts:
+    workspace = router.live.workspace(partition)
+    for journey in workspace.broadcasts:
         if broadcasts.last_wave(broadcasts.schedule_of(journey)) <= at:
             continue
         data = batch.writes.get(router.tables.customers,
                                 control_key(journey.id, partition, router.partitions).encode())
         if data and any(t["kind"] == TimerKind.BROADCAST and t["token"].startswith(OPEN)
                         for t in Record.header(data)["timers"].values()):
-            effects += broadcasts.newcomer(journey, state, router.live.workspace.settings, at)
+            effects += broadcasts.newcomer(journey, state, workspace.settings, at)
     return effects
 
 
@@ -123,7 +124,7 @@ def _cancel(router: Router, broadcast_id: str, partitions: int, partition: int, 
         store = FaustStore(router.tables, key, partition, offset, batch.writes)
         for tid in waiting:
             del store.record.timers[tid]
-        engine = router.engine(router.live.workspace, store, router.links)
+        engine = router.engine(router.live.workspace(partition), store, router.links)
         router.apply_effects(engine.cancel(key, broadcast_id, now), store, batch, partition, epoch(now))
         store.save(offset)
 
@@ -143,8 +144,8 @@ def _customers(router: Router, partition: int, partitions: int, offset: int,
             yield key, record
 
 
-def _journey(router: Router, broadcast_id: str) -> Journey | None:
-    journey = next((j for j in router.live.workspace.broadcasts if j.id == broadcast_id), None)
+def _journey(router: Router, broadcast_id: str, partition: int) -> Journey | None:
+    journey = next((j for j in router.live.workspace(partition).broadcasts if j.id == broadcast_id), None)
     if journey is None:
         log.error("broadcast %s is not in the workers' workspace: nothing sent", broadcast_id)
     return journey

@@ -25,6 +25,8 @@ from aiokafka.errors import KafkaError
 
 from engine.events import Event
 from engine.links import SignedLinks
+from engine.migration import Edit, Plan
+from engine.model import Workspace
 from engine.runtimes.embedded import broadcasts, database, queries
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.front import Front
@@ -36,8 +38,7 @@ from engine.runtimes.kafka.worker import KafkaSettings
 from engine.runtimes.kernel import codecs
 from engine.runtimes.kernel.health import Health, Unavailable
 from engine.runtimes.kernel.port import Accepted, Broadcasts, Counters
-from engine.runtimes.kernel.serving import load_edit, watch
-from rules.problems import Problem
+from engine.runtimes.kernel.serving import Versions
 from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.edge")
@@ -148,8 +149,8 @@ async def _stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
 class KafkaEdgeRuntime:
     """The `Runtime` port beside Kafka workers: the API and the dispatcher, the engine elsewhere.
 
-    Its database mirrors what the workers wrote; nothing here runs the engine on it, so a reload
-    only swaps the workspace the API reads (the workers move their customers themselves), and
+    Its database mirrors what the workers wrote; nothing here runs the engine on it, so an apply
+    only plans from it and swaps the workspace the API reads (the workers move their customers themselves), and
     the engine's counts and backlog, which only the workers know, are not reported here."""
 
     holder = "nudge api --kafka"
@@ -169,8 +170,10 @@ class KafkaEdgeRuntime:
         # links must verify what the workers signed: one secret for the whole deployment
         self.links = SignedLinks(settings.link_secret.encode(), public_url)
         self.producer = KafkaIngest(settings, wall_clock)
+        self.db_path = db_path
         self.sink = database.connect(db_path)
         self.broadcasts: Broadcasts | None = EdgeBroadcasts(self, database.connect(db_path))
+        self.versions = Versions(workspace_dir, self.workspace, self.health, self._migrate, wall_clock)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -205,17 +208,28 @@ class KafkaEdgeRuntime:
         """The outbox only: events and timers wait on the workers' partitions, not in this file."""
         return {"messages": queries.counts(conn)["messages"]}
 
-    async def reload(self) -> list[Problem]:
-        """Refuse an invalid edit, or read the new one; the workers migrate their customers (and record the exits)."""
-        edit = await load_edit(self.root, self.health)
-        if isinstance(edit, list):
-            return edit
-        self.workspace = edit
-        log.info("reloaded %d journeys; the workers move their customers in flight", len(edit.journeys))
-        return []
+    async def _migrate(self, edit: Workspace, version: str, reschedule: bool,
+                       proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
+        """The plan from this file's mirror of the workers' customers (a moment behind them); applied by
+        an `apply` envelope on every partition of the events topic, where each switches at one offset
+        and its worker moves the customers (and records the exits)."""
+        def in_flight() -> list[Any]:
+            conn = database.connect(self.db_path)
+            try:
+                return queries.in_flight(conn)
+            finally:
+                conn.close()
 
-    async def watch(self, interval: float = 1.0) -> None:
-        await watch(self.root, self.reload, interval)
+        states = await asyncio.to_thread(in_flight)
+        plan = Edit(self.workspace, edit, reschedule).plan(states, codecs.from_epoch(self.clock()))
+        if not proceed(plan):
+            return plan, False
+        value = envelopes.apply_envelope(version, reschedule, self.clock())
+        await self.producer.to_every_partition(lambda partition, partitions: (envelopes.APPLY_KEY, value), "the apply")
+        self.workspace = edit
+        log.info("applied version %s (%d journeys): the workers switch at the apply's offset on every partition",
+                 version, len(edit.journeys))
+        return plan, True
 
     async def probe(self) -> dict[str, str]:
         found = await self.front.probe()

@@ -15,6 +15,8 @@ from engine.runtimes.kernel.codecs import event_from_json, event_to_row
 
 ACCEPT_WITHIN = 5.0  # seconds: the API answers 503 rather than 202 for an event the broker has not taken by then
 EVENT, FIRE, HAND_OVER, ABSORB, ERASE, MIGRATE = "event", "fire", "hand_over", "absorb", "erase", "migrate"
+APPLY = "apply"
+APPLY_KEY = "workspace"  # an apply is sent to every partition explicitly; its key places nothing
 BROADCAST = "broadcast"
 WINNER = "winner"
 
@@ -53,8 +55,14 @@ def absorb_envelope(absorb_id: str, customer_id: str, state: bytes, timers: dict
                          "timers": timers, "version": version, "at": at})
 
 
+def apply_envelope(version: str, reschedule: bool, at: float) -> bytes:
+    """`nudge apply` (SPEC §10), one on each partition: from this offset on, the partition's inputs run
+    `version` of the workspace (which every worker has on disk), rescheduling changed waits or not."""
+    return orjson.dumps({"kind": APPLY, "version": version, "reschedule": reschedule, "at": at})
+
+
 def migrate_envelope(version: str, at: float) -> bytes:
-    """After a live edit: move the record's instances to their steps' new places (or exit them)."""
+    """After an apply: move the record's instances now (stay, move by `was:`, exit), not at its next input."""
     return orjson.dumps({"kind": MIGRATE, "version": version, "at": at})
 
 

@@ -1,58 +1,65 @@
-"""The workspace a worker runs, reloaded when its files change; an invalid edit is refused.
+"""The workspace versions a worker runs: one per partition of the events topic, switched by an apply.
 
-The version is a hash of the files' contents, so every worker that has the same files agrees
-on it whatever the files' times. Each customer record carries the version its instances were
-last placed for; an input for a record of another version first moves its instances to their
-steps' new places (or exits them `step_removed`), as `nudge run` does at reload.
+A worker starts on the files it has on disk. `nudge apply` (through `nudge api --kafka`) puts an
+`apply` envelope on every partition; each partition switches at that offset, so every input
+before it runs the old version and every input after it the new one, on whichever worker owns
+the partition (SPEC §10: never because a file changed). The version is a hash of the files'
+contents: every worker must have the applied files on disk. Each customer record carries the
+version its instances were last placed for; an input for a record of another version first
+moves its instances (stay, move by `was:`, exit `step_removed`), as `nudge run` does at apply.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
+from engine.migration import Edit
 from engine.model import Workspace
-from engine.runtimes.kernel.serving import read_edit
-from rules.workspace import fingerprint, load_workspace
+from engine.runtimes.kernel.serving import content_version, read_edit
+from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.worker")
-
-
-def content_version(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path, _ in fingerprint(root):
-        digest.update(str(Path(path).relative_to(root)).encode() + b"\0" + Path(path).read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
 
 
 class LiveWorkspace:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.workspace: Workspace = load_workspace(root).workspace
-        self.version = content_version(root)
-        self._seen = fingerprint(root)
+        self.started = content_version(root)
+        self.loaded: dict[str, Workspace] = {self.started: load_workspace(root).workspace}
+        self._reschedule: dict[str, bool] = {}  # per version: whether its apply re-plans changed waits
+        self._at: dict[int, str] = {}
+        self.switched: list[tuple[int, str]] = []  # partitions switched since the worker last moved their customers
 
-    def poll(self) -> bool:
-        """Reload if a file changed; True when a new valid version is now running."""
-        found = self.edited()
-        if found is not None:
-            self.adopt(*found)
-        return found is not None
+    def version(self, partition: int) -> str:
+        return self._at.get(partition, self.started)
 
-    def edited(self) -> tuple[Workspace, str] | None:
-        """A new valid version on disk, compiled (slow: run it off the event loop), or None."""
-        current = fingerprint(self.root)
-        if current == self._seen:
-            return None
-        self._seen = current
-        workspace = read_edit(self.root)
-        if isinstance(workspace, list):  # refused
-            return None
-        version = content_version(self.root)
-        return None if version == self.version else (workspace, version)
+    def workspace(self, partition: int) -> Workspace:
+        return self.loaded[self.version(partition)]
 
-    def adopt(self, workspace: Workspace, version: str) -> None:
-        """Switch on the event loop, so no batch ever sees one version's journeys with another's name."""
-        self.workspace, self.version = workspace, version
-        log.warning("reloaded the workspace: version %s, %d journeys", version, len(workspace.journeys))
+    def edit(self, placed_for: str | None, partition: int) -> Edit:
+        """From the version a record was placed for (when this worker knows it) to its partition's."""
+        to = self.version(partition)
+        return Edit(self.loaded.get(placed_for or ""), self.loaded[to], self._reschedule.get(to, False))
+
+    def switch(self, partition: int, version: str, reschedule: bool) -> bool:
+        """At an apply's offset: `partition` runs `version` from here on (compiled from this worker's files,
+        which must be that version; otherwise it keeps its version and says why)."""
+        if version == self.version(partition):
+            return False
+        if version not in self.loaded:
+            found = content_version(self.root)
+            edit = read_edit(self.root) if found == version else None
+            if not isinstance(edit, Workspace):
+                log.error("partition %d cannot switch to the applied version %s: this worker's files in %s are "
+                          "version %s%s; it keeps running version %s (give every worker the applied files, then "
+                          "apply again)", partition, version, self.root, found,
+                          " and have problems" if isinstance(edit, list) else "", self.version(partition))
+                return False
+            self.loaded[version] = edit
+        self._reschedule[version] = reschedule
+        self._at[partition] = version
+        self.switched.append((partition, version))
+        log.warning("partition %d runs version %s of the workspace from here (%d journeys)", partition, version,
+                    len(self.loaded[version].journeys))
+        return True

@@ -57,6 +57,10 @@ class Router:
     def route(self, data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
         """Handles the input at `offset` of `partition`, keyed `key`; raises if it cannot."""
         envelope = env.parse(data)
+        live, topics = self.live, self.topics
+        if envelope["kind"] == env.APPLY:  # no record: the partition itself switches here (done again, a no-op)
+            live.switch(partition, envelope["version"], bool(envelope.get("reschedule")))
+            return
         if envelope["kind"] == env.WINNER:
             self._winner(envelope, partition, batch)
             return
@@ -64,17 +68,16 @@ class Router:
         if store.record.offset >= offset:  # applied before a crash; its outputs went out then
             store.save_again()
             return
-        live, topics = self.live, self.topics
-        workspace = live.workspace
+        workspace, version = live.workspace(partition), live.version(partition)
         engine = self.engine(workspace, store, self.links)
         kind = envelope["kind"]
         effects: list[Effect] = []
         provider: Event | None = None   # the input's event, for the content tests' tallies
         origin = self.clock()
-        if store.record.version != live.version:  # placed for another version of the journeys
+        if store.record.version != version:  # placed for another version of the journeys
             if store.record.state is not None and store.record.state.instances:
-                effects = engine.migrate(key, from_epoch(origin))
-            store.record.version = live.version
+                effects = engine.migrate(key, from_epoch(origin), live.edit(store.record.version, partition))
+            store.record.version = version
         if kind == env.EVENT:
             event = env.event_of(envelope)
             if store.record.moved_to is not None:  # a handed-over anonymous profile: its events follow it
@@ -124,8 +127,8 @@ class Router:
                 return
             store.remember(envelope["id"])
             effects += engine.absorb(key, state_codec.loads(envelope["state"]), from_epoch(envelope["at"]))
-            if envelope.get("version") != live.version:  # its instances were placed for other journeys
-                effects += engine.migrate(key, from_epoch(origin))
+            if envelope.get("version") != version:  # its instances were placed for other journeys
+                effects += engine.migrate(key, from_epoch(origin), live.edit(envelope.get("version"), partition))
             store.record.timers.update(envelope["timers"])
             batch.timers.extend((partition, t["due"], tid, key) for tid, t in envelope["timers"].items())
         elif kind == env.BROADCAST:
@@ -149,9 +152,9 @@ class Router:
         if table is not None and (record := winners.take(batch.writes, table, envelope, partition)) is not None:
             batch.send(self.topics.records, f"winner:{record['journey']}:{record['step']}", orjson.dumps([record]))
 
-    def experiments(self) -> dict[ExperimentKey, Experiment]:
-        """The running workspace's judged content tests and splits, found once per version."""
-        workspace = self.live.workspace
+    def experiments(self, partition: int) -> dict[ExperimentKey, Experiment]:
+        """The judged content tests and splits of the version `partition` runs, found once per version."""
+        workspace = self.live.workspace(partition)
         if self._judged[0] is not workspace:
             self._judged = (workspace, experiments_of(workspace))
         return self._judged[1]
@@ -160,7 +163,7 @@ class Router:
                offset: int) -> None:
         """The customer's exposures and their opens, clicks and conversions, into the partition's tallies."""
         table = self.tables.experiments
-        experiments = self.experiments()
+        experiments = self.experiments(partition)
         if table is None or not experiments or (store.record.tests is None and not any(
                 isinstance(e, Exposure) for e in effects)):
             return

@@ -15,7 +15,6 @@ batch is acknowledged, so that it is processed again after the restart.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -212,16 +211,16 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                            for k, v in list(tables.customers.items()) if v), mine)
             stalls.own(mine)
         await rewinder.rewind(stalls.stalled(partial(last_in, tables.progress.get), highwater))
-        if (line := tally.report()) is not None:
-            log.info("%s", line)
-        if (edit := await asyncio.to_thread(live.edited)) is not None:  # compiled off the loop
-            live.adopt(*edit)  # a valid edit: journeys in flight move now, not at their next input
+        switched, live.switched = dict(live.switched), []
+        if switched:  # partitions an apply reached: their journeys in flight move now, not at their next input
             for k, v in list(tables.customers.items()):
                 partition = partition_for(k.decode(), n)
-                if v and partition in mine and Record.header(v)["active"]:
-                    await events.send(key=k, value=env.migrate_envelope(live.version, now), partition=partition)
+                if v and partition in switched and partition in mine and Record.header(v)["active"]:
+                    await events.send(key=k, value=env.migrate_envelope(switched[partition], now), partition=partition)
+        if (line := tally.report()) is not None:
+            log.info("%s", line)
         if 0 in mine:  # one decider for the deployment: the owner of partition 0 (winners.py)
-            for decision in decider.due(router.experiments(), list(tested.items()), from_epoch(now)):
+            for decision in decider.due(router.experiments(0), list(tested.items()), from_epoch(now)):
                 value = env.winner_envelope(decision.record(iso(from_epoch(now))))
                 for partition in range(n):
                     await events.send(key=f"winner:{decision.experiment.journey}:{decision.experiment.step}".encode(),

@@ -11,7 +11,7 @@ from engine.events import Event
 from engine.links import SignedLinks
 from engine.model import Workspace
 from engine.runtimes.kernel.health import Health
-from rules.problems import Problem
+from engine.runtimes.kernel.serving import Versions
 
 Observer = Callable[[Message, str, float], None]  # message, status, seconds from its input to the hand-off
 
@@ -57,7 +57,7 @@ class Broadcasts(Protocol):
 
 
 class Runtime(Protocol):
-    """Submit, view, erase, reload, counts and health: the embedded runtime and the Kafka edge alike."""
+    """Submit, view, erase, apply an edit, counts and health: the embedded runtime and the Kafka edge alike."""
 
     workspace: Workspace
     public_url: str
@@ -66,6 +66,7 @@ class Runtime(Protocol):
     health: Health
     read: sqlite3.Connection  # the API's own connection to the database its views are read from
     clock: Callable[[], float]
+    versions: Versions  # the version running, the files on disk, and `apply` (SPEC §10)
     broadcasts: Broadcasts | None  # None: this runtime does not send broadcasts (yet)
 
     async def submit(self, events: list[Event]) -> Accepted:
@@ -73,9 +74,6 @@ class Runtime(Protocol):
 
     async def erase_customer(self, customer_id: str) -> bool:
         """GDPR erasure everywhere the customer is kept; False when there is no such customer."""
-
-    async def reload(self) -> list[Problem]:
-        """Load the edited workspace; an invalid edit is refused (its problems returned) and the last valid one runs."""
 
     async def probe(self) -> dict[str, str]:
         """Problems found at probe time, beyond what the loops recorded."""
@@ -88,4 +86,3 @@ class Runtime(Protocol):
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    async def watch(self, interval: float = 1.0) -> None: ...
