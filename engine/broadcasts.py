@@ -9,6 +9,7 @@ a customer first known later joins when their own moment is still to come (`newc
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -118,7 +119,7 @@ class Entry:
 
 
 def _selected(journey: Journey, states: Iterable[CustomerState], settings: Settings, now: datetime,
-              effects: list[Effect]) -> list[tuple[Entry, CustomerState]]:
+              effects: list[Effect], pacer: Pacer | None = None) -> list[tuple[Entry, CustomerState]]:
     """Known customers in the audience now who have not had the broadcast, each at their moment (never before now)."""
     trigger = schedule_of(journey)
     moment = Moments(journey, settings)
@@ -140,20 +141,48 @@ def _selected(journey: Journey, states: Iterable[CustomerState], settings: Setti
         chosen.append((Entry(max(due, now), state.key, zone), state))
     chosen.sort(key=lambda pair: (pair[0].due, pair[0].key))
     if trigger.per_hour:
-        gap = timedelta(seconds=3600 / trigger.per_hour)
-        paced: list[tuple[Entry, CustomerState]] = []
-        for entry, state in chosen:
-            if paced and entry.due < paced[-1][0].due + gap:
-                entry = Entry(paced[-1][0].due + gap, entry.key, entry.zone)
-            paced.append((entry, state))
-        chosen = paced
+        pacer = pacer or Pacer(now, trigger.per_hour)
+        chosen = [(Entry(pacer.place(entry.due), entry.key, entry.zone), state) for entry, state in chosen]
     return chosen
 
 
-def plan(journey: Journey, states: Iterable[CustomerState], settings: Settings, now: datetime) -> list[Effect]:
-    """Entry timers, due order (ties by key), and the diagnostics of an audience that failed to evaluate."""
+class Pacer:
+    """A throttle's slots, one every 3600/per_hour seconds from the start: an entry takes the first free slot
+    at or after its moment. Which slots end up taken does not depend on the order entries come in (as cars
+    parking along a street), so a broadcast planned in chunks is paced as if planned whole. `taken` is the
+    runs of taken slots, [first, end) pairs: what a runtime keeps between chunks."""
+
+    def __init__(self, start: datetime, per_hour: float, taken: Iterable[tuple[int, int]] = ()) -> None:
+        self.start = start
+        self.gap = max(1, round(3_600_000_000 / per_hour))  # microseconds
+        self.taken = [list(run) for run in taken]
+
+    def place(self, due: datetime) -> datetime:
+        """The moment of the first free slot at or after `due` (never before the start), now taken."""
+        wanted = max(0, -(-((due - self.start) // timedelta(microseconds=1)) // self.gap))  # ceiling
+        runs = self.taken
+        i = bisect_right(runs, wanted, key=lambda run: run[0]) - 1
+        if i >= 0 and runs[i][1] >= wanted:  # inside run i, or just after it: extend it
+            slot = runs[i][1] if runs[i][1] > wanted else wanted
+            runs[i][1] = slot + 1
+        else:
+            slot = wanted
+            i += 1
+            runs.insert(i, [slot, slot + 1])
+        if i + 1 < len(runs) and runs[i + 1][0] == runs[i][1]:  # it now touches the next run: one run
+            runs[i][1] = runs.pop(i + 1)[1]
+        return self.start + timedelta(microseconds=slot * self.gap)
+
+    def runs(self) -> list[tuple[int, int]]:
+        return [(first, end) for first, end in self.taken]
+
+
+def plan(journey: Journey, states: Iterable[CustomerState], settings: Settings, now: datetime,
+         pacer: Pacer | None = None) -> list[Effect]:
+    """Entry timers, due order (ties by key), and the diagnostics of an audience that failed to evaluate.
+    A throttled broadcast planned in parts hands the same `pacer` to each."""
     effects: list[Effect] = []
-    for entry, _ in _selected(journey, states, settings, now, effects):
+    for entry, _ in _selected(journey, states, settings, now, effects, pacer):
         effects.append(Schedule(Timer(entry.due, entry.key, TimerKind.BROADCAST, journey.id, entry.zone)))
     return effects
 

@@ -94,7 +94,7 @@ class Broker:
     def __init__(self, root: Path, clock: ManualClock) -> None:
         self.tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
         self.router = Router(self.tables, LiveWorkspace(root), LINKS, Topics("events", "records", "outbox", "dead"),
-                             clock=clock)
+                             self.PARTITIONS, clock=clock)
         self.topics: dict[str, list[tuple[bytes | None, bytes | None]]] = {
             "events": [], "records": [], "outbox": [], "dead": []}
         self.read = 0

@@ -38,7 +38,7 @@ class Wire:
                              templates={"hi.email.html": email("Hi {{ profile.first_name | default('there') }}")})
         self.tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
         self.router = Router(self.tables, LiveWorkspace(ws), SignedLinks(b"secret", "http://127.0.0.1"),
-                             Topics("events", "records", "outbox", "dead"))
+                             Topics("events", "records", "outbox", "dead"), 4)
         self.topics: dict[str, list[tuple[bytes | None, bytes | None, Any]]] = {
             "events": [], "records": [], "outbox": [], "dead": []}
         self.read = 0  # events consumed so far

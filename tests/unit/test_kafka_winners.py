@@ -44,7 +44,7 @@ class OfferWire(Wire):
         self.tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={},  # type: ignore[arg-type]
                              experiments={})  # type: ignore[arg-type]
         self.router = Router(self.tables, LiveWorkspace(ws), SignedLinks(b"secret", "http://127.0.0.1"),
-                             Topics("events", "records", "outbox", "dead"))
+                             Topics("events", "records", "outbox", "dead"), 4)
         self.topics = {"events": [], "records": [], "outbox": [], "dead": []}
         self.read = 0
         self.offsets = {}

@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signatures (signature TEXT PRIMARY KEY, at REAL NOT NULL);  -- replay window
 CREATE TABLE IF NOT EXISTS broadcasts (    -- SPEC §13, engine/runtimes/embedded/broadcasts.py
     id TEXT PRIMARY KEY,                   -- the broadcast's id in the workspace
-    status TEXT NOT NULL,                  -- scheduled | sending | cancelled
+    status TEXT NOT NULL,                  -- scheduled | starting (planned in chunks) | sending | cancelled
     start REAL NOT NULL,                   -- epoch: its first wave (or the moment of `send --now`)
     now INTEGER NOT NULL DEFAULT 0,        -- 1: everyone from `start`, whatever send_at says
     requested_at REAL NOT NULL,
@@ -89,6 +89,14 @@ CREATE TABLE IF NOT EXISTS broadcasts (    -- SPEC §13, engine/runtimes/embedde
 );
 CREATE INDEX IF NOT EXISTS timers_broadcast ON timers(journey) WHERE kind = 'broadcast';
 """
+
+ADDED_COLUMNS = {  # columns added to a table after it first shipped: a file from before gets them at `create`
+    "broadcasts": {
+        "cursor": "TEXT",     # the last customer key planned (starting): the next chunk goes on after it
+        "examined": "INTEGER",  # known customers looked at so far (starting)
+        "pacing": "TEXT",     # a throttle's taken slots so far, JSON (engine/broadcasts.py Pacer)
+    },
+}
 
 
 def connect(path: str | Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
@@ -107,6 +115,11 @@ def create(path: str | Path) -> None:
     conn = connect(path)
     try:
         conn.executescript(SCHEMA)
+        for table, columns in ADDED_COLUMNS.items():
+            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
     finally:
         conn.close()
 

@@ -11,6 +11,7 @@ import logging
 import math
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -43,10 +44,11 @@ class BatchResult:
     messages: int = 0
     failed: int = 0
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    planned: int = 0  # customers of a starting broadcast looked at (engine/runtimes/embedded/broadcasts.py)
 
     @property
     def work(self) -> int:
-        return self.events + self.timers + self.failed
+        return self.events + self.timers + self.failed + self.planned
 
     def add(self, other: BatchResult) -> None:
         self.events += other.events
@@ -69,13 +71,15 @@ class Processor:
     """Runs batches on its own connection; `workspace` may be swapped between batches."""
 
     def __init__(self, conn: sqlite3.Connection, workspace: Workspace, links: Links,
-                 wall_clock: Callable[[], float], batch_size: int = 500, engine: EngineFactory = Engine) -> None:
+                 wall_clock: Callable[[], float], batch_size: int = 500, engine: EngineFactory = Engine,
+                 broadcast_chunk: int = broadcasts.CHUNK) -> None:
         self.conn = conn
         self.engine = engine
         self.workspace = workspace
         self.links = links
         self.wall_clock = wall_clock
         self.batch_size = batch_size
+        self.broadcast_chunk = broadcast_chunk
         self._lock = threading.Lock()  # batches and reload migrations share the connection
 
     def run_batch(self) -> BatchResult:
@@ -85,21 +89,29 @@ class Processor:
         batch that fails without naming its input is taken again one input per transaction, so
         the culprit is found; only a database error (locked, disk) is left to the caller."""
         with self._lock:
+            planned = 0
             if (start := broadcasts.next_start(self.conn)) is not None and start <= self.wall_clock():
-                self._start_broadcasts()
-            try:
-                return self._attempt(self.batch_size)
-            except sqlite3.OperationalError:
-                raise
-            except Exception:
-                log.exception("a batch failed outside any one input; taking its inputs one at a time")
-            total = BatchResult()
-            for _ in range(self.batch_size):
-                result = self._attempt(1)
-                total.add(result)
-                if not result.work:
-                    break
-            return total
+                planned = self._start_broadcasts()
+            result = self._inputs()
+            result.planned = planned
+        if planned:  # the file's write lock left free a while: ingest and the API, waiting for it, take it now
+            time.sleep(broadcasts.PAUSE)
+        return result
+
+    def _inputs(self) -> BatchResult:
+        try:
+            return self._attempt(self.batch_size)
+        except sqlite3.OperationalError:
+            raise
+        except Exception:
+            log.exception("a batch failed outside any one input; taking its inputs one at a time")
+        total = BatchResult()
+        for _ in range(self.batch_size):
+            result = self._attempt(1)
+            total.add(result)
+            if not result.work:
+                break
+        return total
 
     def _attempt(self, limit: int) -> BatchResult:
         try:
@@ -145,12 +157,13 @@ class Processor:
         due = row[0] if row and row[0] is not None else None
         return min((t for t in (due, start) if t is not None), default=None)
 
-    def _start_broadcasts(self) -> None:
-        """Entry timers of every customer of the broadcasts whose start has come, in one transaction."""
+    def _start_broadcasts(self) -> int:
+        """Entry timers of the next chunk of customers of a broadcast whose start has come, in one transaction."""
         with transaction(self.conn):
             writer = _Rows(self.conn, experiments_of(self.workspace))
-            broadcasts.start_due(self.conn, self.workspace, self.wall_clock(), writer)
+            planned = broadcasts.start_due(self.conn, self.workspace, self.wall_clock(), writer, self.broadcast_chunk)
             writer.flush()
+        return planned
 
     def schedule_broadcast(self, broadcast_id: str, now: bool = False) -> dict[str, Any]:
         """Add a broadcast to those this database sends (engine/runtimes/embedded/broadcasts.py `schedule`)."""

@@ -3,7 +3,9 @@
 The API sends one `broadcast` envelope to every partition of the events topic, keyed by a name
 that falls on that partition; that key's record keeps the broadcast's start as a timer. When it
 fires, the partition's customers are planned: each gets its entry timer in its own record (it
-fires like any other), with the throttle shared out between the partitions. A cancel drops the
+fires like any other), with the throttle shared out between the partitions; the record then keeps
+a mark until the last wave, and a customer first known on that partition meanwhile joins when their
+own moment is still to come (as in the embedded runtime and simulate). A cancel drops the
 entries not yet made and ends the instances in flight. Each is one input of one partition: a
 record that already carries the input's offset was planned before a crash, and is not twice.
 """
@@ -15,12 +17,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
 from engine import broadcasts
-from engine.effects import Schedule, Timer, TimerKind
+from engine.effects import Effect, Schedule, Timer, TimerKind
 from engine.model import Journey
 from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.store import FaustStore, Record, partition_for, timer_to_json
 from engine.runtimes.kernel.codecs import epoch, from_epoch
-from engine.state import ANON
+from engine.state import ANON, CustomerState
 
 if TYPE_CHECKING:
     from engine.runtimes.kafka.router import Router
@@ -29,6 +31,7 @@ log = logging.getLogger("nudge.worker")
 
 PREFIX = "broadcast:"
 START, CANCEL = "start", "cancel"
+OPEN = "open"  # the token of a started broadcast's mark in its record: newcomers may join until its last wave
 
 
 def control_key(broadcast_id: str, partition: int, partitions: int) -> str:
@@ -44,6 +47,7 @@ def _token(now: bool, partitions: int) -> str:
 
 
 def is_start(timer: Timer) -> bool:
+    """A timer of a broadcast's own record: its start, or the end of its time open to newcomers."""
     return timer.kind == TimerKind.BROADCAST and timer.key.startswith(PREFIX)
 
 
@@ -62,12 +66,20 @@ def receive(router: Router, envelope: dict[str, Any], store: FaustStore, partiti
             from_epoch(router.clock()))
 
 
-def start(router: Router, timer: Timer, partition: int, offset: int, batch: Batch) -> None:
-    """The start came: every customer of this partition in the audience gets an entry timer."""
+def start(router: Router, timer: Timer, control: FaustStore, partition: int, offset: int, batch: Batch) -> None:
+    """The start came: every customer of this partition in the audience gets an entry timer, and the broadcast's
+    record (`control`) is marked open to newcomers until its last wave (not one started with `--now`)."""
+    if not timer.token.startswith(START):  # its last wave has gone: the mark goes, nothing else to do
+        return
     journey = _journey(router, timer.journey, partition)
     if journey is None:
         return
     _, now, partitions = timer.token.split(":")
+    closes = broadcasts.last_wave(broadcasts.schedule_of(journey))
+    if now == "0" and closes > timer.due:
+        mark = Timer(closes, timer.key, TimerKind.BROADCAST, journey.id, OPEN)
+        control.record.timers[mark.id] = timer_to_json(mark)
+        batch.timers.append((partition, epoch(closes), mark.id, timer.key))
     if now == "1":
         journey = broadcasts.starting_now(journey, timer.due)
     journey = broadcasts.sharing_the_throttle(journey, int(partitions))
@@ -83,6 +95,22 @@ def start(router: Router, timer: Timer, partition: int, offset: int, batch: Batc
             store.save(offset)
             planned += 1
     log.info("broadcast %s started on partition %d: %d customers planned", journey.id, partition, planned)
+
+
+def newcomer(router: Router, state: CustomerState, partition: int, batch: Batch, at: datetime) -> list[Effect]:
+    """A customer first known now: an entry timer in each broadcast started on this partition and still open,
+    whose moment for them is still to come (as the embedded runtime and simulate do)."""
+    effects: list[Effect] = []
+    workspace = router.live.workspace(partition)
+    for journey in workspace.broadcasts:
+        if broadcasts.last_wave(broadcasts.schedule_of(journey)) <= at:
+            continue
+        data = batch.writes.get(router.tables.customers,
+                                control_key(journey.id, partition, router.partitions).encode())
+        if data and any(t["kind"] == TimerKind.BROADCAST and t["token"].startswith(OPEN)
+                        for t in Record.header(data)["timers"].values()):
+            effects += broadcasts.newcomer(journey, state, workspace.settings, at)
+    return effects
 
 
 def _cancel(router: Router, broadcast_id: str, partitions: int, partition: int, offset: int, batch: Batch,

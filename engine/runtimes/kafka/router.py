@@ -47,9 +47,10 @@ EngineFactory = Callable[[Workspace, Store, Links], Engine]
 
 
 class Router:
-    def __init__(self, tables: Tables, live: LiveWorkspace, links: SignedLinks, topics: Topics,
+    def __init__(self, tables: Tables, live: LiveWorkspace, links: SignedLinks, topics: Topics, partitions: int,
                  engine: EngineFactory = Engine, clock: Callable[[], float] = time.time) -> None:
         self.tables, self.live, self.links, self.topics = tables, live, links, topics
+        self.partitions = partitions  # of the events topic: where each broadcast's record is
         self.engine, self.clock = engine, clock
         self._judged: tuple[Workspace | None, dict[ExperimentKey, Experiment]] = (None, {})
 
@@ -92,7 +93,10 @@ class Router:
                 store.owns = event.anonymous_id
             origin = float(envelope.get("received_at") or origin)  # its journey time (SPEC §14)
             event, late = ordering.received(event, from_epoch(origin), workspace)
+            new = store.record.state is None
             effects += engine.handle_event(event, late=late)
+            if new and (state := store.record.state) is not None and state.customer_id is not None:
+                effects += broadcasts.newcomer(self, state, partition, batch, from_epoch(origin))
             provider = event
         elif kind == env.FIRE:
             entry = store.record.timers.get(envelope["id"])
@@ -106,7 +110,7 @@ class Router:
             del store.record.timers[envelope["id"]]
             origin = entry["due"]
             if broadcasts.is_start(timer):  # a broadcast's start: this partition's audience is planned
-                broadcasts.start(self, timer, partition, offset, batch)
+                broadcasts.start(self, timer, store, partition, offset, batch)
             else:
                 effects += engine.fire(timer, timer.due)
         elif kind == env.HAND_OVER:

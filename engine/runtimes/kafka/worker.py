@@ -93,7 +93,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         except Exception:  # not assigned here (any more), or not fetched from yet
             return None
 
-    router = Router(tables, live, links, topics)
+    router = Router(tables, live, links, topics, n)
 
     async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
         # straight to faust's producer: a topic's own `send` (codecs, callbacks) costs more
