@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 from engine.cohorts import bucket
@@ -72,6 +73,7 @@ class ContentTests:
         return next((v for v in split.variants if v.name == winner), assigned)
 
 
+@functools.lru_cache(maxsize=4096)  # a report takes apart the same few labels on every send
 def parse_label(variant: str | None) -> tuple[str | None, tuple[str, str] | None]:
     """A record's `variant` taken apart: the split variant, and (step, content variant) of a content test.
     Unambiguous: step ids and variant names hold neither `/` nor `:`."""

@@ -233,13 +233,14 @@ class Tally:
         if index is None or not timestamp:
             self.unattributed[kind] = self.unattributed.get(kind, 0) + 1
             return
-        at = parse_at(timestamp)
-        if self.period.until is not None and at > self.period.until:
+        utc = timestamp.endswith("Z")  # the day is then in the text: most events need no parsing
+        at = parse_at(timestamp) if not utc or self.period.until is not None or flag & CLICKED else None
+        if at is not None and self.period.until is not None and at > self.period.until:
             return
         have = self.flags[index]
         new = flag | (DELIVERED if flag & ENGAGED else 0) | (REPORTED if flag & (DELIVERED | BOUNCED) else 0)
         fresh = new & ~have
-        if flag & CLICKED:
+        if at is not None and flag & CLICKED:
             self.clicks.setdefault(index, []).append(at)
         if not fresh:
             return
@@ -247,7 +248,7 @@ class Tally:
         if (g := self.message_group[index]) == OTHER_JOURNEY:
             return
         group = self.group_list[g]
-        day = self._day(group.journey_id, at.date().isoformat())
+        day = self._day(group.journey_id, timestamp[:10] if at is None else at.date().isoformat())
         for bit in (b for b in FLAG_FIELDS if fresh & b):
             group.own.flag(bit)
             day.flag(bit)
