@@ -60,8 +60,9 @@ def validate(workspace: WorkspaceOpt = Path(".")) -> None:
         err.print(f"journeys.yaml: warning: {where} sends marketing email, which must show the sender's postal "
                   "address: set settings.sender.postal_address (it is added to every marketing email whose "
                   "template does not show it)", markup=False, soft_wrap=True, style="yellow")
-    err.print(f"ok: {len(ws.journeys) - len(ws.broadcasts)} journeys, {len(ws.broadcasts)} broadcasts, "
-              f"{len(ws.segments)} segments, {warnings} warning(s)")  # a broadcast is loaded as a journey too
+    counts = ((len(ws.journeys) - len(ws.broadcasts), "journey"), (len(ws.broadcasts), "broadcast"),  # a broadcast
+              (len(ws.segments), "segment"), (warnings, "warning"))                       # is a journey too
+    err.print("ok: " + ", ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts))
 
 
 def _parse_time(value: str) -> datetime:

@@ -43,7 +43,7 @@ def workspace(tmp_path: Path) -> Path:
 def test_validate_says_ok_for_a_good_workspace(workspace: Path) -> None:
     result = nudge("validate", "--workspace", str(workspace))
     assert result.returncode == 0, result.stderr
-    assert "ok: 1 journeys" in result.stderr
+    assert "ok: 1 journey," in result.stderr
 
 
 def test_validate_exits_1_and_lists_every_error(workspace: Path) -> None:

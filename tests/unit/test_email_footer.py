@@ -55,4 +55,4 @@ def test_validate_warns_when_no_postal_address_is_set_for_marketing_email(tmp_pa
     assert result.exit_code == 0
     assert ("journeys.yaml: warning: journey 'j' step '0' sends marketing email, which must show the sender's "
             "postal address: set settings.sender.postal_address") in result.output
-    assert "ok: 1 journeys, 0 broadcasts, 0 segments, 1 warning(s)" in result.output
+    assert "ok: 1 journey, 0 broadcasts, 0 segments, 1 warning" in result.output

@@ -16,4 +16,4 @@ def test_validate_counts_broadcasts_apart_from_journeys(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "engine", "validate", "--workspace", str(root)], capture_output=True,
                           text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "ok: 1 journeys, 2 broadcasts, 0 segments" in done.stderr
+    assert "ok: 1 journey, 2 broadcasts, 0 segments, 1 warning\n" in done.stderr
