@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -15,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from engine.testing import email, write_workspace
-from tests.kafka.test_worker import LINK_SECRET, collect, produce
+from tests.kafka.test_worker import collect, produce, run_worker
 
 JOURNEYS = {
     "remind": "id: remind\ntrigger: {event: signed_up}\nsteps:\n"
@@ -30,19 +26,7 @@ JOURNEYS = {
 def worker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     workspace = write_workspace(tmp_path / "ws", journeys=JOURNEYS,
                                 templates={"t.email.html": email("{{ journey.id }} {{ journey.iteration | default('-') }}")})
-    app_id = f"t{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "NUDGE_KAFKA_BOOTSTRAP": kafka_bootstrap, "NUDGE_KAFKA_APP_ID": app_id,
-           "NUDGE_LINK_SECRET": LINK_SECRET, "NUDGE_KAFKA_PARTITIONS": "4",
-           "NUDGE_KAFKA_DATA_DIR": str(tmp_path / "data"), "NUDGE_LOG_LEVEL": "warning"}
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "worker", "-w", str(workspace)], env=env, cwd=tmp_path,
-                            stdout=log, stderr=subprocess.STDOUT)
-    yield {"app_id": app_id, "bootstrap": kafka_bootstrap, "log": tmp_path / "worker.log"}
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    yield from run_worker(workspace, kafka_bootstrap, tmp_path, prefix="t")
 
 
 def stamp(at: datetime) -> str:

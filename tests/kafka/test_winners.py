@@ -4,11 +4,7 @@ partition switches to the winner."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,7 +13,7 @@ import orjson
 import pytest
 
 from engine.testing import email, write_workspace
-from tests.kafka.test_worker import LINK_SECRET, collect, produce, reading
+from tests.kafka.test_worker import collect, produce, reading, run_worker
 
 OFFER = """\
 id: promo
@@ -35,19 +31,7 @@ steps:
 def worker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     workspace = write_workspace(tmp_path / "ws", journeys={"promo": OFFER},
                                 templates={"offer.email.html": email("A"), "offer_b.email.html": email("B")})
-    app_id = f"w{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "NUDGE_KAFKA_BOOTSTRAP": kafka_bootstrap, "NUDGE_KAFKA_APP_ID": app_id,
-           "NUDGE_LINK_SECRET": LINK_SECRET, "NUDGE_KAFKA_PARTITIONS": "4",
-           "NUDGE_KAFKA_DATA_DIR": str(tmp_path / "data"), "NUDGE_LOG_LEVEL": "warning"}
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "worker", "-w", str(workspace)], env=env, cwd=tmp_path,
-                            stdout=log, stderr=subprocess.STDOUT)
-    yield {"app_id": app_id, "bootstrap": kafka_bootstrap, "log": tmp_path / "worker.log"}
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    yield from run_worker(workspace, kafka_bootstrap, tmp_path, prefix="w")
 
 
 def signups(names: list[str]) -> list[dict[str, Any]]:

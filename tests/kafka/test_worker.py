@@ -48,20 +48,25 @@ def workspace(tmp_path: Path) -> Path:
                            templates={"hi.email.html": email("Hi {{ profile.first_name | default('there') }}")})
 
 
-@pytest.fixture
-def worker(kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    app_id = f"t{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "NUDGE_KAFKA_BOOTSTRAP": kafka_bootstrap, "NUDGE_KAFKA_APP_ID": app_id,
+def run_worker(workspace: Path, bootstrap: str, tmp_path: Path, prefix: str = "t") -> Iterator[dict[str, Any]]:
+    """One `nudge worker` on a fresh app id for the length of a test (a fixture's body: `yield from`)."""
+    app_id = f"{prefix}{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "NUDGE_KAFKA_BOOTSTRAP": bootstrap, "NUDGE_KAFKA_APP_ID": app_id,
            "NUDGE_LINK_SECRET": LINK_SECRET, "NUDGE_KAFKA_PARTITIONS": "4", "NUDGE_KAFKA_DATA_DIR": str(tmp_path / "data"), "NUDGE_LOG_LEVEL": "warning"}
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "engine", "worker", "-w", str(workspace)], env=env, cwd=tmp_path,
                             stdout=log, stderr=subprocess.STDOUT)
-    yield {"app_id": app_id, "bootstrap": kafka_bootstrap, "log": tmp_path / "worker.log"}
+    yield {"app_id": app_id, "bootstrap": bootstrap, "log": tmp_path / "worker.log"}
     proc.terminate()
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture
+def worker(kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    yield from run_worker(workspace, kafka_bootstrap, tmp_path)
 
 
 def sample(now: datetime) -> list[dict[str, Any]]:
