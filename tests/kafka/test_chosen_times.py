@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from engine.testing import email, write_workspace
-from tests.kafka.test_worker import collect, produce, run_worker
+from tests.kafka.test_worker import collect, produce, run_worker, stamp
 
 JOURNEYS = {
     "remind": "id: remind\ntrigger: {event: signed_up}\nsteps:\n"
@@ -28,9 +28,6 @@ def worker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
                                 templates={"t.email.html": email("{{ journey.id }} {{ journey.iteration | default('-') }}")})
     yield from run_worker(workspace, kafka_bootstrap, tmp_path, prefix="t")
 
-
-def stamp(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 def test_a_moved_reminder_fires_at_the_new_time_only_and_a_repeat_sends_each_pass(worker: dict[str, Any]) -> None:
