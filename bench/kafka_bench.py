@@ -85,7 +85,7 @@ def router_alone(ws: Path, events: list[Event], partitions: int) -> tuple[float,
     real Router and Batch, inputs taken per partition in batches of the worker's size."""
     tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
     router = Router(tables, LiveWorkspace(ws), SignedLinks(b"bench", "https://bench.invalid"),
-                    Topics("events", "records", "outbox", "dead"))
+                    Topics("events", "records", "outbox", "dead"), partitions)
     done: asyncio.Future[None] = asyncio.Future(loop=asyncio.new_event_loop())
     done.set_result(None)
     inputs: dict[int, list[SimpleNamespace]] = {}
