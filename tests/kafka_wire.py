@@ -16,8 +16,8 @@ Send = Callable[[str, bytes | None, bytes | None, Any], Awaitable[Any]]
 async def take(router: Router, tables: Tables, message: Any, send: Send) -> Batch:
     """Route `message` as the worker's agent does (a failing input is quarantined), flush what it
     sends, and apply its table writes; returns the batch (its timers, for a due index)."""
-    batch = Batch(send, tables.progress, {})
-    batch.writes.begin(SimpleNamespace(message=message))  # as the agent's event: writes belong to it
+    batch = Batch(send, tables.progress, {}, records_topic=router.topics.records)
+    batch.begin(SimpleNamespace(message=message))  # as the agent's event: writes belong to it
     try:
         router.route(message.value, message.key.decode(), message.partition, message.offset, batch)
     except Exception as exc:

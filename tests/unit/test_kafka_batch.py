@@ -13,7 +13,7 @@ from engine.runtimes.kafka.progress import Tally
 from engine.runtimes.kafka.store import Tables
 
 
-def test_records_go_out_after_the_outputs_and_links_are_acknowledged_and_the_count_last() -> None:
+def test_customer_records_go_out_after_the_outputs_and_links_are_acknowledged_and_the_count_last() -> None:
     t = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
     names = {id(table): name for name, table in vars(t).items()}
     sent: list[tuple[str, asyncio.Future[None]]] = []  # what went to the broker, in order, unacknowledged
@@ -29,14 +29,15 @@ def test_records_go_out_after_the_outputs_and_links_are_acknowledged_and_the_cou
         async def log(table: Any, source: Any, key: bytes, value: bytes | None) -> Any:
             return out(names[id(table)])
 
-        batch = Batch(send, t.progress, {}, log)
-        batch.writes.begin(SimpleNamespace(message=SimpleNamespace(partition=0)))
+        batch = Batch(send, t.progress, {}, log, records_topic="records")
+        batch.begin(SimpleNamespace(message=SimpleNamespace(partition=0, offset=0)))
         for table in (t.customers, t.seen, t.aliases, t.progress):
             batch.writes.set(table, b"k", b"v")
         batch.send("outbox", "m1", b"{}")
+        batch.record([{"type": "entered"}])
         await batch.release()
         finishing = asyncio.create_task(batch.finish(t.customers, t.progress))
-        for expected in (["outbox", "seen", "aliases"], ["customers"], ["progress"]):
+        for expected in (["outbox", "records", "seen", "aliases"], ["customers"], ["progress"]):
             for _ in range(20):  # let the batch go as far as it can without more acknowledgements
                 await asyncio.sleep(0)
             assert [name for name, ack in sent if not ack.done()] == expected  # nothing later before these

@@ -122,8 +122,8 @@ def test_erasure_drops_the_record_the_links_and_the_husks_they_left(tmp_path: Pa
     wire.topics["events"].append((b"c1", envelopes.erase_envelope("c1"), None))
     wire.run()
     assert wire.tables.customers.keys() == set() and wire.tables.aliases == {}
-    assert [orjson.loads(v) for k, v, _ in wire.topics["records"] if k == b"c1"][-1] == [
-        {"type": "erased", "customer_id": "c1"}]
+    records = [r for _, v, _ in wire.topics["records"] if v for r in orjson.loads(v)]
+    assert [r for r in records if r.get("customer_id") == "c1"][-1] == {"type": "erased", "customer_id": "c1"}
     wire.post(type="page_viewed", anonymous_id="a1")  # a new anonymous visitor, as far as anyone knows
     wire.run()
     assert wire.record("anon:a1").state is not None and wire.record("anon:a1").moved_to is None
@@ -145,7 +145,7 @@ def test_an_input_that_fails_is_dead_lettered_and_a_failing_timer_goes_with_it(t
     wire.fire_all("c1")
     assert dict(wire.topics["dead"][-1][2])["error"] == b"ValueError: a bug"
     assert wire.record("c1").timers == {}  # not asked for again and again
-    assert wire.topics["records"] == [(b"c1", wire.topics["records"][0][1], None)]  # only the entry's records
+    assert len(wire.topics["records"]) == 1  # only the entry's records
     assert datetime.fromisoformat(orjson.loads(wire.topics["records"][0][1])[0]["at"]) == datetime(
         2026, 3, 2, 12, tzinfo=timezone.utc)
 

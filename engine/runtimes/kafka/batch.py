@@ -1,10 +1,11 @@
-"""One batch of inputs on its way out: held outputs, buffered table writes, the progress count
-and the timers scheduled (for the due index once they are written)."""
+"""One batch of inputs on its way out: held outputs, the outcome records of each partition, buffered
+table writes, the progress count and the timers scheduled (for the due index once they are written)."""
 
 from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
+from engine.runtimes.kafka import outcomes
 from engine.runtimes.kafka.progress import Progress
 from engine.runtimes.kafka.faust_internals import write_changelog
 from engine.runtimes.kafka.store import Log, Table, Writes, acknowledged
@@ -14,41 +15,71 @@ Send = Callable[[str, bytes | None, bytes | None, Any], Awaitable[Any]]  # topic
 
 class Batch:
     """An input's outputs are held until it is handled (`release`): one that fails sends nothing.
-    Sends go out at once, and `flush` waits until the broker has every one."""
+    Sends go out at once, except the outcome records, which go out as one message per events
+    partition when the batch is done (`flush`, `finish`): a message per input cost a worker
+    more than its engine's work for it."""
 
-    def __init__(self, send: Send, progress: Table, gone: dict[int, int], log: Log = write_changelog) -> None:
+    def __init__(self, send: Send, progress: Table, gone: dict[int, int], log: Log = write_changelog, *,
+                 records_topic: str) -> None:
         self._send = send
+        self.records_topic = records_topic
         self.acks: list[Any] = []
         self.held: list[tuple[str, bytes | None, bytes | None, Any]] = []
+        self.held_records: list[dict[str, Any]] = []
+        self.outcomes: dict[int, outcomes.Inputs] = {}  # events partition -> its inputs' records, in order
         self.writes = Writes(log)
         self.progress = Progress(progress, self.writes, gone)
         self.timers: list[tuple[int, float, str, str]] = []  # partition, due, timer id, record key
+        self.input = (-1, -1)  # partition and offset of the input being handled
+
+    def begin(self, source: Any) -> None:
+        """`source` (the agent's event of an input) is handled next: what follows is its own."""
+        self.input = (source.message.partition, source.message.offset)
+        self.writes.begin(source)
 
     def send(self, topic: str, key: str | bytes | None, value: bytes | None, headers: Any = None) -> None:
         self.held.append((topic, key.encode() if isinstance(key, str) else key, value, headers))
+
+    def record(self, records: list[dict[str, Any]]) -> None:
+        """Outcome records of the input being handled, held with its outputs."""
+        self.held_records += records
 
     async def release(self) -> None:
         for topic, key, value, headers in self.held:
             self.acks.append(await self._send(topic, key, value, headers))
         self.held.clear()
+        if self.held_records:
+            partition, offset = self.input
+            self.outcomes.setdefault(partition, []).append((offset, self.held_records))
+            self.held_records = []
 
     def drop(self, scheduled: int) -> None:
-        """Forget what the input being handled made: its held outputs, writes and timers."""
+        """Forget what the input being handled made: its held outputs and records, writes and timers."""
         self.held.clear()
+        self.held_records = []
         self.writes.rollback()
         del self.timers[scheduled:]
 
+    async def _send_outcomes(self) -> None:
+        for partition, inputs in self.outcomes.items():
+            self.acks.append(await self._send(self.records_topic, *outcomes.message(partition, inputs)))
+        self.outcomes.clear()
+
     async def flush(self) -> None:
+        """The outcome records sent, then every send acknowledged."""
+        await self._send_outcomes()
         await acknowledged(self.acks)
 
     async def finish(self, records: Table, progress: Table) -> None:
         """Writes the batch out in the order that keeps it safe to take again after a crash at any
         point, in three round trips to the broker:
-        1. the outputs, and the writes of the other tables (aliases, suppressions, seen ids):
-           done again, those come out the same, so they need not wait for the outputs;
-        2. then the records, each saying which input it has taken in: they must not reach the
-           broker before the outputs and links of those inputs;
+        1. the outputs (outcome records included), and the writes of the other tables (aliases,
+           suppressions, seen ids): done again, those come out the same, so they need not wait
+           for the outputs;
+        2. then the customer records, each saying which input it has taken in: they must not
+           reach the broker before the outputs and links of those inputs;
         3. and last the count of inputs taken in (progress.py)."""
+        await self._send_outcomes()
         await acknowledged([*self.acks, *await self.writes.send(but=(records, progress))])
         await self.writes.apply(but=(progress,))
         await self.writes.apply()

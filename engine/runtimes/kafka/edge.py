@@ -31,7 +31,7 @@ from engine.runtimes.embedded import broadcasts, database, queries
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.front import Front
 from engine.runtimes.embedded.sqlite_store import CUSTOMER_UPSERT, customer_row
-from engine.runtimes.kafka import envelopes
+from engine.runtimes.kafka import envelopes, outcomes
 from engine.runtimes.kafka.broadcasts import CANCEL, START, control_key
 from engine.runtimes.kafka.store import Record
 from engine.runtimes.kernel import codecs
@@ -46,6 +46,9 @@ log = logging.getLogger("nudge.edge")
 PRODUCE_TIMEOUT = envelopes.ACCEPT_WITHIN  # a request answers 503 by then, rather than hang while the broker is away
 PROBE_TIMEOUT = 3.0  # /healthz asks the broker for its metadata within this
 RECONNECT_AFTER = 5.0  # a producer or consumer that could not reach the broker tries again after this
+# per events partition, the last input whose outcome records are stored here (outcomes.py)
+RECORDS_TAKEN = ("CREATE TABLE IF NOT EXISTS kafka_records_taken "
+                 "(events_partition INTEGER PRIMARY KEY, last_offset INTEGER NOT NULL)")
 
 
 class KafkaIngest:
@@ -172,6 +175,7 @@ class KafkaEdgeRuntime:
         self.producer = KafkaIngest(settings, wall_clock)
         self.db_path = db_path
         self.sink = database.connect(db_path)
+        self.sink.execute(RECORDS_TAKEN)
         self.broadcasts: Broadcasts | None = EdgeBroadcasts(self, database.connect(db_path))
         self.versions = Versions(workspace_dir, self.workspace, self.health, self._migrate, wall_clock)
         self._tasks: list[asyncio.Task[None]] = []
@@ -245,16 +249,22 @@ class KafkaEdgeRuntime:
         self.sink.executemany(codecs.OUTBOX_INSERT, rows)
 
     def _record_rows(self, values: list[Any]) -> None:
-        """Each value is one input's records, a list. A worker's `erased` record (it follows the
-        customer's earlier records) scrubs again what arrived since the API erased them."""
+        """Each value holds a batch's outcome records of one events partition; those of an input
+        stored before (the batch taken again, or the topic read again) are passed over. A
+        worker's `erased` record (it follows the customer's earlier records) scrubs again what
+        arrived since the API erased them."""
+        taken: dict[int, int] = dict(self.sink.execute("SELECT events_partition, last_offset FROM kafka_records_taken"))
         for value in values:
-            rows = []
-            for r in orjson.loads(value.value):
+            rows: list[tuple[Any, ...]] = []
+            for r in outcomes.unread(value.value, value.headers, taken):
                 if r["type"] == "erased":
+                    self.sink.executemany(codecs.RECORD_INSERT, rows)
+                    rows = []
                     queries.erase(self.sink, r["customer_id"], own_transaction=False)
                     continue
                 rows.append(codecs.record_row(r))
             self.sink.executemany(codecs.RECORD_INSERT, rows)
+        self.sink.executemany("INSERT OR REPLACE INTO kafka_records_taken VALUES (?, ?)", taken.items())
 
     def _customer_rows(self, values: list[Any]) -> None:
         """The workers' records, latest first wins: a state is upserted, a husk or erasure deleted."""

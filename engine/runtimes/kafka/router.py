@@ -137,7 +137,7 @@ class Router:
             for alias in store.aliases_of(key):
                 batch.writes.delete(self.tables.aliases, alias.encode())
                 batch.send(topics.events, anon_key(alias), env.erase_envelope(anon_key(alias)))  # and its husk
-            batch.send(topics.records, key, orjson.dumps([{"type": "erased", "customer_id": key}]))
+            batch.record([{"type": "erased", "customer_id": key}])
             store.erase()
             return
         self.apply_effects(effects, store, batch, partition, origin)
@@ -150,7 +150,7 @@ class Router:
         """A content test's winner reaches this partition: its later sends use it (winners.py)."""
         table = self.tables.experiments
         if table is not None and (record := winners.take(batch.writes, table, envelope, partition)) is not None:
-            batch.send(self.topics.records, f"winner:{record['journey']}:{record['step']}", orjson.dumps([record]))
+            batch.record([record])
 
     def experiments(self, partition: int) -> dict[ExperimentKey, Experiment]:
         """The judged content tests and splits of the version `partition` runs, found once per version."""
@@ -188,12 +188,10 @@ class Router:
 
     def apply_effects(self, effects: list[Effect], store: FaustStore, batch: Batch, partition: int,
                       origin: float) -> None:
-        """Outbox messages one by one (keyed by message id); an input's records as one list,
-        keyed by its customer, so they stay in order."""
+        """Outbox messages one by one (keyed by message id); the records with the batch's (outcomes.py)."""
         sink = _Sends(store, batch, partition, origin)
         applier.apply(effects, sink)
-        if sink.records:
-            batch.send(self.topics.records, store.key, orjson.dumps(sink.records))
+        batch.record(sink.records)
         for message_id, value in sink.messages:
             batch.send(self.topics.outbox, message_id, value)
 
@@ -204,7 +202,7 @@ class _Sends:
     def __init__(self, store: FaustStore, batch: Batch, partition: int, origin: float) -> None:
         self.store, self.batch, self.partition, self.origin = store, batch, partition, origin
         self.records: list[dict[str, Any]] = []
-        self.messages: list[tuple[str, bytes]] = []  # sent after the records, as before
+        self.messages: list[tuple[str, bytes]] = []
 
     def record(self, record: dict[str, Any]) -> None:
         self.records.append(record)

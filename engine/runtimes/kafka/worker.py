@@ -107,13 +107,13 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
         acknowledgements are awaited once per batch, not once per input, which is what makes
         a worker fast (a round trip per input would bound it to a few hundred a second).
         """
-        batch = Batch(send, tables.progress, rewinder.gone)
+        batch = Batch(send, tables.progress, rewinder.gone, records_topic=topics.records)
         for item in inputs:
             message = item.message
             stalls.heard(message.partition)
             if not batch.progress.admit(message.partition, message.offset):
                 continue
-            batch.writes.begin(item)
+            batch.begin(item)
             scheduled = len(batch.timers)
             try:
                 router.route(item.value, message.key.decode(), message.partition, message.offset, batch)
