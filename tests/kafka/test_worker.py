@@ -542,3 +542,54 @@ def test_workers_killed_and_restarted_again_and_again_lose_nothing_and_send_noth
                 workers[victim] = start(victim, run)
         wait_for_every_message(edge, len(sent), timeout=240)
     assert_same_messages(edge.messages(), sent)
+
+
+def test_a_batch_of_inputs_leaves_one_outcome_message_per_partition_holding_every_inputs_records(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Inputs waiting when the worker starts come in a few batches: their records arrive in a
+    message per partition per batch, whose headers name each input and its count of records."""
+    from aiokafka.admin import NewTopic
+
+    app_id = f"o{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(f"{app_id}.events", num_partitions=4, replication_factor=1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    workspace = write_workspace(tmp_path / "ws", journeys={"hello": JOURNEYS["hello"].split("  - wait")[0]},
+                                templates={"hi.email.html": email("Hi")})  # no timers: nothing after the inputs
+    now = stamp(datetime.now(timezone.utc))
+    sign_ups = [{"id": f"s{n}", "type": "signed_up", "customer_id": f"o{n}", "timestamp": now,
+                 "traits": {"email": f"o{n}@example.com"}} for n in range(40)]
+    asyncio.run(produce(kafka_bootstrap, f"{app_id}.events", sign_ups))
+    (tmp_path / "w").mkdir()
+    proc = start_worker(workspace, kafka_bootstrap, app_id, tmp_path / "w", tmp_path / "w.log")
+
+    async def messages() -> list[Any]:
+        found: list[Any] = []
+        deadline = time.monotonic() + 90
+        async with reading(kafka_bootstrap, f"{app_id}.records") as consumer:
+            while sum(r["type"] == "entered" for m in found for r in orjson.loads(m.value)) < len(sign_ups):
+                assert time.monotonic() < deadline, (tmp_path / "w.log").read_text()[-3000:]
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    found.extend(batch)
+        return found
+
+    try:
+        found = asyncio.run(messages())
+    finally:
+        proc.kill()
+    assert len(found) < len(sign_ups)  # not one message per input
+    offsets: dict[int, list[int]] = {}
+    for m in found:
+        headers = dict(m.headers)
+        inputs = orjson.loads(headers["inputs"])
+        assert sum(count for _, count in inputs) == len(orjson.loads(m.value))
+        offsets.setdefault(int(headers["partition"]), []).extend(offset for offset, _ in inputs)
+    assert all(o == sorted(set(o)) for o in offsets.values())  # each partition's inputs in order, each once
+    assert sum(len(o) for o in offsets.values()) == len(sign_ups)
