@@ -86,8 +86,6 @@ def router_alone(ws: Path, events: list[Event], partitions: int) -> tuple[float,
     tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
     router = Router(tables, LiveWorkspace(ws), SignedLinks(b"bench", "https://bench.invalid"),
                     Topics("events", "records", "outbox", "dead"), partitions)
-    done: asyncio.Future[None] = asyncio.Future(loop=asyncio.new_event_loop())
-    done.set_result(None)
     inputs: dict[int, list[SimpleNamespace]] = {}
     for event in events:
         key = envelopes.key_of(event)
@@ -97,12 +95,15 @@ def router_alone(ws: Path, events: list[Event], partitions: int) -> tuple[float,
             partition=partition, offset=len(inputs.get(partition, []))))
     sent = 0
 
-    async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
-        nonlocal sent
-        sent += 1
-        return done
-
     async def run() -> int:
+        done = asyncio.get_running_loop().create_future()  # every send, acknowledged at once
+        done.set_result(None)
+
+        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+            nonlocal sent
+            sent += 1
+            return done
+
         writes = 0
         for messages in inputs.values():
             for start in range(0, len(messages), BATCH):
