@@ -15,7 +15,9 @@ topic holds N messages. Reported, all in the same run:
 - a bare aiokafka consumer reading the same events topic from the start (the floor of I/O);
 - per worker count: events/s from the workers' start to the N-th outbox message (start-up,
   group join and table recovery included), and over the processing span (first to last
-  outbox message, by broker timestamps), with the ratio to the engine alone; and the
+  outbox message, by broker timestamps), with the ratio to the engine alone; the workers' CPU
+  time per input over processing against the engine's (the ratio a loaded machine moves
+  least: a worker's wall rate also waits for the cores it shares); and the
   changelog records the run wrote, per input, counted on the broker (end offsets of the
   tables' changelog topics).
 """
@@ -70,14 +72,15 @@ def signups(n: int) -> list[Event]:
                          "traits": {"email": f"c{i}@example.com", "first_name": f"C{i}"}}) for i in range(n)]
 
 
-def engine_alone(ws: Path, events: list[Event]) -> float:
-    """Events/s of the engine over the inputs in this process (simulate: no I/O, no codecs)."""
+def engine_alone(ws: Path, events: list[Event]) -> tuple[float, float]:
+    """Events/s of the engine over the inputs in this process (simulate: no I/O, no codecs), and
+    its CPU seconds per input."""
     workspace = load_workspace(ws).workspace
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = simulate(workspace, events)
-    took = time.perf_counter() - t0
+    took, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert sum(1 for r in result.records if r["type"] == "send") == len(events)
-    return len(events) / took
+    return len(events) / took, cpu / len(events)
 
 
 def router_alone(ws: Path, events: list[Event], partitions: int) -> tuple[float, float]:
@@ -164,8 +167,22 @@ async def changelog_records(bootstrap: str, app_id: str, partitions: int) -> dic
         await consumer.stop()
 
 
-async def consume(bootstrap: str, topic: str, n: int, timeout: float) -> tuple[float, float, float]:
-    """Reads n records from the start: (wall seconds, first and last broker timestamp in s)."""
+def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
+    """User and system CPU time the processes have used so far (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    for p in procs:
+        try:
+            fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return total
+
+
+async def consume(bootstrap: str, topic: str, n: int, timeout: float,
+                  on_first: Any = None) -> tuple[float, float, float]:
+    """Reads n records from the start: (wall seconds, first and last broker timestamp in s);
+    `on_first()` is called when the first records arrive."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 group_id=f"bench-{uuid.uuid4().hex[:8]}", enable_auto_commit=False)
     await consumer.start()
@@ -176,6 +193,8 @@ async def consume(bootstrap: str, topic: str, n: int, timeout: float) -> tuple[f
             if time.perf_counter() - t0 > timeout:
                 raise SystemExit(f"{topic}: only {seen} of {n} records within {timeout:.0f}s")
             for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                if not seen and on_first is not None:
+                    on_first()
                 seen += len(records)
                 first = min(first, records[0].timestamp / 1000)
                 last = max(last, records[-1].timestamp / 1000)
@@ -185,9 +204,10 @@ async def consume(bootstrap: str, topic: str, n: int, timeout: float) -> tuple[f
 
 
 def run_workers(code: Path, count: int, ws: Path, bootstrap: str, app_id: str, partitions: int, n: int,
-                timeout: float, scratch: Path) -> tuple[float, float]:
+                timeout: float, scratch: Path) -> tuple[float, float, float]:
     """Events/s with `count` workers running the checkout at `code`: from their start to the N-th
-    message, and over processing."""
+    message, and over processing; and the workers' CPU seconds from the first message to the
+    N-th (all their threads): on a shared machine, the cost that the load moves least."""
     env = {**os.environ, "PYTHONPATH": str(code), "NUDGE_KAFKA_BOOTSTRAP": bootstrap, "NUDGE_KAFKA_APP_ID": app_id,
            "NUDGE_KAFKA_PARTITIONS": str(partitions), "NUDGE_LOG_LEVEL": "warning",
            "NUDGE_LINK_SECRET": os.environ.get("NUDGE_LINK_SECRET", "bench-link-secret")}
@@ -200,8 +220,10 @@ def run_workers(code: Path, count: int, ws: Path, bootstrap: str, app_id: str, p
             procs.append(subprocess.Popen([sys.executable, "-m", "engine", "worker", "-w", str(ws)],
                                           env={**env, "NUDGE_KAFKA_DATA_DIR": str(data)}, cwd=data,
                                           stdout=(data / "log").open("wb"), stderr=subprocess.STDOUT))
-        _, first, last = asyncio.run(consume(bootstrap, f"{app_id}.outbox", n, timeout))
-        return n / (time.perf_counter() - t0), n / max(last - first, 1e-3)
+        started: list[float] = []
+        _, first, last = asyncio.run(consume(bootstrap, f"{app_id}.outbox", n, timeout,
+                                             lambda: started.append(cpu_seconds(procs))))
+        return n / (time.perf_counter() - t0), n / max(last - first, 1e-3), cpu_seconds(procs) - started[0]
     finally:
         for p in procs:
             p.terminate()
@@ -245,7 +267,7 @@ def main() -> None:
             events = signups(args.events)
             print(f"{args.events:,} sign-ups, {args.partitions} partitions, {os.cpu_count()} CPUs, "
                   f"load average {os.getloadavg()[0]:.2f} at the start")
-            base = engine_alone(ws, events)
+            base, _ = engine_alone(ws, events)
             print(f"baseline: engine alone (simulate)        {base:>10,.0f} events/s  (1.000)")
             routed, writes = router_alone(ws, events, args.partitions)
             print(f"router alone, in-memory tables           {routed:>10,.0f} events/s  ({routed / base:.3f} x engine)"
@@ -256,22 +278,28 @@ def main() -> None:
             wall, _, _ = asyncio.run(consume(bootstrap, topics[0], args.events, args.timeout))
             print(f"bare aiokafka consumer                   {args.events / wall:>10,.0f} events/s")
             ratios: dict[tuple[int, str], list[float]] = {}
+            cpu_ratios: dict[tuple[int, str], list[float]] = {}
             for count, code, app_id in runs:
-                before = engine_alone(ws, events)  # just before and just after each run: the load moves
-                overall, span = run_workers(code, count, ws, bootstrap, app_id, args.partitions, args.events,
+                before, cpu_before = engine_alone(ws, events)  # just before and just after each run: the load moves
+                overall, span, cpu = run_workers(code, count, ws, bootstrap, app_id, args.partitions, args.events,
                                             args.timeout, scratch)
-                base = (before + engine_alone(ws, events)) / 2
+                after, cpu_after = engine_alone(ws, events)
+                base, engine_cpu = (before + after) / 2, (cpu_before + cpu_after) / 2
                 logged = asyncio.run(changelog_records(bootstrap, app_id, args.partitions))
                 ratios.setdefault((count, code.name), []).append(span / base)
+                cpu_ratios.setdefault((count, code.name), []).append(engine_cpu / (cpu / args.events))
                 print(f"{count} worker{'s' if count > 1 else ' '} ({code.name}), engine alone around it {base:,.0f} events/s "
                       f"(load {os.getloadavg()[0]:.1f})")
                 print(f"          start to last message   {overall:>10,.0f} events/s  ({overall / base:.3f} x engine)")
                 print(f"          first to last message   {span:>10,.0f} events/s  ({span / base:.3f} x engine)")
+                print(f"          worker CPU {1e6 * cpu / args.events:,.0f} µs per input  "
+                      f"(the engine's {1e6 * engine_cpu:,.0f}: {cpu_ratios[count, code.name][-1]:.3f} x engine by CPU)")
                 print(f"          changelog records per input {sum(logged.values()) / args.events:.3f}  "
                       + ", ".join(f"{table} {n:,}" for table, n in logged.items()))
             for (count, name), found in ratios.items():
                 print(f"median over {len(found)} runs, {count} worker(s) ({name}), first to last message: "
-                      f"{statistics.median(found):.3f} x engine alone")
+                      f"{statistics.median(found):.3f} x engine alone; by CPU per input "
+                      f"{statistics.median(cpu_ratios[count, name]):.3f}")
             print(f"load average {os.getloadavg()[0]:.2f} at the end")
     finally:
         if started:
