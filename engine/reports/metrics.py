@@ -402,7 +402,7 @@ class Tally:
     def arms(self) -> dict[SplitKey, dict[str, Arm]]:
         """Per split (journey, split name), per variant: customers assigned, converted, clicking and their spend."""
         arms: dict[SplitKey, dict[str, Arm]] = {}
-        memberships: dict[tuple[str, str], list[tuple[SplitKey, Arm]]] = {}
+        memberships: dict[tuple[str, str], list[Arm]] = {}   # (customer, journey) -> the arms they are in
         decided = {(j, self.catalog.split_steps.get((j, step), "")): parse_at(w["at"])
                    for (j, step), w in self.winners.items()}
         for (customer, journey), entry in self.entries.items():
@@ -411,18 +411,18 @@ class Tally:
             for split, variant in pairs:
                 if (winner_at := decided.get((journey, split))) is not None and parse_at(entry) >= winner_at:
                     continue   # entered once the winner was chosen: assigned by the winner, not the test
-                arm = arms.setdefault((journey, split), {}).setdefault(variant, Arm())
+                arm = _arm(arms, (journey, split), variant)
                 arm.assigned.add(customer)
-                memberships.setdefault((customer, journey), []).append(((journey, split), arm))
+                memberships.setdefault((customer, journey), []).append(arm)
         for customer, journey, value in self.conversions:
-            for _, arm in memberships.get((customer, journey), ()):
+            for arm in memberships.get((customer, journey), ()):
                 arm.converted.add(customer)
                 arm.goal_value += value
         for index in self.clicks:
             g = self.message_group[index]
             if g != OTHER_JOURNEY:
                 customer, journey = self.message_customer[index], self.group_list[g].journey_id
-                for _, arm in memberships.get((customer, journey), ()):
+                for arm in memberships.get((customer, journey), ()):
                     arm.clicked.add(customer)
         by_customer: dict[str, list[tuple[str, str]]] = {}
         for (customer, journey), at in self.entries.items():
@@ -430,10 +430,10 @@ class Tally:
         for order in self.in_period():
             for journey, at in by_customer.get(order.customer, ()):
                 if parse_at(at) <= order.at:
-                    for _, arm in memberships.get((order.customer, journey), ()):
+                    for arm in memberships.get((order.customer, journey), ()):
                         arm.spend[order.customer] = arm.spend.get(order.customer, 0.0) + order.value
         for (journey, split, variant), f in self.variants.items():
-            arms.setdefault((journey, split), {}).setdefault(variant, Arm()).messages = f.sent
+            _arm(arms, (journey, split), variant).messages = f.sent
         return arms
 
     def journeys(self, arms: Mapping[SplitKey, Mapping[str, Arm]], order: Iterable[str] = (),
@@ -524,6 +524,17 @@ class Tally:
             self.group_list.append(Group(self._journey(journey), step_f, variant_f, jc, self.total, tc, tf, journey,
                                          Funnel("group", track_recipients=False), set(), pass_f))
         return index
+
+
+def _arm(arms: dict[SplitKey, dict[str, Arm]], split: SplitKey, variant: str) -> Arm:
+    """The split's arm of this variant, made the first time (not one per customer to throw away)."""
+    by_variant = arms.get(split)
+    if by_variant is None:
+        by_variant = arms[split] = {}
+    arm = by_variant.get(variant)
+    if arm is None:
+        arm = by_variant[variant] = Arm()
+    return arm
 
 
 def _duration(window: timedelta) -> str:
