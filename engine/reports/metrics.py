@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from engine.content_tests import parse_label
 from engine.experiments import Ledger
@@ -402,39 +402,53 @@ class Tally:
     def arms(self) -> dict[SplitKey, dict[str, Arm]]:
         """Per split (journey, split name), per variant: customers assigned, converted, clicking and their spend."""
         arms: dict[SplitKey, dict[str, Arm]] = {}
-        memberships: dict[tuple[str, str], list[Arm]] = {}   # (customer, journey) -> the arms they are in
-        decided = {(j, self.catalog.split_steps.get((j, step), "")): parse_at(w["at"])
-                   for (j, step), w in self.winners.items()}
-        for (customer, journey), entry in self.entries.items():
-            pairs = (self.catalog.variants(customer, journey) if journey in self.catalog.splits else
-                     list(self.sent_variants.get((customer, journey), {}).items()))
-            for split, variant in pairs:
-                if (winner_at := decided.get((journey, split))) is not None and parse_at(entry) >= winner_at:
-                    continue   # entered once the winner was chosen: assigned by the winner, not the test
-                arm = _arm(arms, (journey, split), variant)
-                arm.assigned.add(customer)
-                memberships.setdefault((customer, journey), []).append(arm)
+        memberships = self._memberships(arms)
+
+        def arms_of(customer: str, journey: str) -> Iterator[Arm]:
+            return (arms[(journey, split)][variant] for split, variant in memberships.get((customer, journey), ()))
+
         for customer, journey, value in self.conversions:
-            for arm in memberships.get((customer, journey), ()):
+            for arm in arms_of(customer, journey):
                 arm.converted.add(customer)
                 arm.goal_value += value
         for index in self.clicks:
             g = self.message_group[index]
             if g != OTHER_JOURNEY:
-                customer, journey = self.message_customer[index], self.group_list[g].journey_id
-                for arm in memberships.get((customer, journey), ()):
+                customer = self.message_customer[index]
+                for arm in arms_of(customer, self.group_list[g].journey_id):
                     arm.clicked.add(customer)
-        by_customer: dict[str, list[tuple[str, str]]] = {}
+        orders = self.in_period()
+        buyers = {order.customer for order in orders}
+        by_customer: dict[str, list[tuple[str, str]]] = {}   # journeys entered by customers with orders, and when
         for (customer, journey), at in self.entries.items():
-            by_customer.setdefault(customer, []).append((journey, at))
-        for order in self.in_period():
+            if customer in buyers:
+                by_customer.setdefault(customer, []).append((journey, at))
+        for order in orders:
             for journey, at in by_customer.get(order.customer, ()):
                 if parse_at(at) <= order.at:
-                    for arm in memberships.get((order.customer, journey), ()):
+                    for arm in arms_of(order.customer, journey):
                         arm.spend[order.customer] = arm.spend.get(order.customer, 0.0) + order.value
         for (journey, split, variant), f in self.variants.items():
             _arm(arms, (journey, split), variant).messages = f.sent
         return arms
+
+    def _memberships(self, arms: dict[SplitKey, dict[str, Arm]]) -> dict[tuple[str, str], tuple[tuple[str, str], ...]]:
+        """Assigns each customer who entered to their arms; returns (customer, journey) -> (split, variant) of each.
+        Tuples of strings, not lists of arms: the collector stops tracking them, so it does not go over them again."""
+        memberships: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+        decided = {(j, self.catalog.split_steps.get((j, step), "")): parse_at(w["at"])
+                   for (j, step), w in self.winners.items()}
+        for (customer, journey), entry in self.entries.items():
+            pairs = (self.catalog.variants(customer, journey) if journey in self.catalog.splits else
+                     self.sent_variants.get((customer, journey), {}).items())
+            # entered once the winner was chosen: assigned by the winner, not the test
+            kept = tuple((split, variant) for split, variant in pairs
+                         if (winner_at := decided.get((journey, split))) is None or parse_at(entry) < winner_at)
+            for split, variant in kept:
+                _arm(arms, (journey, split), variant).assigned.add(customer)
+            if kept:
+                memberships[(customer, journey)] = kept
+        return memberships
 
     def journeys(self, arms: Mapping[SplitKey, Mapping[str, Arm]], order: Iterable[str] = (),
                  names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
