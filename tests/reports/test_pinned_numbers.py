@@ -123,7 +123,8 @@ def reports(folder: Path) -> dict[str, Any]:
     built = {f"{w}/{o}": build_report(ReportInput(records, events, source="pinned",
                                                   **({"journey": FIRST[w]} if o == "journey" else options)))
              for w, (records, events) in workloads.items() for o, options in OPTIONS.items()}
-    return json.loads(json.dumps(built, sort_keys=True))
+    as_json: dict[str, Any] = json.loads(json.dumps(built, sort_keys=True))
+    return as_json
 
 
 @pytest.fixture(scope="module")
