@@ -502,7 +502,9 @@ class Tally:
         return f
 
     def _day(self, journey: str, day: str) -> Funnel:
-        days = self.days.setdefault(journey, {})
+        days = self.days.get(journey)
+        if days is None:
+            days = self.days[journey] = {}
         f = days.get(day)
         if f is None:
             f = days[day] = Funnel(day, track_recipients=False)
