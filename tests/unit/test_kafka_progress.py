@@ -17,8 +17,19 @@ def test_inputs_are_taken_in_order_and_a_redelivered_one_is_passed_over() -> Non
     progress.advance(2, 10)
     assert progress.last(2) == 10 and table[b"2"] == b"9"  # the batch sees it; the table gets it at apply
     assert progress.admit(2, 11)
-    assert progress.admit(0, 0)  # no count yet for partition 0: it starts at its beginning
+    assert progress.admit(1, 0)  # no count yet for partition 1: it starts at offset 0
     assert progress.rewinds == {}
+
+
+def test_a_partition_with_no_count_whose_first_inputs_were_skipped_is_read_from_its_beginning() -> None:
+    """The group's first rebalance committed past offsets 0..56 of a new partition, undelivered:
+    the first input seen must not start the count, or those inputs are lost for good."""
+    progress = Progress({}, Writes())  # type: ignore[arg-type]
+    assert not progress.admit(0, 57)
+    assert not progress.admit(0, 58)
+    assert progress.rewinds == {0: 0}
+    gone_after_retention = Progress({}, Writes(), {0: 0})  # type: ignore[arg-type]
+    assert gone_after_retention.admit(0, 57)  # the beginning was deleted: asked for, given up, going on
 
 
 def test_an_input_past_a_skip_waits_with_the_rest_of_its_partition_and_the_missing_are_asked_for() -> None:
@@ -28,18 +39,6 @@ def test_an_input_past_a_skip_waits_with_the_rest_of_its_partition_and_the_missi
     assert not progress.admit(2, 10)  # and those missing come after the rewind, in order
     assert progress.admit(3, 25)  # other partitions go on
     assert progress.rewinds == {2: 10}
-
-
-def test_a_partition_with_no_count_yet_starts_at_its_beginning_and_a_first_input_past_it_waits() -> None:
-    """Workers joining at once can have faust skip a partition's first inputs (fetched, dropped in
-    a rebalance, committed over): taking the first input delivered as the start lost them."""
-    progress = Progress({}, Writes())  # type: ignore[arg-type]
-    assert not progress.admit(0, 2)
-    assert not progress.admit(0, 0)  # behind the skip: it comes again after the rewind
-    assert progress.admit(1, 0)
-    assert progress.rewinds == {0: 0}
-    gone = Progress({}, Writes(), {0: 0})  # type: ignore[arg-type]
-    assert gone.admit(0, 57)  # the beginning deleted by retention before anyone read it: asked for, then passed
 
 
 def test_the_consumer_is_sent_back_once_a_second_per_partition_and_offset() -> None:

@@ -7,10 +7,10 @@ commit over (meant for compacted topics and transaction markers, which the event
 not have). Its committed offsets are therefore not trusted alone. The `progress` table holds,
 per partition, the offset of the last input whose table writes are on the broker. An input
 past the next one expected means some were skipped: it waits, with the rest of its
-partition's batch, and the consumer is sent back to the first one missing; a partition with
-no count yet starts at offset 0 (faust skips the first inputs too, when workers join at once).
-An input at or below the count was taken in before (a redelivery after a rebalance or a
-restart) and is passed over.
+partition's batch, and the consumer is sent back to the first one missing; a partition with no
+count yet expects offset 0 first (the group's first rebalance can commit past a new partition's
+first inputs too). An input at or below the count was taken in before (a redelivery after a
+rebalance or a restart) and is passed over.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Progress:
         if partition in self.rewinds:
             return False  # behind a skip: its turn comes after the inputs missing
         done = self.last(partition)
-        expected = 0 if done is None else done + 1  # no count yet: the partition starts at its beginning
+        expected = 0 if done is None else done + 1  # a partition with no count yet starts at its beginning
         if offset == expected:
             return True
         if offset < expected:
