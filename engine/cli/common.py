@@ -22,6 +22,7 @@ ServerWorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Fol
 
 
 def load(workspace: Path) -> Any:
+    """The loaded workspace, its warnings shown; with errors, every problem shown and exit 1."""
     try:
         loaded = load_workspace(workspace)
     except WorkspaceError as exc:
@@ -36,6 +37,7 @@ def load(workspace: Path) -> Any:
 
 
 def parse_time(value: str) -> datetime:
+    """An RFC 3339 time with its offset, in UTC; anything else is a bad parameter."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
