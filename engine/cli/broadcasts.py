@@ -19,6 +19,7 @@ app = typer.Typer(help="Broadcasts (SPEC §13): plan, send, follow and cancel on
                   no_args_is_help=True, add_completion=False)
 BroadcastDbOpt = Annotated[Optional[Path], typer.Option(help="The SQLite file of `nudge run` (default: WORKSPACE/nudge.db).",
                                                         dir_okay=False)]
+BroadcastIdArg = Annotated[str, typer.Argument(help="The broadcast's id.")]
 AsJsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -65,7 +66,7 @@ def _broadcast_run(work: Callable[[], dict[str, Any]], as_json: bool) -> None:
 
 @app.command("plan")
 def broadcast_plan(
-    broadcast_id: Annotated[str, typer.Argument(help="The broadcast's id.")],
+    broadcast_id: BroadcastIdArg,
     workspace: WorkspaceOpt = Path("."),
     db: BroadcastDbOpt = None,
     profiles: Annotated[Optional[Path], typer.Option(help='Plan over these profiles (lines of {"customer_id": ..., "traits": {...}}) instead of a database.', exists=True, dir_okay=False)] = None,
@@ -104,7 +105,7 @@ def broadcast_plan(
 
 @app.command("send")
 def broadcast_send(
-    broadcast_id: Annotated[str, typer.Argument(help="The broadcast's id.")],
+    broadcast_id: BroadcastIdArg,
     workspace: WorkspaceOpt = Path("."),
     db: BroadcastDbOpt = None,
     now: Annotated[bool, typer.Option("--now", help="Start now for everyone, whatever send_at says.")] = False,
@@ -126,7 +127,7 @@ def broadcast_send(
 
 @app.command("cancel")
 def broadcast_cancel(
-    broadcast_id: Annotated[str, typer.Argument(help="The broadcast's id.")],
+    broadcast_id: BroadcastIdArg,
     workspace: WorkspaceOpt = Path("."),
     db: BroadcastDbOpt = None,
     as_json: AsJsonOpt = False,
@@ -150,7 +151,7 @@ def broadcast_cancel(
 
 @app.command("status")
 def broadcast_status(
-    broadcast_id: Annotated[str, typer.Argument(help="The broadcast's id.")],
+    broadcast_id: BroadcastIdArg,
     workspace: WorkspaceOpt = Path("."),
     db: BroadcastDbOpt = None,
     as_json: AsJsonOpt = False,
