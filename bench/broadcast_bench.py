@@ -104,8 +104,8 @@ def main() -> None:
         started_in = time.perf_counter() - began
         timers = database.connect(db).execute("SELECT COUNT(*) FROM timers WHERE kind = 'broadcast'").fetchone()[0]
         print(f"start: {timers:,} entry timers committed in {started_in:.1f} s, {chunks:,} chunks of "
-              f"{processor.broadcast_chunk:,} customers, the longest {longest * 1000:.0f} ms (what an event waits at most); "
-              f"`nudge run` adds a pause of {broadcasts.PAUSE:g} s after each for the ingest's writes")
+              f"{processor.broadcast_chunk:,} customers, the longest {longest * 1000:.0f} ms (what an event waits at most), "
+              f"{processor.turns.given_way} pauses for writers waiting (`nudge run` pauses only for those)")
         print(f"peak resident memory after the start: {peak_mb():.0f} MB")
 
         # the plan (read-only) after the start: the same, as nobody has entered yet; it holds its audience in memory
