@@ -40,13 +40,27 @@ def engagement(activity: Mapping[str, Mapping[str, Any]]) -> list[int]:
 def best_moment(start: datetime, window: timedelta, hours: Sequence[int], tz: ZoneInfo) -> datetime:
     """`start`, or the first top of a local hour inside [start, start + window) whose hour has strictly more
     engagement than every earlier candidate; with no history, `start`."""
-    best, score = start, hours[start.astimezone(tz).hour]
+    return best_of(candidates(start, window, tz), hours)
+
+
+def candidates(start: datetime, window: timedelta, tz: ZoneInfo) -> list[tuple[datetime, int]]:
+    """The moments best time chooses from, each with its local hour: `start`, then each top of a local hour
+    inside [start, start + window). The same for every customer of a zone: a broadcast works them out once."""
     local = start.astimezone(tz)
+    found = [(start, local.hour)]
     candidate = start + timedelta(minutes=60 - local.minute) - timedelta(seconds=local.second,
                                                                            microseconds=local.microsecond)
     while candidate < start + window:
-        count = hours[candidate.astimezone(tz).hour]
-        if count > score:
-            best, score = candidate, count
+        found.append((candidate, candidate.astimezone(tz).hour))
         candidate += HOUR
+    return found
+
+
+def best_of(moments: Sequence[tuple[datetime, int]], hours: Sequence[int]) -> datetime:
+    """The first of `moments` whose local hour has strictly more engagement than every earlier one."""
+    best, hour = moments[0]
+    score = hours[hour]
+    for candidate, hour in moments[1:]:
+        if hours[hour] > score:
+            best, score = candidate, hours[hour]
     return best

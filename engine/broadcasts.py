@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from engine.best_time import ENGAGEMENT, best_moment, engagement
+from engine.best_time import ENGAGEMENT, best_of, candidates, engagement
 from engine.cohorts import assign, holdout_variants
 from engine.conditions import holds
 from engine.effects import Diagnostic, Effect, Schedule, Timer, TimerKind
@@ -70,13 +70,13 @@ class Moments:
     """Each customer's moment in one broadcast: send_at (their wall clock for `local`, DST gaps as in
     wait_until), moved to their most engaged hour inside the best-time window; unless the broadcast opens
     with a split and the customer is in its holdout (a variant without steps): the control group, sent at
-    send_at. Send_at is worked out once per time zone."""
+    send_at. Send_at and the best-time candidates are worked out once per time zone."""
 
     def __init__(self, journey: Journey, settings: Settings) -> None:
         self.journey = journey
         self.trigger = schedule_of(journey)
         self.default_zone = settings.timezone
-        self._starts: dict[str, datetime] = {}
+        self._zones: dict[str | None, _Zone] = {}  # by the profile's `timezone` (None: not text)
         first = journey.program[0].action if journey.program else None
         self._split = first if isinstance(first, Split) else None
         self._holdouts = holdout_variants(journey, first) if isinstance(first, Split) else frozenset()
@@ -85,26 +85,39 @@ class Moments:
 
     def __call__(self, state: CustomerState) -> tuple[datetime, str]:
         """The moment, and the customer's time zone."""
-        tz = customer_zone(state.traits.get("timezone"), self.default_zone)
-        start = self._starts.get(tz.key)
-        if start is None:
-            trigger = self.trigger
-            start = self._starts[tz.key] = (
-                at_local(trigger.local.date(), trigger.local.time(), tz) if trigger.local is not None
-                else trigger.utc.astimezone(UTC) if trigger.utc is not None else _never())
-        window = self.trigger.best_time
-        if window is None or self._control(state):
-            return start, tz.key
+        named = state.traits.get("timezone")
+        zone = self._zones.get(named if isinstance(named, str) else None) or self._zone(named)
+        if zone.candidates is None or self._control(state):
+            return zone.start, zone.key
         activity = state.activity
         if not any(kind in activity for kind in ENGAGEMENT):  # no history: send_at itself
-            return start, tz.key
-        return best_moment(start, window, engagement(activity), tz), tz.key
+            return zone.start, zone.key
+        return best_of(zone.candidates, engagement(activity)), zone.key
+
+    def _zone(self, named: object) -> _Zone:
+        tz = customer_zone(named, self.default_zone)
+        trigger = self.trigger
+        start = (at_local(trigger.local.date(), trigger.local.time(), tz) if trigger.local is not None
+                 else trigger.utc.astimezone(UTC) if trigger.utc is not None else _never())
+        window = trigger.best_time
+        zone = _Zone(tz.key, start, None if window is None else candidates(start, window, tz))
+        self._zones[named if isinstance(named, str) else None] = zone
+        return zone
 
     def _control(self, state: CustomerState) -> bool:
         split = self._split
         if split is None or state.customer_id is None:
             return False
         return assign(state.customer_id, self.journey.id, split).name in self._holdouts
+
+
+@dataclass(frozen=True)
+class _Zone:
+    """A time zone's send_at, and the moments best time chooses from there (None: no best time)."""
+
+    key: str
+    start: datetime
+    candidates: list[tuple[datetime, int]] | None
 
 
 def _never() -> datetime:
