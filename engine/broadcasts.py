@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.best_time import ENGAGEMENT, best_of, candidates, engagement
 from engine.cohorts import assign, holdout_variants
@@ -124,18 +124,19 @@ def _never() -> datetime:
     raise AssertionError("send_at is utc or local (the schema requires one)")
 
 
-Chosen = tuple[datetime, str, str, CustomerState]
-"""A customer chosen: their entry's moment, key and time zone, and their state. Plain tuples, sorted as they
-are (by moment, then key: keys are unique), as a million of them are made and sorted in one plan."""
+Kept = TypeVar("Kept")
 
 
 def _selected(journey: Journey, states: Iterable[CustomerState], settings: Settings, now: datetime,
-              effects: list[Effect], pacer: Pacer | None = None) -> list[Chosen]:
-    """Known customers in the audience now who have not had the broadcast, each at their moment (never before now)."""
+              effects: list[Effect], keep: Callable[[CustomerState], Kept],
+              pacer: Pacer | None = None) -> list[tuple[datetime, str, str, Kept]]:
+    """Known customers in the audience now who have not had the broadcast, each at their moment (never before now):
+    (moment, key, time zone, what `keep` keeps of their state). Plain tuples, sorted as they are (by moment, then
+    key: keys are unique), holding no more of a state than asked: a plan makes a million of them."""
     trigger = schedule_of(journey)
     moment = Moments(journey, settings)
     audience = journey.audience
-    chosen: list[Chosen] = []
+    chosen: list[tuple[datetime, str, str, Kept]] = []
     event = {"id": None, "type": TimerKind.BROADCAST.value, "timestamp": now, "properties": {"broadcast": journey.id},
              "traits": {}}
     turn = Turn(CustomerState.for_key(""), now, settings)  # one for all: its state set to each customer's in turn
@@ -148,13 +149,13 @@ def _selected(journey: Journey, states: Iterable[CustomerState], settings: Setti
             if not holds(turn, journey, None, audience, "audience", event):
                 continue
         due, zone = moment(state)
-        chosen.append((due if due > now else now, state.key, zone, state))
+        chosen.append((due if due > now else now, state.key, zone, keep(state)))
     effects.extend(e for e in turn.effects if isinstance(e, Diagnostic))
     chosen.sort()
     if trigger.per_hour:
         pacer = pacer or Pacer(now, trigger.per_hour)
         place = pacer.place
-        chosen = [(place(due), key, zone, state) for due, key, zone, state in chosen]
+        chosen = [(place(due), key, zone, kept) for due, key, zone, kept in chosen]
     return chosen
 
 
@@ -203,7 +204,7 @@ def plan(journey: Journey, states: Iterable[CustomerState], settings: Settings, 
     effects: list[Effect] = []
     kind, journey_id = TimerKind.BROADCAST, journey.id
     effects += [Schedule(Timer(due, key, kind, journey_id, zone))
-                for due, key, zone, _ in _selected(journey, states, settings, now, effects, pacer)]
+                for due, key, zone, _ in _selected(journey, states, settings, now, effects, _nothing, pacer)]
     return effects
 
 
@@ -239,7 +240,7 @@ def forecast(journey: Journey, states: Iterable[CustomerState], settings: Settin
     """The audience, and its first message judged by SPEC §5 at each customer's moment (quiet hours move the hour)."""
     first_send = next((ins.action for ins in journey.program if isinstance(ins.action, Send)), None)
     result = Forecast()
-    chosen = _selected(journey, states, settings, now, [])
+    chosen = _selected(journey, states, settings, now, [], _for_caps)
     result.audience = len(chosen)
     result.by_zone.update(zone for _, _, zone, _ in chosen)
     if chosen:
@@ -248,8 +249,8 @@ def forecast(journey: Journey, states: Iterable[CustomerState], settings: Settin
     if first_send is None:
         return result
     hours, suppressed = result.sends_by_hour, result.suppressed
-    for due, _, _, state in chosen:
-        decision = decide(first_send, condition=True, traits=state.traits, sent=state.sent, now=due,
+    for due, _, _, (traits, sent) in chosen:
+        decision = decide(first_send, condition=True, traits=traits, sent=sent, now=due,
                           settings=settings, suppression=suppression, render=_nothing)
         match decision:
             case Held(until=until):
@@ -263,8 +264,13 @@ def forecast(journey: Journey, states: Iterable[CustomerState], settings: Settin
     return result
 
 
-def _nothing() -> None:
-    """A forecast renders no message."""
+def _nothing(*_: object) -> None:
+    """Nothing kept of a state (a plan's entries), nothing rendered (a forecast's)."""
+
+
+def _for_caps(state: CustomerState) -> tuple[dict[str, Any], list[tuple[str, datetime]]]:
+    """What the sending rules read of a state: consent and address in its traits, caps in its past sends."""
+    return state.traits, state.sent
 
 
 def _hour(epoch_hour: int) -> str:
