@@ -28,12 +28,19 @@ def note_engagement(state: CustomerState, event: Event, default_zone: str) -> No
 
 
 def engagement(activity: Mapping[str, Mapping[str, Any]]) -> list[int]:
-    """Opens and clicks together, per local hour."""
-    total = [0] * 24
+    """Opens and clicks together, per local hour (a list of its own)."""
+    total = engaged(activity)
+    return [0] * 24 if total is None else list(total)
+
+
+def engaged(activity: Mapping[str, Mapping[str, Any]]) -> list[int] | None:
+    """Opens and clicks together, per local hour, to read only (it may be the activity's own list); None without
+    any (most customers: nothing to add up)."""
+    total: list[int] | None = None
     for kind in ENGAGEMENT:
         hours = activity[kind].get(HOURS) if kind in activity else None
         if isinstance(hours, list) and len(hours) == 24:
-            total = [a + b for a, b in zip(total, hours)]
+            total = hours if total is None else [a + b for a, b in zip(total, hours)]
     return total
 
 

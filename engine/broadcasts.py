@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-from engine.best_time import ENGAGEMENT, best_of, candidates, engagement
+from engine.best_time import best_of, candidates, engaged
 from engine.cohorts import assign, holdout_variants
 from engine.conditions import holds
 from engine.effects import Diagnostic, Effect, Schedule, Timer, TimerKind
@@ -89,10 +89,10 @@ class Moments:
         zone = self._zones.get(named if isinstance(named, str) else None) or self._zone(named)
         if zone.candidates is None or self._control(state):
             return zone.start, zone.key
-        activity = state.activity
-        if not any(kind in activity for kind in ENGAGEMENT):  # no history: send_at itself
+        hours = engaged(state.activity)
+        if hours is None:  # no history: send_at itself
             return zone.start, zone.key
-        return best_of(zone.candidates, engagement(activity)), zone.key
+        return best_of(zone.candidates, hours), zone.key
 
     def _zone(self, named: object) -> _Zone:
         tz = customer_zone(named, self.default_zone)
