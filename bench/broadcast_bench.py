@@ -115,6 +115,7 @@ def main() -> None:
         planned_in, plan_cpu = time.perf_counter() - began, time.process_time() - cpu
         print(f"plan: audience {plan['audience']:,}, will send {plan['will_send']:,}, suppressed {plan['suppressed']} "
               f"in {planned_in:.1f} s ({plan_cpu:.1f} s of CPU)")
+        print(f"peak resident memory after the plan: {peak_mb():.0f} MB")
 
     rendered_in, render_cpu = baseline(ROOT, args.profiles)
     print(f"baseline: {args.profiles:,} renders of spring_sale.email.html in {rendered_in:.1f} s ({render_cpu:.1f} s of CPU)")
