@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from engine.best_time import best_of, candidates, engaged
@@ -125,14 +126,15 @@ def _never() -> datetime:
 
 
 Kept = TypeVar("Kept")
+_MOMENT_AND_KEY = itemgetter(0, 1)
 
 
 def _selected(journey: Journey, states: Iterable[CustomerState], settings: Settings, now: datetime,
               effects: list[Effect], keep: Callable[[CustomerState], Kept],
               pacer: Pacer | None = None) -> list[tuple[datetime, str, str, Kept]]:
     """Known customers in the audience now who have not had the broadcast, each at their moment (never before now):
-    (moment, key, time zone, what `keep` keeps of their state). Plain tuples, sorted as they are (by moment, then
-    key: keys are unique), holding no more of a state than asked: a plan makes a million of them."""
+    (moment, key, time zone, what `keep` keeps of their state), by moment then key. Plain tuples holding no more of
+    a state than asked: a plan makes a million of them."""
     trigger = schedule_of(journey)
     moment = Moments(journey, settings)
     audience = journey.audience
@@ -151,7 +153,7 @@ def _selected(journey: Journey, states: Iterable[CustomerState], settings: Setti
         due, zone = moment(state)
         chosen.append((due if due > now else now, state.key, zone, keep(state)))
     effects.extend(e for e in turn.effects if isinstance(e, Diagnostic))
-    chosen.sort()
+    chosen.sort(key=_MOMENT_AND_KEY)
     if trigger.per_hour:
         pacer = pacer or Pacer(now, trigger.per_hour)
         place = pacer.place
