@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from engine.runtimes.embedded import turns
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -101,7 +103,8 @@ ADDED_COLUMNS = {  # columns added to a table after it first shipped: a file fro
 
 def connect(path: str | Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     """WAL with synchronous=NORMAL: a committed transaction survives a process crash."""
-    conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False,
+                           factory=turns.Connection)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
@@ -149,8 +152,10 @@ def tighten(fd: int) -> None:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE (the write lock up front, so no deadlock upgrade), COMMIT or ROLLBACK."""
-    conn.execute("BEGIN IMMEDIATE")
+    """BEGIN IMMEDIATE (the write lock up front, so no deadlock upgrade; the wait for it counted in the file's
+    turns), COMMIT or ROLLBACK."""
+    with turns.turns_of(conn).asking():
+        conn.execute("BEGIN IMMEDIATE")
     try:
         yield
         conn.execute("COMMIT")
