@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -99,9 +100,28 @@ ADDED_COLUMNS = {  # columns added to a table after it first shipped: a file fro
 }
 
 
+class Connection(sqlite3.Connection):
+    """A connection that knows its file's writer lock, shared by every connection of this process to the file."""
+
+    writer: threading.RLock
+    busy_timeout: float
+
+
+_writers: dict[str, threading.RLock] = {}
+_writers_guard = threading.Lock()
+
+
+def _writer(path: str | Path) -> threading.RLock:
+    key = str(path) if str(path) == ":memory:" else str(Path(path).resolve())
+    with _writers_guard:
+        return _writers.setdefault(key, threading.RLock())
+
+
 def connect(path: str | Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     """WAL with synchronous=NORMAL: a committed transaction survives a process crash."""
-    conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False,
+                           factory=Connection)
+    conn.writer, conn.busy_timeout = _writer(path), busy_timeout
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
@@ -149,15 +169,27 @@ def tighten(fd: int) -> None:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE (the write lock up front, so no deadlock upgrade), COMMIT or ROLLBACK."""
-    conn.execute("BEGIN IMMEDIATE")
+    """BEGIN IMMEDIATE (the write lock up front, so no deadlock upgrade), COMMIT or ROLLBACK.
+
+    Writers of this process (ingest, the engine, the dispatcher, the API) queue on the file's writer lock
+    first: each takes the file the moment the last one is done, where SQLite's busy handler would poll
+    it with sleeps of up to 100 ms (a group commit waiting behind an engine batch). Other processes
+    still meet the busy timeout."""
+    own = conn if isinstance(conn, Connection) else None  # a bare sqlite3 connection (a test's) has no lock
+    if own is not None and not own.writer.acquire(timeout=own.busy_timeout):
+        raise sqlite3.OperationalError("database is locked (by another writer of this process)")
     try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # a failed COMMIT (disk full) may leave it open: the next BEGIN would fail
-            conn.execute("ROLLBACK")
-        raise
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # a failed COMMIT (disk full) may leave it open: the next BEGIN would fail
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        if own is not None:
+            own.writer.release()
 
 
 def write_problem(conn: sqlite3.Connection, now: float) -> str | None:
