@@ -17,10 +17,14 @@ from pydantic import ValidationError
 from engine.events import Event
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.ingest import Ingest, stored
-from engine.runtimes.kernel.codecs import event_to_row, from_epoch
+from engine.runtimes.kernel.codecs import event_from_row, event_to_row, from_epoch
+from engine.runtimes.kernel.ordering import received
+from engine.testing import email, write_workspace
 from rules import limits
 from rules.events import EventModel, common_shape, parse_event
 from rules.problems import EventError
+from rules.workspace import load_workspace
+from tests.helpers import hello_journey
 
 RECEIVED = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -147,3 +151,14 @@ entries = st.one_of(st.none(), st.booleans(), st.integers(-2**60, 2**60), st.sam
                        entries, max_size=4))
 def test_properties_are_refused_for_the_same_first_reason_as_entry_by_entry(values: dict[Any, Any]) -> None:
     assert _outcome(limits.check_object, values) == _outcome(_one_by_one, values)
+
+
+def test_an_event_read_back_from_its_row_is_taken_as_stamped_without_a_copy(tmp_path: Path) -> None:
+    root = write_workspace(tmp_path / "ws", journeys={"hello": hello_journey()}, templates={"hi.email.html": email("Hi")})
+    workspace = load_workspace(root).workspace
+    at = from_epoch(RECEIVED.timestamp() + 0.123456)
+    event = event_from_row(stored(Event(type="t", timestamp=RECEIVED, id="e1", customer_id="c1"), at))
+    assert received(event, from_epoch(RECEIVED.timestamp() + 0.123456), workspace) == (event, False)
+    assert received(event, from_epoch(RECEIVED.timestamp() + 0.123456), workspace)[0] is event
+    later = from_epoch(RECEIVED.timestamp() + 86400 * 30)
+    assert received(event, later, workspace) == (replace(event, received_at=later), True)
