@@ -15,6 +15,7 @@ import time
 from collections import deque
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -43,7 +44,8 @@ def write_logs(folder: Path, messages: int, seed: int = 11) -> tuple[Path, Path,
             journey = rng.choice(list(JOURNEYS))
             customer = f"c{rng.randrange(customers)}"
             at = start + timedelta(seconds=rng.randrange(30 * 86400))
-            rows = [{"at": stamp(at), "customer_id": customer, "journey": journey, "type": "entered"}]
+            rows: list[dict[str, Any]] = [{"at": stamp(at), "customer_id": customer, "journey": journey,
+                                           "type": "entered"}]
             variant = rng.choice(("A", "B")) if journey == "review_request" else None
             for step in JOURNEYS[journey]:
                 mid = f"m{sent}"

@@ -28,25 +28,46 @@ def note_engagement(state: CustomerState, event: Event, default_zone: str) -> No
 
 
 def engagement(activity: Mapping[str, Mapping[str, Any]]) -> list[int]:
-    """Opens and clicks together, per local hour."""
-    total = [0] * 24
+    """Opens and clicks together, per local hour (a list of its own)."""
+    total = engaged(activity)
+    return [0] * 24 if total is None else list(total)
+
+
+def engaged(activity: Mapping[str, Mapping[str, Any]]) -> list[int] | None:
+    """Opens and clicks together, per local hour, to read only (it may be the activity's own list); None without
+    any (most customers: nothing to add up)."""
+    total: list[int] | None = None
     for kind in ENGAGEMENT:
         hours = activity[kind].get(HOURS) if kind in activity else None
         if isinstance(hours, list) and len(hours) == 24:
-            total = [a + b for a, b in zip(total, hours)]
+            total = hours if total is None else [a + b for a, b in zip(total, hours)]
     return total
 
 
 def best_moment(start: datetime, window: timedelta, hours: Sequence[int], tz: ZoneInfo) -> datetime:
     """`start`, or the first top of a local hour inside [start, start + window) whose hour has strictly more
     engagement than every earlier candidate; with no history, `start`."""
-    best, score = start, hours[start.astimezone(tz).hour]
+    return best_of(candidates(start, window, tz), hours)
+
+
+def candidates(start: datetime, window: timedelta, tz: ZoneInfo) -> list[tuple[datetime, int]]:
+    """The moments best time chooses from, each with its local hour: `start`, then each top of a local hour
+    inside [start, start + window). The same for every customer of a zone: a broadcast works them out once."""
     local = start.astimezone(tz)
+    found = [(start, local.hour)]
     candidate = start + timedelta(minutes=60 - local.minute) - timedelta(seconds=local.second,
                                                                            microseconds=local.microsecond)
     while candidate < start + window:
-        count = hours[candidate.astimezone(tz).hour]
-        if count > score:
-            best, score = candidate, count
+        found.append((candidate, candidate.astimezone(tz).hour))
         candidate += HOUR
+    return found
+
+
+def best_of(moments: Sequence[tuple[datetime, int]], hours: Sequence[int]) -> datetime:
+    """The first of `moments` whose local hour has strictly more engagement than every earlier one."""
+    best, hour = moments[0]
+    score = hours[hour]
+    for candidate, hour in moments[1:]:
+        if hours[hour] > score:
+            best, score = candidate, hours[hour]
     return best

@@ -14,9 +14,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from operator import itemgetter
+from typing import Any, TypeVar
 
-from engine.best_time import ENGAGEMENT, best_moment, engagement
+from engine.best_time import best_of, candidates, engaged
 from engine.cohorts import assign, holdout_variants
 from engine.conditions import holds
 from engine.effects import Diagnostic, Effect, Schedule, Timer, TimerKind
@@ -70,13 +71,13 @@ class Moments:
     """Each customer's moment in one broadcast: send_at (their wall clock for `local`, DST gaps as in
     wait_until), moved to their most engaged hour inside the best-time window; unless the broadcast opens
     with a split and the customer is in its holdout (a variant without steps): the control group, sent at
-    send_at. Send_at is worked out once per time zone."""
+    send_at. Send_at and the best-time candidates are worked out once per time zone."""
 
     def __init__(self, journey: Journey, settings: Settings) -> None:
         self.journey = journey
         self.trigger = schedule_of(journey)
         self.default_zone = settings.timezone
-        self._starts: dict[str, datetime] = {}
+        self._zones: dict[str | None, _Zone] = {}  # by the profile's `timezone` (None: not text)
         first = journey.program[0].action if journey.program else None
         self._split = first if isinstance(first, Split) else None
         self._holdouts = holdout_variants(journey, first) if isinstance(first, Split) else frozenset()
@@ -85,20 +86,24 @@ class Moments:
 
     def __call__(self, state: CustomerState) -> tuple[datetime, str]:
         """The moment, and the customer's time zone."""
-        tz = customer_zone(state.traits.get("timezone"), self.default_zone)
-        start = self._starts.get(tz.key)
-        if start is None:
-            trigger = self.trigger
-            start = self._starts[tz.key] = (
-                at_local(trigger.local.date(), trigger.local.time(), tz) if trigger.local is not None
-                else trigger.utc.astimezone(UTC) if trigger.utc is not None else _never())
-        window = self.trigger.best_time
-        if window is None or self._control(state):
-            return start, tz.key
-        activity = state.activity
-        if not any(kind in activity for kind in ENGAGEMENT):  # no history: send_at itself
-            return start, tz.key
-        return best_moment(start, window, engagement(activity), tz), tz.key
+        named = state.traits.get("timezone")
+        zone = self._zones.get(named if isinstance(named, str) else None) or self._zone(named)
+        if zone.candidates is None or self._control(state):
+            return zone.start, zone.key
+        hours = engaged(state.activity)
+        if hours is None:  # no history: send_at itself
+            return zone.start, zone.key
+        return best_of(zone.candidates, hours), zone.key
+
+    def _zone(self, named: object) -> _Zone:
+        tz = customer_zone(named, self.default_zone)
+        trigger = self.trigger
+        start = (at_local(trigger.local.date(), trigger.local.time(), tz) if trigger.local is not None
+                 else trigger.utc.astimezone(UTC) if trigger.utc is not None else _never())
+        window = trigger.best_time
+        zone = _Zone(tz.key, start, None if window is None else candidates(start, window, tz))
+        self._zones[named if isinstance(named, str) else None] = zone
+        return zone
 
     def _control(self, state: CustomerState) -> bool:
         split = self._split
@@ -107,42 +112,52 @@ class Moments:
         return assign(state.customer_id, self.journey.id, split).name in self._holdouts
 
 
+@dataclass(frozen=True)
+class _Zone:
+    """A time zone's send_at, and the moments best time chooses from there (None: no best time)."""
+
+    key: str
+    start: datetime
+    candidates: list[tuple[datetime, int]] | None
+
+
 def _never() -> datetime:
     raise AssertionError("send_at is utc or local (the schema requires one)")
 
 
-@dataclass(frozen=True)
-class Entry:
-    due: datetime
-    key: str
-    zone: str
+Kept = TypeVar("Kept")
+_MOMENT_AND_KEY = itemgetter(0, 1)
 
 
 def _selected(journey: Journey, states: Iterable[CustomerState], settings: Settings, now: datetime,
-              effects: list[Effect], pacer: Pacer | None = None) -> list[tuple[Entry, CustomerState]]:
-    """Known customers in the audience now who have not had the broadcast, each at their moment (never before now)."""
+              effects: list[Effect], keep: Callable[[CustomerState], Kept],
+              pacer: Pacer | None = None) -> list[tuple[datetime, str, str, Kept]]:
+    """Known customers in the audience now who have not had the broadcast, each at their moment (never before now):
+    (moment, key, time zone, what `keep` keeps of their state), by moment then key. Plain tuples holding no more of
+    a state than asked: a plan makes a million of them."""
     trigger = schedule_of(journey)
     moment = Moments(journey, settings)
-    chosen: list[tuple[Entry, CustomerState]] = []
+    audience = journey.audience
+    chosen: list[tuple[datetime, str, str, Kept]] = []
     event = {"id": None, "type": TimerKind.BROADCAST.value, "timestamp": now, "properties": {"broadcast": journey.id},
              "traits": {}}
+    turn = Turn(CustomerState.for_key(""), now, settings)  # one for all: its state set to each customer's in turn
     for state in states:
         if state.customer_id is None or journey.id in state.history:
             continue
-        if journey.audience is not None:
-            turn = Turn(state, now, settings)
+        if audience is not None:
+            turn.state = state
             event["customer_id"] = state.customer_id
-            ok = holds(turn, journey, None, journey.audience, "audience", event)
-            if turn.effects:
-                effects.extend(e for e in turn.effects if isinstance(e, Diagnostic))
-            if not ok:
+            if not holds(turn, journey, None, audience, "audience", event):
                 continue
         due, zone = moment(state)
-        chosen.append((Entry(max(due, now), state.key, zone), state))
-    chosen.sort(key=lambda pair: (pair[0].due, pair[0].key))
+        chosen.append((due if due > now else now, state.key, zone, keep(state)))
+    effects.extend(e for e in turn.effects if isinstance(e, Diagnostic))
+    chosen.sort(key=_MOMENT_AND_KEY)
     if trigger.per_hour:
         pacer = pacer or Pacer(now, trigger.per_hour)
-        chosen = [(Entry(pacer.place(entry.due), entry.key, entry.zone), state) for entry, state in chosen]
+        place = pacer.place
+        chosen = [(place(due), key, zone, kept) for due, key, zone, kept in chosen]
     return chosen
 
 
@@ -155,26 +170,33 @@ class Pacer:
     def __init__(self, start: datetime, per_hour: float, taken: Iterable[tuple[int, int]] = ()) -> None:
         self.start = start
         self.gap = max(1, round(3_600_000_000 / per_hour))  # microseconds
-        self.taken = [list(run) for run in taken]
+        runs = list(taken)
+        self._firsts = [first for first, _ in runs]  # the runs, as two lists: bisect needs no key function
+        self._ends = [end for _, end in runs]
 
     def place(self, due: datetime) -> datetime:
         """The moment of the first free slot at or after `due` (never before the start), now taken."""
-        wanted = max(0, -(-((due - self.start) // timedelta(microseconds=1)) // self.gap))  # ceiling
-        runs = self.taken
-        i = bisect_right(runs, wanted, key=lambda run: run[0]) - 1
-        if i >= 0 and runs[i][1] >= wanted:  # inside run i, or just after it: extend it
-            slot = runs[i][1] if runs[i][1] > wanted else wanted
-            runs[i][1] = slot + 1
+        wanted = max(0, -(-((due - self.start) // _MICROSECOND) // self.gap))  # ceiling
+        firsts, ends = self._firsts, self._ends
+        i = bisect_right(firsts, wanted) - 1
+        if i >= 0 and ends[i] >= wanted:  # inside run i, or just after it: extend it
+            slot = ends[i] if ends[i] > wanted else wanted
+            ends[i] = slot + 1
         else:
             slot = wanted
             i += 1
-            runs.insert(i, [slot, slot + 1])
-        if i + 1 < len(runs) and runs[i + 1][0] == runs[i][1]:  # it now touches the next run: one run
-            runs[i][1] = runs.pop(i + 1)[1]
+            firsts.insert(i, slot)
+            ends.insert(i, slot + 1)
+        if i + 1 < len(firsts) and firsts[i + 1] == ends[i]:  # it now touches the next run: one run
+            del firsts[i + 1]
+            ends[i] = ends.pop(i + 1)
         return self.start + timedelta(microseconds=slot * self.gap)
 
     def runs(self) -> list[tuple[int, int]]:
-        return [(first, end) for first, end in self.taken]
+        return list(zip(self._firsts, self._ends))
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def plan(journey: Journey, states: Iterable[CustomerState], settings: Settings, now: datetime,
@@ -182,8 +204,9 @@ def plan(journey: Journey, states: Iterable[CustomerState], settings: Settings, 
     """Entry timers, due order (ties by key), and the diagnostics of an audience that failed to evaluate.
     A throttled broadcast planned in parts hands the same `pacer` to each."""
     effects: list[Effect] = []
-    for entry, _ in _selected(journey, states, settings, now, effects, pacer):
-        effects.append(Schedule(Timer(entry.due, entry.key, TimerKind.BROADCAST, journey.id, entry.zone)))
+    kind, journey_id = TimerKind.BROADCAST, journey.id
+    effects += [Schedule(Timer(due, key, kind, journey_id, zone))
+                for due, key, zone, _ in _selected(journey, states, settings, now, effects, _nothing, pacer)]
     return effects
 
 
@@ -219,25 +242,37 @@ def forecast(journey: Journey, states: Iterable[CustomerState], settings: Settin
     """The audience, and its first message judged by SPEC §5 at each customer's moment (quiet hours move the hour)."""
     first_send = next((ins.action for ins in journey.program if isinstance(ins.action, Send)), None)
     result = Forecast()
-    for entry, state in _selected(journey, states, settings, now, []):
-        result.audience += 1
-        result.by_zone[entry.zone] += 1
-        result.first = min(result.first or entry.due, entry.due)
-        result.last = max(result.last or entry.due, entry.due)
-        if first_send is None:
-            continue
-        decision = decide(first_send, condition=True, traits=state.traits, sent=state.sent, now=entry.due,
-                          settings=settings, suppression=suppression, render=lambda: None)
+    chosen = _selected(journey, states, settings, now, [], _for_caps)
+    result.audience = len(chosen)
+    result.by_zone.update(zone for _, _, zone, _ in chosen)
+    if chosen:
+        result.first = min(due for due, _, _, _ in chosen)
+        result.last = max(due for due, _, _, _ in chosen)
+    if first_send is None:
+        return result
+    hours, suppressed = result.sends_by_hour, result.suppressed
+    for due, _, _, (traits, sent) in chosen:
+        decision = decide(first_send, condition=True, traits=traits, sent=sent, now=due,
+                          settings=settings, suppression=suppression, render=_nothing)
         match decision:
             case Held(until=until):
-                result.sends_by_hour[int(until.timestamp()) // 3600] += 1
+                hours[int(until.timestamp()) // 3600] += 1
             case Sent() | Failed():
-                result.sends_by_hour[int(entry.due.timestamp()) // 3600] += 1
+                hours[int(due.timestamp()) // 3600] += 1
             case Suppressed(reason=reason):
-                result.suppressed[reason.value] += 1
+                suppressed[reason.value] += 1
             case Skipped():
-                result.suppressed["condition"] += 1
+                suppressed["condition"] += 1
     return result
+
+
+def _nothing(*_: object) -> None:
+    """Nothing kept of a state (a plan's entries), nothing rendered (a forecast's)."""
+
+
+def _for_caps(state: CustomerState) -> tuple[dict[str, Any], list[tuple[str, datetime]]]:
+    """What the sending rules read of a state: consent and address in its traits, caps in its past sends."""
+    return state.traits, state.sent
 
 
 def _hour(epoch_hour: int) -> str:

@@ -128,6 +128,9 @@ def _sized_filter(name: str, function: Any) -> Any:
     return checked
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class Sandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox with `*`, `**`, `%`, size-setting filters and str methods
     checked; intercepted operators are also never folded at compile time, so a template or
@@ -141,6 +144,17 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         return checked_binop(operator, left, right)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`profile.email` on a plain dict: the key at once. Jinja tries the attribute first and reaches
+        the key through an AttributeError, which cost a sixth of a broadcast's audience check; a name
+        that is also a dict attribute (`items`, `__class__`) still goes Jinja's way: the same result."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
     def call(self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(getattr(__obj, "__self__", None), str) and getattr(__obj, "__name__", "") in SIZED_METHODS:

@@ -46,24 +46,20 @@ class Funnel:
         self.recipients: set[str] | None = set() if track_recipients else None
         self.extra = extra
 
-    def reach(self, customer: str) -> None:
-        if self.recipients is not None:
-            self.recipients.add(customer)
-
     def absorb(self, part: Funnel) -> None:
-        """Adds the sends, reasons, recipients and provider flags counted apart (a group of messages)."""
+        """Adds the sends, reasons and provider flags counted apart (a group of messages)."""
         for name in ("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed", "reported"):
             setattr(self, name, getattr(self, name) + getattr(part, name))
         for mine, theirs in ((self.skipped, part.skipped), (self.suppressed, part.suppressed),
                              (self.failed, part.failed)):
             for reason, n in theirs.items():
                 mine[reason] = mine.get(reason, 0) + n
-        if self.recipients is not None and part.recipients is not None:
-            self.recipients |= part.recipients
 
-    def flag(self, flag: int) -> None:
-        field = FLAG_FIELDS[flag]
-        setattr(self, field, getattr(self, field) + 1)
+    def add_flags(self, bits: int, messages: int) -> None:
+        """Counts `messages` more messages with each of these flags (FLAG_FIELDS bits)."""
+        for flag, field in FLAG_FIELDS.items():
+            if bits & flag:
+                setattr(self, field, getattr(self, field) + messages)
 
     def as_dict(self) -> dict[str, Any]:
         recipients = len(self.recipients) if self.recipients is not None else None

@@ -11,20 +11,25 @@ one message by the attribution windows.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from engine.content_tests import parse_label
 from engine.experiments import Ledger
 from engine.reports.catalog import Catalog, SplitKey
-from engine.reports.funnel import (BOUNCED, CLICKED, DELIVERED, FLAG_FIELDS, OPENED, PROVIDER_EVENTS, REPORTED, Funnel,
-                                   daily_row, iteration_row)
+from engine.reports.funnel import (BOUNCED, CLICKED, DELIVERED, OPENED, PROVIDER_EVENTS, REPORTED, Funnel, daily_row,
+                                   iteration_row)
 from engine.reports.orders import Order, Touch, credited, order_of, order_types
 from engine.reports.period import Period, parse_at
 
 ENGAGED = OPENED | CLICKED
 OTHER_JOURNEY = -1   # a message of a journey the report leaves out: it still competes for orders
+# each provider event's flag with those it implies: an open or click was delivered; a delivery or bounce was reported
+FLAGS_OF = {kind: flag | (DELIVERED if flag & ENGAGED else 0) | (REPORTED if flag & (DELIVERED | BOUNCED) else 0)
+            for kind, flag in PROVIDER_EVENTS.items()}
+SendKey = tuple[str, Any, Any, Any, Any, Any]   # a send record's journey, step, variant, channel, template, iteration
 
 
 def customer_key(item: Mapping[str, Any]) -> str | None:
@@ -61,6 +66,7 @@ class Group:
     template: Funnel
     journey_id: str
     own: Funnel   # sends, reasons and provider flags of this group alone, folded into the others by finish()
+    recipients: set[str]   # its customers, made into its funnels' recipients by finish()
     iteration: Funnel | None = None   # the pass of a step inside a repeat (SPEC §15)
 
     def each(self) -> tuple[Funnel, ...]:
@@ -71,6 +77,25 @@ class Group:
         """Where a last-touch goal conversion is credited: the message's step (and pass), channels and template."""
         parts = (self.step, self.channel, self.total_channel, self.template)
         return parts if self.iteration is None else (*parts, self.iteration)
+
+
+@dataclass(frozen=True)
+class SendKind:
+    """What every send record with the same journey, step, variant label, channel, template and pass shares, worked
+    out on the first one: the next cost one dictionary lookup instead of parsing, key building and lookups."""
+
+    group: int
+    own: Funnel
+    recipients: set[str]
+    days: dict[str, Funnel]       # the journey's daily funnels
+    touches: dict[str, int]       # the journey's last message group per customer
+    journey: str
+    step: str
+    channel: str
+    labelled: bool                # a split variant or content test label: experiments read the send
+    variant: str | None
+    split: str | None
+    test: tuple[str, str] | None  # (step, content variant) of a content test
 
 
 class Tally:
@@ -87,10 +112,11 @@ class Tally:
         self.steps: dict[tuple[str, str], Funnel] = {}
         self.variants: dict[tuple[str, str, str], Funnel] = {}
         self.journey_channels: dict[tuple[str, str], Funnel] = {}
-        self.days: dict[tuple[str, str], Funnel] = {}
+        self.days: dict[str, dict[str, Funnel]] = {}                    # journey -> day -> its funnel
         self.iterations: dict[tuple[str, str], dict[int, Funnel]] = {}   # (journey, step) -> pass -> its funnel
         self.groups: dict[tuple[str, str, str | None, str | None, str, str | None, int | None], int] = {}
         self.group_list: list[Group] = []
+        self.kinds: dict[SendKey, SendKind] = {}
         # messages sent, by index: their group (or OTHER_JOURNEY), channel, customer and time
         self.messages: dict[str, int] = {}
         self.message_group: list[int] = []
@@ -98,11 +124,11 @@ class Tally:
         self.message_customer: list[str] = []
         self.message_at: list[str] = []
         self.flags = bytearray()
+        self.flag_days: dict[tuple[int, str, int], int] = {}    # (group, day, flags new that day) -> messages
         self.clicks: dict[int, list[datetime]] = {}             # message index -> its clicks, for attribution
-        self.customer_messages: dict[str, list[int]] = {}
         self.entries: dict[tuple[str, str], str] = {}          # (customer, journey) -> first entry, journeys with splits
         self.sent_variants: dict[tuple[str, str], dict[str, str]] = {}  # (customer, journey) -> split -> variant
-        self.last_touch: dict[tuple[str, str], int] = {}
+        self.last_touch: dict[str, dict[str, int]] = {}          # journey -> customer -> group of the last message
         self.conversions: list[tuple[str, str, float]] = []
         self.exits: dict[tuple[str, str | None, str], int] = {}   # (journey, step, reason) -> instances
         self.orders: dict[str, Order] = {}
@@ -124,10 +150,12 @@ class Tally:
         if self.bounded and not self.period.contains(parse_at(r["at"])):
             return
         kind = r.get("type")
-        customer = customer_key(r) or ""
+        customer = r.get("customer_id")
+        if not customer or not isinstance(customer, str):
+            customer = customer_key(r) or ""
         if self.only and journey != self.only:
-            if kind == "send" and r.get("status") == "sent":
-                self._message(r, OTHER_JOURNEY, customer)
+            if kind == "send" and r.get("status") == "sent" and (mid := r.get("message_id")):
+                self._message(mid, OTHER_JOURNEY, str(r.get("channel")), customer, r["at"])
             return
         at = r["at"]
         day = at[:10]
@@ -135,6 +163,9 @@ class Tally:
             self.first_at = at
         if self.last_at is None or at > self.last_at:
             self.last_at = at
+        if kind == "send":
+            self._send(r, journey, customer, day)
+            return
         if kind == "winner":
             self.winners[(journey, str(r.get("step")))] = r
             return
@@ -146,14 +177,12 @@ class Tally:
             self.total.entered += 1
             if journey in self.catalog.splits:
                 self.entries.setdefault((customer, journey), r["at"])
-        elif kind == "send":
-            self._send(r, journey, customer, day)
         elif kind == "converted":
             value = float(r.get("value") or 0.0)
             for f in (self._journey(journey), self._day(journey, day), self.total):
                 f.conversions += 1
                 f.goal_value += value
-            touched = self.last_touch.get((customer, journey))
+            touched = self.last_touch.get(journey, {}).get(customer)
             if touched is not None:
                 for f in self.group_list[touched].touched():
                     f.conversions += 1
@@ -165,32 +194,51 @@ class Tally:
             self.exits[key] = self.exits.get(key, 0) + 1
 
     def _send(self, r: Mapping[str, Any], journey: str, customer: str, day: str) -> None:
-        step = str(r.get("step"))
-        variant, test = parse_label(r.get("variant"))
-        if test is not None and r.get("status") == "sent":
-            self._tested(r, journey, customer, *test)
-        elif variant is not None and r.get("status") == "sent" and self.winners:
-            self._after_split_winner(journey, step)
-        split = None if variant is None else self.catalog.split_of_step.get((journey, step), "")
-        if variant is not None and split is not None and journey not in self.catalog.splits:
-            self.sent_variants.setdefault((customer, journey), {}).setdefault(split, str(variant))
-            self.entries.setdefault((customer, journey), r["at"])
-        iteration = r.get("iteration")
-        index = self._group(journey, step, split, variant, str(r.get("channel")), r.get("template"),
-                            iteration if isinstance(iteration, int) else None)
-        group = self.group_list[index]
+        key = (journey, r.get("step"), r.get("variant"), r.get("channel"), r.get("template"), r.get("iteration"))
+        kind = self.kinds.get(key)
+        if kind is None:
+            kind = self.kinds[key] = self._kind(*key)
         status = r.get("status")
-        own = group.own
+        if kind.labelled:
+            self._labelled(r, kind, customer, status)
+        own = kind.own
         if status == "sent":
             own.sent += 1
-            own.reach(customer)
-            self._day(journey, day).sent += 1
-            self.last_touch[(customer, journey)] = index
-            self._message(r, index, customer)
+            kind.recipients.add(customer)
+            day_f = kind.days.get(day)
+            if day_f is None:
+                day_f = self._day(journey, day)
+            day_f.sent += 1
+            kind.touches[customer] = kind.group
+            if mid := r.get("message_id"):
+                self._message(mid, kind.group, kind.channel, customer, r["at"])
             return
         reason = str(r.get("reason") or "unknown")
         by_reason = own.skipped if status == "skipped" else own.suppressed if status == "suppressed" else own.failed
         by_reason[reason] = by_reason.get(reason, 0) + 1
+
+    def _kind(self, journey: str, step: Any, label: Any, channel: Any, template: Any, iteration: Any) -> SendKind:
+        """A send record's group, label and the journey's tallies, the first time the combination is read."""
+        step_id = str(step)
+        variant, test = parse_label(label)
+        split = None if variant is None else self.catalog.split_of_step.get((journey, step_id), "")
+        index = self._group(journey, step_id, split, variant, str(channel), template,
+                            iteration if isinstance(iteration, int) else None)
+        group = self.group_list[index]
+        return SendKind(index, group.own, group.recipients, self.days.setdefault(journey, {}),
+                        self.last_touch.setdefault(journey, {}), journey, step_id, str(channel), label is not None,
+                        variant, split, test)
+
+    def _labelled(self, r: Mapping[str, Any], kind: SendKind, customer: str, status: Any) -> None:
+        """A send with a variant label: a content test's exposure, a send after a split's winner, an assignment."""
+        if kind.test is not None and status == "sent":
+            self._tested(r, kind.journey, customer, *kind.test)
+        elif kind.variant is not None and status == "sent" and self.winners:
+            self._after_split_winner(kind.journey, kind.step)
+        if kind.variant is not None and kind.split is not None and kind.journey not in self.catalog.splits:
+            # a split the catalog does not know: the send assigns the customer to its variant
+            self.sent_variants.setdefault((customer, kind.journey), {}).setdefault(kind.split, kind.variant)
+            self.entries.setdefault((customer, kind.journey), r["at"])
 
     def _tested(self, r: Mapping[str, Any], journey: str, customer: str, step: str, arm: str) -> None:
         """A content test's message: an exposure until the winner is chosen, then a send that used it."""
@@ -206,17 +254,14 @@ class Tally:
             if j == journey and self.catalog.split_steps.get((j, split_step)) == name:
                 self.with_winner[(j, split_step)] = self.with_winner.get((j, split_step), 0) + 1
 
-    def _message(self, r: Mapping[str, Any], group: int, customer: str) -> None:
-        mid = r.get("message_id")
-        if not mid:
-            return
-        index = self.messages[mid] = len(self.message_group)
+    def _message(self, mid: str, group: int, channel: str, customer: str, at: str) -> None:
+        """A sent message, by index: provider events find it by id, attribution by its customer (in finish())."""
+        self.messages[mid] = len(self.message_group)
         self.message_group.append(group)
-        self.message_channel.append(str(r.get("channel")))
+        self.message_channel.append(channel)
         self.message_customer.append(customer)
-        self.message_at.append(r["at"])
+        self.message_at.append(at)
         self.flags.append(0)
-        self.customer_messages.setdefault(customer, []).append(index)
 
     def add_event(self, e: Mapping[str, Any]) -> None:
         kind = e.get("type", "")
@@ -225,8 +270,8 @@ class Tally:
             return
         if self.ledger.experiments:
             self.ledger.event(kind, e.get("properties") or {})
-        flag = PROVIDER_EVENTS.get(kind)
-        if flag is None:
+        new = FLAGS_OF.get(kind)
+        if new is None:
             return
         index = self.messages.get((e.get("properties") or {}).get("message_id", ""))
         timestamp = e.get("timestamp")
@@ -234,24 +279,21 @@ class Tally:
             self.unattributed[kind] = self.unattributed.get(kind, 0) + 1
             return
         utc = timestamp.endswith("Z")  # the day is then in the text: most events need no parsing
-        at = parse_at(timestamp) if not utc or self.period.until is not None or flag & CLICKED else None
+        at = parse_at(timestamp) if not utc or self.period.until is not None or new & CLICKED else None
         if at is not None and self.period.until is not None and at > self.period.until:
             return
         have = self.flags[index]
-        new = flag | (DELIVERED if flag & ENGAGED else 0) | (REPORTED if flag & (DELIVERED | BOUNCED) else 0)
         fresh = new & ~have
-        if at is not None and flag & CLICKED:
+        if at is not None and new & CLICKED:
             self.clicks.setdefault(index, []).append(at)
         if not fresh:
             return
         self.flags[index] = have | fresh
         if (g := self.message_group[index]) == OTHER_JOURNEY:
             return
-        group = self.group_list[g]
-        day = self._day(group.journey_id, timestamp[:10] if at is None else at.date().isoformat())
-        for bit in (b for b in FLAG_FIELDS if fresh & b):
-            group.own.flag(bit)
-            day.flag(bit)
+        # counted into the group by its messages' flags, into the day here, both by finish()
+        key = (g, timestamp[:10] if at is None else at.date().isoformat(), fresh)
+        self.flag_days[key] = self.flag_days.get(key, 0) + 1
 
     def _order(self, e: Mapping[str, Any]) -> None:
         order = order_of(e, customer_key(e), self.catalog.workspace)
@@ -269,18 +311,21 @@ class Tally:
         return [o for o in self.orders.values() if since is None or o.at >= since]
 
     def finish(self) -> None:
-        """Folds each group's sends into its funnels, then credits each order of the period to at most one
-        message (SPEC §12)."""
+        """Folds each group's sends, flags and recipients into its funnels, then credits each order of the period to
+        at most one message (SPEC §12)."""
+        self._fold_flags()
         for group in self.group_list:
             for f in group.each():
                 f.absorb(group.own)
+        self._fold_recipients()
         windows = self.catalog.attribution
-        for key, order in self.orders.items():
-            if self.period.since is not None and order.at < self.period.since:
-                continue
+        orders = [(key, order) for key, order in self.orders.items()
+                  if self.period.since is None or order.at >= self.period.since]
+        sent_to = self._messages_of({order.customer for _, order in orders})
+        for key, order in orders:
             touches = [Touch(i, self.message_channel[i], parse_at(self.message_at[i]),
                              tuple(self.clicks.get(i, ())))
-                       for i in self.customer_messages.get(order.customer, ())]
+                       for i in sent_to.get(order.customer, ())]
             index = credited(order, touches, windows)
             if index is None:
                 continue
@@ -291,6 +336,36 @@ class Tally:
             for f in (*group.each(), self._day(group.journey_id, order.at.date().isoformat())):
                 f.orders += 1
                 f.attributed_revenue += order.value
+
+    def _fold_flags(self) -> None:
+        """Each message's flags into its group's funnel, and each day's new flags into the journey's day."""
+        for (g, bits), n in Counter(zip(self.message_group, self.flags)).items():
+            if g != OTHER_JOURNEY and bits:
+                self.group_list[g].own.add_flags(bits, n)
+        for (g, day, bits), n in self.flag_days.items():
+            self._day(self.group_list[g].journey_id, day).add_flags(bits, n)
+
+    def _fold_recipients(self) -> None:
+        """Each funnel's recipients: the union of its groups' customers, made once for each distinct set of groups
+        (a journey and its only channel share one); a funnel of one group shares that group's set. Read-only after."""
+        parts: dict[int, tuple[Funnel, list[set[str]]]] = {}
+        for group in self.group_list:
+            for f in group.each():
+                parts.setdefault(id(f), (f, []))[1].append(group.recipients)
+        made: dict[tuple[int, ...], set[str]] = {}
+        for f, sets in parts.values():
+            key = tuple(id(s) for s in sets)
+            if key not in made:
+                made[key] = sets[0] if len(sets) == 1 else set().union(*sets)
+            f.recipients = made[key]
+
+    def _messages_of(self, customers: set[str]) -> dict[str, list[int]]:
+        """The messages sent to each of these customers (those with orders), in the order they were read."""
+        sent_to: dict[str, list[int]] = {}
+        for index, customer in enumerate(self.message_customer):
+            if customer in customers:
+                sent_to.setdefault(customer, []).append(index)
+        return sent_to
 
     def revenue(self) -> dict[str, Any]:
         """Orders of the period, each once, and the share credited to messages, by channel."""
@@ -327,39 +402,53 @@ class Tally:
     def arms(self) -> dict[SplitKey, dict[str, Arm]]:
         """Per split (journey, split name), per variant: customers assigned, converted, clicking and their spend."""
         arms: dict[SplitKey, dict[str, Arm]] = {}
-        memberships: dict[tuple[str, str], list[tuple[SplitKey, Arm]]] = {}
-        decided = {(j, self.catalog.split_steps.get((j, step), "")): parse_at(w["at"])
-                   for (j, step), w in self.winners.items()}
-        for (customer, journey), entry in self.entries.items():
-            pairs = (self.catalog.variants(customer, journey) if journey in self.catalog.splits else
-                     list(self.sent_variants.get((customer, journey), {}).items()))
-            for split, variant in pairs:
-                if (winner_at := decided.get((journey, split))) is not None and parse_at(entry) >= winner_at:
-                    continue   # entered once the winner was chosen: assigned by the winner, not the test
-                arm = arms.setdefault((journey, split), {}).setdefault(variant, Arm())
-                arm.assigned.add(customer)
-                memberships.setdefault((customer, journey), []).append(((journey, split), arm))
+        memberships = self._memberships(arms)
+
+        def arms_of(customer: str, journey: str) -> Iterator[Arm]:
+            return (arms[(journey, split)][variant] for split, variant in memberships.get((customer, journey), ()))
+
         for customer, journey, value in self.conversions:
-            for _, arm in memberships.get((customer, journey), ()):
+            for arm in arms_of(customer, journey):
                 arm.converted.add(customer)
                 arm.goal_value += value
         for index in self.clicks:
             g = self.message_group[index]
             if g != OTHER_JOURNEY:
-                customer, journey = self.message_customer[index], self.group_list[g].journey_id
-                for _, arm in memberships.get((customer, journey), ()):
+                customer = self.message_customer[index]
+                for arm in arms_of(customer, self.group_list[g].journey_id):
                     arm.clicked.add(customer)
-        by_customer: dict[str, list[tuple[str, str]]] = {}
+        orders = self.in_period()
+        buyers = {order.customer for order in orders}
+        by_customer: dict[str, list[tuple[str, str]]] = {}   # journeys entered by customers with orders, and when
         for (customer, journey), at in self.entries.items():
-            by_customer.setdefault(customer, []).append((journey, at))
-        for order in self.in_period():
+            if customer in buyers:
+                by_customer.setdefault(customer, []).append((journey, at))
+        for order in orders:
             for journey, at in by_customer.get(order.customer, ()):
                 if parse_at(at) <= order.at:
-                    for _, arm in memberships.get((order.customer, journey), ()):
+                    for arm in arms_of(order.customer, journey):
                         arm.spend[order.customer] = arm.spend.get(order.customer, 0.0) + order.value
         for (journey, split, variant), f in self.variants.items():
-            arms.setdefault((journey, split), {}).setdefault(variant, Arm()).messages = f.sent
+            _arm(arms, (journey, split), variant).messages = f.sent
         return arms
+
+    def _memberships(self, arms: dict[SplitKey, dict[str, Arm]]) -> dict[tuple[str, str], tuple[tuple[str, str], ...]]:
+        """Assigns each customer who entered to their arms; returns (customer, journey) -> (split, variant) of each.
+        Tuples of strings, not lists of arms: the collector stops tracking them, so it does not go over them again."""
+        memberships: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+        decided = {(j, self.catalog.split_steps.get((j, step), "")): parse_at(w["at"])
+                   for (j, step), w in self.winners.items()}
+        for (customer, journey), entry in self.entries.items():
+            pairs = (self.catalog.variants(customer, journey) if journey in self.catalog.splits else
+                     self.sent_variants.get((customer, journey), {}).items())
+            # entered once the winner was chosen: assigned by the winner, not the test
+            kept = tuple((split, variant) for split, variant in pairs
+                         if (winner_at := decided.get((journey, split))) is None or parse_at(entry) < winner_at)
+            for split, variant in kept:
+                _arm(arms, (journey, split), variant).assigned.add(customer)
+            if kept:
+                memberships[(customer, journey)] = kept
+        return memberships
 
     def journeys(self, arms: Mapping[SplitKey, Mapping[str, Arm]], order: Iterable[str] = (),
                  names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
@@ -378,7 +467,7 @@ class Tally:
             item["steps"] = [self._step(j, step, f) for (j, step), f in self.steps.items() if j == journey]
             item["variants"] = [f.as_dict() for (j, _, _), f in sorted(self.variants.items()) if j == journey]
             item["channels"] = [f.as_dict() for (j, _), f in sorted(self.journey_channels.items()) if j == journey]
-            item["daily"] = [daily_row(f) for (j, _), f in sorted(self.days.items()) if j == journey]
+            item["daily"] = [daily_row(f) for _, f in sorted(self.days.get(journey, {}).items())]
             item["exits"] = [{"step": step, "reason": reason, "count": n}
                              for (j, step, reason), n in self.exits.items() if j == journey]
             result.append(item)
@@ -413,9 +502,12 @@ class Tally:
         return f
 
     def _day(self, journey: str, day: str) -> Funnel:
-        f = self.days.get((journey, day))
+        days = self.days.get(journey)
+        if days is None:
+            days = self.days[journey] = {}
+        f = days.get(day)
         if f is None:
-            f = self.days[(journey, day)] = Funnel(day, track_recipients=False)
+            f = days[day] = Funnel(day, track_recipients=False)
         return f
 
     def _group(self, journey: str, step: str, split: str | None, variant: str | None, channel: str,
@@ -446,8 +538,19 @@ class Tally:
                 pass_f = passes.get(iteration) or passes.setdefault(iteration, Funnel(str(iteration), per="recipients"))
             index = self.groups[key] = len(self.group_list)
             self.group_list.append(Group(self._journey(journey), step_f, variant_f, jc, self.total, tc, tf, journey,
-                                         Funnel("group"), pass_f))
+                                         Funnel("group", track_recipients=False), set(), pass_f))
         return index
+
+
+def _arm(arms: dict[SplitKey, dict[str, Arm]], split: SplitKey, variant: str) -> Arm:
+    """The split's arm of this variant, made the first time (not one per customer to throw away)."""
+    by_variant = arms.get(split)
+    if by_variant is None:
+        by_variant = arms[split] = {}
+    arm = by_variant.get(variant)
+    if arm is None:
+        arm = by_variant[variant] = Arm()
+    return arm
 
 
 def _duration(window: timedelta) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any, Callable, Iterable, Mapping
 
 from engine.reports import journey_map
@@ -36,18 +35,16 @@ class ReportInput:
 def build_report(inp: ReportInput, progress: Progress | None = None) -> dict[str, Any]:
     """`progress`, when given, hears how many records have been read so far."""
     catalog = inp.catalog
-    records = iter(inp.records)
     tally = Tally(inp.period, inp.journey, catalog)
     before = Tally(inp.previous, inp.journey, catalog) if inp.previous is not None else None
     tallies = (tally,) if before is None else (tally, before)   # one pass over the logs feeds both periods
     add_record = _each(tuple(t.add_record for t in tallies))
     add_event = _each(tuple(t.add_event for t in tallies))
-    done = 0
-    for chunk in iter(lambda: list(islice(records, PROGRESS_EVERY)), []):
-        for record in chunk:
-            add_record(record)
-        done += len(chunk)
-        if progress is not None and len(chunk) == PROGRESS_EVERY:
+    # one record alive at a time: records held in a list (a chunk) would outlive the garbage collector's young
+    # generations and make it go over the whole tally, again and again
+    for done, record in enumerate(inp.records, 1):
+        add_record(record)
+        if done % PROGRESS_EVERY == 0 and progress is not None:
             progress(done)
     for event in inp.events:
         add_event(event)

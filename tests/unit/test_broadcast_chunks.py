@@ -4,6 +4,8 @@ anyone. A real SQLite file, the processor, a manual wall clock; chunks kept smal
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,35 @@ def test_an_event_posted_while_a_big_broadcast_starts_is_processed_before_the_pl
     view = broadcasts.status(world["conn"], "spring_sale")
     assert (view["status"], view["planned"]) == ("sending", AUDIENCE)
     assert entries(world) == {f"c{n:05}": 1 for n in range(AUDIENCE)}
+
+
+def test_a_big_start_never_pauses_when_no_writer_waits_for_the_database(world: dict[str, Any]) -> None:
+    plan_all(world)
+    assert broadcasts.status(world["conn"], "spring_sale")["planned"] == AUDIENCE
+    assert world["processor"].turns.given_way == 0
+
+
+def test_an_event_posted_during_a_chunk_is_written_before_the_next_and_processed_in_the_same_batch(
+        world: dict[str, Any]) -> None:
+    """The ingest, waiting for the lock while a chunk is planned, has it before the engine loop goes on."""
+    processor, turns = world["processor"], world["processor"].turns
+    posting: list[threading.Thread] = []
+
+    def post_during_the_chunk(statement: str) -> None:  # the chunk's transaction holds the lock: the ingest waits
+        if "FROM customers" in statement and not posting:
+            posting.append(threading.Thread(target=ingest, args=(world, {
+                "type": "page_viewed", "customer_id": "c09999", "timestamp": "2026-03-09T19:00:00Z"})))
+            posting[0].start()
+            deadline = time.monotonic() + 30
+            while not turns.waiting and time.monotonic() < deadline:
+                time.sleep(0.001)
+
+    processor.conn.set_trace_callback(post_during_the_chunk)
+    result = processor.run_batch()
+    processor.conn.set_trace_callback(None)
+    posting[0].join()
+    assert (result.planned, result.events, turns.given_way) == (CHUNK, 1, 1)
+    assert broadcasts.status(world["conn"], "spring_sale")["status"] == "starting"
 
 
 def test_newcomers_during_the_planning_join_once_whether_the_cursor_has_passed_them_or_not(

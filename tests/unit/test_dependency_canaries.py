@@ -58,3 +58,14 @@ def test_faust_keeps_the_current_event_the_changelog_and_the_producer_where_the_
     assert list(inspect.signature(Producer.send).parameters)[:7] == [
         "self", "topic", "key", "value", "partition", "timestamp", "headers"]
     assert callable(faust_internals.write_changelog) and callable(faust_internals.produce)
+
+
+def test_faust_seeks_on_the_consumer_thread_where_the_worker_sends_its_consumer_back() -> None:
+    pytest.importorskip("faust")
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
+    from faust.types.app import AppT
+
+    assert inspect.iscoroutinefunction(AIOKafkaConsumerThread.seek_wait)
+    assert list(inspect.signature(AIOKafkaConsumerThread.seek_wait).parameters) == ["self", "partitions"]
+    assert "AIOKafkaConsumerThread" in str(inspect.get_annotations(Consumer)["_thread"])
+    assert {"rebalancing", "in_recovery"} <= set(inspect.get_annotations(AppT))  # the tick waits them out

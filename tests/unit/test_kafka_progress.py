@@ -17,8 +17,19 @@ def test_inputs_are_taken_in_order_and_a_redelivered_one_is_passed_over() -> Non
     progress.advance(2, 10)
     assert progress.last(2) == 10 and table[b"2"] == b"9"  # the batch sees it; the table gets it at apply
     assert progress.admit(2, 11)
-    assert progress.admit(0, 57)  # no count yet for partition 0: its first input starts it
+    assert progress.admit(1, 0)  # no count yet for partition 1: it starts at offset 0
     assert progress.rewinds == {}
+
+
+def test_a_partition_with_no_count_whose_first_inputs_were_skipped_is_read_from_its_beginning() -> None:
+    """The group's first rebalance committed past offsets 0..56 of a new partition, undelivered:
+    the first input seen must not start the count, or those inputs are lost for good."""
+    progress = Progress({}, Writes())  # type: ignore[arg-type]
+    assert not progress.admit(0, 57)
+    assert not progress.admit(0, 58)
+    assert progress.rewinds == {0: 0}
+    gone_after_retention = Progress({}, Writes(), {0: 0})  # type: ignore[arg-type]
+    assert gone_after_retention.admit(0, 57)  # the beginning was deleted: asked for, given up, going on
 
 
 def test_an_input_past_a_skip_waits_with_the_rest_of_its_partition_and_the_missing_are_asked_for() -> None:

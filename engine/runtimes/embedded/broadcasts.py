@@ -38,9 +38,10 @@ log = logging.getLogger("nudge.broadcasts")
 
 CHUNK = 2000
 """Customers planned in one engine batch when a broadcast starts: events wait at most one chunk's planning."""
-PAUSE = 0.1
-"""Seconds the engine loop leaves the database's write lock free after a chunk: longer than SQLite's longest
-wait between two tries (100 ms), so the ingest of events, waiting for the lock, has it before the next chunk."""
+PATIENCE = 1.0
+"""Seconds at most the engine loop waits after a chunk for the writers then waiting for the database's lock (the
+ingest of events, the dispatcher, the API: turns.py) to have it; they take at most SQLite's longest wait between
+two tries (100 ms) to notice it is free. None waiting: the next chunk at once."""
 
 class BroadcastError(NudgeError):
     """A broadcast that cannot be sent or cancelled in its state: the message says why."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from engine.runtimes.embedded import turns
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -100,28 +101,17 @@ ADDED_COLUMNS = {  # columns added to a table after it first shipped: a file fro
 }
 
 
-class Connection(sqlite3.Connection):
-    """A connection that knows its file's writer lock, shared by every connection of this process to the file."""
+class Connection(turns.Connection):
+    """A connection that knows its busy timeout: the longest its writer waits for its turn in this process too."""
 
-    writer: threading.RLock
-    busy_timeout: float
-
-
-_writers: dict[str, threading.RLock] = {}
-_writers_guard = threading.Lock()
-
-
-def _writer(path: str | Path) -> threading.RLock:
-    key = str(path) if str(path) == ":memory:" else str(Path(path).resolve())
-    with _writers_guard:
-        return _writers.setdefault(key, threading.RLock())
+    busy_timeout: float = 30.0
 
 
 def connect(path: str | Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     """WAL with synchronous=NORMAL: a committed transaction survives a process crash."""
     conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False,
                            factory=Connection)
-    conn.writer, conn.busy_timeout = _writer(path), busy_timeout
+    conn.busy_timeout = busy_timeout
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
@@ -169,27 +159,31 @@ def tighten(fd: int) -> None:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE (the write lock up front, so no deadlock upgrade), COMMIT or ROLLBACK.
+    """BEGIN IMMEDIATE (the write lock up front, so no deadlock upgrade; the wait for it counted in the file's
+    turns), COMMIT or ROLLBACK.
 
     Writers of this process (ingest, the engine, the dispatcher, the API) queue on the file's writer lock
     first: each takes the file the moment the last one is done, where SQLite's busy handler would poll
     it with sleeps of up to 100 ms (a group commit waiting behind an engine batch). Other processes
     still meet the busy timeout."""
-    own = conn if isinstance(conn, Connection) else None  # a bare sqlite3 connection (a test's) has no lock
-    if own is not None and not own.writer.acquire(timeout=own.busy_timeout):
-        raise sqlite3.OperationalError("database is locked (by another writer of this process)")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    file = turns.turns_of(conn)
+    with file.asking():
+        if not file.writer.acquire(timeout=conn.busy_timeout if isinstance(conn, Connection) else -1):
+            raise sqlite3.OperationalError("database is locked (by another writer of this process)")
         try:
-            yield
-            conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
         except BaseException:
-            if conn.in_transaction:  # a failed COMMIT (disk full) may leave it open: the next BEGIN would fail
-                conn.execute("ROLLBACK")
+            file.writer.release()
             raise
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # a failed COMMIT (disk full) may leave it open: the next BEGIN would fail
+            conn.execute("ROLLBACK")
+        raise
     finally:
-        if own is not None:
-            own.writer.release()
+        file.writer.release()
 
 
 def write_problem(conn: sqlite3.Connection, now: float) -> str | None:

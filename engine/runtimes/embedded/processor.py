@@ -11,7 +11,6 @@ import logging
 import math
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -27,6 +26,7 @@ from engine.runtimes.embedded import broadcasts
 from engine.runtimes.embedded import experiments as checks
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.sqlite_store import SqliteStore
+from engine.runtimes.embedded.turns import turns_of
 from engine.runtimes.kernel import applier, codecs, ordering
 from engine.runtimes.kernel.codecs import from_epoch
 
@@ -81,6 +81,7 @@ class Processor:
         self.batch_size = batch_size
         self.broadcast_chunk = broadcast_chunk
         self._lock = threading.Lock()  # batches and reload migrations share the connection
+        self.turns = turns_of(conn)  # the writers a broadcast's start lets in between its chunks
 
     def run_batch(self) -> BatchResult:
         """Process what is ready now; returns what it did (zero work means idle). An input that
@@ -92,10 +93,9 @@ class Processor:
             planned = 0
             if (start := broadcasts.next_start(self.conn)) is not None and start <= self.wall_clock():
                 planned = self._start_broadcasts()
+                self.turns.give_way(broadcasts.PATIENCE)  # events accepted meanwhile are in this batch
             result = self._inputs()
             result.planned = planned
-        if planned:  # the file's write lock left free a while: ingest and the API, waiting for it, take it now
-            time.sleep(broadcasts.PAUSE)
         return result
 
     def _inputs(self) -> BatchResult:

@@ -9,6 +9,8 @@ its next minor version).
   handing back the future that says the broker has it (see `write_changelog`).
 - `app.producer.send(topic, key, value, partition, timestamp, headers)`: faust's producer
   directly, cheaper than a topic's own `send` (codecs, callbacks) per output.
+- `app.consumer._thread.seek_wait`: a seek made on the consumer's own thread
+  (see `seek_on_consumer_thread`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from functools import partial
 from typing import Any, Awaitable
 
 from faust.streams import _current_event
+from faust.types import TP
 from faust.types.tables import TableT
 
 
@@ -53,3 +56,11 @@ def _persisted(table: TableT[bytes, Any], sent: asyncio.Future[Any]) -> None:
 async def produce(app: Any, topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
     """Hands one record to faust's producer; returns the future of its acknowledgement."""
     return await app.producer.send(topic, key, value, None, None, headers)
+
+
+async def seek_on_consumer_thread(app: Any, topic: str, partition: int, offset: int) -> None:
+    """Sends the consumer back to `offset`. faust's `Consumer.seek` calls aiokafka's seek from the
+    worker's event loop, while aiokafka's fetcher runs on the consumer thread's loop: wake-ups made
+    from the wrong thread are lost, and a fetcher left waiting stopped delivering inputs and
+    changelog records (a recovery that never ended). `seek_wait` runs the seek on that thread."""
+    await app.consumer._thread.seek_wait({TP(topic, partition): offset})

@@ -7,9 +7,10 @@ commit over (meant for compacted topics and transaction markers, which the event
 not have). Its committed offsets are therefore not trusted alone. The `progress` table holds,
 per partition, the offset of the last input whose table writes are on the broker. An input
 past the next one expected means some were skipped: it waits, with the rest of its
-partition's batch, and the consumer is sent back to the first one missing. An input at or
-below the count was taken in before (a redelivery after a rebalance or a restart) and is passed
-over.
+partition's batch, and the consumer is sent back to the first one missing; a partition with no
+count yet expects offset 0 first (the group's first rebalance can commit past a new partition's
+first inputs too). An input at or below the count was taken in before (a redelivery after a
+rebalance or a restart) and is passed over.
 """
 
 from __future__ import annotations
@@ -46,15 +47,16 @@ class Progress:
         if partition in self.rewinds:
             return False  # behind a skip: its turn comes after the inputs missing
         done = self.last(partition)
-        if done is None or offset == done + 1:
+        expected = 0 if done is None else done + 1  # a partition with no count yet starts at its beginning
+        if offset == expected:
             return True
-        if offset <= done:
+        if offset < expected:
             return False
-        if self.gone.get(partition) == done + 1:
+        if self.gone.get(partition) == expected:
             log.error("events partition %d: inputs %d to %d are gone from the topic (retention?); going on",
-                      partition, done + 1, offset - 1)
+                      partition, expected, offset - 1)
             return True
-        self.rewinds[partition] = done + 1
+        self.rewinds[partition] = expected
         return False
 
     def advance(self, partition: int, offset: int) -> None:

@@ -31,7 +31,7 @@ from engine.links import SignedLinks
 from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.due_index import DueIndex
-from engine.runtimes.kafka.faust_internals import produce
+from engine.runtimes.kafka.faust_internals import produce, seek_on_consumer_thread
 from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.progress import Rewinder, Stalls, Tally, last_in
 from engine.runtimes.kafka.router import Router, Topics
@@ -82,7 +82,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                     outbox=outbox.get_topic_name(), dead_letters=dead_letters.get_topic_name())
 
     async def seek(partition: int, offset: int) -> None:
-        await app.consumer.seek(TP(topics.events, partition), offset)
+        await seek_on_consumer_thread(app, topics.events, partition, offset)
 
     rewinder, stalls, tally = Rewinder(seek), Stalls(), Tally()
 
@@ -169,7 +169,8 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             index.rebuild(((k.decode(), partition_for(k.decode(), n), Record.header(v)["timers"])
                            for k, v in list(tables.customers.items()) if v), mine)
             stalls.own(mine)
-        await rewinder.rewind(stalls.stalled(partial(last_in, tables.progress.get), highwater))
+        if not (app.rebalancing or app.in_recovery):  # paused then, and sought to the committed offsets after
+            await rewinder.rewind(stalls.stalled(partial(last_in, tables.progress.get), highwater))
         switched, live.switched = dict(live.switched), []
         if switched:  # partitions an apply reached: their journeys in flight move now, not at their next input
             for k, v in list(tables.customers.items()):
