@@ -107,8 +107,10 @@ def documented() -> set[str]:
 
 def command_line_defaults() -> set[str]:
     """Variables typer reads as an option's default (`typer.Option(envvar=...)`)."""
-    tree = ast.parse((ROOT / "engine/cli.py").read_text())
-    return {k.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
+    modules = sorted((ROOT / "engine/cli").glob("*.py"))
+    assert modules, "no command line modules found"
+    return {k.value.value for path in modules for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call)
             for k in node.keywords if k.arg == "envvar" and isinstance(k.value, ast.Constant)}
 
 
