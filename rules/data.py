@@ -51,21 +51,22 @@ def known_events(data: DeclaredData) -> tuple[str, ...]:
     return (*data.events, *BUILT_IN_EVENTS)
 
 
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {  # built once: value_problem runs per value of every event
+    "string": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "date": lambda v: _is_date(v) or _is_datetime(v),
+    "datetime": lambda v: _is_datetime(v),
+    "list": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
 def value_problem(value: Any, expected: FieldType) -> str | None:
     """Why `value` is not of the declared type; None when it is."""
     kind = expected.kind
-    ok: Callable[[Any], bool] = {
-        "string": lambda v: isinstance(v, str),
-        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "date": lambda v: _is_date(v) or _is_datetime(v),
-        "datetime": _is_datetime,
-        "list": lambda v: isinstance(v, list),
-        "object": lambda v: isinstance(v, dict),
-        "enum": lambda v: v in expected.choices,
-    }[kind]
-    if value is None or ok(value):
+    if value is None or (value in expected.choices if kind == "enum" else _TYPE_CHECKS[kind](value)):
         return None
     return f"expected {expected.describe()}, got {_shown(value)}"
 

@@ -21,6 +21,8 @@ def id_problem(value: str) -> str | None:
         return f"empty; {ID_RULE}"
     if len(value) > MAX_ID:
         return f"{len(value)} characters; {ID_RULE}"
+    if value.isprintable() and "/" not in value:  # the usual id, without a loop in Python
+        return None
     for char in value:
         if char == "/":
             return f"contains '/'; {ID_RULE}"
@@ -39,8 +41,19 @@ def customer_id_problem(value: str) -> str | None:
 def check_object(values: dict[str, Any], field: str) -> None:
     """Every key and value of `properties` / `traits`; the first problem is raised, naming where it is."""
     for key, value in values.items():
-        _check_key(key, field)
-        check_value(value, f"{field}.{_shown(key)}")
+        if not _plainly_within(key, value):
+            _check_key(key, field)
+            check_value(value, f"{field}.{_shown(key)}")
+
+
+def _plainly_within(key: Any, value: Any) -> bool:
+    """An ASCII key with a null, a boolean, a small integer or a short ASCII string: the usual entry,
+    within every limit without building the path a refusal would name."""
+    if type(key) is not str or not key.isascii() or len(key) > MAX_STRING_BYTES:
+        return False
+    kind = type(value)
+    return (value is None or kind is bool or (kind is str and value.isascii() and len(value) <= MAX_STRING_BYTES)
+            or (kind is int and -MAX_INT <= value <= MAX_INT))
 
 
 def check_value(value: Any, field: str, depth: int = 0) -> None:

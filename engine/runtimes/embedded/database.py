@@ -101,10 +101,17 @@ ADDED_COLUMNS = {  # columns added to a table after it first shipped: a file fro
 }
 
 
+class Connection(turns.Connection):
+    """A connection that knows its busy timeout: the longest its writer waits for its turn in this process too."""
+
+    busy_timeout: float = 30.0
+
+
 def connect(path: str | Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     """WAL with synchronous=NORMAL: a committed transaction survives a process crash."""
     conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False,
-                           factory=turns.Connection)
+                           factory=Connection)
+    conn.busy_timeout = busy_timeout
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
@@ -153,9 +160,21 @@ def tighten(fd: int) -> None:
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """BEGIN IMMEDIATE (the write lock up front, so no deadlock upgrade; the wait for it counted in the file's
-    turns), COMMIT or ROLLBACK."""
-    with turns.turns_of(conn).asking():
-        conn.execute("BEGIN IMMEDIATE")
+    turns), COMMIT or ROLLBACK.
+
+    Writers of this process (ingest, the engine, the dispatcher, the API) queue on the file's writer lock
+    first: each takes the file the moment the last one is done, where SQLite's busy handler would poll
+    it with sleeps of up to 100 ms (a group commit waiting behind an engine batch). Other processes
+    still meet the busy timeout."""
+    file = turns.turns_of(conn)
+    with file.asking():
+        if not file.writer.acquire(timeout=conn.busy_timeout if isinstance(conn, Connection) else -1):
+            raise sqlite3.OperationalError("database is locked (by another writer of this process)")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            file.writer.release()
+            raise
     try:
         yield
         conn.execute("COMMIT")
@@ -163,6 +182,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:  # a failed COMMIT (disk full) may leave it open: the next BEGIN would fail
             conn.execute("ROLLBACK")
         raise
+    finally:
+        file.writer.release()
 
 
 def write_problem(conn: sqlite3.Connection, now: float) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sqlite3
 import time
@@ -78,6 +79,7 @@ class EmbeddedRuntime:
                         "%d moved, %d exited step_removed", last, version, plan.in_flight, plan.moves, plan.exits)
 
     async def start(self) -> None:
+        out_of_collection()
         await self.front.dispatcher.recover()
         self._tasks = [
             asyncio.create_task(self.ingest.run(), name="ingest"),
@@ -88,6 +90,7 @@ class EmbeddedRuntime:
 
     async def stop(self) -> None:
         await self.front.stop(self._tasks)
+        gc.unfreeze()
 
     async def submit(self, events: list[Event]) -> Accepted:
         accepted = await self.ingest.submit(events)
@@ -142,7 +145,17 @@ class EmbeddedRuntime:
         if applied:
             self.workspace = edit
             self._engine_wake.set()
+            gc.unfreeze()  # the old workspace's cycles are garbage now; the new one goes out of sight once in place
+            asyncio.get_running_loop().call_soon(out_of_collection)
         return plan, applied
 
     async def probe(self) -> dict[str, str]:
         return await self.front.probe()
+
+
+def out_of_collection() -> None:
+    """What is built to last as long as the server (the workspace, its templates, the app) goes out of the
+    garbage collector's sight: a full collection no longer rescans it, a stall of 40-120 ms every few
+    thousand events under load, which the p99 latency at 2,000 events/s would show."""
+    gc.collect()
+    gc.freeze()

@@ -26,6 +26,7 @@ class WriteTurns:
         self.waiting = 0    # inside BEGIN IMMEDIATE, the lock not yet theirs
         self.served = 0     # BEGIN IMMEDIATEs that returned (the lock had, or given up on)
         self.given_way = 0  # pauses a series of transactions made for waiting writers
+        self.writer = threading.RLock()  # held from BEGIN IMMEDIATE to COMMIT (database.transaction): writers queue here
 
     @contextmanager
     def asking(self) -> Iterator[None]:
