@@ -29,7 +29,7 @@ from engine.runtimes.embedded import queries
 from engine.runtimes.kernel.health import Unavailable
 from engine.runtimes.kernel.port import Runtime
 from engine.runtimes.settings import Settings
-from rules.limits import customer_id_problem
+from rules.limits import customer_id_problem, json_value
 
 MAX_BODY = 1024 * 1024
 MAX_EVENTS = 1000
@@ -104,7 +104,7 @@ def create_app(runtime: Runtime, keys: list[Secret], signing: SignatureChecker |
             if not await on_db(queries.first_use_of_signature, signature, now, signing.memory):
                 return _error(401, "signature already used (replay)")
         try:
-            data = orjson.loads(body)
+            data = json_value(body)
         except orjson.JSONDecodeError as exc:
             return _error(400, f"invalid JSON: {exc}")
         items = data if isinstance(data, list) else [data]

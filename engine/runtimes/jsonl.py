@@ -15,6 +15,7 @@ from engine.events import Event
 from engine.model import DEFAULT_FUTURE_SKEW
 from engine.runtimes.simulate import Rejected
 from rules.events import parse_event, parse_profile, parse_timestamp
+from rules.limits import json_value
 from rules.problems import EventError, NudgeError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -34,7 +35,7 @@ def _lines(path: Path) -> list[tuple[int, Any, str | None]]:
             if not raw.strip():
                 continue
             try:
-                rows.append((number, orjson.loads(raw), None))
+                rows.append((number, json_value(raw), None))
             except orjson.JSONDecodeError as exc:
                 rows.append((number, None, f"invalid JSON: {exc}"))
     return rows
