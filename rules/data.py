@@ -63,10 +63,15 @@ _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {  # built once: value_problem 
 }
 
 
+def _is_choice(value: Any, choices: tuple[object, ...]) -> bool:
+    """One of `choices` as JSON tells values apart: Python's True == 1 and False == 0 do not make a boolean a number."""
+    return any(value == choice and (type(value) is bool) == (type(choice) is bool) for choice in choices)
+
+
 def value_problem(value: Any, expected: FieldType) -> str | None:
     """Why `value` is not of the declared type; None when it is."""
     kind = expected.kind
-    if value is None or (value in expected.choices if kind == "enum" else _TYPE_CHECKS[kind](value)):
+    if value is None or (_is_choice(value, expected.choices) if kind == "enum" else _TYPE_CHECKS[kind](value)):
         return None
     return f"expected {expected.describe()}, got {_shown(value)}"
 
