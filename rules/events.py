@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -17,6 +18,9 @@ from rules.traits import check_reserved
 
 FIRST_YEAR, LAST_YEAR = 1970, 9998  # room on both sides for the engine's date arithmetic
 MAX_TYPE = 100
+# RFC 3339 date-time (T, t or a space between date and time); the offset, when missing, gets its own reason below.
+# fromisoformat alone also reads ISO 8601's other forms (20260301T1200Z, week dates, +0100) and any separator.
+RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?")
 
 
 class EventModel(BaseModel):
@@ -122,6 +126,8 @@ def parse_timestamp(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 string, e.g. 2026-03-01T12:00:00Z")
     try:
+        if not RFC3339.fullmatch(value):
+            raise ValueError
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ValueError(f"'{value[:80]}' is not RFC 3339, e.g. 2026-03-01T12:00:00Z") from None
