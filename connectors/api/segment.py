@@ -19,6 +19,7 @@ from connectors.api.deps import Deps, read_limited_body
 from connectors.api.ingest import ingest
 from rules.data import DataTally
 from rules.events import parse_timestamp
+from rules.limits import json_value
 from rules.problems import EventError
 from rules.traits import check_reserved
 
@@ -201,7 +202,7 @@ def segment_routes(deps: Deps, writers: list[Secret], tally: DataTally | None = 
         if body is None:
             return _answer(413, {"error": f"body over {MAX_BODY} bytes once decompressed; split the batch"})
         try:
-            data = orjson.loads(body)
+            data = json_value(body)
         except orjson.JSONDecodeError as exc:
             return _answer(400, {"error": f"invalid JSON: {exc}"})
         if not isinstance(data, dict):
