@@ -19,19 +19,38 @@ MAX_ID = 200
 ID_RULE = f"ids are 1-{MAX_ID} printable characters, without '/'"
 
 
-_LONG_NUMBER = re.compile(rb"[0-9]{19,}")  # the shortest integer orjson reads as a float: -9223372036854775809
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")  # every digit a 0: a run of them is found by bytes.find, in C
+_ZEROS = re.compile(b"0*")
+_RUN = b"0" * 19  # the shortest integer literal orjson reads as a float: -9223372036854775809
 
 
-def json_value(raw: bytes | str) -> Any:
+def json_value(raw: bytes) -> Any:
     """JSON as orjson reads it, except that an integer literal beyond 64 bits stays an exact integer (orjson
     makes it a rounded float, which the integer limit would then let through); ValueError for invalid JSON."""
     value = orjson.loads(raw)
-    if _LONG_NUMBER.search(raw.encode() if isinstance(raw, str) else raw) is None:
+    if not _long_integer(raw):
         return value
     try:
         return json.loads(raw)  # valid JSON (orjson said so): the standard reader keeps every integer
     except RecursionError:  # nested deeper than it goes (orjson goes to 1024): orjson's value, as before
         return value
+
+
+def _long_integer(raw: bytes) -> bool:
+    """Whether `raw` may hold an integer literal of 19 digits or more: a run of digits that opens a value (after
+    `[`, `:` or `,`) and is not a float's; one inside a string rarely looks so, and then costs only a re-read."""
+    digits = raw.translate(_DIGITS)
+    at = digits.find(_RUN)
+    while at >= 0:
+        run = _ZEROS.match(digits, at)  # the whole run of digits
+        end = run.end() if run else at
+        before = at - 1 if at and digits[at - 1] == 45 else at  # a minus sign
+        while before and digits[before - 1] in b" \t\r\n":
+            before -= 1
+        if (not before or digits[before - 1] in b"[:,") and (end == len(digits) or digits[end] not in b".eE"):
+            return True
+        at = digits.find(_RUN, end)
+    return False
 
 
 def id_problem(value: str) -> str | None:
