@@ -107,6 +107,18 @@ def assert_same_messages(got: list[dict[str, Any]], expected: list[dict[str, Any
             == sorted(m["id"] for m in expected if m["journey"] != "browse")), why
 
 
+async def create_events_topic(bootstrap: str, app_id: str, partitions: int) -> None:
+    """The events topic made before any worker starts (as an operator may have made it)."""
+    from aiokafka.admin import NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(f"{app_id}.events", num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
 async def wait_for_topics(bootstrap: str, names: list[str], timeout: float = 60) -> None:
     """The worker creates its topics at start-up (the broker creates none by itself)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -460,19 +472,8 @@ def test_anonymous_events_after_the_hand_over_follow_the_profile_to_its_customer
 
 def test_a_worker_whose_partition_setting_does_not_match_the_topic_refuses_to_start(
         kafka_bootstrap: str, workspace: Path, tmp_path: Path) -> None:
-    from aiokafka.admin import NewTopic
-
     app_id = f"p{uuid.uuid4().hex[:8]}"
-
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(f"{app_id}.events", num_partitions=2, replication_factor=1)])
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
+    asyncio.run(create_events_topic(kafka_bootstrap, app_id, partitions=2))
     (tmp_path / "w").mkdir()
     proc = start_worker(workspace, kafka_bootstrap, app_id, tmp_path / "w", tmp_path / "w.log")  # says 4
     try:
@@ -564,19 +565,8 @@ def test_a_batch_of_inputs_leaves_one_outcome_message_per_partition_holding_ever
         kafka_bootstrap: str, tmp_path: Path) -> None:
     """Inputs waiting when the worker starts come in a few batches: their records arrive in a
     message per partition per batch, whose headers name each input and its count of records."""
-    from aiokafka.admin import NewTopic
-
     app_id = f"o{uuid.uuid4().hex[:8]}"
-
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(f"{app_id}.events", num_partitions=4, replication_factor=1)])
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
+    asyncio.run(create_events_topic(kafka_bootstrap, app_id, partitions=4))
     workspace = write_workspace(tmp_path / "ws", journeys={"hello": JOURNEYS["hello"].split("  - wait")[0]},
                                 templates={"hi.email.html": email("Hi")})  # no timers: nothing after the inputs
     now = stamp(datetime.now(timezone.utc))
