@@ -51,8 +51,9 @@ def test_reminders_chosen_in_a_browser_start_once_the_texted_link_is_confirmed(s
     browser.execute_script("document.getElementById('reminder_time').value = '07:30'")
     for day in ("mon", "thu"):
         browser.find_element(By.CSS_SELECTOR, f"input[name=reminder_days][value={day}]").click()
-    browser.find_element(By.ID, "save").click()
-    assert "we sent a text to •••4567" in browser.find_element(By.ID, "pending").text
+    browser.find_element(By.ID, "save").click()  # the page after the post: waited for, not raced
+    pending = WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "pending"))
+    assert "we sent a text to •••4567" in pending.text
     browser.save_screenshot(str(tmp_path / "saved.png"))
 
     server.wait_for(lambda: any(m["channel"] == "sms" for m in server.messages()), what="the confirmation text")
@@ -60,7 +61,8 @@ def test_reminders_chosen_in_a_browser_start_once_the_texted_link_is_confirmed(s
     assert link is not None
     browser.get(link[1])
     browser.find_element(By.ID, "confirm").click()
-    assert "Your text reminders start now" in browser.find_element(By.ID, "done").text
+    done = WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "done"))
+    assert "Your text reminders start now" in done.text
     browser.save_screenshot(str(tmp_path / "confirmed.png"))
     server.wait_for(lambda: traits(server, "c1").get("sms_reminders") is True, what="the reminders on")
     chosen = traits(server, "c1")
