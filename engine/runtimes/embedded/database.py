@@ -101,16 +101,10 @@ ADDED_COLUMNS = {  # columns added to a table after it first shipped: a file fro
 }
 
 
-class Connection(turns.Connection):
-    """A connection that knows its busy timeout: the longest its writer waits for its turn in this process too."""
-
-    busy_timeout: float = 30.0
-
-
 def connect(path: str | Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     """WAL with synchronous=NORMAL: a committed transaction survives a process crash."""
     conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False,
-                           factory=Connection)
+                           factory=turns.Connection)
     conn.busy_timeout = busy_timeout
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -168,7 +162,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     still meet the busy timeout."""
     file = turns.turns_of(conn)
     with file.asking():
-        if not file.writer.acquire(timeout=conn.busy_timeout if isinstance(conn, Connection) else -1):
+        if not file.writer.acquire(timeout=conn.busy_timeout if isinstance(conn, turns.Connection) else -1):
             raise sqlite3.OperationalError("database is locked (by another writer of this process)")
         try:
             conn.execute("BEGIN IMMEDIATE")

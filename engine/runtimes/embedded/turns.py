@@ -55,7 +55,10 @@ class WriteTurns:
 
 
 class Connection(sqlite3.Connection):
-    """A connection that knows the turns of its database file (`transaction` counts its waits there)."""
+    """A connection that knows the turns of its database file (`transaction` counts its waits there) and its
+    busy timeout, the longest its writer waits for its turn in this process too."""
+
+    busy_timeout: float = 30.0
 
     def __init__(self, path: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(path, *args, **kwargs)
