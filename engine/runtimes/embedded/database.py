@@ -156,18 +156,17 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """BEGIN IMMEDIATE (the write lock up front, so no deadlock upgrade; the wait for it counted in the file's
     turns), COMMIT or ROLLBACK.
 
-    Writers of this process (ingest, the engine, the dispatcher, the API) queue on the file's writer lock
-    first: each takes the file the moment the last one is done, where SQLite's busy handler would poll
-    it with sleeps of up to 100 ms (a group commit waiting behind an engine batch). Other processes
-    still meet the busy timeout."""
+    Writers (ingest, the engine, the dispatcher, the API; in this process or another) queue on the file's
+    writer lock first (turns.py): each takes the file the moment the last one is done, where SQLite's busy
+    handler would poll it with sleeps of up to 100 ms (a group commit waiting behind an engine batch)."""
     file = turns.turns_of(conn)
     with file.asking():
-        if not file.writer.acquire(timeout=conn.busy_timeout if isinstance(conn, turns.Connection) else -1):
-            raise sqlite3.OperationalError("database is locked (by another writer of this process)")
+        if not file.acquire(conn.busy_timeout if isinstance(conn, turns.Connection) else 30.0):
+            raise sqlite3.OperationalError("database is locked (by another writer)")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except BaseException:
-            file.writer.release()
+            file.release()
             raise
     try:
         yield
@@ -177,7 +176,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
             conn.execute("ROLLBACK")
         raise
     finally:
-        file.writer.release()
+        file.release()
 
 
 def write_problem(conn: sqlite3.Connection, now: float) -> str | None:
