@@ -55,14 +55,20 @@ def run_command(
     yes: Annotated[bool, typer.Option(
         "--yes", help="Start even though files edited while stopped would exit customers in flight "
                       "(step_removed); without it such a start is refused.")] = False,
+    engine_in_process: Annotated[bool, typer.Option(
+        "--engine-in-process", help="Run the engine loop on a thread of the server's process instead of a "
+                                    "process of its own (slower: the two share one interpreter lock).")] = False,
 ) -> None:
-    """Run the engine and its HTTP API in one process, with state in SQLite; edits apply with `nudge apply`."""
+    """Run the engine and its HTTP API, with state in SQLite; edits apply with `nudge apply`.
+
+    The engine runs in a second process beside the API's (docs/operations.md, "The engine process")."""
     from engine.runtimes.embedded.runtime import EmbeddedRuntime
     from engine.runtimes.serve import run
 
     path = db or workspace / "nudge.db"
     _start("nudge run", workspace, lambda: run(
-        lambda url, settings: EmbeddedRuntime(workspace, path, url, settings=settings, confirm_exits=yes), workspace,
+        lambda url, settings: EmbeddedRuntime(workspace, path, url, settings=settings, confirm_exits=yes,
+                                              engine_process=not engine_in_process), workspace,
         path, host, port, Settings.from_env(os.environ), watch))
 
 

@@ -1,4 +1,5 @@
-"""`nudge run`: ingest, engine loop, timers and dispatcher in one process on one SQLite file."""
+"""`nudge run`: ingest, engine loop, timers and dispatcher on one SQLite file; the engine loop in a process of
+its own (engine_process.py) or, for tests and tools with a manual clock, in this one."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from engine.model import Workspace
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database, queries
 from engine.runtimes.embedded.broadcasts import Desk
+from engine.runtimes.embedded.engine_process import EngineDesk, EngineProcess
 from engine.runtimes.embedded.front import Front, secret_from_meta
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import BatchResult, Processor
 from engine.runtimes.kernel.health import Health
 from engine.runtimes.kernel.port import Accepted, Broadcasts, Counters, EngineCounters
-from engine.runtimes.kernel.serving import Versions, sleep_until
+from engine.runtimes.kernel.serving import Proceed, Versions, sleep_until
 from engine.runtimes.settings import Settings
 from engine.runtimes.startup import EX_CONFIG, StartupError
 from rules.workspace import load_workspace
@@ -30,13 +32,14 @@ log = logging.getLogger("nudge.run")
 
 
 class EmbeddedRuntime:
-    """The `Runtime` port on one SQLite file, the engine in this process."""
+    """The `Runtime` port on one SQLite file; `engine_process`: the engine loop runs in a child process (what
+    `nudge run` does), else on a thread of this one (tests with a manual clock)."""
 
     holder = "nudge run"  # named in the refusal of a second process on the same database
 
     def __init__(self, workspace_dir: Path, db_path: Path, public_url: str = "http://127.0.0.1:8080",
                  wall_clock: Callable[[], float] = time.time, settings: Settings | None = None,
-                 confirm_exits: bool = False) -> None:
+                 confirm_exits: bool = False, engine_process: bool = False) -> None:
         self.root = workspace_dir
         self.public_url = public_url
         self.clock = wall_clock
@@ -51,14 +54,20 @@ class EmbeddedRuntime:
         self.read = self.front.read
         self.links = SignedLinks(secret_from_meta(self.read, "link_secret").encode(), public_url)
         self.processor = Processor(database.connect(db_path), self.workspace, self.links, wall_clock)
-        self.ingest = Ingest(database.connect(db_path), wall_clock, self._engine_wake.set)
-        self.broadcasts: Broadcasts | None = Desk(self.processor, self._engine_wake.set)
+        self.ingest = Ingest(database.connect(db_path), wall_clock, self.wake)
         self.versions = Versions(workspace_dir, self.workspace, self.health, self._migrate, wall_clock)
         try:
             self._catch_up(confirm_exits)
         except StartupError:
             self.front.lock.release()  # refused: the database is free for the command that fixes it
             raise
+        self.engine: EngineProcess | None = None
+        self.broadcasts: Broadcasts | None = Desk(self.processor, self._engine_wake.set)
+        if engine_process:  # this process's processor did the catch-up; from now on the child runs batches
+            self.processor.conn.close()
+            self.engine = EngineProcess(workspace_dir, db_path, public_url, lambda: self.versions.version,
+                                        self.health, self.engine_counters, self.wake_dispatch)
+            self.broadcasts = EngineDesk(self.engine)
 
     def _catch_up(self, confirm_exits: bool) -> None:
         """Files edited while the server was stopped: the customers in flight move to them before anything
@@ -81,14 +90,17 @@ class EmbeddedRuntime:
     async def start(self) -> None:
         out_of_collection()
         await self.front.dispatcher.recover()
+        engine = await self.engine.start() if self.engine else asyncio.create_task(self._engine_loop(), name="engine")
         self._tasks = [
             asyncio.create_task(self.ingest.run(), name="ingest"),
-            asyncio.create_task(self._engine_loop(), name="engine"),
+            engine,
             asyncio.create_task(self.front.dispatch_loop(), name="dispatch"),
         ]
         self.health.track(*self._tasks)
 
     async def stop(self) -> None:
+        if self.engine is not None:  # its last batch's messages are in the outbox before the dispatcher drains
+            await self.engine.stop()
         await self.front.stop(self._tasks)
         gc.unfreeze()
 
@@ -99,13 +111,21 @@ class EmbeddedRuntime:
         return accepted
 
     def wake(self) -> None:
-        self._engine_wake.set()
+        """Events were committed (or a broadcast scheduled): the engine looks now."""
+        if self.engine is not None:
+            self.engine.wake()
+        else:
+            self._engine_wake.set()
 
     def wake_dispatch(self) -> None:
         self.front.dispatch_wake.set()
 
     def counts(self, conn: sqlite3.Connection) -> dict[str, Any]:
-        return queries.counts(conn)
+        found = queries.counts(conn)
+        if self.engine is not None:
+            found["engine_process"] = {"pid": self.engine.pid, "restarts": self.engine.restarts,
+                                       "last_exit": self.engine.last_exit}
+        return found
 
     async def _engine_loop(self) -> None:
         while True:
@@ -138,13 +158,17 @@ class EmbeddedRuntime:
         return found
 
     async def _migrate(self, edit: Workspace, version: str, reschedule: bool,
-                       proceed: Callable[[Plan], bool]) -> tuple[Plan, bool]:
-        """Plan and (if `proceed` agrees) carry out an edit between two batches (Versions.apply)."""
-        plan, applied = await asyncio.to_thread(self.processor.migrate, edit, version=version, reschedule=reschedule,
-                                                proceed=proceed)
+                       proceed: Proceed) -> tuple[Plan, bool]:
+        """Plan and (if `proceed` agrees) carry out an edit between two batches (Versions.apply); the engine
+        process loads the same files itself (and refuses if they changed meanwhile)."""
+        if self.engine is not None:
+            plan, applied = await self.engine.call("migrate", version, reschedule, proceed)
+        else:
+            plan, applied = await asyncio.to_thread(self.processor.migrate, edit, version=version,
+                                                    reschedule=reschedule, proceed=proceed)
         if applied:
             self.workspace = edit
-            self._engine_wake.set()
+            self.wake()
             gc.unfreeze()  # the old workspace's cycles are garbage now; the new one goes out of sight once in place
             asyncio.get_running_loop().call_soon(out_of_collection)
         return plan, applied

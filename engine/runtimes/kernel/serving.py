@@ -20,9 +20,21 @@ from rules.workspace import fingerprint, load_workspace
 
 log = logging.getLogger("nudge.run")
 
-Migrate = Callable[[Workspace, str, bool, Callable[[Plan], bool]], Awaitable[tuple[Plan, bool]]]
+@dataclass(frozen=True)
+class Proceed:
+    """Whether a plan is carried out, as data (it may travel to an engine in another process): never for a
+    dry run; with exits only when confirmed."""
+
+    confirm: bool = False
+    dry_run: bool = False
+
+    def __call__(self, plan: Plan) -> bool:
+        return not self.dry_run and (self.confirm or not plan.exits)
+
+
+Migrate = Callable[[Workspace, str, bool, Proceed], Awaitable[tuple[Plan, bool]]]
 """The runtime's own move to a version (its workspace and hash): plan it over the customers in flight
-(rescheduling changed waits or not) and, when the callback agrees with the plan, apply it, with no
+(rescheduling changed waits or not) and, when `Proceed` agrees with the plan, apply it, with no
 input in between."""
 
 
@@ -123,8 +135,7 @@ class Versions:
                 if not dry_run:
                     self._refuse(outcome, "refused: " + "; ".join(str(p) for p in edit))
                 return outcome
-            plan, applied = await self.migrate(edit, version, reschedule,
-                                               lambda p: not dry_run and (confirm or not p.exits))
+            plan, applied = await self.migrate(edit, version, reschedule, Proceed(confirm, dry_run))
             if dry_run:
                 return Outcome(Status.PLANNED, version, self.version, plan)
             if not applied:
