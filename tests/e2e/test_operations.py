@@ -141,7 +141,9 @@ def test_healthz_fails_with_the_reason_while_the_database_cannot_be_written_and_
     try:
         assert server.post(signed_up("c1")).status_code == 202  # its second email is a timer 3 s later
         server.wait_for(lambda: len(server.messages()) == 1, what="the first email")
-        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))  # every file write fails
+        pids = (pid, server.health()["engine_process"]["pid"])  # the server and its engine process
+        for each in pids:
+            resource.prlimit(each, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))  # every file write fails
         body = wait_health(server, lambda code, b: code == 503 and "engine" in b["problems"], "engine failing")
         assert body["status"] == "failing"
         assert "disk I/O error" in body["problems"]["database"]
@@ -150,7 +152,8 @@ def test_healthz_fails_with_the_reason_while_the_database_cannot_be_written_and_
         refused = server.post(signed_up("c2"))
         assert refused.status_code == 503 and "disk I/O error" in refused.json()["error"]
         assert refused.headers["retry-after"] == "5"
-        resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        for each in pids:
+            resource.prlimit(each, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         body = wait_health(server, lambda code, b: code == 200, "recovered")
         assert body["status"] == "ok" and body["problems"] == {}
     finally:

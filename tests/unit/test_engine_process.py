@@ -1,0 +1,114 @@
+"""The server's side of its engine process (engine/runtimes/embedded/engine_process.py), with a real child:
+events committed here wake it and its batches are counted here; an edit's plan and a broadcast's refusal
+come back as they are; it refuses to run a workspace version other than the server's."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import pytest
+
+from engine.runtimes.embedded import database
+from engine.runtimes.embedded.broadcasts import UnknownBroadcast
+from engine.runtimes.embedded.engine_process import EngineProcess
+from engine.runtimes.embedded.runtime import EmbeddedRuntime
+from engine.runtimes.kernel.health import Health
+from engine.runtimes.kernel.port import EngineCounters
+from engine.runtimes.kernel.serving import Status
+from engine.runtimes.startup import EX_CONFIG, StartupError
+from engine.testing import email, write_workspace
+from rules.events import parse_event
+from tests.helpers import hello_journey, journey_yaml, send_step
+
+HI = {"hi.email.html": email("Hi")}
+
+
+def served(tmp_path: Path) -> EmbeddedRuntime:
+    root = write_workspace(tmp_path / "ws", journeys={"hello": hello_journey("1h")}, templates=HI)
+    database.create(tmp_path / "nudge.db")
+    return EmbeddedRuntime(root, tmp_path / "nudge.db", engine_process=True)
+
+
+def signups(*customers: str) -> list[Any]:
+    now = datetime.now(timezone.utc)
+    return [parse_event({"id": f"e-{c}", "type": "signed_up", "customer_id": c, "traits": {"email": f"{c}@x.example"}},
+                        received_at=now) for c in customers]
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """A real process on the other side: poll, with a deadline."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def running(runtime: EmbeddedRuntime, body: Callable[[], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        await runtime.start()
+        try:
+            return await body()
+        finally:
+            await runtime.stop()
+
+    try:
+        return asyncio.run(go())
+    finally:
+        runtime.front.lock.release()
+
+
+def test_events_committed_here_are_processed_there_and_its_batches_counted_here(tmp_path: Path) -> None:
+    runtime = served(tmp_path)
+
+    async def body() -> None:
+        assert runtime.engine is not None and runtime.engine.pid is not None
+        assert (await runtime.submit(signups("c1", "c2", "c3"))).accepted == 3
+        await until(lambda: runtime.engine_counters.processed == 3, "three events processed")
+        await until(lambda: runtime.read.execute("SELECT COUNT(*) FROM outbox WHERE status = 'sent'").fetchone()[0]
+                    == 3, "the three emails handed off")  # the engine's batch woke this process's dispatcher
+        assert runtime.health.verdict({"engine": 0}).problems == {}
+
+    running(runtime, body)
+
+
+def test_an_edit_is_planned_and_applied_there_with_the_confirmation_as_data(tmp_path: Path) -> None:
+    runtime = served(tmp_path)
+
+    async def body() -> None:
+        await runtime.submit(signups("c1"))
+        await until(lambda: runtime.engine_counters.processed == 1, "the sign-up processed")  # now in its wait
+        write_workspace(runtime.root, journeys={"hello": journey_yaml("hello", "{event: signed_up}",
+                                                                      send_step("greet", "hi"))}, templates=HI)
+        refused = await runtime.versions.apply()
+        assert refused.status is Status.REFUSED and refused.plan is not None and refused.plan.exits == 1
+        assert (await runtime.versions.apply(confirm=True)).status is Status.APPLIED
+        assert runtime.read.execute("SELECT value FROM meta WHERE key = 'workspace_version'").fetchone() == (
+            runtime.versions.version,)
+
+    running(runtime, body)
+
+
+def test_a_broadcast_refused_there_raises_its_own_error_here(tmp_path: Path) -> None:
+    runtime = served(tmp_path)
+
+    async def body() -> None:
+        assert runtime.broadcasts is not None
+        with pytest.raises(UnknownBroadcast, match="no broadcast 'spring'"):
+            await runtime.broadcasts.schedule("spring", now=True)
+
+    running(runtime, body)
+
+
+def test_an_engine_process_refuses_a_workspace_version_other_than_the_servers(tmp_path: Path) -> None:
+    root = write_workspace(tmp_path / "ws", journeys={"hello": hello_journey("1h")}, templates=HI)
+    database.create(tmp_path / "nudge.db")
+    engine = EngineProcess(root, tmp_path / "nudge.db", "http://127.0.0.1:1", lambda: "0123456789abcdef",
+                           Health(time.time), EngineCounters(), lambda: None)
+    with pytest.raises(StartupError) as refused:
+        asyncio.run(engine.start())
+    assert refused.value.status == EX_CONFIG
+    assert "the server runs 0123456789abcdef" in str(refused.value)
