@@ -20,9 +20,9 @@ from engine.runtimes.kernel.health import Health
 from engine.runtimes.kernel.port import EngineCounters
 from engine.runtimes.kernel.serving import Status
 from engine.runtimes.startup import EX_CONFIG, StartupError
-from engine.testing import email, write_workspace
+from engine.testing import email, journey_yaml, send_step, write_workspace
 from rules.events import parse_event
-from tests.helpers import hello_journey, journey_yaml, send_step
+from tests.helpers import hello_journey
 
 HI = {"hi.email.html": email("Hi")}
 
