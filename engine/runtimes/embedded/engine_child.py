@@ -4,7 +4,8 @@ server's SQLite file, beside the process that serves the API (engine_process.py 
 Its own interpreter, so the engine's batches do not share a GIL with HTTP parsing and the group commit.
 It loads the workspace from the files and refuses to run a version other than the server's. It works
 between calls and batches on one thread, so a call (an edit applied, a broadcast scheduled) always
-comes between two batches. SIGTERM or SIGINT: the batch under way finishes, then it exits; the server
+comes between two batches. SIGTERM: the batch under way finishes, then it exits (SIGINT and SIGHUP, which a
+terminal sends the whole group, are the server's: it stops this process over the socket); the server
 ending (even by SIGKILL) ends it too.
 """
 
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     die_with(args.parent)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s[engine]: %(message)s")
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the server applies edits; a hangup is its to handle
+    for terminal in (signal.SIGHUP, signal.SIGINT):  # a terminal signals the whole group: the server's to handle
+        signal.signal(terminal, signal.SIG_IGN)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -150,7 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         engine.stopping = True
 
     signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     out_of_collection()
     inbox.send(("ready", os.getpid()))
     engine.run()
