@@ -16,7 +16,7 @@ SURFACE = {
     "preview": ["template", "--workspace", "-w", "--profile", "--event", "--channel", "--locale", "--variant",
                 "--iteration", "--html-out", "--sample"],
     "schema": ["kind", "--workspace", "-w"],
-    "run": ["--workspace", "-w", "--db", "--host", "--port", "--watch", "--yes"],
+    "run": ["--workspace", "-w", "--db", "--host", "--port", "--watch", "--yes", "--engine-in-process"],
     "apply": ["--yes", "-y", "--reschedule", "--dry-run", "--url", "--key", "--workspace", "-w", "--db"],
     "outbox": ["--db", "ids", "--in-doubt", "--dead", "--status", "--requeue", "--reason", "--all", "--resolve",
                "--resolve-all", "--as", "--limit"],
