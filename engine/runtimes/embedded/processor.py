@@ -93,29 +93,29 @@ class Processor:
             planned = 0
             if (start := broadcasts.next_start(self.conn)) is not None and start <= self.wall_clock():
                 planned = self._start_broadcasts()
-                self.turns.give_way(broadcasts.PATIENCE)  # events accepted meanwhile are in this batch
-            result = self._inputs()
+                self.turns.give_way(broadcasts.PATIENCE)  # events accepted meanwhile are in this batch:
+            result = self._inputs(locked=planned > 0)    # read once they are committed, with the lock held
             result.planned = planned
         return result
 
-    def _inputs(self) -> BatchResult:
+    def _inputs(self, locked: bool) -> BatchResult:
         try:
-            return self._attempt(self.batch_size)
+            return self._attempt(self.batch_size, locked)
         except sqlite3.OperationalError:
             raise
         except Exception:
             log.exception("a batch failed outside any one input; taking its inputs one at a time")
         total = BatchResult()
         for _ in range(self.batch_size):
-            result = self._attempt(1)
+            result = self._attempt(1, locked)
             total.add(result)
             if not result.work:
                 break
         return total
 
-    def _attempt(self, limit: int) -> BatchResult:
+    def _attempt(self, limit: int, locked: bool) -> BatchResult:
         try:
-            return self._run_batch(limit)
+            return self._run_batch(limit, locked)
         except FailedInput as failed:
             log.error("%s set aside in failed_inputs", failed, exc_info=failed.__cause__)
             self._set_aside(failed)
@@ -181,84 +181,118 @@ class Processor:
             writer.flush()
         return done
 
-    def _run_batch(self, limit: int) -> BatchResult:
+    def _run_batch(self, limit: int, locked: bool = False) -> BatchResult:
         """Up to `limit` inputs in journey-time order (SPEC §14): pending events by acceptance (their
         `received_at` never goes back), interleaved with due timers; a timer fires only when no
-        event still waiting has a journey time at or before its due time, however long the backlog."""
-        result = BatchResult()
+        event still waiting has a journey time at or before its due time, however long the backlog.
+
+        The engine works on a read snapshot with the write lock free (ingest's group commits go on
+        meanwhile), and takes the lock only to write what it decided, once it has checked that no
+        erasure came in between: the one change another writer makes, while a server runs, to what a
+        batch reads (new events only add rows after those taken; everything else is this engine's).
+        A winner check, which reads what is committed and writes as it goes, and a batch an erasure
+        overtook, are worked out again with the lock held, as is one that must see the writes of those
+        it has just waited for (`locked`)."""
         conn = self.conn
-        with transaction(conn):
-            now = self.wall_clock()
-            events = conn.execute(
-                "SELECT seq, body, received_at, customer FROM events WHERE status = 'pending' ORDER BY seq LIMIT ?",
-                (limit + 1,)).fetchall()
-            cutoff = events.pop()[2] if len(events) > limit else math.inf  # the first event left waiting
-            timers = conn.execute(
-                "SELECT id, due, key, kind, journey, token FROM timers WHERE due <= ? AND due < ? "
-                "ORDER BY due, rowid LIMIT ?", (now, cutoff, limit)).fetchall()
-            work: list[tuple[float, int, int, Any]] = [(received_at, ordering.EVENT, seq, body)
-                                                       for seq, body, received_at, _ in events]
-            # a winner check goes after the customers' timers due at its time, as in simulate
-            work += [(due, ordering.TIMER, n + (len(timers) if kind == TimerKind.WINNER else 0),
-                      (tid, codecs.timer_from_row(due, key, kind, journey, token)))
-                     for n, (tid, due, key, kind, journey, token) in enumerate(timers)]
-            work.sort(key=lambda w: ordering.input_order(w[0], w[1], w[2]))
-            del work[limit:]
-            # a winner check reads what is committed: it waits for the inputs before it, and goes alone
-            check = next((n for n, w in enumerate(work) if w[1] == ordering.TIMER and w[3][1].kind == TimerKind.WINNER), None)
-            if check is not None:
-                del work[max(check, 1):]
-            if not work:
-                return result
-            store = SqliteStore(conn)
-            store.preload([key for _, _, _, key in events] + [timer[2] for timer in timers])
-            engine = self.engine(self.workspace, store, self.links)
-            experiments = experiments_of(self.workspace)
-            writer = _Rows(conn, experiments)
-            joinable = broadcasts.joinable(conn, self.workspace, now)  # a customer new in this batch may join them
-            done_seqs: list[tuple[int]] = []
-            late_seqs: list[tuple[int]] = []
-            fired: list[tuple[str]] = []
-            for when, kind, seq, item in work:
-                failed = FailedInput("event", str(seq)) if kind == ordering.EVENT else FailedInput("timer", item[0])
-                try:
-                    if kind == ordering.EVENT:
-                        event, late = ordering.received(codecs.event_from_row(item), from_epoch(when), self.workspace)
-                        new = joinable and event.customer_id is not None and store.customer(event.customer_id) is None
-                        writer.write(engine.handle_event(event, late=late), origin=when)
-                        if new and (state := store.customer(str(event.customer_id))) is not None:
-                            writer.write(broadcasts.newcomer(joinable, state, self.workspace, from_epoch(when)), origin=when)
-                        (late_seqs if late else done_seqs).append((seq,))
-                        result.events += 1
-                    elif item[1].kind == TimerKind.WINNER:
-                        tid, timer = item
-                        self._check(writer, experiments.get((timer.journey, timer.token)), timer)
-                        fired.append((tid,))
-                        result.timers += 1
-                    else:
-                        tid, timer = item
-                        writer.write(engine.fire(timer, timer.due), origin=when)
-                        fired.append((tid,))
-                        result.timers += 1
-                    store.settle()  # its state encoded now: one that cannot be saved is known by its input
-                except sqlite3.OperationalError:
-                    raise
-                except Exception as exc:
-                    raise failed from exc
+        batch: _Batch | _Alone | None = _ALONE
+        erased: str | None = None
+        if not locked:
+            conn.execute("BEGIN")  # deferred: a snapshot from the first read, no write lock
             try:
-                # fired timers go before the batch's new ones are written: a re-armed plan may reuse an id
-                conn.executemany("DELETE FROM timers WHERE id = ?", fired)
-                conn.executemany("UPDATE events SET status = 'processed' WHERE seq = ?", done_seqs)
-                conn.executemany("UPDATE events SET status = 'late' WHERE seq = ?", late_seqs)
-                store.flush()
-                writer.flush()
+                erased = erasures(conn)
+                batch = self._decide(limit, snapshot=True)
+            finally:
+                conn.execute("ROLLBACK")  # nothing was written: the snapshot is let go
+        if batch is None:
+            return BatchResult()
+        if isinstance(batch, _Batch):
+            with transaction(conn):
+                if erasures(conn) == erased:
+                    return self._write(batch)
+        with transaction(conn):
+            batch = self._decide(limit, snapshot=False)
+            return self._write(batch) if isinstance(batch, _Batch) else BatchResult()
+
+    def _decide(self, limit: int, snapshot: bool) -> _Batch | _Alone | None:
+        """The batch's inputs through the engine, its writes kept (None: nothing to do); on a `snapshot`, a
+        batch that is a winner check is `_ALONE`, left for the lock."""
+        conn = self.conn
+        now = self.wall_clock()
+        events = conn.execute(
+            "SELECT seq, body, received_at, customer FROM events WHERE status = 'pending' ORDER BY seq LIMIT ?",
+            (limit + 1,)).fetchall()
+        cutoff = events.pop()[2] if len(events) > limit else math.inf  # the first event left waiting
+        timers = conn.execute(
+            "SELECT id, due, key, kind, journey, token FROM timers WHERE due <= ? AND due < ? "
+            "ORDER BY due, rowid LIMIT ?", (now, cutoff, limit)).fetchall()
+        work: list[tuple[float, int, int, Any]] = [(received_at, ordering.EVENT, seq, body)
+                                                   for seq, body, received_at, _ in events]
+        # a winner check goes after the customers' timers due at its time, as in simulate
+        work += [(due, ordering.TIMER, n + (len(timers) if kind == TimerKind.WINNER else 0),
+                  (tid, codecs.timer_from_row(due, key, kind, journey, token)))
+                 for n, (tid, due, key, kind, journey, token) in enumerate(timers)]
+        work.sort(key=lambda w: ordering.input_order(w[0], w[1], w[2]))
+        del work[limit:]
+        # a winner check reads what is committed: it waits for the inputs before it, and goes alone
+        check = next((n for n, w in enumerate(work) if w[1] == ordering.TIMER and w[3][1].kind == TimerKind.WINNER), None)
+        if check is not None:
+            if check == 0 and snapshot:
+                return _ALONE
+            del work[max(check, 1):]
+        if not work:
+            return None
+        store = SqliteStore(conn)
+        store.preload([key for _, _, _, key in events] + [timer[2] for timer in timers])
+        engine = self.engine(self.workspace, store, self.links)
+        experiments = experiments_of(self.workspace)
+        batch = _Batch(store, _Rows(conn, experiments), len(work))
+        writer, result = batch.writer, batch.result
+        joinable = broadcasts.joinable(conn, self.workspace, now)  # a customer new in this batch may join them
+        for when, kind, seq, item in work:
+            batch.failed = FailedInput("event", str(seq)) if kind == ordering.EVENT else FailedInput("timer", item[0])
+            try:
+                if kind == ordering.EVENT:
+                    event, late = ordering.received(codecs.event_from_row(item), from_epoch(when), self.workspace)
+                    new = joinable and event.customer_id is not None and store.customer(event.customer_id) is None
+                    writer.write(engine.handle_event(event, late=late), origin=when)
+                    if new and (state := store.customer(str(event.customer_id))) is not None:
+                        writer.write(broadcasts.newcomer(joinable, state, self.workspace, from_epoch(when)), origin=when)
+                    (batch.late if late else batch.done).append((seq,))
+                    result.events += 1
+                elif item[1].kind == TimerKind.WINNER:
+                    tid, timer = item
+                    self._check(writer, experiments.get((timer.journey, timer.token)), timer)
+                    batch.fired.append((tid,))
+                    result.timers += 1
+                else:
+                    tid, timer = item
+                    writer.write(engine.fire(timer, timer.due), origin=when)
+                    batch.fired.append((tid,))
+                    result.timers += 1
+                store.settle()  # its state encoded now: one that cannot be saved is known by its input
             except sqlite3.OperationalError:
                 raise
             except Exception as exc:
-                if len(work) == 1:
-                    raise failed from exc
-                raise
-            result.late = len(late_seqs)
+                raise batch.failed from exc
+        return batch
+
+    def _write(self, batch: _Batch) -> BatchResult:
+        """What `_decide` kept, in the caller's transaction."""
+        conn, result, writer = self.conn, batch.result, batch.writer
+        try:
+            # fired timers go before the batch's new ones are written: a re-armed plan may reuse an id
+            conn.executemany("DELETE FROM timers WHERE id = ?", batch.fired)
+            conn.executemany("UPDATE events SET status = 'processed' WHERE seq = ?", batch.done)
+            conn.executemany("UPDATE events SET status = 'late' WHERE seq = ?", batch.late)
+            batch.store.flush()
+            writer.flush()
+        except sqlite3.OperationalError:
+            raise
+        except Exception as exc:
+            if batch.size == 1 and batch.failed is not None:
+                raise batch.failed from exc
+            raise
+        result.late = len(batch.late)
         result.messages = writer.messages
         result.diagnostics = writer.diagnostics
         for d in writer.diagnostics:
@@ -296,6 +330,34 @@ class Processor:
                 self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('workspace_version', ?)", (version,))
         self.workspace = edit.new
         return plan, True
+
+
+@dataclass
+class _Batch:
+    """A batch worked out and not yet written: its store's and rows' writes, the inputs it took."""
+
+    store: SqliteStore
+    writer: _Rows
+    size: int
+    result: BatchResult = field(default_factory=BatchResult)
+    done: list[tuple[int]] = field(default_factory=list)
+    late: list[tuple[int]] = field(default_factory=list)
+    fired: list[tuple[str]] = field(default_factory=list)
+    failed: FailedInput | None = None  # the last input taken: the one a failed write of a batch of one names
+
+
+class _Alone:
+    """A batch that is a winner check: worked out with the lock held."""
+
+
+_ALONE = _Alone()
+
+
+def erasures(conn: sqlite3.Connection) -> str | None:
+    """How many erasures there have been (queries.erase counts them): a batch worked out on a snapshot is
+    written only if none came in between."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'erasures'").fetchone()
+    return None if row is None else str(row[0])
 
 
 class _Rows:

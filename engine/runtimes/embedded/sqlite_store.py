@@ -1,4 +1,5 @@
-"""The Store port on SQLite, for one batch: reads cached, writes flushed in the batch's transaction."""
+"""The Store port on SQLite, for one batch: reads cached, every write kept until `flush` in the batch's
+transaction (so a batch can be worked out on a read snapshot, and written afterwards)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class SqliteStore:
         self._rows: dict[str, tuple[Any, ...]] = {}  # encoded by `settle`, written by `flush`
         self._winners: dict[tuple[str, str], str | None] = {}
         self._stored: dict[str, Any] = {}  # key -> its state as stored (None: no row), read by `preload`
+        self._aliases: dict[str, str] = {}  # set by this batch (the first for an id wins, as INSERT OR IGNORE)
+        self._suppressed: dict[str, str] = {}
 
     def preload(self, keys: Iterable[str]) -> None:
         """Reads the states of the keys a batch names in a few queries rather than one per input
@@ -52,10 +55,10 @@ class SqliteStore:
 
     def alias(self, anonymous_id: str) -> str | None:
         row = self.conn.execute("SELECT customer_id FROM aliases WHERE anonymous_id = ?", (anonymous_id,)).fetchone()
-        return row[0] if row else None
+        return row[0] if row else self._aliases.get(anonymous_id)
 
     def set_alias(self, anonymous_id: str, customer_id: str) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO aliases VALUES (?, ?)", (anonymous_id, customer_id))
+        self._aliases.setdefault(anonymous_id, customer_id)
 
     def seen(self, event_id: str) -> bool:
         """Ingest already dropped repeated ids (the events table's unique key), and the processor
@@ -67,10 +70,10 @@ class SqliteStore:
 
     def suppression(self, address: str) -> str | None:
         row = self.conn.execute("SELECT reason FROM suppressions WHERE address = ?", (address.lower(),)).fetchone()
-        return row[0] if row else None
+        return row[0] if row else self._suppressed.get(address.lower())
 
     def suppress(self, address: str, reason: str) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO suppressions VALUES (?, ?)", (address.lower(), reason))
+        self._suppressed.setdefault(address.lower(), reason)
 
     def winner(self, journey: str, step: str) -> str | None:
         key = (journey, step)
@@ -93,8 +96,12 @@ class SqliteStore:
         self.settle()
         self.conn.executemany("DELETE FROM customers WHERE key = ?", [(key,) for key in self._dropped])
         self.conn.executemany(CUSTOMER_UPSERT, list(self._rows.values()))
+        self.conn.executemany("INSERT OR IGNORE INTO aliases VALUES (?, ?)", list(self._aliases.items()))
+        self.conn.executemany("INSERT OR IGNORE INTO suppressions VALUES (?, ?)", list(self._suppressed.items()))
         self._rows.clear()
         self._dropped.clear()
+        self._aliases.clear()
+        self._suppressed.clear()
 
 
 PRELOAD_CHUNK = 500  # keys per query, under SQLite's limit on bound parameters
