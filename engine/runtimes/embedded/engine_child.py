@@ -60,7 +60,7 @@ class Engine:
             except Exception as exc:
                 log.exception("engine batch failed; retrying in %.0f s", FAILED_PAUSE)
                 self.inbox.send(("failed", portable(exc)))
-                if not self._take(FAILED_PAUSE):
+                if not self._pause(FAILED_PAUSE):
                     return
                 continue
             self.inbox.send(("done", Tally(result.events, result.late, result.timers, result.failed,
@@ -70,6 +70,14 @@ class Engine:
             due = self.processor.next_due()
             if not self._take(None if due is None else max(0.0, due - time.time())):
                 return
+
+    def _pause(self, seconds: float) -> bool:
+        """The whole pause, however many wake-ups come meanwhile (calls are still answered)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not self.stopping:
+            if not self._take(left):
+                return False
+        return True
 
     def _take(self, timeout: float | None) -> bool:
         """Wait for the server's messages (or a signal) up to `timeout` and act on them; False once it is gone."""
