@@ -46,7 +46,7 @@ class AppliedWire(Wire):
     def apply(self, root: Path, reschedule: bool = False) -> str:
         """What `nudge apply` through the edge does: the snapshot filed, then an envelope on every partition."""
         version = content_version(root)
-        asyncio.run(Snapshots(self.shelf, root.parent / "edge").put(root, version, APPLIED))
+        asyncio.run(Snapshots(self.shelf, root.parent / "edge").put(pack(root), version, APPLIED))
         apply_envelopes(self, version, reschedule)
         return version
 
@@ -195,7 +195,7 @@ def test_files_too_large_for_the_broker_are_refused_before_anything_is_filed(tmp
     (root / "templates" / "banner.txt").write_text(base64.b64encode(os.urandom(LIMIT + 100_000)).decode())
     shelf = MemoryShelf()
     with pytest.raises(SnapshotError, match="bytes compressed, more than the 1,000,000"):
-        asyncio.run(Snapshots(shelf, tmp_path / "unpacked").put(root, content_version(root), APPLIED))
+        asyncio.run(Snapshots(shelf, tmp_path / "unpacked").put(pack(root), content_version(root), APPLIED))
     assert shelf.entries == []
 
 
@@ -205,5 +205,16 @@ def test_files_edited_after_they_were_hashed_are_not_filed_as_that_version(tmp_p
     (root / "journeys" / "browse.yaml").write_text(WITHOUT_HOLD)
     shelf = MemoryShelf()
     with pytest.raises(SnapshotError, match="holds the files of version"):
-        asyncio.run(Snapshots(shelf, tmp_path / "unpacked").put(root, version, APPLIED))
+        asyncio.run(Snapshots(shelf, tmp_path / "unpacked").put(pack(root), version, APPLIED))
     assert shelf.entries == []
+
+
+def test_the_first_worker_records_the_files_it_started_on_even_when_they_are_edited_before_its_first_input(
+        tmp_path: Path) -> None:
+    wire = AppliedWire(tmp_path)
+    started = wire.router.live.disk
+    (tmp_path / "ws" / "journeys" / "browse.yaml").write_text(RENAMED)
+    wire.post(type="page_viewed", customer_id="c1")
+    wire.run()
+    assert wire.router.live.initial == started
+    assert steps(wire, "c1") == ["0"]

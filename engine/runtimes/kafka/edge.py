@@ -36,7 +36,7 @@ from engine.runtimes.embedded.front import Front
 from engine.runtimes.embedded.sqlite_store import CUSTOMER_UPSERT, customer_row
 from engine.runtimes.kafka import envelopes, outcomes
 from engine.runtimes.kafka.broadcasts import CANCEL, START, control_key
-from engine.runtimes.kafka.snapshots import APPLIED, KafkaShelf, SnapshotError, Snapshots
+from engine.runtimes.kafka.snapshots import APPLIED, KafkaShelf, SnapshotError, Snapshots, pack
 from engine.runtimes.kafka.store import Record
 from engine.runtimes.kernel import codecs
 from engine.runtimes.kernel.health import Health, Unavailable
@@ -251,7 +251,7 @@ class KafkaEdgeRuntime:
         if not proceed(plan):
             return plan, False
         try:  # the files, for every worker to run whatever its disk holds, before any partition switches
-            await self.snapshots.put(self.root, version, APPLIED)
+            await self.snapshots.put(await asyncio.to_thread(pack, self.root), version, APPLIED)
         except (TimeoutError, KafkaError) as exc:
             raise self.producer._unavailable(exc, "the snapshot of the files", "nothing was applied: try again") from exc
         value = envelopes.apply_envelope(version, reschedule, self.clock())
@@ -383,7 +383,7 @@ class FiledVersions(Versions):
         """The version last applied (or else the initial one) as the live one, loaded from its snapshot;
         returns the workspace live now (the files on disk when that snapshot cannot be loaded)."""
         async with self._lock:
-            version = await snapshots.deployed(self.root, self.version)
+            version = await snapshots.deployed(await asyncio.to_thread(pack, self.root))
             if version == self.version:
                 return self.workspace
             try:

@@ -24,9 +24,8 @@ from engine.migration import Edit
 from engine.model import Workspace
 from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.progress import last_in
-from engine.runtimes.kafka.snapshots import SnapshotError, Snapshots
+from engine.runtimes.kafka.snapshots import SnapshotError, Snapshots, pack, unpack
 from engine.runtimes.kafka.store import Table, Writes
-from engine.runtimes.kernel.serving import content_version
 from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.worker")
@@ -56,8 +55,10 @@ def applies_in(inputs: Iterable[Any]) -> list[str]:
 class LiveWorkspace:
     def __init__(self, root: Path, snapshots: Snapshots, table: Table, progress: Table) -> None:
         self.root, self.snapshots, self.table, self.progress = root, snapshots, table, progress
-        self.disk = content_version(root)
-        self.loaded: dict[str, Workspace] = {self.disk: load_workspace(root).workspace}
+        self.files = pack(root)  # as they are at the start: the initial version if this is the first process
+        folder = unpack(self.files, snapshots.into)
+        self.disk = folder.name
+        self.loaded: dict[str, Workspace] = {self.disk: load_workspace(folder).workspace}
         self.initial = self.disk  # until `prepare` has asked the broker for the deployment's
         self._initial_known = False
         self._reschedule: dict[str, bool] = {}  # per version: whether its apply re-plans changed waits
@@ -85,7 +86,7 @@ class LiveWorkspace:
         """Before a batch (no other in flight): the version each of `partitions` runs, and those the batch's
         applies switch to, loaded. Raises Unapplied for a partition whose version cannot be loaded."""
         if not self._initial_known:
-            self.initial = await self.snapshots.initial(self.root, self.disk)
+            self.initial = await self.snapshots.initial(self.files)
             self._initial_known = True
         fresh = set(partitions) - self._read
         for partition in fresh:

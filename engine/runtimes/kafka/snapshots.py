@@ -59,33 +59,31 @@ def pack(root: Path) -> bytes:
     return buffer.getvalue()
 
 
-def unpack(data: bytes, version: str, into: Path) -> Path:
-    """The snapshot's files in `into`/`version` (kept from an earlier unpack when they still hash to it);
-    raises SnapshotError unless they are that version."""
-    target = into / version
-    if target.is_dir() and content_version(target) == version:
-        return target
+def unpack(data: bytes, into: Path, version: str | None = None) -> Path:
+    """The snapshot's files in `into`/VERSION, the version they hash to (a folder unpacked before is
+    kept when it still does); raises SnapshotError unless they are `version`, when given."""
+    if version is not None and (into / version).is_dir() and content_version(into / version) == version:
+        return into / version
     into.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=into))
+    fresh = Path(tempfile.mkdtemp(prefix=".unpacking.", dir=into))
     try:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 for name in archive.namelist():
                     parts = PurePosixPath(name).parts
                     if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
-                        raise SnapshotError(f"the snapshot of version {version} names a file outside the "
-                                            f"workspace ({name!r})")
+                        raise SnapshotError(f"a snapshot names a file outside the workspace ({name!r})")
                     (fresh / name).parent.mkdir(parents=True, exist_ok=True)
                     (fresh / name).write_bytes(archive.read(name))
         except (zipfile.BadZipFile, OSError) as exc:
-            raise SnapshotError(f"the snapshot of version {version} cannot be read: {exc}") from exc
+            raise SnapshotError(f"a snapshot (of version {version or 'unknown'}) cannot be read: {exc}") from exc
         found = content_version(fresh)
-        if found != version:
+        if version is not None and found != version:
             raise SnapshotError(f"the snapshot filed as version {version} holds the files of version {found}: "
                                 "refused")
-        shutil.rmtree(target, ignore_errors=True)
-        fresh.rename(target)
-        return target
+        shutil.rmtree(into / found, ignore_errors=True)
+        fresh.rename(into / found)
+        return into / found
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
 
@@ -97,15 +95,14 @@ class Snapshots:
     def __init__(self, shelf: Shelf, into: Path) -> None:
         self.shelf, self.into = shelf, into
 
-    async def put(self, root: Path, version: str, pointer: bytes) -> None:
-        """The files of `root`, which must be `version`, filed under it; then `pointer` names it.
-        Raises SnapshotError when they are not that version (edited meanwhile) or too large."""
-        data = await asyncio.to_thread(pack, root)
+    async def put(self, data: bytes, version: str, pointer: bytes) -> None:
+        """Packed files, which must be `version`, filed under it; then `pointer` names it. Raises
+        SnapshotError when they are not that version (edited since it was hashed) or too large."""
         if len(data) > LIMIT:
             raise SnapshotError(f"the workspace's files make {len(data):,} bytes compressed, more than the {LIMIT:,} "
                                 "a Kafka deployment can apply: move large files (images) out of the workspace and "
                                 "link to them")
-        await asyncio.to_thread(unpack, data, version, self.into)  # the files were not edited since hashed
+        await asyncio.to_thread(unpack, data, self.into, version)
         await self.shelf.put((version.encode(), data), (pointer, version.encode()))
 
     async def load(self, version: str) -> Workspace:
@@ -113,26 +110,27 @@ class Snapshots:
         found = await self.shelf.scan({version.encode()})
         if not found:
             raise SnapshotError(f"no snapshot of version {version} is kept")
-        folder = await asyncio.to_thread(unpack, found[-1][1], version, self.into)
+        folder = await asyncio.to_thread(unpack, found[-1][1], self.into, version)
         edit = await asyncio.to_thread(read_edit, folder)
         if not isinstance(edit, Workspace):
             raise SnapshotError(f"the snapshot of version {version} has problems: "
                                 + "; ".join(str(p) for p in edit))
         return edit
 
-    async def initial(self, root: Path, disk: str) -> str:
-        """The version partitions run before their first apply: the first one recorded, or else the files
-        of `root` (version `disk`), recorded now."""
+    async def initial(self, files: bytes) -> str:
+        """The version partitions run before their first apply: the first one recorded, or else that of
+        `files` (packed from this process's disk), recorded now."""
         found = await self.shelf.scan({INITIAL})
         if not found:
-            await self.put(root, disk, INITIAL)
+            folder = await asyncio.to_thread(unpack, files, self.into)
+            await self.put(files, folder.name, INITIAL)
             found = await self.shelf.scan({INITIAL})  # another process may have recorded its own first
         return found[0][1].decode()
 
-    async def deployed(self, root: Path, disk: str) -> str:
+    async def deployed(self, files: bytes) -> str:
         """The version last applied, or else the initial one."""
         found = await self.shelf.scan({APPLIED})
-        return found[-1][1].decode() if found else await self.initial(root, disk)
+        return found[-1][1].decode() if found else await self.initial(files)
 
 
 class KafkaShelf:
