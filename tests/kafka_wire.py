@@ -47,8 +47,8 @@ class MemoryShelf:
     async def put(self, *entries: tuple[bytes, bytes]) -> None:
         self.entries.extend(entries)
 
-    async def scan(self, keys: set[bytes]) -> list[tuple[bytes, bytes]]:
-        return [(key, value) for key, value in self.entries if key in keys]
+    async def scan(self, wanted: Callable[[bytes], bool]) -> list[tuple[bytes, bytes]]:
+        return [(key, value) for key, value in self.entries if wanted(key)]
 
 
 def live_workspace(root: Path, progress: Table, shelf: MemoryShelf | None = None,

@@ -16,7 +16,7 @@ import pytest
 
 from engine.runtimes.kafka import envelopes
 from engine.runtimes.kafka.live import Unapplied, applies_in
-from engine.runtimes.kafka.snapshots import APPLIED, LIMIT, SnapshotError, Snapshots, pack
+from engine.runtimes.kafka.snapshots import APPLIED, INITIAL, LIMIT, SnapshotError, Snapshots, pack
 from engine.runtimes.kafka.store import partition_for
 from engine.runtimes.kernel.serving import content_version
 from engine.testing import email, write_workspace
@@ -218,3 +218,14 @@ def test_the_first_worker_records_the_files_it_started_on_even_when_they_are_edi
     wire.run()
     assert wire.router.live.initial == started
     assert steps(wire, "c1") == ["0"]
+
+
+def test_two_processes_starting_at_once_on_other_files_both_take_the_first_claim_as_initial(tmp_path: Path) -> None:
+    shelf = MemoryShelf()
+    first, second = pack(edit(tmp_path, "first", WAITING)), pack(edit(tmp_path, "second", WITHOUT_HOLD))
+    # both found no claim, and both filed theirs: the second under a key of its own
+    asyncio.run(Snapshots(shelf, tmp_path / "a").put(first, content_version(tmp_path / "first"),
+                                                     INITIAL + content_version(tmp_path / "first").encode()))
+    asyncio.run(Snapshots(shelf, tmp_path / "b").put(second, content_version(tmp_path / "second"),
+                                                     INITIAL + content_version(tmp_path / "second").encode()))
+    assert asyncio.run(Snapshots(shelf, tmp_path / "c").initial(second)) == content_version(tmp_path / "first")

@@ -158,8 +158,9 @@ class KafkaEdgeRuntime:
     """The `Runtime` port beside Kafka workers: the API and the dispatcher, the engine elsewhere.
 
     Its database mirrors what the workers wrote; nothing here runs the engine on it, so an apply
-    only plans from it and swaps the workspace the API reads (the workers move their customers themselves), and
-    the engine's counts and backlog, which only the workers know, are not reported here."""
+    only plans from it, files the snapshot the workers load (snapshots.py) and swaps the workspace the API
+    reads (the workers move their customers themselves), and the engine's counts and backlog, which only
+    the workers know, are not reported here."""
 
     holder = "nudge api --kafka"
 

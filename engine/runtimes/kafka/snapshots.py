@@ -4,10 +4,10 @@ whatever its disk holds (SPEC §10: a new version runs only when applied, never 
 `<app>.workspaces` (one partition, compacted) holds, under each version (the hash `content_version`
 makes of the files), a zip of those files: the edge writes it, acknowledged, before it puts an
 `apply` on the events topic, and every process that loads a version checks that the files it
-unpacked hash to it. Two more keys name versions: `initial`, the version every partition runs
-before its first apply (the files of the first process of the deployment to start; the first
-such record wins when two start at once), and `applied`, the version last applied (what the edge
-shows after a restart).
+unpacked hash to it. Other keys name versions: `initial:<version>`, the version every partition runs
+before its first apply (the files of the first process of the deployment to start; when two start
+at once, the first record wins, and a key of its own per claim keeps compaction from removing
+it), and `applied`, the version last applied (what the edge shows after a restart).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Callable, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -32,7 +32,7 @@ from rules.workspace import fingerprint
 log = logging.getLogger("nudge.snapshots")
 
 LIMIT = 1_000_000  # bytes of a compressed snapshot: the broker's default largest message is 1 MiB
-INITIAL, APPLIED = b"initial", b"applied"
+INITIAL, APPLIED = b"initial:", b"applied"
 TIMEOUT = 30.0  # seconds for the broker to take or give back snapshots
 
 
@@ -46,8 +46,8 @@ class Shelf(Protocol):
     async def put(self, *entries: tuple[bytes, bytes]) -> None:
         """Appends the entries (key, value) in order; returns once they are all kept."""
 
-    async def scan(self, keys: set[bytes]) -> list[tuple[bytes, bytes]]:
-        """Every entry kept under one of `keys`, oldest first."""
+    async def scan(self, wanted: Callable[[bytes], bool]) -> list[tuple[bytes, bytes]]:
+        """Every entry kept under a key `wanted`, oldest first."""
 
 
 def pack(root: Path) -> bytes:
@@ -82,7 +82,11 @@ def unpack(data: bytes, into: Path, version: str | None = None) -> Path:
             raise SnapshotError(f"the snapshot filed as version {version} holds the files of version {found}: "
                                 "refused")
         shutil.rmtree(into / found, ignore_errors=True)
-        fresh.rename(into / found)
+        try:
+            fresh.rename(into / found)
+        except OSError:  # unpacked there at the same moment by another process sharing the folder
+            if not (into / found).is_dir() or content_version(into / found) != found:
+                raise
         return into / found
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
@@ -107,7 +111,7 @@ class Snapshots:
 
     async def load(self, version: str) -> Workspace:
         """The version's workspace from its snapshot; raises SnapshotError when it is missing or wrong."""
-        found = await self.shelf.scan({version.encode()})
+        found = await self.shelf.scan(lambda key: key == version.encode())
         if not found:
             raise SnapshotError(f"no snapshot of version {version} is kept")
         folder = await asyncio.to_thread(unpack, found[-1][1], self.into, version)
@@ -120,16 +124,19 @@ class Snapshots:
     async def initial(self, files: bytes) -> str:
         """The version partitions run before their first apply: the first one recorded, or else that of
         `files` (packed from this process's disk), recorded now."""
-        found = await self.shelf.scan({INITIAL})
+        def claim(key: bytes) -> bool:
+            return key.startswith(INITIAL)
+
+        found = await self.shelf.scan(claim)
         if not found:
             folder = await asyncio.to_thread(unpack, files, self.into)
-            await self.put(files, folder.name, INITIAL)
-            found = await self.shelf.scan({INITIAL})  # another process may have recorded its own first
+            await self.put(files, folder.name, INITIAL + folder.name.encode())
+            found = await self.shelf.scan(claim)  # another process may have recorded its own first
         return found[0][1].decode()
 
     async def deployed(self, files: bytes) -> str:
         """The version last applied, or else the initial one."""
-        found = await self.shelf.scan({APPLIED})
+        found = await self.shelf.scan(lambda key: key == APPLIED)
         return found[-1][1].decode() if found else await self.initial(files)
 
 
@@ -168,7 +175,7 @@ class KafkaShelf:
         finally:
             await producer.stop()
 
-    async def scan(self, keys: set[bytes]) -> list[tuple[bytes, bytes]]:
+    async def scan(self, wanted: Callable[[bytes], bool]) -> list[tuple[bytes, bytes]]:
         await self.declare()
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
                                     fetch_max_bytes=4 * LIMIT, max_partition_fetch_bytes=2 * LIMIT)
@@ -182,7 +189,8 @@ class KafkaShelf:
                 end = (await consumer.end_offsets([tp]))[tp]
                 while await consumer.position(tp) < end:
                     for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                        if record.key in keys and record.value is not None and record.offset < end:
+                        if record.key is not None and wanted(record.key) and record.value is not None \
+                                and record.offset < end:
                             found.append((record.key, record.value))
         finally:
             await consumer.stop()
