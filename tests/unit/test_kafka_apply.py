@@ -229,3 +229,13 @@ def test_two_processes_starting_at_once_on_other_files_both_take_the_first_claim
     asyncio.run(Snapshots(shelf, tmp_path / "b").put(second, content_version(tmp_path / "second"),
                                                      INITIAL + content_version(tmp_path / "second").encode()))
     assert asyncio.run(Snapshots(shelf, tmp_path / "c").initial(second)) == content_version(tmp_path / "first")
+
+
+def test_an_apply_sent_without_a_snapshot_runs_the_workers_files_when_they_are_that_version_and_files_them(
+        tmp_path: Path) -> None:
+    wire = AppliedWire(tmp_path)
+    (tmp_path / "ws" / "journeys" / "browse.yaml").write_text(RENAMED)  # by an earlier edge, or by hand
+    version = content_version(tmp_path / "ws")
+    apply_envelopes(wire, version)
+    assert {wire.router.live.version(p) for p in range(4)} == {version}
+    assert [key for key, _ in wire.shelf.entries].count(version.encode()) == 1  # for the other workers

@@ -14,6 +14,7 @@ its instances (stay, move by `was:`, exit `step_removed`), as `nudge run` does a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any, Iterable
@@ -26,6 +27,7 @@ from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.progress import last_in
 from engine.runtimes.kafka.snapshots import SnapshotError, Snapshots, pack, unpack
 from engine.runtimes.kafka.store import Table, Writes
+from engine.runtimes.kernel.serving import read_edit
 from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.worker")
@@ -108,14 +110,28 @@ class LiveWorkspace:
                         version)
 
     async def _load(self, version: str) -> bool:
+        """From its snapshot; or else from this worker's files when they are that version (an apply sent
+        without a snapshot, by an earlier edge or by hand), which are then filed for the other workers."""
         if version in self.loaded:
             return True
         try:
             self.loaded[version] = await self.snapshots.load(version)
+            return True
         except SnapshotError as exc:
-            self._refused[version] = str(exc)
+            missing = str(exc)
+        files = await asyncio.to_thread(pack, self.root)
+        folder = await asyncio.to_thread(unpack, files, self.snapshots.into)
+        edit = await asyncio.to_thread(read_edit, folder) if folder.name == version else None
+        if not isinstance(edit, Workspace):
+            self._refused[version] = (f"{missing}, and this worker's files in {self.root} are "
+                                      + ("that version but have problems" if edit else f"version {folder.name}"))
             return False
-        self._refused.pop(version, None)
+        self.loaded[version] = edit
+        try:
+            await self.snapshots.put(files, version)
+            log.warning("version %s had no snapshot: filed from this worker's files", version)
+        except SnapshotError as exc:
+            log.error("version %s runs from this worker's files, but cannot be filed for the others: %s", version, exc)
         return True
 
     def _switches(self, read: Any, partition: int) -> list[list[Any]]:

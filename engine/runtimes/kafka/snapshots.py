@@ -99,15 +99,15 @@ class Snapshots:
     def __init__(self, shelf: Shelf, into: Path) -> None:
         self.shelf, self.into = shelf, into
 
-    async def put(self, data: bytes, version: str, pointer: bytes) -> None:
-        """Packed files, which must be `version`, filed under it; then `pointer` names it. Raises
+    async def put(self, data: bytes, version: str, pointer: bytes | None = None) -> None:
+        """Packed files, which must be `version`, filed under it; then `pointer` (if any) names it. Raises
         SnapshotError when they are not that version (edited since it was hashed) or too large."""
         if len(data) > LIMIT:
             raise SnapshotError(f"the workspace's files make {len(data):,} bytes compressed, more than the {LIMIT:,} "
                                 "a Kafka deployment can apply: move large files (images) out of the workspace and "
                                 "link to them")
         await asyncio.to_thread(unpack, data, self.into, version)
-        await self.shelf.put((version.encode(), data), (pointer, version.encode()))
+        await self.shelf.put((version.encode(), data), *(((pointer, version.encode()),) if pointer else ()))
 
     async def load(self, version: str) -> Workspace:
         """The version's workspace from its snapshot; raises SnapshotError when it is missing or wrong."""
