@@ -90,6 +90,7 @@ class LiveWorkspace:
         if not self._initial_known:
             self.initial = await self.snapshots.initial(self.files)
             self._initial_known = True
+            await self._load(self.initial)  # what a partition not yet prepared shows (the tick's content tests)
         fresh = set(partitions) - self._read
         for partition in fresh:
             self._at[partition] = self._applied(partition)
