@@ -5,6 +5,8 @@ come back as they are; it refuses to run a workspace version other than the serv
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +18,7 @@ from engine.runtimes.embedded import database
 from engine.runtimes.embedded.broadcasts import UnknownBroadcast
 from engine.runtimes.embedded.engine_process import EngineProcess
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
-from engine.runtimes.kernel.health import Health
+from engine.runtimes.kernel.health import Health, Unavailable
 from engine.runtimes.kernel.port import EngineCounters
 from engine.runtimes.kernel.serving import Status
 from engine.runtimes.startup import EX_CONFIG, StartupError
@@ -99,6 +101,25 @@ def test_a_broadcast_refused_there_raises_its_own_error_here(tmp_path: Path) -> 
         assert runtime.broadcasts is not None
         with pytest.raises(UnknownBroadcast, match="no broadcast 'spring'"):
             await runtime.broadcasts.schedule("spring", now=True)
+
+    running(runtime, body)
+
+
+def test_while_the_engine_process_is_down_calls_are_unavailable_and_health_fails_until_another_has_run(
+        tmp_path: Path) -> None:
+    runtime = served(tmp_path)
+
+    async def body() -> None:
+        engine = runtime.engine
+        assert engine is not None and engine.pid is not None and runtime.broadcasts is not None
+        os.kill(engine.pid, signal.SIGKILL)
+        await until(lambda: engine.pid is None, "the death noticed")
+        with pytest.raises(Unavailable, match="not running .*killed by SIGKILL"):
+            await runtime.broadcasts.schedule("spring", now=True)
+        assert "killed by SIGKILL" in runtime.health.verdict({}).problems["engine"]
+        await runtime.submit(signups("c1"))  # ingest goes on meanwhile
+        await until(lambda: engine.restarts == 1 and runtime.engine_counters.processed == 1, "another engine process")
+        assert runtime.health.verdict({"engine": 0}).problems == {}
 
     running(runtime, body)
 
