@@ -4,9 +4,9 @@ server's SQLite file, beside the process that serves the API (engine_process.py 
 Its own interpreter, so the engine's batches do not share a GIL with HTTP parsing and the group commit.
 It loads the workspace from the files and refuses to run a version other than the server's. It works
 between calls and batches on one thread, so a call (an edit applied, a broadcast scheduled) always
-comes between two batches. SIGTERM: the batch under way finishes, then it exits (SIGINT and SIGHUP, which a
-terminal sends the whole group, are the server's: it stops this process over the socket); the server
-ending (even by SIGKILL) ends it too.
+comes between two batches. Its life is the server's: the server stops it over the socket (the batch under
+way finishes, then it exits), so the signals a terminal or a supervisor sends the whole group (SIGTERM,
+SIGINT, SIGHUP) are left to the server; the server ending (even by SIGKILL) ends it too.
 """
 
 from __future__ import annotations
@@ -135,12 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     die_with(args.parent)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s[engine]: %(message)s")
-    for terminal in (signal.SIGHUP, signal.SIGINT):  # a terminal signals the whole group: the server's to handle
-        signal.signal(terminal, signal.SIG_IGN)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    inbox = Inbox(socket.socket(fileno=args.fd), also=wake_r)
+    for group_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # the server's to act on: it stops this one
+        signal.signal(group_signal, signal.SIG_IGN)
+    inbox = Inbox(socket.socket(fileno=args.fd))
     try:
         workspace = load_workspace(args.workspace).workspace
     except WorkspaceError as exc:
@@ -155,11 +152,6 @@ def main(argv: list[str] | None = None) -> int:
     conn = database.connect(args.db)
     links = SignedLinks(secret_from_meta(conn, "link_secret").encode(), args.public_url)
     engine = Engine(inbox, args.workspace, Processor(conn, workspace, links, time.time))
-
-    def stop(signum: int, frame: Any) -> None:
-        engine.stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
     out_of_collection()
     inbox.send(("ready", os.getpid()))
     engine.run()

@@ -11,7 +11,6 @@ From the server: `("wake",)` (events committed, a broadcast scheduled), `("call"
 
 from __future__ import annotations
 
-import os
 import pickle
 import select
 import socket
@@ -52,11 +51,10 @@ def portable(exc: BaseException) -> BaseException:
 
 
 class Inbox:
-    """The engine's end: blocking sends, and reads that wait at most a timeout (or until `also` is readable)."""
+    """The engine's end: blocking sends, and reads that wait at most a timeout."""
 
-    def __init__(self, sock: socket.socket, also: int | None = None) -> None:
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.also = also
         self._buffer = bytearray()
 
     def send(self, message: tuple[Any, ...]) -> None:
@@ -65,11 +63,8 @@ class Inbox:
     def receive(self, timeout: float | None) -> list[tuple[Any, ...]] | None:
         """The messages that came within `timeout` seconds (all of them, none if none came); None once the
         server's end is closed."""
-        watched = [self.sock.fileno(), *([self.also] if self.also is not None else [])]
-        ready, _, _ = select.select(watched, [], [], timeout)
-        if self.also is not None and self.also in ready:
-            os.read(self.also, 512)  # a signal's wake-up byte: the caller looks at its flags
-        if self.sock.fileno() not in ready:
+        ready, _, _ = select.select([self.sock.fileno()], [], [], timeout)
+        if not ready:
             return []
         self.sock.setblocking(False)
         try:
