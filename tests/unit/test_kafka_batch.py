@@ -29,14 +29,14 @@ def test_customer_records_go_out_after_the_outputs_and_links_are_acknowledged_an
         async def log(table: Any, source: Any, key: bytes, value: bytes | None) -> Any:
             return out(names[id(table)])
 
-        batch = Batch(send, t.progress, {}, log, records_topic="records")
+        batch = Batch(send, t.progress, {}, records_topic="records")
         batch.begin(SimpleNamespace(message=SimpleNamespace(partition=0, offset=0)))
         for table in (t.customers, t.seen, t.aliases, t.progress):
             batch.writes.set(table, b"k", b"v")
         batch.send("outbox", "m1", b"{}")
         batch.record([{"type": "entered"}])
         await batch.release()
-        finishing = asyncio.create_task(batch.finish(t.customers, t.progress))
+        finishing = asyncio.create_task(batch.finish(log, t.customers, t.progress))
         for expected in (["outbox", "records", "seen", "aliases"], ["customers"], ["progress"]):
             for _ in range(20):  # let the batch go as far as it can without more acknowledgements
                 await asyncio.sleep(0)
