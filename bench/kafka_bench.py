@@ -167,6 +167,17 @@ async def changelog_records(bootstrap: str, app_id: str, partitions: int) -> dic
         await consumer.stop()
 
 
+async def drop_topics(bootstrap: str, app_id: str) -> None:
+    """Deletes a finished run's topics: every worker refreshes the cluster's metadata every few
+    seconds, at a cost that grows with the topics on the broker, which runs would otherwise pile up."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([t for t in await admin.list_topics() if t.startswith((f"{app_id}.", f"{app_id}-"))])
+    finally:
+        await admin.close()
+
+
 def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
     """User and system CPU time the processes have used so far (Linux /proc; 0 elsewhere)."""
     total = 0.0
@@ -286,6 +297,7 @@ def main() -> None:
                 after, cpu_after = engine_alone(ws, events)
                 base, engine_cpu = (before + after) / 2, (cpu_before + cpu_after) / 2
                 logged = asyncio.run(changelog_records(bootstrap, app_id, args.partitions))
+                asyncio.run(drop_topics(bootstrap, app_id))
                 ratios.setdefault((count, code.name), []).append(span / base)
                 cpu_ratios.setdefault((count, code.name), []).append(engine_cpu / (cpu / args.events))
                 print(f"{count} worker{'s' if count > 1 else ' '} ({code.name}), engine alone around it {base:,.0f} events/s "
