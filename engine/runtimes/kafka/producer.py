@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 import confluent_kafka
 
@@ -45,7 +45,7 @@ class Delivered(NamedTuple):
 
 
 class Producer:
-    """Sends records from one event loop; started at the first send, on the loop of that send.
+    """Sends records from one event loop: the loop of `start`, or of the first send.
 
     Delivery reports are served on the loop (`poll(0)` while sends are unacknowledged), not on a
     thread of their own: librdkafka calls back once per record, and each call from a second
@@ -64,8 +64,7 @@ class Producer:
         exception if it refused the record or did not take it in time). Raises if librdkafka
         refuses it at once (too large, an unknown partition, a producer failed for good)."""
         if self._producer is None:
-            self._producer = confluent_kafka.Producer(self._config)
-            self._pump = asyncio.create_task(self._serve(), name="nudge-producer-reports")
+            self._start()
         future: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
         report = partial(self._report, future)
         while True:
@@ -79,6 +78,22 @@ class Producer:
         self._unacknowledged += 1
         self._sending.set()
         return future
+
+    async def start(self, topics: Iterable[str], timeout: float = 10.0) -> None:
+        """Connects and looks the topics up ahead of the first send: librdkafka holds a record for a
+        topic it has not looked up until its next one-second scan, which every first batch after a
+        start would otherwise wait for."""
+        if self._producer is None:
+            self._start()
+        for topic in topics:
+            try:
+                await asyncio.to_thread(self._producer.list_topics, topic, timeout)
+            except confluent_kafka.KafkaException as exc:  # the sends will wait, and fail if it lasts
+                log.warning("the producer could not look up %s yet: %s", topic, exc)
+
+    def _start(self) -> None:
+        self._producer = confluent_kafka.Producer(self._config)
+        self._pump = asyncio.create_task(self._serve(), name="nudge-producer-reports")
 
     def _report(self, future: asyncio.Future[Delivered], error: Any, message: Any) -> None:
         """librdkafka's delivery report of one record (served by `poll`, on the loop)."""

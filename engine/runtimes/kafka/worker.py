@@ -148,6 +148,9 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             stop(EXIT_CONFIG, "topic %s has %d partitions but NUDGE_KAFKA_PARTITIONS is %d: set it to %d (the "
                  "partition count of a topic in use cannot change without moving its data)",
                  topics.events, found, n, found)
+        # the producer looks its topics up while the tables recover, not when the first batch is done
+        changelogs = [t.changelog_topic.get_topic_name() for t in vars(tables).values() if t is not None]
+        await producer.start([topics.outbox, topics.records, topics.dead_letters, *changelogs])
 
     @app.agent(events)
     async def process(stream: Any) -> None:
