@@ -3,12 +3,15 @@ updated in memory. Shared by the stand-in brokers of the router tests and the co
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Awaitable, Callable
 
 from engine.runtimes.kafka.batch import Batch
+from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.router import Router
-from engine.runtimes.kafka.store import Tables
+from engine.runtimes.kafka.snapshots import Snapshots
+from engine.runtimes.kafka.store import Table, Tables
 
 Send = Callable[[str, bytes | None, bytes | None, Any], Awaitable[Any]]
 
@@ -33,3 +36,24 @@ async def take(router: Router, tables: Tables, message: Any, send: Send) -> Batc
             else:
                 table[key] = value
     return batch
+
+
+class MemoryShelf:
+    """The snapshots topic as a list: entries kept in the order put."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[bytes, bytes]] = []
+
+    async def put(self, *entries: tuple[bytes, bytes]) -> None:
+        self.entries.extend(entries)
+
+    async def scan(self, wanted: Callable[[bytes], bool]) -> list[tuple[bytes, bytes]]:
+        return [(key, value) for key, value in self.entries if wanted(key)]
+
+
+def live_workspace(root: Path, progress: Table, shelf: MemoryShelf | None = None,
+                   versions: dict[bytes, bytes] | None = None) -> LiveWorkspace:
+    """A worker's workspaces with their snapshots in memory (a shelf of their own unless given), the
+    versions table a mapping (a new one unless given), unpacked beside `root`."""
+    return LiveWorkspace(root, Snapshots(shelf or MemoryShelf(), root.parent / "unpacked"),
+                         {} if versions is None else versions, progress)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from twilio.request_validator import RequestValidator
 from connectors.api.deps import Deps, now_rfc3339, read_limited_body
 from connectors.webhooks import sendgrid_events, twilio_events
 from engine.runtimes.embedded import queries
+from rules.limits import json_value
 
 SENDGRID_MAX_BODY = 1024 * 1024  # SendGrid posts a batch once it reaches 768 KB
 TWILIO_MAX_BODY = 64 * 1024  # a callback is a form of a few dozen fields; a text is at most 1,600 characters
@@ -45,8 +46,8 @@ def provider_routes(deps: Deps) -> APIRouter:
         if not await deps.on_db(queries.first_use_of_signature, replay_key, now, sendgrid.freshness.memory):
             return _json(401, {"error": "signature already used (replay)"})
         try:
-            items = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            items = json_value(body)
+        except ValueError:
             return _json(400, {"error": "expected a JSON array of events"})
         if not isinstance(items, list):
             return _json(400, {"error": "expected a JSON array of events"})

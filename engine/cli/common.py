@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
 
+from rules.limits import json_value
 from rules.problems import Severity, WorkspaceError
 from rules.workspace import load_workspace
 
@@ -64,8 +64,8 @@ def event_dicts(events: Path) -> list[dict[str, Any]]:
     with events.open("rb") as handle:
         for line in handle:
             try:
-                data = orjson.loads(line) if line.strip() else None
-            except orjson.JSONDecodeError:
+                data = json_value(line) if line.strip() else None
+            except ValueError:
                 continue
             if isinstance(data, dict):
                 found.append(data)

@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import orjson
 import typer
 from rich.console import Console
 
 from engine.cli.common import WorkspaceOpt, err, event_dicts, load
+from rules.limits import json_value
 
 app = typer.Typer(help="Data quality against `data:` (SPEC §9); `infer` writes a first `data:` block.",
                   no_args_is_help=False)
@@ -38,7 +38,7 @@ def data(
         from engine.runtimes.embedded import database
 
         rows = database.connect(db).execute("SELECT body FROM events WHERE status != 'erased' ORDER BY seq")
-        items = [orjson.loads(body) for (body,) in rows]
+        items = [json_value(body) for (body,) in rows]
     else:
         items = event_dicts(events)
     tally = DataTally()

@@ -21,12 +21,11 @@ from engine.runtimes.embedded import database
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import Processor
 from engine.runtimes.kafka import envelopes
-from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
 from engine.runtimes.simulate import SIMULATE_BASE_URL, SIMULATE_SECRET, simulate
 from rules.workspace import load_workspace
-from tests.kafka_wire import take
+from tests.kafka_wire import live_workspace, take
 
 Run = Callable[[Path, list[Event], datetime, Path], list[dict[str, Any]]]
 LINKS = SignedLinks(SIMULATE_SECRET, SIMULATE_BASE_URL)  # the same links in every runtime: the same texts
@@ -93,7 +92,7 @@ class Broker:
 
     def __init__(self, root: Path, clock: ManualClock) -> None:
         self.tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
-        self.router = Router(self.tables, LiveWorkspace(root), LINKS, Topics("events", "records", "outbox", "dead"),
+        self.router = Router(self.tables, live_workspace(root, self.tables.progress), LINKS, Topics("events", "records", "outbox", "dead"),
                              self.PARTITIONS, clock=clock)
         self.topics: dict[str, list[tuple[bytes | None, bytes | None]]] = {
             "events": [], "records": [], "outbox": [], "dead": []}

@@ -82,3 +82,15 @@ def test_a_replayed_sendgrid_post_is_refused_re_encoded_and_after_a_restart(
     assert refused.status_code == 401 and "replay" in json.loads(refused.content)["error"]
     server.restart()
     assert post(headers).status_code == 401
+
+
+def test_an_integer_beyond_64_bits_in_a_signed_sendgrid_item_refuses_that_item_instead_of_rounding_it(
+        world: tuple[NudgeServer, SendGridFake, TwilioFake]) -> None:
+    """A custom argument SendGrid echoes back (`message_id`) written as 18446744073709551616 is kept exact and
+    refused by the SPEC §8 integer limit, as on `POST /v1/events`, not read as the float 1.8446744073709552e19."""
+    server, sendgrid, _ = world
+    good = {"event": "open", "customer_id": "c1", "email": "ann@example.com", "timestamp": 1_800_000_000,
+            "sg_message_id": "m1"}
+    body, headers = sendgrid.signed_event_post([{**good, "message_id": 2**64}])  # json writes ints exactly
+    response = httpx.post(server.url + SENDGRID, content=body, headers=headers, timeout=10)
+    assert (response.status_code, response.json()) == (200, {"accepted": 0, "unattributed": 0, "refused": 1})

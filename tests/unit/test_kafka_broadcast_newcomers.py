@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.runtimes.kafka import envelopes
 from engine.runtimes.kafka.broadcasts import START, control_key
-from engine.runtimes.kafka.live import LiveWorkspace
+from tests.kafka_wire import live_workspace
 from tests.unit.test_kafka_router import Wire
 
 LOCAL = """\
@@ -29,7 +29,7 @@ def started(tmp_path: Path, now: bool = False) -> Wire:
     wire = Wire(tmp_path)
     (tmp_path / "ws" / "broadcasts").mkdir()
     (tmp_path / "ws" / "broadcasts" / "flash.yaml").write_text(LOCAL)
-    wire.router.live = LiveWorkspace(tmp_path / "ws")
+    wire.router.live = live_workspace(tmp_path / "ws", wire.tables.progress)
     wire.post(type="identified", customer_id="old", id="v-old", timestamp="2026-03-04T12:00:00Z",
               traits={"email": "old@example.com", "timezone": "Europe/Paris"})
     wire.run()

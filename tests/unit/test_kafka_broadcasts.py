@@ -7,8 +7,8 @@ from pathlib import Path
 
 from engine.runtimes.kafka import envelopes
 from engine.runtimes.kafka.broadcasts import CANCEL, START, control_key
-from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.store import partition_for
+from tests.kafka_wire import live_workspace
 from tests.unit.test_kafka_router import Wire
 
 FLASH = """\
@@ -28,7 +28,7 @@ def wire_with_customers(tmp_path: Path) -> Wire:
     wire = Wire(tmp_path)
     (tmp_path / "ws" / "broadcasts").mkdir()
     (tmp_path / "ws" / "broadcasts" / "flash.yaml").write_text(FLASH)
-    wire.router.live = LiveWorkspace(tmp_path / "ws")
+    wire.router.live = live_workspace(tmp_path / "ws", wire.tables.progress)
     for c in CUSTOMERS:
         wire.post(type="identified", customer_id=c, id=f"v-{c}", traits={"email": f"{c}@example.com"})
     wire.post(type="identified", customer_id="nomail", id="v-nomail")

@@ -16,12 +16,11 @@ from engine.events import Event
 from engine.links import SignedLinks
 from engine.machine import Engine
 from engine.runtimes.kafka import envelopes
-from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
 from engine.testing import email, write_workspace
 from rules.events import parse_event
-from tests.kafka_wire import take
+from tests.kafka_wire import live_workspace, take
 
 BROWSE = "id: browse\ntrigger: {event: page_viewed}\nsteps:\n  - wait: 2s\n  - id: follow_up\n    send: email\n" \
          "    template: hi\n"
@@ -37,7 +36,7 @@ class Wire:
         ws = write_workspace(tmp_path / "ws", journeys={"browse": BROWSE, "hello": HELLO},
                              templates={"hi.email.html": email("Hi {{ profile.first_name | default('there') }}")})
         self.tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
-        self.router = Router(self.tables, LiveWorkspace(ws), SignedLinks(b"secret", "http://127.0.0.1"),
+        self.router = Router(self.tables, live_workspace(ws, self.tables.progress), SignedLinks(b"secret", "http://127.0.0.1"),
                              Topics("events", "records", "outbox", "dead"), 4)
         self.topics: dict[str, list[tuple[bytes | None, bytes | None, Any]]] = {
             "events": [], "records": [], "outbox": [], "dead": []}

@@ -14,13 +14,13 @@ import orjson
 from engine.effects import Exposure
 from engine.experiments import Ledger
 from engine.runtimes.kafka import envelopes
-from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import SEP, Tables, Writes
 from engine.runtimes.kafka.winners import Decider, take, tally_key, track
 from engine.links import SignedLinks
 from engine.testing import email, write_workspace
 from engine.turn import iso
+from tests.kafka_wire import live_workspace
 from tests.unit.test_kafka_router import Wire
 
 OFFER = """\
@@ -43,7 +43,7 @@ class OfferWire(Wire):
                              templates={"offer.email.html": email("A"), "offer_b.email.html": email("B")})
         self.tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={},  # type: ignore[arg-type]
                              experiments={})  # type: ignore[arg-type]
-        self.router = Router(self.tables, LiveWorkspace(ws), SignedLinks(b"secret", "http://127.0.0.1"),
+        self.router = Router(self.tables, live_workspace(ws, self.tables.progress), SignedLinks(b"secret", "http://127.0.0.1"),
                              Topics("events", "records", "outbox", "dead"), 4)
         self.topics = {"events": [], "records": [], "outbox": [], "dead": []}
         self.read = 0

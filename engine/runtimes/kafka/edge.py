@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import sqlite3
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,12 +36,14 @@ from engine.runtimes.embedded.front import Front
 from engine.runtimes.embedded.sqlite_store import CUSTOMER_UPSERT, customer_row
 from engine.runtimes.kafka import envelopes, outcomes
 from engine.runtimes.kafka.broadcasts import CANCEL, START, control_key
+from engine.runtimes.kafka.snapshots import APPLIED, KafkaShelf, SnapshotError, Snapshots, pack
 from engine.runtimes.kafka.store import Record
 from engine.runtimes.kernel import codecs
 from engine.runtimes.kernel.health import Health, Unavailable
 from engine.runtimes.kernel.port import Accepted, Broadcasts, Counters
-from engine.runtimes.kernel.serving import Versions
+from engine.runtimes.kernel.serving import Outcome, Status, Versions
 from engine.runtimes.settings import KafkaSettings, Settings
+from rules.problems import Problem
 from rules.workspace import load_workspace
 
 log = logging.getLogger("nudge.edge")
@@ -153,8 +158,9 @@ class KafkaEdgeRuntime:
     """The `Runtime` port beside Kafka workers: the API and the dispatcher, the engine elsewhere.
 
     Its database mirrors what the workers wrote; nothing here runs the engine on it, so an apply
-    only plans from it and swaps the workspace the API reads (the workers move their customers themselves), and
-    the engine's counts and backlog, which only the workers know, are not reported here."""
+    only plans from it, files the snapshot the workers load (snapshots.py) and swaps the workspace the API
+    reads (the workers move their customers themselves), and the engine's counts and backlog, which only
+    the workers know, are not reported here."""
 
     holder = "nudge api --kafka"
 
@@ -177,7 +183,10 @@ class KafkaEdgeRuntime:
         self.sink = database.connect(db_path)
         self.sink.execute(RECORDS_TAKEN)
         self.broadcasts: Broadcasts | None = EdgeBroadcasts(self, database.connect(db_path))
-        self.versions = Versions(workspace_dir, self.workspace, self.health, self._migrate, wall_clock)
+        self.filed = FiledVersions(workspace_dir, self.workspace, self.health, self._migrate, wall_clock)
+        self.versions: Versions = self.filed
+        self.unpacked = Path(tempfile.mkdtemp(prefix="nudge-applied-"))  # the applied files, when not those on disk
+        self.snapshots = Snapshots(KafkaShelf(settings.bootstrap, settings.topic("workspaces")), self.unpacked)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -195,10 +204,24 @@ class KafkaEdgeRuntime:
             asyncio.create_task(self.front.dispatch_loop(), name="dispatch"),
         ]
         self.health.track(*self._tasks)
+        self._tasks.append(asyncio.create_task(self._adopt(), name="applied version"))  # ends once done
         await asyncio.sleep(0)
 
     async def stop(self) -> None:
         await self.front.stop(self._tasks)
+        shutil.rmtree(self.unpacked, ignore_errors=True)
+
+    async def _adopt(self) -> None:
+        """The version the workers run becomes the live one here (the files on disk may be an edit not
+        applied when this process starts); asked again while the broker cannot be reached."""
+        while True:
+            try:
+                self.workspace = await self.filed.adopt(self.snapshots)
+                return
+            except (KafkaError, TimeoutError) as exc:
+                log.warning("cannot read the applied version from the Kafka broker at %s (%s); trying again in "
+                            "%.0f s", self.settings.bootstrap, exc or type(exc).__name__, RECONNECT_AFTER)
+                await asyncio.sleep(RECONNECT_AFTER)
 
     async def submit(self, events: list[Event]) -> Accepted:
         accepted = await self.producer.submit(events)
@@ -228,6 +251,10 @@ class KafkaEdgeRuntime:
         plan = Edit(self.workspace, edit, reschedule).plan(states, codecs.from_epoch(self.clock()))
         if not proceed(plan):
             return plan, False
+        try:  # the files, for every worker to run whatever its disk holds, before any partition switches
+            await self.snapshots.put(await asyncio.to_thread(pack, self.root), version, APPLIED)
+        except (TimeoutError, KafkaError) as exc:
+            raise self.producer._unavailable(exc, "the snapshot of the files", "nothing was applied: try again") from exc
         value = envelopes.apply_envelope(version, reschedule, self.clock())
         await self.producer.to_every_partition(lambda partition, partitions: (envelopes.APPLY_KEY, value), "the apply")
         self.workspace = edit
@@ -336,6 +363,40 @@ class KafkaEdgeRuntime:
                     self.wake_dispatch()
         finally:
             await consumer.stop()
+
+
+@dataclass
+class FiledVersions(Versions):
+    """Versions whose files are filed on the broker at each apply (snapshots.py): an apply whose files
+    cannot be filed is refused as invalid, and the live version is the deployment's, not the disk's."""
+
+    async def apply(self, *, confirm: bool = False, reschedule: bool = False, dry_run: bool = False,
+                    held: bool = False) -> Outcome:
+        try:
+            return await super().apply(confirm=confirm, reschedule=reschedule, dry_run=dry_run, held=held)
+        except SnapshotError as exc:
+            outcome = Outcome(Status.INVALID, await self.disk_version(), self.version,
+                              problems=(Problem(str(self.root), 1, 1, str(exc)),))
+            self._refuse(outcome, f"refused: {exc}")
+            return outcome
+
+    async def adopt(self, snapshots: Snapshots) -> Workspace:
+        """The version last applied (or else the initial one) as the live one, loaded from its snapshot;
+        returns the workspace live now (the files on disk when that snapshot cannot be loaded)."""
+        async with self._lock:
+            version = await snapshots.deployed(await asyncio.to_thread(pack, self.root))
+            if version == self.version:
+                return self.workspace
+            try:
+                workspace = await snapshots.load(version)
+            except SnapshotError as exc:
+                log.error("the workers run version %s, but %s: this API keeps the files on disk (version %s) "
+                          "as its own", version, exc, self.version)
+                return self.workspace
+            log.warning("the files in %s are version %s; the deployment runs the applied version %s (until "
+                        "`nudge apply`)", self.root, self.version, version)
+            self.workspace, self.version = workspace, version
+            return workspace
 
 
 class EdgeBroadcasts:

@@ -59,7 +59,7 @@ class Router:
         envelope = env.parse(data)
         live, topics = self.live, self.topics
         if envelope["kind"] == env.APPLY:  # no record: the partition itself switches here (done again, a no-op)
-            live.switch(partition, envelope["version"], bool(envelope.get("reschedule")))
+            live.switch(partition, offset, envelope["version"], bool(envelope.get("reschedule")), batch.writes)
             return
         if envelope["kind"] == env.WINNER:
             self._winner(envelope, partition, batch)

@@ -32,10 +32,11 @@ from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.due_index import DueIndex
 from engine.runtimes.kafka.faust_internals import seek_on_consumer_thread, write_changelog
-from engine.runtimes.kafka.live import LiveWorkspace
+from engine.runtimes.kafka.live import LiveWorkspace, Unapplied, applies_in
 from engine.runtimes.kafka.producer import Producer
 from engine.runtimes.kafka.progress import Rewinder, Stalls, Tally, last_in
 from engine.runtimes.kafka.router import Router, Topics
+from engine.runtimes.kafka.snapshots import KafkaShelf, Snapshots
 from engine.runtimes.kafka.store import Record, Tables, partition_for
 from engine.runtimes.kafka.winners import Decider
 from engine.runtimes.kernel.codecs import from_epoch
@@ -51,7 +52,6 @@ EXIT_CONFIG = 78  # EX_CONFIG: the settings do not match the topics
 
 
 def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
-    live = LiveWorkspace(workspace_root)
     links = SignedLinks(settings.link_secret.encode(), settings.public_url)
     app = faust.App(
         settings.app_id, broker=f"kafka://{settings.bootstrap}", store=settings.store, datadir=settings.data_dir,
@@ -76,6 +76,9 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     tables = Tables(customers=app.Table("customers", **raw), seen=app.Table("seen", **raw),
                     aliases=app.GlobalTable("aliases", **raw), suppressions=app.GlobalTable("suppressions", **raw),
                     progress=app.Table("progress", **raw), experiments=(tested := app.GlobalTable("experiments", **raw)))
+    shelf = KafkaShelf(settings.bootstrap, settings.topic("workspaces"))
+    live = LiveWorkspace(workspace_root, Snapshots(shelf, Path(settings.data_dir) / "workspaces"),
+                         app.Table("versions", **raw), tables.progress)
     decider = Decider()
     index = DueIndex(n)
 
@@ -133,8 +136,10 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
 
     @app.on_rebalance_complete.connect
     async def reindex(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
-        """Partitions moved and their tables were recovered: the due index is rebuilt."""
+        """Partitions moved and their tables were recovered: the due index is rebuilt, and the versions
+        the partitions run are read again."""
         index.stale = True
+        live.reassigned()
 
     @app.task  # type: ignore[untyped-decorator]
     async def declare_topics() -> None:
@@ -156,7 +161,10 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
     async def process(stream: Any) -> None:
         async for inputs in stream.take_events(BATCH, within=BATCH_WITHIN):
             try:
+                await live.prepare({item.message.partition for item in inputs}, applies_in(inputs))
                 await handle(inputs)
+            except Unapplied as exc:
+                stop(EXIT_CONFIG, "%s", exc)
             except BaseException:  # the broker failed us, or a stop came mid-batch: leaving the loop
                 # would acknowledge the batch, so the process goes without acknowledging it
                 stop(EXIT_UNWRITTEN, "a batch could not be written out; exiting so that it is processed again",
