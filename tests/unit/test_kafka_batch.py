@@ -59,3 +59,27 @@ def test_the_tally_reports_changelog_records_per_input_once_a_minute_while_input
     assert tally.report() == "200 inputs received, 208 changelog records written (1.04 per input) since start"
     now[0] = 200.0
     assert tally.report() is None  # nothing new
+
+
+def test_outputs_reach_the_producer_together_when_the_batch_is_done_not_as_each_input_is_handled() -> None:
+    t = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
+    sent: list[tuple[str, bytes | None]] = []
+
+    async def main() -> None:
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+
+        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+            sent.append((topic, key))
+            return done
+
+        batch = Batch(send, t.progress, {}, records_topic="records")
+        for offset in range(3):
+            batch.begin(SimpleNamespace(message=SimpleNamespace(partition=0, offset=offset)))
+            batch.send("outbox", f"m{offset}", b"{}")
+            await batch.release()
+        assert sent == []  # librdkafka sends a burst in a few requests, a trickle a few records a request
+        await batch.flush()
+        assert sent == [("outbox", b"m0"), ("outbox", b"m1"), ("outbox", b"m2")]
+
+    asyncio.run(main())
