@@ -48,7 +48,6 @@ from engine.events import Event  # noqa: E402
 from engine.links import SignedLinks  # noqa: E402
 from engine.runtimes.kafka import envelopes  # noqa: E402
 from engine.runtimes.kafka.batch import Batch  # noqa: E402
-from engine.runtimes.kafka.live import LiveWorkspace  # noqa: E402
 from engine.runtimes.kafka.router import Router, Topics  # noqa: E402
 from engine.runtimes.kafka.store import Tables, partition_for  # noqa: E402
 from engine.runtimes.kafka.worker import BATCH  # noqa: E402
@@ -56,6 +55,7 @@ from engine.runtimes.simulate import simulate  # noqa: E402
 from engine.testing import email, write_workspace  # noqa: E402
 from rules.events import parse_event  # noqa: E402
 from rules.workspace import load_workspace  # noqa: E402
+from tests.kafka_wire import live_workspace  # noqa: E402
 
 JOURNEY = "id: hello\ntrigger: {event: signed_up}\nsteps:\n  - id: greet\n    send: email\n    template: hi\n"
 
@@ -87,7 +87,7 @@ def router_alone(ws: Path, events: list[Event], partitions: int) -> tuple[float,
     """(events/s, table writes per input) of the worker's per-input path on in-memory tables: the
     real Router and Batch, inputs taken per partition in batches of the worker's size."""
     tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
-    router = Router(tables, LiveWorkspace(ws), SignedLinks(b"bench", "https://bench.invalid"),
+    router = Router(tables, live_workspace(ws, tables.progress), SignedLinks(b"bench", "https://bench.invalid"),
                     Topics("events", "records", "outbox", "dead"), partitions)
     inputs: dict[int, list[SimpleNamespace]] = {}
     for event in events:
