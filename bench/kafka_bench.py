@@ -48,7 +48,6 @@ from engine.events import Event  # noqa: E402
 from engine.links import SignedLinks  # noqa: E402
 from engine.runtimes.kafka import envelopes  # noqa: E402
 from engine.runtimes.kafka.batch import Batch  # noqa: E402
-from engine.runtimes.kafka.live import LiveWorkspace  # noqa: E402
 from engine.runtimes.kafka.router import Router, Topics  # noqa: E402
 from engine.runtimes.kafka.store import Tables, partition_for  # noqa: E402
 from engine.runtimes.kafka.worker import BATCH  # noqa: E402
@@ -56,6 +55,7 @@ from engine.runtimes.simulate import simulate  # noqa: E402
 from engine.testing import email, write_workspace  # noqa: E402
 from rules.events import parse_event  # noqa: E402
 from rules.workspace import load_workspace  # noqa: E402
+from tests.kafka_wire import live_workspace  # noqa: E402
 
 JOURNEY = "id: hello\ntrigger: {event: signed_up}\nsteps:\n  - id: greet\n    send: email\n    template: hi\n"
 
@@ -87,7 +87,7 @@ def router_alone(ws: Path, events: list[Event], partitions: int) -> tuple[float,
     """(events/s, table writes per input) of the worker's per-input path on in-memory tables: the
     real Router and Batch, inputs taken per partition in batches of the worker's size."""
     tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
-    router = Router(tables, LiveWorkspace(ws), SignedLinks(b"bench", "https://bench.invalid"),
+    router = Router(tables, live_workspace(ws, tables.progress), SignedLinks(b"bench", "https://bench.invalid"),
                     Topics("events", "records", "outbox", "dead"), partitions)
     inputs: dict[int, list[SimpleNamespace]] = {}
     for event in events:
@@ -165,6 +165,17 @@ async def changelog_records(bootstrap: str, app_id: str, partitions: int) -> dic
         return counts
     finally:
         await consumer.stop()
+
+
+async def drop_topics(bootstrap: str, app_id: str) -> None:
+    """Deletes a finished run's topics: every worker refreshes the cluster's metadata every few
+    seconds, at a cost that grows with the topics on the broker, which runs would otherwise pile up."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([t for t in await admin.list_topics() if t.startswith((f"{app_id}.", f"{app_id}-"))])
+    finally:
+        await admin.close()
 
 
 def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
@@ -286,6 +297,7 @@ def main() -> None:
                 after, cpu_after = engine_alone(ws, events)
                 base, engine_cpu = (before + after) / 2, (cpu_before + cpu_after) / 2
                 logged = asyncio.run(changelog_records(bootstrap, app_id, args.partitions))
+                asyncio.run(drop_topics(bootstrap, app_id))
                 ratios.setdefault((count, code.name), []).append(span / base)
                 cpu_ratios.setdefault((count, code.name), []).append(engine_cpu / (cpu / args.events))
                 print(f"{count} worker{'s' if count > 1 else ' '} ({code.name}), engine alone around it {base:,.0f} events/s "

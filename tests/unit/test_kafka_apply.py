@@ -16,7 +16,7 @@ import pytest
 
 from engine.runtimes.kafka import envelopes
 from engine.runtimes.kafka.live import Unapplied, applies_in
-from engine.runtimes.kafka.snapshots import APPLIED, INITIAL, LIMIT, SnapshotError, Snapshots, pack
+from engine.runtimes.kafka.snapshots import APPLIED, INITIAL, LIMIT, SnapshotError, Snapshots, pack, unpack
 from engine.runtimes.kafka.store import partition_for
 from engine.runtimes.kernel.serving import content_version
 from engine.testing import email, write_workspace
@@ -197,6 +197,18 @@ def test_files_too_large_for_the_broker_are_refused_before_anything_is_filed(tmp
     with pytest.raises(SnapshotError, match="bytes compressed, more than the 1,000,000"):
         asyncio.run(Snapshots(shelf, tmp_path / "unpacked").put(pack(root), content_version(root), APPLIED))
     assert shelf.entries == []
+
+
+def test_a_snapshot_that_would_unpack_past_its_limit_is_refused_before_a_file_is_written(tmp_path: Path) -> None:
+    """A zip of zeros compresses ~1000x: a snapshot under the broker's 1 MB could fill a worker's disk."""
+    root = edit(tmp_path, "zeros", WAITING)
+    (root / "templates" / "zeros.txt").write_bytes(b"0" * 2_000_000)
+    packed = pack(root)
+    assert len(packed) < 100_000
+    with pytest.raises(SnapshotError, match="more than 1,000,000 bytes unpacked"):
+        unpack(packed, tmp_path / "unpacked", content_version(root), limit=1_000_000)
+    assert list((tmp_path / "unpacked").iterdir()) == []
+    assert unpack(packed, tmp_path / "unpacked", content_version(root)).name == content_version(root)
 
 
 def test_files_edited_after_they_were_hashed_are_not_filed_as_that_version(tmp_path: Path) -> None:

@@ -29,14 +29,14 @@ def test_customer_records_go_out_after_the_outputs_and_links_are_acknowledged_an
         async def log(table: Any, source: Any, key: bytes, value: bytes | None) -> Any:
             return out(names[id(table)])
 
-        batch = Batch(send, t.progress, {}, log, records_topic="records")
+        batch = Batch(send, t.progress, {}, records_topic="records")
         batch.begin(SimpleNamespace(message=SimpleNamespace(partition=0, offset=0)))
         for table in (t.customers, t.seen, t.aliases, t.progress):
             batch.writes.set(table, b"k", b"v")
         batch.send("outbox", "m1", b"{}")
         batch.record([{"type": "entered"}])
         await batch.release()
-        finishing = asyncio.create_task(batch.finish(t.customers, t.progress))
+        finishing = asyncio.create_task(batch.finish(log, t.customers, t.progress))
         for expected in (["outbox", "records", "seen", "aliases"], ["customers"], ["progress"]):
             for _ in range(20):  # let the batch go as far as it can without more acknowledgements
                 await asyncio.sleep(0)
@@ -59,3 +59,27 @@ def test_the_tally_reports_changelog_records_per_input_once_a_minute_while_input
     assert tally.report() == "200 inputs received, 208 changelog records written (1.04 per input) since start"
     now[0] = 200.0
     assert tally.report() is None  # nothing new
+
+
+def test_outputs_reach_the_producer_together_when_the_batch_is_done_not_as_each_input_is_handled() -> None:
+    t = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
+    sent: list[tuple[str, bytes | None]] = []
+
+    async def main() -> None:
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+
+        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+            sent.append((topic, key))
+            return done
+
+        batch = Batch(send, t.progress, {}, records_topic="records")
+        for offset in range(3):
+            batch.begin(SimpleNamespace(message=SimpleNamespace(partition=0, offset=offset)))
+            batch.send("outbox", f"m{offset}", b"{}")
+            await batch.release()
+        assert sent == []  # librdkafka sends a burst in a few requests, a trickle a few records a request
+        await batch.flush()
+        assert sent == [("outbox", b"m0"), ("outbox", b"m1"), ("outbox", b"m2")]
+
+    asyncio.run(main())

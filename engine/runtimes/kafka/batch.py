@@ -7,7 +7,6 @@ from typing import Any, Awaitable, Callable
 
 from engine.runtimes.kafka import outcomes
 from engine.runtimes.kafka.progress import Progress
-from engine.runtimes.kafka.faust_internals import write_changelog
 from engine.runtimes.kafka.store import Log, Table, Writes, acknowledged
 
 Send = Callable[[str, bytes | None, bytes | None, Any], Awaitable[Any]]  # topic, key, value, headers -> ack future
@@ -15,19 +14,21 @@ Send = Callable[[str, bytes | None, bytes | None, Any], Awaitable[Any]]  # topic
 
 class Batch:
     """An input's outputs are held until it is handled (`release`): one that fails sends nothing.
-    Sends go out at once, except the outcome records, which go out as one message per events
-    partition when the batch is done (`flush`, `finish`): a message per input cost a worker
-    more than its engine's work for it."""
+    The released outputs go to the producer together when the batch is done (`flush`, `finish`),
+    with the outcome records as one message per events partition (a message per input cost a
+    worker more than its engine's work for it): librdkafka sends a burst in a few requests, where
+    records handed over one by one while inputs are handled went out a few per request, at more
+    cost in its thread than the Python they replaced."""
 
-    def __init__(self, send: Send, progress: Table, gone: dict[int, int], log: Log = write_changelog, *,
-                 records_topic: str) -> None:
+    def __init__(self, send: Send, progress: Table, gone: dict[int, int], *, records_topic: str) -> None:
         self._send = send
         self.records_topic = records_topic
         self.acks: list[Any] = []
-        self.held: list[tuple[str, bytes | None, bytes | None, Any]] = []
+        self.held: list[tuple[str, bytes | None, bytes | None, Any]] = []  # the input's being handled
+        self.released: list[tuple[str, bytes | None, bytes | None, Any]] = []
         self.held_records: list[dict[str, Any]] = []
         self.outcomes: dict[int, outcomes.Inputs] = {}  # events partition -> its inputs' records, in order
-        self.writes = Writes(log)
+        self.writes = Writes()
         self.progress = Progress(progress, self.writes, gone)
         self.timers: list[tuple[int, float, str, str]] = []  # partition, due, timer id, record key
         self.input = (-1, -1)  # partition and offset of the input being handled
@@ -45,8 +46,8 @@ class Batch:
         self.held_records += records
 
     async def release(self) -> None:
-        for topic, key, value, headers in self.held:
-            self.acks.append(await self._send(topic, key, value, headers))
+        """The input is handled: its outputs and records go with the batch."""
+        self.released += self.held
         self.held.clear()
         if self.held_records:
             partition, offset = self.input
@@ -60,18 +61,21 @@ class Batch:
         self.writes.rollback()
         del self.timers[scheduled:]
 
-    async def _send_outcomes(self) -> None:
+    async def _send_outputs(self) -> None:
+        for topic, key, value, headers in self.released:
+            self.acks.append(await self._send(topic, key, value, headers))
+        self.released.clear()
         for partition, inputs in self.outcomes.items():
             self.acks.append(await self._send(self.records_topic, *outcomes.message(partition, inputs)))
         self.outcomes.clear()
 
     async def flush(self) -> None:
-        """The outcome records sent, then every send acknowledged."""
-        await self._send_outcomes()
+        """The outputs and outcome records sent, then every send acknowledged."""
+        await self._send_outputs()
         await acknowledged(self.acks)
 
-    async def finish(self, records: Table, progress: Table) -> None:
-        """Writes the batch out in the order that keeps it safe to take again after a crash at any
+    async def finish(self, log: Log, records: Table, progress: Table) -> None:
+        """Writes the batch out (table writes through `log`) in the order that keeps it safe to take again after a crash at any
         point, in three round trips to the broker:
         1. the outputs (outcome records included), and the writes of the other tables (aliases,
            suppressions, seen ids): done again, those come out the same, so they need not wait
@@ -79,7 +83,7 @@ class Batch:
         2. then the customer records, each saying which input it has taken in: they must not
            reach the broker before the outputs and links of those inputs;
         3. and last the count of inputs taken in (progress.py)."""
-        await self._send_outcomes()
-        await acknowledged([*self.acks, *await self.writes.send(but=(records, progress))])
-        await self.writes.apply(but=(progress,))
-        await self.writes.apply()
+        await self._send_outputs()
+        await acknowledged([*self.acks, *await self.writes.send(log, but=(records, progress))])
+        await self.writes.apply(log, but=(progress,))
+        await self.writes.apply(log)

@@ -7,8 +7,6 @@ its next minor version).
 - `Table.data`, the table's store, with `set_persisted_offset`, and `Table.changelog_topic`: a
   table's `__setitem__` would log the same record through faust's producer buffer, without
   handing back the future that says the broker has it (see `write_changelog`).
-- `app.producer.send(topic, key, value, partition, timestamp, headers)`: faust's producer
-  directly, cheaper than a topic's own `send` (codecs, callbacks) per output.
 - `app.consumer._thread.seek_wait`: a seek made on the consumer's own thread
   (see `seek_on_consumer_thread`).
 """
@@ -18,18 +16,24 @@ from __future__ import annotations
 import asyncio
 import weakref
 from functools import partial
-from typing import Any, Awaitable
+from typing import Any, Awaitable, Callable
 
 from faust.streams import _current_event
 from faust.types import TP
 from faust.types.tables import TableT
 
+from engine.runtimes.kafka.producer import Delivered
 
-async def write_changelog(table: TableT[bytes, Any], source: Any, key: bytes, value: bytes | None) -> Awaitable[Any]:
-    """Store `value` (None: delete) under `key` and log it to the changelog partition of `source`'s
-    message; returns the future of the changelog send. The record goes straight to the producer:
-    `send_changelog` queues it in faust's buffer, whose one task publishes a record at a time and
-    made a batch's changelog writes cost more than its processing."""
+# topic, key, value, headers, partition -> the future of the broker's acknowledgement (producer.py)
+Produce = Callable[[str, bytes | None, bytes | None, Any, int | None], Awaitable["asyncio.Future[Delivered]"]]
+
+
+async def write_changelog(produce: Produce, table: TableT[bytes, Any], source: Any, key: bytes,
+                          value: bytes | None) -> Awaitable[Any]:
+    """Store `value` (None: delete) under `key` and log it with `produce` to the changelog partition
+    of `source`'s message; returns the future of the changelog send. The record goes straight to
+    the worker's producer: `send_changelog` queues it in faust's buffer, whose one task publishes
+    a record at a time and made a batch's changelog writes cost more than its processing."""
     token = _current_event.set(weakref.ref(source))
     try:
         partition = source.message.partition
@@ -40,22 +44,17 @@ async def write_changelog(table: TableT[bytes, Any], source: Any, key: bytes, va
             table.data[key] = value
     finally:
         _current_event.reset(token)
-    sent = asyncio.ensure_future(await table.app.producer.send(
-        table.changelog_topic.get_topic_name(), key, value, partition, None, None))
+    sent = await produce(table.changelog_topic.get_topic_name(), key, value, None, partition)
     sent.add_done_callback(partial(_persisted, table))
     return sent
 
 
-def _persisted(table: TableT[bytes, Any], sent: asyncio.Future[Any]) -> None:
+def _persisted(table: TableT[bytes, Any], sent: asyncio.Future[Delivered]) -> None:
     """What faust's own changelog callback does: a RocksDB store notes the offset it holds data up to."""
     store: Any = table.data  # a faust Store; the table's type names only its mapping side
     if not sent.cancelled() and sent.exception() is None:
-        store.set_persisted_offset(sent.result().topic_partition, sent.result().offset)
-
-
-async def produce(app: Any, topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
-    """Hands one record to faust's producer; returns the future of its acknowledgement."""
-    return await app.producer.send(topic, key, value, None, None, headers)
+        at = sent.result()
+        store.set_persisted_offset(TP(at.topic, at.partition), at.offset)
 
 
 async def seek_on_consumer_thread(app: Any, topic: str, partition: int, offset: int) -> None:

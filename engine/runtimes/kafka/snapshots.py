@@ -32,6 +32,7 @@ from rules.workspace import fingerprint
 log = logging.getLogger("nudge.snapshots")
 
 LIMIT = 1_000_000  # bytes of a compressed snapshot: the broker's default largest message is 1 MiB
+UNPACKED_LIMIT = 64 * 1024 * 1024  # bytes its files may take once unpacked: 1 MB of zeros would make ~1 GB
 INITIAL, APPLIED = b"initial:", b"applied"
 TIMEOUT = 30.0  # seconds for the broker to take or give back snapshots
 
@@ -59,9 +60,10 @@ def pack(root: Path) -> bytes:
     return buffer.getvalue()
 
 
-def unpack(data: bytes, into: Path, version: str | None = None) -> Path:
+def unpack(data: bytes, into: Path, version: str | None = None, limit: int = UNPACKED_LIMIT) -> Path:
     """The snapshot's files in `into`/VERSION, the version they hash to (a folder unpacked before is
-    kept when it still does); raises SnapshotError unless they are `version`, when given."""
+    kept when it still does); raises SnapshotError unless they are `version`, when given, or when they
+    would take more than `limit` bytes unpacked."""
     if version is not None and (into / version).is_dir() and content_version(into / version) == version:
         return into / version
     into.mkdir(parents=True, exist_ok=True)
@@ -69,6 +71,9 @@ def unpack(data: bytes, into: Path, version: str | None = None) -> Path:
     try:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                if sum(entry.file_size for entry in archive.infolist()) > limit:
+                    raise SnapshotError(f"a snapshot (of version {version or 'unknown'}) would take more than "
+                                        f"{limit:,} bytes unpacked: refused")
                 for name in archive.namelist():
                     parts = PurePosixPath(name).parts
                     if not parts or PurePosixPath(name).is_absolute() or ".." in parts:

@@ -28,7 +28,6 @@ from faust.types.tables import TableT
 
 from engine import state_codec
 from engine.effects import Timer
-from engine.runtimes.kafka.faust_internals import write_changelog
 from engine.runtimes.kernel.codecs import epoch, timer_from_row
 from engine.state import CustomerState, anon_key
 
@@ -108,10 +107,9 @@ class Writes:
     the engine fails on is dead-lettered without half its changes.
     """
 
-    def __init__(self, log: Log = write_changelog) -> None:
+    def __init__(self) -> None:
         self._pending: dict[tuple[int, bytes], tuple[Table, Any, Any]] = {}
         self._undo: list[tuple[tuple[int, bytes], tuple[Table, Any, Any] | None]] = []
-        self._log = log
         self.source: Any = None  # the faust event the next writes belong to
         self.logged = 0  # changelog records handed out so far
 
@@ -147,22 +145,22 @@ class Writes:
         return [(key, None if value is _DELETED else value)
                 for (tid, key), (_, value, _) in self._pending.items() if tid == id(table)]
 
-    async def send(self, but: tuple[Table, ...] = ()) -> list[Awaitable[Any]]:
-        """Hands the writes to the tables (all but those of the tables named, which stay buffered);
-        returns the futures of their changelog records."""
+    async def send(self, log: Log, but: tuple[Table, ...] = ()) -> list[Awaitable[Any]]:
+        """Hands the writes to the tables through `log` (all but those of the tables named, which stay
+        buffered); returns the futures of their changelog records."""
         sent = []
         for pending_key, (table, value, source) in list(self._pending.items()):
             if any(table is other for other in but):
                 continue
             del self._pending[pending_key]
-            sent.append(await self._log(table, source, pending_key[1], None if value is _DELETED else value))
+            sent.append(await log(table, source, pending_key[1], None if value is _DELETED else value))
         self._undo.clear()
         self.logged += len(sent)
         return sent
 
-    async def apply(self, but: tuple[Table, ...] = ()) -> None:
+    async def apply(self, log: Log, but: tuple[Table, ...] = ()) -> None:
         """`send`, then wait until the broker has every changelog record."""
-        await acknowledged(await self.send(but))
+        await acknowledged(await self.send(log, but))
 
 
 async def acknowledged(sent: list[Awaitable[Any]]) -> None:

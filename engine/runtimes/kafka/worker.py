@@ -31,8 +31,9 @@ from engine.links import SignedLinks
 from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.due_index import DueIndex
-from engine.runtimes.kafka.faust_internals import produce, seek_on_consumer_thread
+from engine.runtimes.kafka.faust_internals import seek_on_consumer_thread, write_changelog
 from engine.runtimes.kafka.live import LiveWorkspace, Unapplied, applies_in
+from engine.runtimes.kafka.producer import Producer
 from engine.runtimes.kafka.progress import Rewinder, Stalls, Tally, last_in
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.snapshots import KafkaShelf, Snapshots
@@ -97,11 +98,10 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             return None
 
     router = Router(tables, live, links, topics, n)
-
-    async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
-        # straight to faust's producer: a topic's own `send` (codecs, callbacks) costs more
-        # than the engine's work for the input
-        return await produce(app, topic, key, value, headers)
+    # outputs and changelog records through librdkafka (producer.py): faust's producer, pure
+    # Python, cost a worker more per input than its engine's work
+    producer = Producer(settings.bootstrap, **{"client.id": settings.app_id})
+    send, changelog = producer.send, partial(write_changelog, producer.send)
 
     async def handle(inputs: list[Any]) -> None:
         """Outputs first, acknowledged; only then the table writes that mark the inputs done.
@@ -125,10 +125,10 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
                 log.exception("input %s:%s failed; dead-lettered", message.partition, message.offset)
                 router.quarantine(message, exc, batch)
             batch.progress.advance(message.partition, message.offset)
-            await batch.release()  # a send the producer refuses is the broker's failure, not the input's
+            await batch.release()  # handled: its outputs go out with the batch
         # all on the broker before these inputs' offsets can be committed, or a worker killed now
         # would lose them
-        await batch.finish(tables.customers, tables.progress)
+        await batch.finish(changelog, tables.customers, tables.progress)
         tally.add(len(inputs), batch.writes.logged)
         for partition, due, timer_id, key in batch.timers:
             index.push(partition, due, timer_id, key)
@@ -153,6 +153,9 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             stop(EXIT_CONFIG, "topic %s has %d partitions but NUDGE_KAFKA_PARTITIONS is %d: set it to %d (the "
                  "partition count of a topic in use cannot change without moving its data)",
                  topics.events, found, n, found)
+        # the producer looks its topics up while the tables recover, not when the first batch is done
+        changelogs = [t.changelog_topic.get_topic_name() for t in vars(tables).values() if t is not None]
+        await producer.start([topics.outbox, topics.records, topics.dead_letters, *changelogs])
 
     @app.agent(events)
     async def process(stream: Any) -> None:
