@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import orjson
 import pytest
 
 from engine.runtimes.embedded import database
@@ -125,11 +126,43 @@ def test_while_the_engine_process_is_down_calls_are_unavailable_and_health_fails
 
 
 def test_an_engine_process_refuses_a_workspace_version_other_than_the_servers(tmp_path: Path) -> None:
-    root = write_workspace(tmp_path / "ws", journeys={"hello": hello_journey("1h")}, templates=HI)
+    copies = tmp_path / "nudge.db.versions"  # the copy filed under the server's version holds other files
+    write_workspace(copies / "0123456789abcdef", journeys={"hello": hello_journey("1h")}, templates=HI)
     database.create(tmp_path / "nudge.db")
-    engine = EngineProcess(root, tmp_path / "nudge.db", "http://127.0.0.1:1", lambda: "0123456789abcdef",
+    engine = EngineProcess(copies, tmp_path / "nudge.db", "http://127.0.0.1:1", lambda: "0123456789abcdef",
                            Health(time.time), EngineCounters(), lambda: None)
     with pytest.raises(StartupError) as refused:
         asyncio.run(engine.start())
     assert refused.value.status == EX_CONFIG
     assert "the server runs 0123456789abcdef" in str(refused.value)
+
+
+def test_an_engine_process_started_again_runs_the_servers_version_while_the_folder_holds_an_edit_not_applied(
+        tmp_path: Path) -> None:
+    """SPEC §10: an edit waits for `nudge apply`; an engine process that crashes meanwhile is replaced by one
+    running the server's version (its copy beside the database), not refused for the folder's edit."""
+    runtime = served(tmp_path)
+
+    def subjects() -> list[str]:
+        rows = runtime.read.execute("SELECT customer, payload FROM outbox ORDER BY seq").fetchall()
+        return [f"{customer}: {orjson.loads(payload)['subject']}" for customer, payload in rows]
+
+    async def body() -> None:
+        engine = runtime.engine
+        assert engine is not None and engine.pid is not None
+        running_version = runtime.versions.version
+        write_workspace(runtime.root, journeys={"hello": hello_journey("1h")}, templates={"hi.email.html": email("Edited")})
+        os.kill(engine.pid, signal.SIGKILL)
+        await until(lambda: engine.pid is None, "the death noticed")
+        await runtime.submit(signups("c1"))
+        await until(lambda: engine.restarts == 1 and runtime.engine_counters.processed == 1, "another engine process")
+        assert runtime.health.verdict({"engine": 0}).problems == {}
+        await until(lambda: len(subjects()) == 1, "c1's greeting")
+        assert (runtime.versions.version, subjects()) == (running_version, ["c1: Hi"])
+        assert (await runtime.versions.apply()).status is Status.APPLIED  # the edit, once applied
+        await runtime.submit(signups("c2"))
+        await until(lambda: len(subjects()) == 2, "c2's greeting")
+        assert subjects() == ["c1: Hi", "c2: Edited"]
+        assert [p.name for p in runtime.copies.iterdir()] == [runtime.versions.version]
+
+    running(runtime, body)

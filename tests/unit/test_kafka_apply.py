@@ -16,7 +16,8 @@ import pytest
 
 from engine.runtimes.kafka import envelopes
 from engine.runtimes.kafka.live import Unapplied, applies_in
-from engine.runtimes.kafka.snapshots import APPLIED, INITIAL, LIMIT, SnapshotError, Snapshots, pack, unpack
+from engine.runtimes.kafka.snapshots import APPLIED, INITIAL, LIMIT, Snapshots
+from engine.runtimes.kernel.copies import SnapshotError, pack, unpack
 from engine.runtimes.kafka.store import partition_for
 from engine.runtimes.kernel.serving import content_version
 from engine.testing import email, write_workspace

@@ -46,8 +46,8 @@ class EditChanged(Exception):
 class Engine:
     """The loop: take the server's messages, run a batch, tell the server what it did; sleep until due or woken."""
 
-    def __init__(self, inbox: Inbox, root: Path, processor: Processor) -> None:
-        self.inbox, self.root, self.processor = inbox, root, processor
+    def __init__(self, inbox: Inbox, processor: Processor) -> None:
+        self.inbox, self.processor = inbox, processor
         self.stopping = False
 
     def run(self) -> None:
@@ -96,11 +96,12 @@ class Engine:
                     self.inbox.send(("reply", number, False, portable(exc)))
         return True
 
-    def call_migrate(self, version: str, reschedule: bool, proceed: Proceed) -> tuple[Any, bool]:
-        """The files the server planned (`version`), loaded here, planned and applied between two batches."""
-        if content_version(self.root) != version:
+    def call_migrate(self, version: str, reschedule: bool, proceed: Proceed, folder: str) -> tuple[Any, bool]:
+        """The files the server planned (`version`, its copy in `folder`), loaded here, planned and applied
+        between two batches."""
+        if content_version(Path(folder)) != version:
             raise EditChanged(f"the files changed while version {version} was being applied: apply again")
-        edit = read_edit(self.root)
+        edit = read_edit(Path(folder))
         if isinstance(edit, list):
             raise EditChanged(f"the files of version {version} have {len(edit)} problem(s) now: apply again")
         return self.processor.migrate(edit, version=version, reschedule=reschedule, proceed=proceed)
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         return EX_CONFIG
     conn = database.connect(args.db)
     links = SignedLinks(secret_from_meta(conn, "link_secret").encode(), args.public_url)
-    engine = Engine(inbox, args.workspace, Processor(conn, workspace, links, time.time))
+    engine = Engine(inbox, Processor(conn, workspace, links, time.time))
     out_of_collection()
     inbox.send(("ready", os.getpid()))
     engine.run()

@@ -47,11 +47,13 @@ class Started:
 
 
 class EngineProcess:
-    """One engine process at a time for the server's life; `version` is the workspace version it must run."""
+    """One engine process at a time for the server's life; `version` is the workspace version it must run,
+    from its copy in `copies`/VERSION (kernel/copies.py): an engine process started again after a crash
+    runs the server's version even when the workspace folder holds an edit not applied yet."""
 
-    def __init__(self, root: Path, db: Path, public_url: str, version: Callable[[], str], health: Health,
+    def __init__(self, copies: Path, db: Path, public_url: str, version: Callable[[], str], health: Health,
                  counters: EngineCounters, on_messages: Callable[[], None], log_level: str | None = None) -> None:
-        self.root, self.db, self.public_url, self.version = root, db, public_url, version
+        self.copies, self.db, self.public_url, self.version = copies, db, public_url, version
         self.health, self.counters, self.on_messages = health, counters, on_messages
         self.log_level = log_level or logging.getLevelName(logging.getLogger().getEffectiveLevel())
         self.restarts = 0
@@ -184,9 +186,10 @@ class EngineProcess:
     async def _spawn(self) -> Started | str:
         """An engine process, once it says it is ready; its refusal (the reason) otherwise."""
         ours, theirs = socket.socketpair()
+        version = self.version()
         command = [sys.executable, "-m", "engine.runtimes.embedded.engine_child", "--fd", str(theirs.fileno()),
-                   "--parent", str(os.getpid()), "--workspace", str(self.root), "--db", str(self.db),
-                   "--public-url", self.public_url, "--version", self.version(), "--log-level", self.log_level]
+                   "--parent", str(os.getpid()), "--workspace", str(self.copies / version), "--db", str(self.db),
+                   "--public-url", self.public_url, "--version", version, "--log-level", self.log_level]
         try:
             process = subprocess.Popen(command, pass_fds=(theirs.fileno(),))
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -21,7 +22,8 @@ from engine.runtimes.embedded.engine_process import EngineDesk, EngineProcess
 from engine.runtimes.embedded.front import Front, secret_from_meta
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import BatchResult, Processor
-from engine.runtimes.kernel.health import Health
+from engine.runtimes.kernel.copies import SnapshotError, pack, unpack
+from engine.runtimes.kernel.health import Health, Unavailable
 from engine.runtimes.kernel.port import Accepted, Broadcasts, Counters, EngineCounters
 from engine.runtimes.kernel.serving import Proceed, Versions, sleep_until
 from engine.runtimes.settings import Settings
@@ -63,9 +65,16 @@ class EmbeddedRuntime:
             raise
         self.engine: EngineProcess | None = None
         self.broadcasts: Broadcasts | None = Desk(self.processor, self._engine_wake.set)
+        self.copies = db_path.with_name(db_path.name + ".versions")
         if engine_process:  # this process's processor did the catch-up; from now on the child runs batches
             self.processor.conn.close()
-            self.engine = EngineProcess(workspace_dir, db_path, public_url, lambda: self.versions.version,
+            try:
+                self._copy(self.versions.version)
+            except SnapshotError as exc:
+                self.front.lock.release()
+                raise StartupError(EX_CONFIG, f"the workspace files changed while `nudge run` started ({exc}): "
+                                              "start it again") from None
+            self.engine = EngineProcess(self.copies, db_path, public_url, lambda: self.versions.version,
                                         self.health, self.engine_counters, self.wake_dispatch)
             self.broadcasts = EngineDesk(self.engine)
 
@@ -162,7 +171,13 @@ class EmbeddedRuntime:
         """Plan and (if `proceed` agrees) carry out an edit between two batches (Versions.apply); the engine
         process loads the same files itself (and refuses if they changed meanwhile)."""
         if self.engine is not None:
-            plan, applied = await self.engine.call("migrate", version, reschedule, proceed)
+            try:
+                folder = await asyncio.to_thread(self._copy, version)
+            except SnapshotError as exc:
+                raise Unavailable(f"the files changed while version {version} was being applied ({exc}): "
+                                  "apply again", 0) from None
+            plan, applied = await self.engine.call("migrate", version, reschedule, proceed, str(folder))
+            await asyncio.to_thread(self._keep_only, self.versions.version if not applied else version)
         else:
             plan, applied = await asyncio.to_thread(self.processor.migrate, edit, version=version,
                                                     reschedule=reschedule, proceed=proceed)
@@ -172,6 +187,18 @@ class EmbeddedRuntime:
             gc.unfreeze()  # the old workspace's cycles are garbage now; the new one goes out of sight once in place
             asyncio.get_running_loop().call_soon(out_of_collection)
         return plan, applied
+
+    def _copy(self, version: str) -> Path:
+        """The files of `version` copied beside the database for the engine process (raises SnapshotError
+        when the folder no longer holds that version); an engine process started again after a crash runs
+        the server's version from there, whatever edit the folder holds by then."""
+        return unpack(pack(self.root), self.copies, version)
+
+    def _keep_only(self, version: str) -> None:
+        """The copies of other versions (the one replaced, a dry run's) removed."""
+        for folder in self.copies.iterdir() if self.copies.is_dir() else ():
+            if folder.name != version:
+                shutil.rmtree(folder, ignore_errors=True)
 
     async def probe(self) -> dict[str, str]:
         return await self.front.probe()

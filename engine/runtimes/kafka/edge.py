@@ -36,7 +36,8 @@ from engine.runtimes.embedded.front import Front
 from engine.runtimes.embedded.sqlite_store import CUSTOMER_UPSERT, customer_row
 from engine.runtimes.kafka import envelopes, outcomes
 from engine.runtimes.kafka.broadcasts import CANCEL, START, control_key
-from engine.runtimes.kafka.snapshots import APPLIED, KafkaShelf, SnapshotError, Snapshots, pack
+from engine.runtimes.kafka.snapshots import APPLIED, KafkaShelf, Snapshots
+from engine.runtimes.kernel.copies import SnapshotError, pack
 from engine.runtimes.kafka.store import Record
 from engine.runtimes.kernel import codecs
 from engine.runtimes.kernel.health import Health, Unavailable

@@ -25,7 +25,8 @@ from engine.migration import Edit
 from engine.model import Workspace
 from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.progress import last_in
-from engine.runtimes.kafka.snapshots import SnapshotError, Snapshots, pack, unpack
+from engine.runtimes.kafka.snapshots import Snapshots
+from engine.runtimes.kernel.copies import SnapshotError, pack, unpack
 from engine.runtimes.kafka.store import Table, Writes
 from engine.runtimes.kernel.serving import read_edit
 from rules.workspace import load_workspace
