@@ -143,6 +143,26 @@ class Threads:
         assert not alive, f"threads still running: {alive}"
 
 
+def post_batches(server: NudgeServer, batches: int, per_batch: int, posted: list[dict[str, Any]],
+                 progress: dict[str, int]) -> None:
+    """`batches` requests of `per_batch` customers' events, each posted until accepted (a retry sends the same
+    bytes) while the server is killed around them; `progress` counts the batches and retries."""
+    for b in range(batches):
+        now = datetime.now(timezone.utc)  # not late: stamped when first sent
+        batch = [e for i in range(b * per_batch, (b + 1) * per_batch) for e in customer_events(i, now)]
+        posted.extend(batch)
+        attempts = 0
+
+        def delivered(batch: list[dict[str, Any]] = batch) -> bool:
+            nonlocal attempts
+            attempts += 1
+            return try_post(server, batch)
+
+        server.wait_for(delivered, timeout=90, what=f"batch {b} accepted")
+        progress["retries"] += attempts - 1
+        progress["batches"] = b + 1
+
+
 def try_post(server: NudgeServer, batch: list[dict[str, Any]]) -> bool:
     """One attempt; False when the server is down or dying (then the same batch is retried)."""
     try:
@@ -214,21 +234,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_no_message(crash_server:
     kills: list[str] = []
 
     def poster() -> None:
-        for b in range(batches):
-            now = datetime.now(timezone.utc)  # not late: stamped when first sent
-            batch = [e for i in range(b * CUSTOMERS_PER_BATCH, (b + 1) * CUSTOMERS_PER_BATCH)
-                     for e in customer_events(i, now)]
-            posted.extend(batch)
-            attempts = 0
-
-            def delivered(batch: list[dict[str, Any]] = batch) -> bool:
-                nonlocal attempts
-                attempts += 1
-                return try_post(server, batch)
-
-            server.wait_for(delivered, timeout=90, what=f"batch {b} accepted")
-            progress["retries"] += attempts - 1
-            progress["batches"] = b + 1
+        post_batches(server, batches, CUSTOMERS_PER_BATCH, posted, progress)
 
     def killer() -> None:
         for point in post_points:

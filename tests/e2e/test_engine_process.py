@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,8 +17,8 @@ from engine.runtimes.simulate import simulate
 from rules.events import parse_event
 from rules.workspace import load_workspace
 from tests.e2e.server import NudgeServer, workspace_server
-from tests.e2e.test_crash import CART, TEMPLATES, WELCOME, Threads, customer_events, drained, expected_sent, \
-    health_or_none, sends, try_post
+from tests.e2e.test_crash import CART, TEMPLATES, WELCOME, Threads, drained, expected_sent, health_or_none, \
+    post_batches, sends
 from tests.e2e.test_operations import finished, second_run
 
 CUSTOMERS = 1_500
@@ -56,20 +55,7 @@ def test_the_engine_process_killed_mid_stream_loses_and_repeats_nothing_and_heal
     batches = CUSTOMERS // PER_BATCH
 
     def poster() -> None:
-        for b in range(batches):
-            now = datetime.now(timezone.utc)
-            batch = [e for i in range(b * PER_BATCH, (b + 1) * PER_BATCH) for e in customer_events(i, now)]
-            posted.extend(batch)
-            attempts = 0
-
-            def delivered(batch: list[dict[str, Any]] = batch) -> bool:
-                nonlocal attempts
-                attempts += 1
-                return try_post(server, batch)
-
-            server.wait_for(delivered, timeout=90, what=f"batch {b} accepted")
-            progress["retries"] += attempts - 1
-            progress["batches"] = b + 1
+        post_batches(server, batches, PER_BATCH, posted, progress)
 
     def killer() -> None:
         for point in range(1, KILLS + 1):

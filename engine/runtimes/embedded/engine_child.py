@@ -63,8 +63,7 @@ class Engine:
                 if not self._pause(FAILED_PAUSE):
                     return
                 continue
-            self.inbox.send(("done", Tally(result.events, result.late, result.timers, result.failed,
-                                           len(result.diagnostics), result.messages)))
+            self.inbox.send(("done", Tally.of(result)))
             if result.work:
                 continue
             due = self.processor.next_due()

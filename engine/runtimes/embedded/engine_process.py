@@ -174,12 +174,7 @@ class EngineProcess:
 
     def _count(self, tally: Tally) -> None:
         self.health.done("engine")
-        counted = self.counters
-        counted.processed += tally.events
-        counted.late += tally.late
-        counted.timers_fired += tally.timers
-        counted.failed += tally.failed
-        counted.diagnostics += tally.diagnostics
+        tally.add_to(self.counters)
         if tally.messages:
             self.on_messages()
 

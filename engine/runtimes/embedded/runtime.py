@@ -22,6 +22,7 @@ from engine.runtimes.embedded.engine_process import EngineDesk, EngineProcess
 from engine.runtimes.embedded.front import Front, secret_from_meta
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import BatchResult, Processor
+from engine.runtimes.embedded.wire import Tally
 from engine.runtimes.kernel.copies import SnapshotError, pack, unpack
 from engine.runtimes.kernel.health import Health, Unavailable
 from engine.runtimes.kernel.port import Accepted, Broadcasts, Counters, EngineCounters
@@ -148,12 +149,7 @@ class EmbeddedRuntime:
                 await asyncio.sleep(1)
                 continue
             self.health.done("engine")
-            counted = self.engine_counters
-            counted.processed += result.events
-            counted.late += result.late
-            counted.timers_fired += result.timers
-            counted.failed += result.failed
-            counted.diagnostics += len(result.diagnostics)
+            Tally.of(result).add_to(self.engine_counters)
             if result.messages:
                 self.wake_dispatch()
             if result.work:

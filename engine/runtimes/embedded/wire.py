@@ -16,7 +16,11 @@ import select
 import socket
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.runtimes.embedded.processor import BatchResult
+    from engine.runtimes.kernel.port import EngineCounters
 
 HEADER = struct.Struct(">I")
 
@@ -31,6 +35,17 @@ class Tally:
     failed: int
     diagnostics: int
     messages: int
+
+    @classmethod
+    def of(cls, result: BatchResult) -> Tally:
+        return cls(result.events, result.late, result.timers, result.failed, len(result.diagnostics), result.messages)
+
+    def add_to(self, counters: EngineCounters) -> None:
+        counters.processed += self.events
+        counters.late += self.late
+        counters.timers_fired += self.timers
+        counters.failed += self.failed
+        counters.diagnostics += self.diagnostics
 
 
 def frame(message: tuple[Any, ...]) -> bytes:
