@@ -13,9 +13,12 @@ from connectors.api.metrics import Metrics
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.kafka.edge import KafkaEdgeRuntime
+from engine.runtimes.kafka.snapshots import Snapshots
 from engine.runtimes.kernel.health import Unavailable
+from engine.runtimes.kernel.serving import content_version
 from engine.runtimes.settings import KafkaSettings, Secret, Settings
 from engine.testing import email, write_workspace
+from tests.kafka_wire import MemoryShelf
 from tests.unit.test_kafka_router import HELLO, Wire
 
 BROWSE_EDITED = "id: browse\ntrigger: {event: page_viewed}\nsteps:\n  - id: follow_up\n    send: email\n" \
@@ -44,6 +47,24 @@ def test_the_edge_plans_from_its_mirror_and_leaves_the_step_removed_exits_to_the
             asyncio.run(edge.versions.apply(confirm=True))
         assert edge.workspace is before and edge.versions.workspace is before
         assert edge.read.execute("SELECT type, body FROM records").fetchall() == []
+    finally:
+        edge.front.lock.release()
+
+
+def test_an_apply_the_partitions_did_not_all_take_is_not_recorded_as_applied(tmp_path: Path) -> None:
+    """The `applied` pointer is what an edge started again shows as live: filed before the envelopes, an apply
+    that reached no partition looked done after a restart, and applying again changed nothing."""
+    Wire(tmp_path)  # its workspace, in tmp_path / "ws"
+    root, db = tmp_path / "ws", tmp_path / "edge.db"
+    database.create(db)
+    edge = KafkaEdgeRuntime(root, db, KafkaSettings(link_secret=Secret("secret")), "http://127.0.0.1", Settings())
+    shelf = MemoryShelf()
+    edge.snapshots = Snapshots(shelf, tmp_path / "unpacked")  # a shelf that takes the files; no broker for the rest
+    try:
+        write_workspace(root, journeys={"browse": BROWSE_EDITED, "hello": HELLO}, templates={"hi.email.html": email("Hi")})
+        with pytest.raises(Unavailable):
+            asyncio.run(edge.versions.apply(confirm=True))
+        assert [key for key, _ in shelf.entries] == [content_version(root).encode()]  # the files, not the pointer
     finally:
         edge.front.lock.release()
 

@@ -253,11 +253,16 @@ class KafkaEdgeRuntime:
         if not proceed(plan):
             return plan, False
         try:  # the files, for every worker to run whatever its disk holds, before any partition switches
-            await self.snapshots.put(await asyncio.to_thread(pack, self.root), version, APPLIED)
+            await self.snapshots.put(await asyncio.to_thread(pack, self.root), version)
         except (TimeoutError, KafkaError) as exc:
             raise self.producer._unavailable(exc, "the snapshot of the files", "nothing was applied: try again") from exc
         value = envelopes.apply_envelope(version, reschedule, self.clock())
         await self.producer.to_every_partition(lambda partition, partitions: (envelopes.APPLY_KEY, value), "the apply")
+        try:  # only once every partition has it: an edge started again shows the version as applied
+            await self.snapshots.point(APPLIED, version)
+        except (TimeoutError, KafkaError) as exc:
+            raise self.producer._unavailable(exc, "the record of the apply", "every partition has it; apply again to "
+                                                                              "record it") from exc
         self.workspace = edit
         log.info("applied version %s (%d journeys): the workers switch at the apply's offset on every partition",
                  version, len(edit.journeys))

@@ -59,6 +59,10 @@ class Snapshots:
         await asyncio.to_thread(unpack, data, self.into, version)
         await self.shelf.put((version.encode(), data), *(((pointer, version.encode()),) if pointer else ()))
 
+    async def point(self, pointer: bytes, version: str) -> None:
+        """`pointer` names `version` from now on (its snapshot is already kept)."""
+        await self.shelf.put((pointer, version.encode()))
+
     async def load(self, version: str) -> Workspace:
         """The version's workspace from its snapshot; raises SnapshotError when it is missing or wrong."""
         found = await self.shelf.scan(lambda key: key == version.encode())
