@@ -166,3 +166,46 @@ def test_an_engine_process_started_again_runs_the_servers_version_while_the_fold
         assert [p.name for p in runtime.copies.iterdir()] == [runtime.versions.version]
 
     running(runtime, body)
+
+
+class DiesAfterApplying:
+    """An engine process that commits an apply and is killed before its reply reaches the server."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+
+    async def call(self, name: str, version: str, *args: Any) -> Any:
+        conn = database.connect(self.db)
+        with conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'workspace_version'", (version,))
+        conn.close()
+        raise Unavailable("the engine process exited killed by SIGKILL: what was asked may or may not have been done")
+
+    def wake(self) -> None:
+        """The next engine process runs a batch at once: nothing to do here."""
+
+
+def test_an_apply_committed_by_an_engine_process_that_died_before_replying_is_taken_as_applied(tmp_path: Path) -> None:
+    """Otherwise the server kept the old version, started the next engine process on it over customers
+    placed for the new one, and a retried apply planned the old-to-new move again."""
+    runtime = served(tmp_path)
+    try:
+        runtime.engine = DiesAfterApplying(tmp_path / "nudge.db")  # type: ignore[assignment]
+        write_workspace(runtime.root, journeys={"hello": hello_journey("1h")}, templates={"hi.email.html": email("Edited")})
+        outcome = asyncio.run(runtime.versions.apply())
+        assert (outcome.status, runtime.versions.version) == (Status.APPLIED, outcome.version)
+        assert [p.name for p in runtime.copies.iterdir()] == [outcome.version]
+    finally:
+        runtime.front.lock.release()
+
+
+def test_an_engine_process_refuses_to_run_customers_placed_for_another_version(tmp_path: Path) -> None:
+    runtime = served(tmp_path)
+    runtime.front.lock.release()
+    conn = database.connect(tmp_path / "nudge.db")
+    with conn:
+        conn.execute("UPDATE meta SET value = 'fedcba9876543210' WHERE key = 'workspace_version'")
+    engine = EngineProcess(runtime.copies, tmp_path / "nudge.db", "http://127.0.0.1:1", lambda: runtime.versions.version,
+                           Health(time.time), EngineCounters(), lambda: None)
+    with pytest.raises(StartupError, match="placed for version fedcba9876543210"):
+        asyncio.run(engine.start())

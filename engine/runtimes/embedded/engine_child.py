@@ -151,7 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         return EX_CONFIG
     conn = database.connect(args.db)
     links = SignedLinks(secret_from_meta(conn, "link_secret").encode(), args.public_url)
-    engine = Engine(inbox, Processor(conn, workspace, links, time.time))
+    processor = Processor(conn, workspace, links, time.time)
+    if (placed := processor.version()) != args.version:  # an apply committed before the last one died
+        inbox.send(("refused", f"the customers in flight are placed for version {placed}, the server runs "
+                               f"{args.version}: restart `nudge run`"))
+        return EX_CONFIG
+    engine = Engine(inbox, processor)
     out_of_collection()
     inbox.send(("ready", os.getpid()))
     engine.run()

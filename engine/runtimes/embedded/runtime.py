@@ -172,7 +172,14 @@ class EmbeddedRuntime:
             except SnapshotError as exc:
                 raise Unavailable(f"the files changed while version {version} was being applied ({exc}): "
                                   "apply again", 0) from None
-            plan, applied = await self.engine.call("migrate", version, reschedule, proceed, str(folder))
+            try:
+                plan, applied = await self.engine.call("migrate", version, reschedule, proceed, str(folder))
+            except Unavailable:
+                if await asyncio.to_thread(self._placed_for) != version:
+                    raise
+                log.warning("the engine process ended after applying version %s, before it said so: version %s "
+                            "runs (its plan is not known here)", version, version)
+                plan, applied = Plan((), reschedule, timing_known=False), True
             await asyncio.to_thread(self._keep_only, self.versions.version if not applied else version)
         else:
             plan, applied = await asyncio.to_thread(self.processor.migrate, edit, version=version,
@@ -189,6 +196,11 @@ class EmbeddedRuntime:
         when the folder no longer holds that version); an engine process started again after a crash runs
         the server's version from there, whatever edit the folder holds by then."""
         return unpack(pack(self.root), self.copies, version)
+
+    def _placed_for(self) -> str | None:
+        """The version the customers in flight were last placed for, as the database says."""
+        row = self.read.execute("SELECT value FROM meta WHERE key = 'workspace_version'").fetchone()
+        return None if row is None else str(row[0])
 
     def _keep_only(self, version: str) -> None:
         """The copies of other versions (the one replaced, a dry run's) removed."""
