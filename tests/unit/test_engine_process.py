@@ -10,6 +10,7 @@ import signal
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Awaitable, Callable
 
 import orjson
@@ -17,7 +18,8 @@ import pytest
 
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.broadcasts import UnknownBroadcast
-from engine.runtimes.embedded.engine_process import EngineProcess
+from engine.runtimes.embedded.engine_process import EngineProcess, Started
+from engine.runtimes.embedded.wire import HEADER
 from engine.runtimes.embedded.runtime import EmbeddedRuntime
 from engine.runtimes.kernel.health import Health, Unavailable
 from engine.runtimes.kernel.port import EngineCounters
@@ -209,3 +211,19 @@ def test_an_engine_process_refuses_to_run_customers_placed_for_another_version(t
                            Health(time.time), EngineCounters(), lambda: None)
     with pytest.raises(StartupError, match="placed for version fedcba9876543210"):
         asyncio.run(engine.start())
+
+
+def test_a_message_the_server_cannot_read_stops_that_engine_process_instead_of_its_supervisor(tmp_path: Path) -> None:
+    """Before, the error ended the task that restarts engine processes: none was ever started again."""
+    killed: list[bool] = []
+
+    async def go() -> int:
+        reader = asyncio.StreamReader()
+        reader.feed_data(HEADER.pack(3) + b"bad")
+        reader.feed_eof()
+        process = SimpleNamespace(kill=lambda: killed.append(True))
+        engine = EngineProcess(tmp_path, tmp_path / "nudge.db", "http://127.0.0.1:1", lambda: "v", Health(time.time),
+                               EngineCounters(), lambda: None)
+        return await engine._listen(Started(process, reader, None))  # type: ignore[arg-type]
+
+    assert asyncio.run(go()) == 0 and killed == [True]

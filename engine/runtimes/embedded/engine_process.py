@@ -123,6 +123,7 @@ class EngineProcess:
             self._current.writer.close()
             self._current = None
             if self._stopping:
+                self._lost(EngineDown("the server is stopping"))
                 return
             self.last_exit = f"exited {describe(status)} at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
             self._lost(EngineDown(f"the engine process {self.last_exit}; restarting"))
@@ -154,6 +155,10 @@ class EngineProcess:
             try:
                 message = await _read(current.reader)
             except (asyncio.IncompleteReadError, ConnectionError):
+                return batches
+            except Exception:  # a message that cannot be read: the two no longer understand each other
+                log.exception("the engine process sent what cannot be read; it is stopped and another started")
+                current.process.kill()
                 return batches
             kind = message[0]
             if kind == "began":
@@ -187,6 +192,9 @@ class EngineProcess:
                    "--public-url", self.public_url, "--version", version, "--log-level", self.log_level]
         try:
             process = subprocess.Popen(command, pass_fds=(theirs.fileno(),))
+        except OSError as exc:  # no process to be had now (EAGAIN, ENOMEM): a refusal, tried again after a pause
+            ours.close()
+            return f"it could not be started ({exc})"
         finally:
             theirs.close()
         reader, writer = await asyncio.open_unix_connection(sock=ours)
