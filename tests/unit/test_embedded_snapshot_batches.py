@@ -65,3 +65,22 @@ def database_connection(world: dict[str, Any]) -> sqlite3.Connection:
     from engine.runtimes.embedded import database
 
     return database.connect(world["db"])
+
+
+def test_inputs_another_engine_took_while_a_batch_was_worked_out_are_not_taken_twice(world: dict[str, Any]) -> None:
+    """A leftover engine on the same file (the server never starts two) that processed the batch's event
+    meanwhile: the batch is worked out again under the lock, so its welcome email is not queued twice."""
+    ingest(world, signup("c1", T0))
+
+    def other_engine() -> object:
+        other = database_connection(world)
+        with other:
+            other.execute("UPDATE events SET status = 'processed'")
+        other.close()
+        return "taken"
+
+    outcome = while_deciding(world, other_engine)
+    result = world["processor"].run_batch()
+    assert outcome == ["taken"]
+    assert (result.events, result.messages) == (0, 0)
+    assert world["conn"].execute("SELECT COUNT(*) FROM outbox").fetchone() == (0,)

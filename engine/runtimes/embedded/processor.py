@@ -207,7 +207,7 @@ class Processor:
             return BatchResult()
         if isinstance(batch, _Batch):
             with transaction(conn):
-                if erasures(conn) == erased:
+                if erasures(conn) == erased and still_to_do(conn, batch):
                     return self._write(batch)
         with transaction(conn):
             batch = self._decide(limit, snapshot=False)
@@ -410,3 +410,17 @@ class _Rows:
         self.conn.executemany(codecs.OUTBOX_INSERT, self.outbox)
         self.conn.executemany(codecs.RECORD_INSERT, self.rows)
         checks.note(self.conn, self.exposures, self.experiments)
+
+
+def still_to_do(conn: sqlite3.Connection, batch: _Batch) -> bool:
+    """Whether the inputs a batch was worked out for are all still waiting (its events pending, its timers
+    there): another engine on the same file (which the server never starts, but a leftover one could be)
+    took none of them, so its writes cannot repeat that engine's."""
+    seqs = [seq for (seq,) in batch.done + batch.late]
+    fired = [tid for (tid,) in batch.fired]
+    def count(query: str, values: list[Any]) -> int:
+        marks = ",".join("?" * len(values))
+        return int(conn.execute(query.format(marks), values).fetchone()[0]) if values else 0
+
+    return (count("SELECT COUNT(*) FROM events WHERE status = 'pending' AND seq IN ({})", seqs) == len(seqs)
+            and count("SELECT COUNT(*) FROM timers WHERE id IN ({})", fired) == len(fired))
