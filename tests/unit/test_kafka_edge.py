@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,7 +15,7 @@ from connectors.api.metrics import Metrics
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.kafka.edge import KafkaEdgeRuntime
-from engine.runtimes.kafka.snapshots import Snapshots
+from engine.runtimes.kafka.snapshots import LIMIT, Snapshots
 from engine.runtimes.kernel.health import Unavailable
 from engine.runtimes.kernel.serving import content_version
 from engine.runtimes.settings import KafkaSettings, Secret, Settings
@@ -83,3 +85,19 @@ def test_the_edge_reports_no_engine_counts_or_backlog_it_cannot_know(tmp_path: P
     for unknown in ('outcome="processed"', 'outcome="late"', "nudge_timers_fired", "nudge_lag_seconds",
                     "nudge_events_pending"):
         assert unknown not in text
+
+
+def test_an_edge_whose_files_cannot_be_filed_as_the_first_version_says_so_on_healthz(tmp_path: Path) -> None:
+    """The first process of a deployment files its files as the initial version; files over the broker's limit
+    cannot be, and the task that takes the applied version ended without a word."""
+    Wire(tmp_path)  # its workspace, in tmp_path / "ws"
+    root, db = tmp_path / "ws", tmp_path / "edge.db"
+    (root / "templates" / "banner.txt").write_text(base64.b64encode(os.urandom(LIMIT + 100_000)).decode())
+    database.create(db)
+    edge = KafkaEdgeRuntime(root, db, KafkaSettings(link_secret=Secret("secret")), "http://127.0.0.1", Settings())
+    edge.snapshots = Snapshots(MemoryShelf(), tmp_path / "unpacked")
+    try:
+        asyncio.run(edge._adopt())
+        assert "more than the 1,000,000" in edge.health.verdict({}).problems["applied version"]
+    finally:
+        edge.front.lock.release()

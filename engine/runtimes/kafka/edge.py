@@ -223,6 +223,10 @@ class KafkaEdgeRuntime:
                 log.warning("cannot read the applied version from the Kafka broker at %s (%s); trying again in "
                             "%.0f s", self.settings.bootstrap, exc or type(exc).__name__, RECONNECT_AFTER)
                 await asyncio.sleep(RECONNECT_AFTER)
+            except SnapshotError as exc:  # kept on /healthz: the live version shown is the disk's until fixed
+                self.health.failed("applied version", exc)
+                log.error("cannot take the applied version from its snapshot: %s", exc)
+                return
 
     async def submit(self, events: list[Event]) -> Accepted:
         accepted = await self.producer.submit(events)
