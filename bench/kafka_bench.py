@@ -57,6 +57,7 @@ from rules.events import parse_event  # noqa: E402
 from rules.workspace import load_workspace  # noqa: E402
 from tests.kafka_wire import live_workspace  # noqa: E402
 
+TABLES = ("customers", "seen", "aliases", "suppressions", "progress", "experiments", "versions")  # worker.py's
 JOURNEY = "id: hello\ntrigger: {event: signed_up}\nsteps:\n  - id: greet\n    send: email\n    template: hi\n"
 
 
@@ -139,6 +140,11 @@ async def prepare(bootstrap: str, app_id: str, partitions: int, events: list[Eve
     await admin.start()
     try:
         await admin.create_topics([NewTopic(f"{app_id}.{name}", partitions, 1) for name in ("events", "records", "outbox")])
+        # the tables' changelog topics too: a worker that creates them itself can join its group before
+        # the broker's metadata shows the last ones, and then wait for ever for its assignment (seen in
+        # about half the runs on a fresh app id); created here, every run measures a worker that starts
+        await admin.create_topics([NewTopic(f"{app_id}-{table}-changelog", partitions, 1,
+                                            topic_configs={"cleanup.policy": "compact"}) for table in TABLES])
     finally:
         await admin.close()
     topic = f"{app_id}.events"

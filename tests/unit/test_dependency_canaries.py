@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -66,3 +67,29 @@ def test_faust_seeks_on_the_consumer_thread_where_the_worker_sends_its_consumer_
     assert list(inspect.signature(AIOKafkaConsumerThread.seek_wait).parameters) == ["self", "partitions"]
     assert "AIOKafkaConsumerThread" in str(inspect.get_annotations(Consumer)["_thread"])
     assert {"rebalancing", "in_recovery"} <= set(inspect.get_annotations(AppT))  # the tick waits them out
+
+
+def test_faust_drains_messages_as_the_workers_eager_copy_of_that_loop_expects() -> None:
+    pytest.importorskip("faust")
+    from faust.transport.consumer import CONSUMER_FETCHING, Consumer
+
+    drain = inspect.getsource(Consumer._drain_messages)
+    for line in ("getmany(timeout=1.0)", "self._add_gap(tp, r_offset + 1, offset)", "self._n_acked >= commit_every",
+                 "callback(message), self.suspend_flow.wait()", "set_read_offset(tp, offset)",
+                 "cast(Service, fetcher)._stopped.is_set", "self.diag.set_flag"):
+        assert line in drain, line  # faust's loop changed: compare it with faust_internals.drain_eagerly
+    state = inspect.getsource(Consumer)  # where the loop's private state is set
+    assert all(f"self.{name} =" in state for name in ("_read_offset", "_commit_every", "_n_acked"))
+    assert isinstance(CONSUMER_FETCHING, str)
+
+
+def test_the_worker_consumer_drains_through_the_eager_copy(tmp_path: Path) -> None:
+    pytest.importorskip("faust")
+    from engine.runtimes.kafka import faust_internals
+    from engine.runtimes.kafka.worker import create_worker
+    from engine.runtimes.settings import KafkaSettings, Secret
+    from engine.testing import write_workspace
+
+    ws = write_workspace(tmp_path / "ws", journeys={})
+    app = create_worker(ws, KafkaSettings(link_secret=Secret("s"), data_dir=str(tmp_path / "data")))
+    assert app.consumer._drain_messages.func is faust_internals.drain_eagerly

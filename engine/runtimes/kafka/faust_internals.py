@@ -9,6 +9,9 @@ its next minor version).
   handing back the future that says the broker has it (see `write_changelog`).
 - `app.consumer._thread.seek_wait`: a seek made on the consumer's own thread
   (see `seek_on_consumer_thread`).
+- `Consumer._drain_messages`, replaced on the worker's consumer by `drain_eagerly`, a copy of it
+  that runs each message's callback without a task of its own (and the private attributes that
+  loop reads: `_read_offset`, `_add_gap`, `_n_acked`, `_commit_every`, `_stopped`, `diag`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import weakref
 from functools import partial
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Coroutine, Generator
 
 from faust.streams import _current_event
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.types import TP
 from faust.types.tables import TableT
 
@@ -63,3 +67,98 @@ async def seek_on_consumer_thread(app: Any, topic: str, partition: int, offset: 
     from the wrong thread are lost, and a fetcher left waiting stopped delivering inputs and
     changelog records (a recovery that never ended). `seek_wait` runs the seek on that thread."""
     await app.consumer._thread.seek_wait({TP(topic, partition): offset})
+
+
+def eager_intake(app: Any) -> None:
+    """The worker's consumer hands messages to faust's streams through `drain_eagerly`."""
+    consumer = app.consumer
+    consumer._drain_messages = partial(drain_eagerly, consumer)
+
+
+async def drain_eagerly(consumer: Any, fetcher: Any) -> None:
+    """faust's `Consumer._drain_messages` (0.15.3) with one change: each message's callback (the
+    conductor's, which puts the message on its streams' queues) runs on this task until it first
+    waits, instead of through `wait_first(callback(message), suspend_flow.wait())`, which puts every
+    message through four tasks and an `asyncio.wait`: a tenth of a busy worker's main thread. A
+    callback that does wait (flow control while partitions move, a full queue) goes on as a task,
+    raced against `suspend_flow` as faust does: offsets, gaps, commits and flow control unchanged."""
+    callback = consumer.callback
+    getmany = consumer.getmany
+    consumer_should_stop = consumer._stopped.is_set
+    fetcher_should_stop = fetcher._stopped.is_set
+    get_read_offset = consumer._read_offset.__getitem__
+    set_read_offset = consumer._read_offset.__setitem__
+    set_flag, unset_flag = consumer.diag.set_flag, consumer.diag.unset_flag
+    commit_every = consumer._commit_every
+    acks_enabled_for = consumer.app.topics.acks_enabled_for
+    yield_every, since_yield = 100, 0
+    try:
+        while not (consumer_should_stop() or fetcher_should_stop()):
+            set_flag(CONSUMER_FETCHING)
+            records = getmany(timeout=1.0)
+            await consumer.sleep(0)  # getmany can return at once, again and again
+            if not consumer.should_stop:
+                async for tp, message in records:
+                    since_yield += 1
+                    if since_yield > yield_every:
+                        await asyncio.sleep(0)
+                        since_yield = 0
+                    offset = message.offset
+                    read = get_read_offset(tp)
+                    if read is None or offset >= read:
+                        if offset - (read or 0) > 1 and read and acks_enabled_for(message.topic):
+                            await consumer._add_gap(tp, read + 1, offset)  # a gap in the offsets
+                        if commit_every is not None and consumer._n_acked >= commit_every:
+                            consumer._n_acked = 0
+                            await consumer.commit()
+                        rest = started(callback(message))
+                        if rest is not None:
+                            await consumer.wait_first(rest, consumer.suspend_flow.wait())
+                        set_read_offset(tp, offset)
+            unset_flag(CONSUMER_FETCHING)
+    except (*consumer.consumer_stopped_errors, asyncio.CancelledError):
+        if consumer.transport.app.should_stop:  # stopping anyway
+            return
+        raise
+    except Exception as exc:
+        consumer.log.exception("Drain messages raised: %r", exc)
+        raise
+    finally:
+        unset_flag(CONSUMER_FETCHING)
+
+
+def started(coroutine: Coroutine[Any, Any, Any]) -> Awaitable[Any] | None:
+    """Runs `coroutine` until it first waits: None if it finished (its exception raised here), else
+    what awaits the rest of it (in whichever task awaits that)."""
+    try:
+        waiting = coroutine.send(None)
+    except StopIteration:
+        return None
+    return _Rest(coroutine, waiting)
+
+
+class _Rest:
+    """The rest of a coroutine that waits on `waiting`: awaited, it goes on as if it had been
+    awaited from its start (results, exceptions and cancellation pass through)."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], waiting: Any) -> None:
+        self.coroutine, self.waiting = coroutine, waiting
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, waiting = self.coroutine, self.waiting
+        while True:
+            try:
+                sent = yield waiting  # what the coroutine waits on, to the task running this
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:  # thrown into the task (a cancellation): the coroutine's
+                try:
+                    waiting = coroutine.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    waiting = coroutine.send(sent)
+                except StopIteration as done:
+                    return done.value

@@ -31,7 +31,7 @@ from engine.links import SignedLinks
 from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.due_index import DueIndex
-from engine.runtimes.kafka.faust_internals import seek_on_consumer_thread, write_changelog
+from engine.runtimes.kafka.faust_internals import eager_intake, seek_on_consumer_thread, write_changelog
 from engine.runtimes.kafka.live import LiveWorkspace, Unapplied, applies_in
 from engine.runtimes.kafka.producer import Producer
 from engine.runtimes.kafka.progress import Rewinder, Stalls, Tally, last_in
@@ -203,6 +203,7 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
             await events.send(key=key.encode(), value=env.fire_envelope(timer_id), partition=partition)
             index.push(partition, now + REQUEST_AGAIN_AFTER, timer_id, key)  # in case the request is lost
 
+    eager_intake(app)  # faust's intake without a task per message (faust_internals.py)
     return app
 
 
