@@ -105,3 +105,23 @@ def test_a_record_keeps_its_state_timers_offset_version_and_forwarding_address()
     assert Record.header(data)["active"] == 0
     before = b'{"offset":3,"timers":{},"version":"v1","active":0,"moved_to":null}\n'  # written before ids were kept
     assert Record.decode(before).seen == [] and Record.decode(before).offset == 3
+
+
+def test_a_faust_table_is_read_from_its_store_as_its_get_would_but_without_a_hook_per_read() -> None:
+    faust = pytest.importorskip("faust")
+    from faust.sensors import Sensor
+
+    class Gets(Sensor):
+        counted = 0
+
+        def on_table_get(self, table: object, key: object) -> None:
+            Gets.counted += 1
+
+    app = faust.App("reads", broker="kafka://127.0.0.1:1", store="memory://")
+    app.sensors.add(Gets())
+    table = app.Table("customers", key_type=bytes, value_type=bytes, default=None)
+    table.data[b"c1"] = b"record"
+    assert table.get(b"c1") == b"record" and table.get(b"c2") is None and Gets.counted == 2  # faust's own get
+    writes = Writes()
+    assert writes.get(table, b"c1") == b"record" and writes.get(table, b"c2") is None
+    assert Gets.counted == 2  # the store read straight
