@@ -194,3 +194,12 @@ def test_an_event_is_one_table_write_its_id_kept_in_its_customers_record(tmp_pat
     wire.post(type="signed_up", customer_id="c1", id="s1", traits={"email": "c1@example.com"})  # sent again
     wire.run()
     assert wire.sent() == [("c1", "greet")]
+
+
+def test_an_envelopes_event_is_read_as_accepted_at_the_envelopes_stamp_in_one_go() -> None:
+    stamped = replace(parse_event({"type": "signed_up", "customer_id": "c1", "timestamp": AT}),
+                      received_at=datetime(2026, 3, 2, 12, tzinfo=timezone.utc))  # a row's own stamp
+    accepted = datetime(2026, 3, 2, 12, 0, 3, tzinfo=timezone.utc)
+    envelope = orjson.loads(envelopes.event_envelope(stamped, accepted.timestamp()))
+    event = envelopes.event_of(envelope, accepted)
+    assert event == replace(stamped, received_at=accepted)  # the stamp of the envelope, not of the row

@@ -6,6 +6,7 @@ processed in order by the one worker that owns the customer's state.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -85,5 +86,6 @@ def parse(data: bytes) -> dict[str, Any]:
     return dict(orjson.loads(data))
 
 
-def event_of(envelope: dict[str, Any]) -> Event:
-    return event_from_json(envelope["event"])
+def event_of(envelope: dict[str, Any], received_at: datetime) -> Event:
+    """The envelope's event, accepted at `received_at` (its journey time: SPEC §14)."""
+    return event_from_json(envelope["event"], received_at)

@@ -79,7 +79,9 @@ class Router:
                 effects = engine.migrate(key, from_epoch(origin), live.edit(store.record.version, partition))
             store.record.version = version
         if kind == env.EVENT:
-            event = env.event_of(envelope)
+            origin = float(envelope.get("received_at") or origin)  # its journey time (SPEC §14)
+            accepted = from_epoch(origin)
+            event = env.event_of(envelope, accepted)
             if store.record.moved_to is not None:  # a handed-over anonymous profile: its events follow it
                 if event.id is None or not store.seen(event.id):  # not one it took before the hand-over
                     batch.send(topics.events, store.record.moved_to, env.forward_envelope(
@@ -91,12 +93,11 @@ class Router:
                     return  # forwarded twice: the anonymous profile's input was processed again
                 store.remember(envelope["forward_id"])
                 store.owns = event.anonymous_id
-            origin = float(envelope.get("received_at") or origin)  # its journey time (SPEC §14)
-            event, late = ordering.received(event, from_epoch(origin), workspace)
+            late = ordering.is_late(event, workspace)
             new = store.record.state is None
             effects += engine.handle_event(event, late=late)
             if new and (state := store.record.state) is not None and state.customer_id is not None:
-                effects += broadcasts.newcomer(self, state, partition, batch, from_epoch(origin))
+                effects += broadcasts.newcomer(self, state, partition, batch, accepted)
             provider = event
         elif kind == env.FIRE:
             entry = store.record.timers.get(envelope["id"])

@@ -29,12 +29,13 @@ def timer_from_row(due: float, key: str, kind: str, journey: str, token: str) ->
     return Timer(from_epoch(due), key, TimerKind(kind), journey, token)
 
 
-def event_from_json(raw: dict[str, Any]) -> Event:
-    received_at = raw.get("received_at")
+def event_from_json(raw: dict[str, Any], received_at: datetime | None = None) -> Event:
+    """`received_at`: when it was accepted, if the caller has it apart from the row (else the row's)."""
+    if received_at is None and (stamp := raw.get("received_at")):
+        received_at = datetime.fromisoformat(stamp)
     return Event(type=raw["type"], timestamp=datetime.fromisoformat(raw["timestamp"]), id=raw["id"],
                  customer_id=raw["customer_id"], anonymous_id=raw["anonymous_id"],
-                 properties=raw["properties"], traits=raw["traits"],
-                 received_at=datetime.fromisoformat(received_at) if received_at else None)
+                 properties=raw["properties"], traits=raw["traits"], received_at=received_at)
 
 
 def event_from_row(body: bytes) -> Event:
