@@ -249,7 +249,7 @@ class Processor:
         writer, result = batch.writer, batch.result
         joinable = broadcasts.joinable(conn, self.workspace, now)  # a customer new in this batch may join them
         for when, kind, seq, item in work:
-            batch.failed = FailedInput("event", str(seq)) if kind == ordering.EVENT else FailedInput("timer", item[0])
+            batch.taken = (when, kind, seq, item)
             try:
                 if kind == ordering.EVENT:
                     event, late = ordering.received(codecs.event_from_row(item), from_epoch(when), self.workspace)
@@ -273,7 +273,7 @@ class Processor:
             except sqlite3.OperationalError:
                 raise
             except Exception as exc:
-                raise batch.failed from exc
+                raise batch.failed() from exc
         return batch
 
     def _write(self, batch: _Batch) -> BatchResult:
@@ -289,8 +289,8 @@ class Processor:
         except sqlite3.OperationalError:
             raise
         except Exception as exc:
-            if batch.size == 1 and batch.failed is not None:
-                raise batch.failed from exc
+            if batch.size == 1 and batch.taken is not None:
+                raise batch.failed() from exc
             raise
         result.late = len(batch.late)
         result.messages = writer.messages
@@ -343,7 +343,13 @@ class _Batch:
     done: list[tuple[int]] = field(default_factory=list)
     late: list[tuple[int]] = field(default_factory=list)
     fired: list[tuple[str]] = field(default_factory=list)
-    failed: FailedInput | None = None  # the last input taken: the one a failed write of a batch of one names
+    taken: tuple[float, int, int, Any] | None = None  # the last input taken: the one a failed write of a batch of one names
+
+    def failed(self) -> FailedInput:
+        """The last input taken, as the failure that sets it aside (made only then: a batch takes thousands)."""
+        assert self.taken is not None
+        _, kind, seq, item = self.taken
+        return FailedInput("event", str(seq)) if kind == ordering.EVENT else FailedInput("timer", item[0])
 
 
 class _Alone:
