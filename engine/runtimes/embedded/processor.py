@@ -22,7 +22,7 @@ from engine.machine import Engine, iso
 from engine.migration import Edit, Plan
 from engine.model import Workspace
 from engine.ports import Links, Store
-from engine.runtimes.embedded import broadcasts
+from engine.runtimes.embedded import broadcasts, bulk
 from engine.runtimes.embedded import experiments as checks
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.sqlite_store import SqliteStore
@@ -257,7 +257,7 @@ class Processor:
                     writer.write(engine.handle_event(event, late=late), origin=when)
                     if new and (state := store.customer(str(event.customer_id))) is not None:
                         writer.write(broadcasts.newcomer(joinable, state, self.workspace, from_epoch(when)), origin=when)
-                    (batch.late if late else batch.done).append((seq,))
+                    (batch.late if late else batch.done).append(seq)
                     result.events += 1
                 elif item[1].kind == TimerKind.WINNER:
                     tid, timer = item
@@ -282,8 +282,8 @@ class Processor:
         try:
             # fired timers go before the batch's new ones are written: a re-armed plan may reuse an id
             conn.executemany("DELETE FROM timers WHERE id = ?", batch.fired)
-            conn.executemany("UPDATE events SET status = 'processed' WHERE seq = ?", batch.done)
-            conn.executemany("UPDATE events SET status = 'late' WHERE seq = ?", batch.late)
+            bulk.where_in(conn, "UPDATE events SET status = 'processed' WHERE seq IN ({})", batch.done)
+            bulk.where_in(conn, "UPDATE events SET status = 'late' WHERE seq IN ({})", batch.late)
             batch.store.flush()
             writer.flush()
         except sqlite3.OperationalError:
@@ -340,8 +340,8 @@ class _Batch:
     writer: _Rows
     size: int
     result: BatchResult = field(default_factory=BatchResult)
-    done: list[tuple[int]] = field(default_factory=list)
-    late: list[tuple[int]] = field(default_factory=list)
+    done: list[int] = field(default_factory=list)  # events' seqs
+    late: list[int] = field(default_factory=list)
     fired: list[tuple[str]] = field(default_factory=list)
     taken: tuple[float, int, int, Any] | None = None  # the last input taken: the one a failed write of a batch of one names
 
@@ -411,10 +411,10 @@ class _Rows:
         self.exposures.append(exposure)
 
     def flush(self) -> None:
-        self.conn.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?, ?, ?)", self.timers)
+        bulk.insert(self.conn, "INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?, ?, ?)", self.timers)
         self.conn.executemany("DELETE FROM timers WHERE id = ?", self.cancelled)  # after: it may be this batch's
-        self.conn.executemany(codecs.OUTBOX_INSERT, self.outbox)
-        self.conn.executemany(codecs.RECORD_INSERT, self.rows)
+        bulk.insert(self.conn, codecs.OUTBOX_INSERT, self.outbox)
+        bulk.insert(self.conn, codecs.RECORD_INSERT, self.rows)
         checks.note(self.conn, self.exposures, self.experiments)
 
 
@@ -422,7 +422,7 @@ def still_to_do(conn: sqlite3.Connection, batch: _Batch) -> bool:
     """Whether the inputs a batch was worked out for are all still waiting (its events pending, its timers
     there): another engine on the same file (which the server never starts, but a leftover one could be)
     took none of them, so its writes cannot repeat that engine's."""
-    seqs = [seq for (seq,) in batch.done + batch.late]
+    seqs = batch.done + batch.late
     fired = [tid for (tid,) in batch.fired]
     def count(query: str, values: list[Any]) -> int:
         marks = ",".join("?" * len(values))

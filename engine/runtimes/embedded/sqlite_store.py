@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any, Iterable
 
 from engine import state_codec
+from engine.runtimes.embedded import bulk
 from engine.state import CustomerState
 
 
@@ -95,7 +96,7 @@ class SqliteStore:
         """Write what the batch changed; the caller commits."""
         self.settle()
         self.conn.executemany("DELETE FROM customers WHERE key = ?", [(key,) for key in self._dropped])
-        self.conn.executemany(CUSTOMER_UPSERT, list(self._rows.values()))
+        bulk.insert(self.conn, CUSTOMER_UPSERT, list(self._rows.values()))
         self.conn.executemany("INSERT OR IGNORE INTO aliases VALUES (?, ?)", list(self._aliases.items()))
         self.conn.executemany("INSERT OR IGNORE INTO suppressions VALUES (?, ?)", list(self._suppressed.items()))
         self._rows.clear()
