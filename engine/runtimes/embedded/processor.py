@@ -389,8 +389,9 @@ class _Rows:
         return len(self.rows)
 
     def write(self, effects: list[Effect], origin: float) -> None:
-        self.origin = origin
-        applier.apply(effects, self)
+        if effects:  # most events (a page view) have none
+            self.origin = origin
+            applier.apply(effects, self)
 
     def record(self, record: dict[str, Any]) -> None:
         self.rows.append(codecs.record_row(record))
