@@ -7,7 +7,8 @@ first_name), stored as ingest stores them in a fresh database, then processed in
 engine process does (the cyclic collector paused in each batch, as in engine_child.py; `--collector-on` for
 the code from before that), in one process: no
 HTTP, no server beside it, so the figure moves little with the machine's load. `--signups N` makes one
-event in N a sign-up (a welcome email rendered and queued). Prints the CPU time per event and a digest of
+event in N a sign-up (a welcome email rendered and queued), `--customers N` has the events come from N customers
+(known ones after the first N). Prints the CPU time per event and a digest of
 what the batches wrote (records, outbox, customers, events' status, timers): two versions of the code,
 run one after the other on the same events, must print the same digest.
 """
@@ -39,11 +40,11 @@ WRITTEN = ("SELECT at, customer, journey, type, body FROM records ORDER BY seq",
            "SELECT id, due, key, kind, journey, token FROM timers ORDER BY id")
 
 
-def rows(total: int, signups: int) -> list[tuple[str | None, str, float, str, bytes]]:
+def rows(total: int, signups: int, customers: int) -> list[tuple[str | None, str, float, str, bytes]]:
     """The events table's rows, as ingest writes them (received 10 µs apart)."""
     out: list[tuple[str | None, str, float, str, bytes]] = []
     for n in range(total):
-        customer, received = f"b{n}", START + n * 1e-5
+        customer, received = f"b{n % customers}", START + n * 1e-5
         kind = "signed_up" if signups and n % signups == 0 else "page_viewed"
         event = Event(type=kind, timestamp=from_epoch(received - 1), id=f"bench-{n}", customer_id=customer,
                       properties={"page": "home"}, traits={"email": f"{customer}@example.com", "first_name": "B"})
@@ -86,10 +87,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--signups", type=int, default=0, help="one event in N a sign-up (0: none)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--customers", type=int, default=0, help="customers the events come from (0: one each)")
     parser.add_argument("--collector-on", action="store_true",
                         help="the collector on during batches (the engine process before it paused it)")
     args = parser.parse_args()
-    events = rows(args.events, args.signups)
+    events = rows(args.events, args.signups, args.customers or args.events)
     used, digests = [], set()
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="nudge-engine-bench-") as tmp:

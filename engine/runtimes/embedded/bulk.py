@@ -16,9 +16,11 @@ PER = 100  # rows a statement: 6 columns x 100 stays under SQLite's old limit of
 
 
 def insert(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """`sql`, an INSERT of one row (`... VALUES (?, ?)`), for every row of `rows`, in their order."""
-    head, values = sql.rsplit(" VALUES ", 1)
-    _chunked(conn, head + " VALUES {}", values, sql, rows)
+    """`sql`, an INSERT of one row (`... VALUES (?, ?)`, an upsert clause after it or not), for every row of
+    `rows`, in their order."""
+    head, rest = sql.split(" VALUES ", 1)
+    end = rest.index(")") + 1
+    _chunked(conn, head + " VALUES {}" + rest[end:], rest[:end], sql, rows)
 
 
 def where_in(conn: sqlite3.Connection, sql: str, keys: Sequence[Any]) -> None:

@@ -106,7 +106,10 @@ class SqliteStore:
 
 
 PRELOAD_CHUNK = 500  # keys per query, under SQLite's limit on bound parameters
-CUSTOMER_UPSERT = "INSERT OR REPLACE INTO customers VALUES (?, ?, ?, ?, ?, ?)"
+# a known customer's row is updated in place: REPLACE would delete it and insert it again, every index entry with it
+CUSTOMER_UPSERT = ("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                   "customer_id = excluded.customer_id, state = excluded.state, active = excluded.active, "
+                   "email = excluded.email, phone = excluded.phone")
 
 
 def customer_row(state: CustomerState) -> tuple[Any, ...]:
