@@ -30,12 +30,23 @@ def timer_from_row(due: float, key: str, kind: str, journey: str, token: str) ->
 
 
 def event_from_json(raw: dict[str, Any], received_at: datetime | None = None) -> Event:
-    """`received_at`: when it was accepted, if the caller has it apart from the row (else the row's)."""
+    """An event a runtime stored (checked at the edge when it came): its fields set in one step, in their order, where
+    the frozen dataclass's `__init__` sets them one by one through `object.__setattr__` (a third of the cost of
+    reading an event back, on the engine's hot path). `received_at`: when it was accepted, if the caller has it
+    apart from the row (else the row's)."""
     if received_at is None and (stamp := raw.get("received_at")):
-        received_at = datetime.fromisoformat(stamp)
-    return Event(type=raw["type"], timestamp=datetime.fromisoformat(raw["timestamp"]), id=raw["id"],
-                 customer_id=raw["customer_id"], anonymous_id=raw["anonymous_id"],
-                 properties=raw["properties"], traits=raw["traits"], received_at=received_at)
+        received_at = _fromiso(stamp)
+    event = _new_event(Event)
+    _set_fields(event, "__dict__", {
+        "type": raw["type"], "timestamp": _fromiso(raw["timestamp"]), "id": raw["id"],
+        "customer_id": raw["customer_id"], "anonymous_id": raw["anonymous_id"],
+        "properties": raw["properties"], "traits": raw["traits"], "received_at": received_at})
+    return event
+
+
+_new_event = object.__new__
+_set_fields = object.__setattr__
+_fromiso = datetime.fromisoformat
 
 
 def event_from_row(body: bytes) -> Event:
