@@ -15,7 +15,7 @@ from connectors.channels.config import ConfigError
 from engine.cli.common import ServerWorkspaceOpt, WorkspaceOpt, err, load
 from engine.runtimes.embedded.lock import DatabaseLock
 from engine.runtimes.settings import Settings
-from engine.runtimes.startup import EX_CONFIG, EX_NOINPUT, StartupError, reason
+from engine.runtimes.startup import EX_CONFIG, EX_NOINPUT, EX_TEMPFAIL, StartupError, reason
 
 app = typer.Typer()
 
@@ -315,7 +315,9 @@ def worker(
 
     import faust
 
-    from engine.runtimes.kafka.worker import create_worker
+    from confluent_kafka import KafkaException
+
+    from engine.runtimes.kafka.worker import create_worker, make_topics
 
     def start() -> None:
         config = Settings.from_env(os.environ)
@@ -327,6 +329,10 @@ def worker(
         if data_dir:
             settings = dataclasses.replace(settings, data_dir=str(data_dir))
         fapp = create_worker(workspace, settings)
+        try:
+            make_topics(fapp, settings)
+        except (TimeoutError, KafkaException) as exc:
+            raise StartupError(EX_TEMPFAIL, f"cannot make the worker's topics on {settings.bootstrap}: {exc}") from None
         runner = faust.Worker(fapp, loglevel=(config.log_level or "warning").lower())
         # faust's terminal spinner turns the root logger to DEBUG to spin on every record: every
         # produce then formats a debug message (a tenth of a worker's time). No spinner, no cost.

@@ -39,6 +39,7 @@ from engine.runtimes.kafka.progress import Rewinder, Stalls, Tally, last_in
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.snapshots import KafkaShelf, Snapshots
 from engine.runtimes.kafka.store import Record, Tables, partition_for
+from engine.runtimes.kafka.topics import Wanted, declare
 from engine.runtimes.kafka.winners import Decider
 from engine.runtimes.kernel.codecs import from_epoch
 from engine.runtimes.settings import KafkaSettings
@@ -210,6 +211,14 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
 
     eager_intake(app)  # faust's intake without a task per message (faust_internals.py)
     return app
+
+
+def make_topics(app: faust.App, settings: KafkaSettings) -> None:
+    """Before faust starts: the topics the worker joins its group with and writes to, made and shown in the
+    broker's metadata (topics.py says why); raises `TimeoutError` or `KafkaException` if the broker does not."""
+    wanted = [Wanted(settings.topic(name)) for name in ("events", "records", "outbox", "dead-letters")]
+    wanted += [Wanted(table.changelog_topic.get_topic_name(), compacted=True) for table in app.tables.values()]
+    declare(settings.bootstrap, wanted, settings.partitions)
 
 
 def collect_less() -> None:
