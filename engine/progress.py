@@ -23,6 +23,8 @@ class Progress:
         """In journey order: a goal inside its window converts (even after completion); then exit_on,
         a goal's exit, or a matching wait_for resumes the instance."""
         state = turn.state
+        if not state.instances and not state.history:
+            return  # no instance and no goal window: nothing for any journey (a new customer's first event)
         awaiting = Waiting.EVENT  # read once: an enum member lookup costs five plain ones, per instance per event
         for journey in self.journeys:
             inst = state.instances.get(journey.id)

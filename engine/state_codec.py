@@ -28,7 +28,10 @@ FORMAT = 2  # 1 (no `format` key): before repeats; 2: instances carry `iteration
 
 def dumps(state: CustomerState) -> bytes:
     """orjson writes dataclasses and aware datetimes (RFC 3339) natively; the format leads the object."""
-    return b'{"format":%d,' % FORMAT + orjson.dumps(state)[1:]
+    return _HEAD + orjson.dumps(state)[1:]
+
+
+_HEAD = b'{"format":%d,' % FORMAT
 
 
 def loads(data: bytes | str) -> CustomerState:

@@ -18,16 +18,17 @@ class Triggers:
     """Entries into journeys; every entry runs the interpreter until the first wait."""
 
     def __init__(self, workspace: Workspace, interpreter: Interpreter, planner: Planner) -> None:
-        self.journeys = workspace.journeys
         self.interpreter = interpreter
         self.planner = planner
+        # the enabled journeys an event type triggers, in journey order: most events trigger none
+        self.by_event: dict[str, list[tuple[Journey, EventTrigger]]] = {}
+        for journey in workspace.journeys:
+            if journey.enabled and isinstance(journey.trigger, EventTrigger):
+                self.by_event.setdefault(journey.trigger.event, []).append((journey, journey.trigger))
 
     def on_event(self, turn: Turn, event: dict[str, Any]) -> None:
         """SPEC §4 step 3: every journey whose trigger matches, in journey order."""
-        for journey in self.journeys:
-            trigger = journey.trigger
-            if not journey.enabled or not isinstance(trigger, EventTrigger) or trigger.event != event["type"]:
-                continue
+        for journey, trigger in self.by_event.get(event["type"], ()):
             if trigger.where is None or holds(turn, journey, None, trigger.where, "trigger", event):
                 self.enter(turn, journey, event)
 

@@ -191,6 +191,20 @@ def test_records_at_the_same_time_follow_journey_order_files_by_name_then_inline
     ]
 
 
+def test_a_turned_off_journey_enters_nobody_while_those_around_it_on_the_same_event_do() -> None:
+    h = Harness(
+        journeys={
+            "10_first": journey("{event: signup}", jid="first"),
+            "20_paused": journey("{event: signup}", jid="paused", extra="enabled: false"),
+            "30_last": journey("{event: signup}", jid="last"),
+            "40_other": journey("{event: purchase}", jid="other"),
+        },
+        templates=M,
+    )
+    h.run([event("signup", traits=ANN)])
+    assert [r["journey"] for r in h.result.records if r["type"] == "entered"] == ["first", "last"]
+
+
 # ---- date triggers ----------------------------------------------------------------
 
 BIRTHDAY = '{date: birthday, at: "10:00", repeat: yearly}'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from engine.effects import Timer, TimerKind
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.sqlite_store import SqliteStore
 from engine.runtimes.kafka.store import timer_from_json, timer_to_json
-from engine.runtimes.kernel.codecs import timer_from_row
+from engine.events import Event
+from engine.runtimes.kernel.codecs import event_from_row, event_to_row, timer_from_row
 from engine.state import CustomerState, Instance, Waiting
 from engine.testing import email, write_workspace
 from rules.events import parse_event
@@ -65,3 +67,15 @@ def test_the_embedded_tables_give_back_enums_after_a_real_run(tmp_path: Path) ->
     row = conn.execute("SELECT id, due, key, kind, journey, token FROM timers").fetchone()
     timer = timer_from_row(*row[1:])
     assert type(timer.kind) is TimerKind and timer.id == row[0]
+
+
+@pytest.mark.parametrize("received_at", [AT, None])
+def test_an_event_read_back_is_the_event_stored_fields_in_their_order(received_at: datetime | None) -> None:
+    stored = Event(type="page_viewed", timestamp=AT, id="e1", customer_id=None, anonymous_id="a1",
+                   properties={"page": "home"}, traits={"email": "a@x.example"}, received_at=received_at)
+    back = event_from_row(event_to_row(stored))
+    assert back == stored
+    assert list(vars(back)) == [f.name for f in fields(Event)]
+    assert event_to_row(back) == event_to_row(stored)
+    with pytest.raises(FrozenInstanceError):
+        back.type = "x"  # type: ignore[misc]

@@ -31,7 +31,6 @@ CREATE TABLE IF NOT EXISTS customers (
 );
 CREATE INDEX IF NOT EXISTS customers_active ON customers(key) WHERE active > 0;
 CREATE INDEX IF NOT EXISTS customers_email ON customers(email);
-CREATE INDEX IF NOT EXISTS customers_phone ON customers(phone);
 CREATE TABLE IF NOT EXISTS aliases (anonymous_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS suppressions (address TEXT PRIMARY KEY, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS timers (
@@ -101,6 +100,12 @@ ADDED_COLUMNS = {  # columns added to a table after it first shipped: a file fro
 }
 
 
+REDEFINED_INDEXES = {  # indexes whose definition changed after they first shipped: a file from before gets it at `create`
+    # only customers with a phone: the engine writes a customers row per new customer, most of them without one
+    "customers_phone": "CREATE INDEX customers_phone ON customers(phone) WHERE phone IS NOT NULL",
+}
+
+
 def connect(path: str | Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     """WAL with synchronous=NORMAL: a committed transaction survives a process crash."""
     conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False,
@@ -124,6 +129,12 @@ def create(path: str | Path) -> None:
             for name, kind in columns.items():
                 if name not in present:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        for index, definition in REDEFINED_INDEXES.items():
+            row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (index,)).fetchone()
+            if row is None or row[0] != definition:
+                with transaction(conn):
+                    conn.execute(f"DROP INDEX IF EXISTS {index}")
+                    conn.execute(definition)
     finally:
         conn.close()
 

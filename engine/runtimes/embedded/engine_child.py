@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import logging
 import os
 import signal
 import socket
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from engine.links import SignedLinks
 from engine.runtimes.embedded import database
@@ -56,7 +58,8 @@ class Engine:
                 return
             self.inbox.send(("began",))
             try:
-                result = self.processor.run_batch()
+                with collector_paused():
+                    result = self.processor.run_batch()
             except Exception as exc:
                 log.exception("engine batch failed; retrying in %.0f s", FAILED_PAUSE)
                 self.inbox.send(("failed", portable(exc)))
@@ -110,6 +113,19 @@ class Engine:
 
     def call_cancel(self, broadcast_id: str) -> dict[str, int]:
         return self.processor.cancel_broadcast(broadcast_id)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a batch: its thousands of short-lived objects (decoded events, states,
+    rows) are freed by their reference counts when it ends, so the collection that follows scans only what
+    outlived it, where during the batch a collection every 700 allocations scans them again and again (a fifth
+    of the engine's CPU per event). A batch makes few reference cycles; they wait for the batch's end."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def die_with(parent: int) -> None:

@@ -22,7 +22,7 @@ from engine.machine import Engine, iso
 from engine.migration import Edit, Plan
 from engine.model import Workspace
 from engine.ports import Links, Store
-from engine.runtimes.embedded import broadcasts
+from engine.runtimes.embedded import broadcasts, bulk
 from engine.runtimes.embedded import experiments as checks
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.embedded.sqlite_store import SqliteStore
@@ -249,7 +249,7 @@ class Processor:
         writer, result = batch.writer, batch.result
         joinable = broadcasts.joinable(conn, self.workspace, now)  # a customer new in this batch may join them
         for when, kind, seq, item in work:
-            batch.failed = FailedInput("event", str(seq)) if kind == ordering.EVENT else FailedInput("timer", item[0])
+            batch.taken = (when, kind, seq, item)
             try:
                 if kind == ordering.EVENT:
                     event, late = ordering.received(codecs.event_from_row(item), from_epoch(when), self.workspace)
@@ -257,7 +257,7 @@ class Processor:
                     writer.write(engine.handle_event(event, late=late), origin=when)
                     if new and (state := store.customer(str(event.customer_id))) is not None:
                         writer.write(broadcasts.newcomer(joinable, state, self.workspace, from_epoch(when)), origin=when)
-                    (batch.late if late else batch.done).append((seq,))
+                    (batch.late if late else batch.done).append(seq)
                     result.events += 1
                 elif item[1].kind == TimerKind.WINNER:
                     tid, timer = item
@@ -273,7 +273,7 @@ class Processor:
             except sqlite3.OperationalError:
                 raise
             except Exception as exc:
-                raise batch.failed from exc
+                raise batch.failed() from exc
         return batch
 
     def _write(self, batch: _Batch) -> BatchResult:
@@ -282,15 +282,15 @@ class Processor:
         try:
             # fired timers go before the batch's new ones are written: a re-armed plan may reuse an id
             conn.executemany("DELETE FROM timers WHERE id = ?", batch.fired)
-            conn.executemany("UPDATE events SET status = 'processed' WHERE seq = ?", batch.done)
-            conn.executemany("UPDATE events SET status = 'late' WHERE seq = ?", batch.late)
+            bulk.where_in(conn, "UPDATE events SET status = 'processed' WHERE seq IN ({})", batch.done)
+            bulk.where_in(conn, "UPDATE events SET status = 'late' WHERE seq IN ({})", batch.late)
             batch.store.flush()
             writer.flush()
         except sqlite3.OperationalError:
             raise
         except Exception as exc:
-            if batch.size == 1 and batch.failed is not None:
-                raise batch.failed from exc
+            if batch.size == 1 and batch.taken is not None:
+                raise batch.failed() from exc
             raise
         result.late = len(batch.late)
         result.messages = writer.messages
@@ -340,10 +340,16 @@ class _Batch:
     writer: _Rows
     size: int
     result: BatchResult = field(default_factory=BatchResult)
-    done: list[tuple[int]] = field(default_factory=list)
-    late: list[tuple[int]] = field(default_factory=list)
+    done: list[int] = field(default_factory=list)  # events' seqs
+    late: list[int] = field(default_factory=list)
     fired: list[tuple[str]] = field(default_factory=list)
-    failed: FailedInput | None = None  # the last input taken: the one a failed write of a batch of one names
+    taken: tuple[float, int, int, Any] | None = None  # the last input taken: the one a failed write of a batch of one names
+
+    def failed(self) -> FailedInput:
+        """The last input taken, as the failure that sets it aside (made only then: a batch takes thousands)."""
+        assert self.taken is not None
+        _, kind, seq, item = self.taken
+        return FailedInput("event", str(seq)) if kind == ordering.EVENT else FailedInput("timer", item[0])
 
 
 class _Alone:
@@ -383,8 +389,9 @@ class _Rows:
         return len(self.rows)
 
     def write(self, effects: list[Effect], origin: float) -> None:
-        self.origin = origin
-        applier.apply(effects, self)
+        if effects:  # most events (a page view) have none
+            self.origin = origin
+            applier.apply(effects, self)
 
     def record(self, record: dict[str, Any]) -> None:
         self.rows.append(codecs.record_row(record))
@@ -405,10 +412,10 @@ class _Rows:
         self.exposures.append(exposure)
 
     def flush(self) -> None:
-        self.conn.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?, ?, ?)", self.timers)
+        bulk.insert(self.conn, "INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?, ?, ?)", self.timers)
         self.conn.executemany("DELETE FROM timers WHERE id = ?", self.cancelled)  # after: it may be this batch's
-        self.conn.executemany(codecs.OUTBOX_INSERT, self.outbox)
-        self.conn.executemany(codecs.RECORD_INSERT, self.rows)
+        bulk.insert(self.conn, codecs.OUTBOX_INSERT, self.outbox)
+        bulk.insert(self.conn, codecs.RECORD_INSERT, self.rows)
         checks.note(self.conn, self.exposures, self.experiments)
 
 
@@ -416,7 +423,7 @@ def still_to_do(conn: sqlite3.Connection, batch: _Batch) -> bool:
     """Whether the inputs a batch was worked out for are all still waiting (its events pending, its timers
     there): another engine on the same file (which the server never starts, but a leftover one could be)
     took none of them, so its writes cannot repeat that engine's."""
-    seqs = [seq for (seq,) in batch.done + batch.late]
+    seqs = batch.done + batch.late
     fired = [tid for (tid,) in batch.fired]
     def count(query: str, values: list[Any]) -> int:
         marks = ",".join("?" * len(values))

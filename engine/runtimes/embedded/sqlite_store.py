@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any, Iterable
 
 from engine import state_codec
+from engine.runtimes.embedded import bulk
 from engine.state import CustomerState
 
 
@@ -95,7 +96,7 @@ class SqliteStore:
         """Write what the batch changed; the caller commits."""
         self.settle()
         self.conn.executemany("DELETE FROM customers WHERE key = ?", [(key,) for key in self._dropped])
-        self.conn.executemany(CUSTOMER_UPSERT, list(self._rows.values()))
+        bulk.insert(self.conn, CUSTOMER_UPSERT, list(self._rows.values()))
         self.conn.executemany("INSERT OR IGNORE INTO aliases VALUES (?, ?)", list(self._aliases.items()))
         self.conn.executemany("INSERT OR IGNORE INTO suppressions VALUES (?, ?)", list(self._suppressed.items()))
         self._rows.clear()
@@ -105,7 +106,10 @@ class SqliteStore:
 
 
 PRELOAD_CHUNK = 500  # keys per query, under SQLite's limit on bound parameters
-CUSTOMER_UPSERT = "INSERT OR REPLACE INTO customers VALUES (?, ?, ?, ?, ?, ?)"
+# a known customer's row is updated in place: REPLACE would delete it and insert it again, every index entry with it
+CUSTOMER_UPSERT = ("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                   "customer_id = excluded.customer_id, state = excluded.state, active = excluded.active, "
+                   "email = excluded.email, phone = excluded.phone")
 
 
 def customer_row(state: CustomerState) -> tuple[Any, ...]:

@@ -30,11 +30,22 @@ def timer_from_row(due: float, key: str, kind: str, journey: str, token: str) ->
 
 
 def event_from_json(raw: dict[str, Any]) -> Event:
+    """An event a runtime stored (checked at the edge when it came): its fields set in one step, in their order, where
+    the frozen dataclass's `__init__` sets them one by one through `object.__setattr__` (a third of the cost of
+    reading an event back, on the engine's hot path)."""
     received_at = raw.get("received_at")
-    return Event(type=raw["type"], timestamp=datetime.fromisoformat(raw["timestamp"]), id=raw["id"],
-                 customer_id=raw["customer_id"], anonymous_id=raw["anonymous_id"],
-                 properties=raw["properties"], traits=raw["traits"],
-                 received_at=datetime.fromisoformat(received_at) if received_at else None)
+    event = _new_event(Event)
+    _set_fields(event, "__dict__", {
+        "type": raw["type"], "timestamp": _fromiso(raw["timestamp"]), "id": raw["id"],
+        "customer_id": raw["customer_id"], "anonymous_id": raw["anonymous_id"],
+        "properties": raw["properties"], "traits": raw["traits"],
+        "received_at": _fromiso(received_at) if received_at else None})
+    return event
+
+
+_new_event = object.__new__
+_set_fields = object.__setattr__
+_fromiso = datetime.fromisoformat
 
 
 def event_from_row(body: bytes) -> Event:
