@@ -29,14 +29,13 @@ class Ingested:
 async def ingest(runtime: Runtime, items: list[Any], received: datetime, tally: DataTally | None) -> Ingested:
     """Parse every item (an id is assigned where none was sent) against the workspace's declared data
     (SPEC §9, counted in `tally`) and submit the valid ones at once."""
-    skew = runtime.workspace.settings.future_skew
+    skew, declared = runtime.workspace.settings.future_skew, runtime.workspace.data
     events, rejected = [], []
     for index, item in enumerate(items):
         try:
             if isinstance(item, dict) and not item.get("id"):
                 item = {**item, "id": "evt_" + uuid.uuid4().hex}
-            events.append(parse_event(item, received_at=received, future_skew=skew,
-                                      declared=runtime.workspace.data, tally=tally))
+            events.append(parse_event(item, received_at=received, future_skew=skew, declared=declared, tally=tally))
         except EventError as exc:
             rejected.append({"index": index, "field": exc.field, "reason": exc.reason})
     runtime.counters.rejected += len(rejected)

@@ -23,6 +23,7 @@ from engine.testing import email, write_workspace
 from rules import limits
 from rules.events import EventModel, common_shape, parse_event
 from rules.problems import EventError
+from rules.traits import check_reserved
 from rules.workspace import load_workspace
 from tests.helpers import hello_journey
 
@@ -162,3 +163,32 @@ def test_an_event_read_back_from_its_row_is_taken_as_stamped_without_a_copy(tmp_
     assert received(event, from_epoch(RECEIVED.timestamp() + 0.123456), workspace)[0] is event
     later = from_epoch(RECEIVED.timestamp() + 86400 * 30)
     assert received(event, later, workspace) == (replace(event, received_at=later), True)
+
+
+values = st.one_of(scalars, st.floats(), st.integers(), st.lists(scalars, max_size=2),
+                   st.dictionaries(st.text(max_size=2), scalars, max_size=2))
+likely_events = st.fixed_dictionaries(
+    {"type": st.sampled_from(["signed_up", "page_viewed", "x" * 100, "pagé_viewed"]),
+     "customer_id": st.sampled_from(["c1", "é", "x" * 200, "a b", None])},
+    optional={"id": st.sampled_from(["e1", "é", None, "\u00ad"]), "anonymous_id": st.sampled_from(["a1", None, "anon:a"]),
+              "timestamp": st.sampled_from([None, "2026-03-01T11:00:00Z", "2026-03-01T11:00:00.25+02:00",
+                                            "2026-03-01 11:00:00-05:30"]),
+              "properties": st.dictionaries(st.text(max_size=3), values, max_size=3),
+              "traits": st.dictionaries(st.sampled_from(["email", "first_name", "timezone", "email_subscribed", "é"]),
+                                        st.one_of(values, st.sampled_from([" c1@example.com", "Europe/Paris"])),
+                                        max_size=3)})
+
+
+@settings(max_examples=1500, deadline=None)
+@given(likely_events)
+def test_a_parsed_event_is_the_event_the_model_path_describes_field_for_field(data: dict[str, Any]) -> None:
+    try:
+        parsed = parse_event(data, received_at=RECEIVED)
+    except EventError:
+        return
+    model = EventModel.model_validate(data)  # what parse_event accepts, the model accepts
+    expected = Event(type=model.type, timestamp=(model.timestamp or RECEIVED).astimezone(timezone.utc), id=model.id,
+                     customer_id=model.customer_id, anonymous_id=model.anonymous_id, properties=model.properties,
+                     traits=check_reserved(model.traits))
+    assert parsed == expected
+    assert list(vars(parsed).items()) == list(vars(expected).items())  # the order the ingest writes them in

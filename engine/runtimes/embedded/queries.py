@@ -77,8 +77,9 @@ def erase(conn: sqlite3.Connection, customer_id: str, own_transaction: bool = Tr
 def counts(conn: sqlite3.Connection) -> dict[str, Any]:
     """Numbers for /healthz and /metrics, read at scrape time."""
     by_status = dict(conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
-    pending, oldest = conn.execute(
-        "SELECT COUNT(*), MIN(received_at) FROM events WHERE status = 'pending'").fetchone()
+    pending, oldest = conn.execute(  # the first pending by seq is the oldest: ingest stamps in seq order, never back
+        "SELECT (SELECT COUNT(*) FROM events WHERE status = 'pending'), "
+        "(SELECT received_at FROM events WHERE status = 'pending' ORDER BY seq LIMIT 1)").fetchone()
     timers = conn.execute("SELECT COUNT(*) FROM timers").fetchone()[0]
     return {"messages": by_status, "events_pending": pending, "oldest_pending_received_at": oldest,
             "timers_pending": timers}
