@@ -12,6 +12,8 @@ its next minor version).
 - `Consumer._drain_messages`, replaced on the worker's consumer by `drain_eagerly`, a copy of it
   that runs each message's callback without a task of its own (and the private attributes that
   loop reads: `_read_offset`, `_add_gap`, `_n_acked`, `_commit_every`, `_stopped`, `diag`).
+- `Stream.take_events`, copied as `take_batches` with a window read again before each batch (and the
+  stream's private `_enable_passive`, `_processors`, `_active_agens` it uses).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import weakref
 from functools import partial
-from typing import Any, Awaitable, Callable, Coroutine, Generator
+from typing import Any, AsyncGenerator, Awaitable, Callable, Coroutine, Generator
 
 from faust.streams import _current_event
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.types import TP
 from faust.types.tables import TableT
+from mode.utils.aiter import aiter
+from mode.utils.futures import notify
 
 from engine.runtimes.kafka.producer import Delivered
 
@@ -162,3 +166,66 @@ class _Rest:
                     waiting = coroutine.send(sent)
                 except StopIteration as done:
                     return done.value
+
+
+def take_batches(stream: Any, max_: int, within: Callable[[], float]) -> AsyncGenerator[list[Any], None]:
+    """faust's `Stream.take_events` (0.15.3) with one change: how long a batch waits to fill is
+    `within()`, asked before each batch, rather than one number for the stream's life (fill.py)."""
+    batches = _take(stream, max_, within)
+    stream._active_agens.add(batches)  # closed when the stream stops, as faust's own are
+    return batches
+
+
+async def _take(stream: Any, max_: int, within: Callable[[], float]) -> AsyncGenerator[list[Any], None]:
+    buffer: list[Any] = []
+    events: list[Any] = []
+    buffer_full, buffer_consumed = asyncio.Event(), asyncio.Event()
+    stream_enable_acks: bool = stream.enable_acks
+    buffer_consuming: asyncio.Future[Any] | None = None
+    channel_it = aiter(stream.channel)
+
+    async def add_to_buffer(value: Any) -> Any:
+        nonlocal buffer_consuming
+        try:
+            if buffer_consuming is not None:  # a batch is out: nothing is added until it is done
+                try:
+                    await buffer_consuming
+                finally:
+                    buffer_consuming = None
+            buffer.append(value)
+            event = stream.current_event
+            if event is None:
+                raise RuntimeError("Take buffer found current_event is None")
+            events.append(event)
+            if len(buffer) >= max_:
+                buffer_full.set()
+                buffer_consumed.clear()
+                await stream.wait(buffer_consumed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            stream.log.exception("Error adding to take buffer: %r", exc)
+            await stream.crash(exc)
+        return value
+
+    stream.enable_acks = False  # acknowledged here, once a batch is handled
+    stream.add_processor(add_to_buffer)
+    stream._enable_passive(channel_it)
+    try:
+        while not stream.should_stop:
+            await stream.wait_for_stopped(buffer_full, timeout=within())
+            if buffer:
+                buffer_consuming = stream.loop.create_future()
+                try:
+                    yield list(events)
+                finally:
+                    buffer.clear()
+                    for event in events:
+                        await stream.ack(event)
+                    events.clear()
+                    notify(buffer_consuming)
+                    buffer_full.clear()
+                    buffer_consumed.set()
+    finally:
+        stream.enable_acks = stream_enable_acks
+        stream._processors.remove(add_to_buffer)

@@ -32,7 +32,8 @@ from engine.links import SignedLinks
 from engine.runtimes.kafka import envelopes as env
 from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.due_index import DueIndex
-from engine.runtimes.kafka.faust_internals import eager_intake, seek_on_consumer_thread, write_changelog
+from engine.runtimes.kafka.faust_internals import eager_intake, seek_on_consumer_thread, take_batches, write_changelog
+from engine.runtimes.kafka.fill import FillWindow
 from engine.runtimes.kafka.live import LiveWorkspace, Unapplied, applies_in
 from engine.runtimes.kafka.producer import Producer
 from engine.runtimes.kafka.progress import Rewinder, Stalls, Tally, last_in
@@ -49,6 +50,8 @@ log = logging.getLogger("nudge.worker")
 
 REQUEST_AGAIN_AFTER = 30.0  # a fire request not acted on by then is sent again
 BATCH, BATCH_WITHIN = 500, 0.02  # inputs handled per flush; how long a batch waits to fill
+# while a backlog shows (the last batch had BACKLOG_AT inputs or more), a batch waits this long to fill
+BACKLOG_WITHIN, BACKLOG_AT = 0.05, 100
 EXIT_UNWRITTEN = 75  # EX_TEMPFAIL: a supervisor restarts the worker, which takes the batch again
 EXIT_CONFIG = 78  # EX_CONFIG: the settings do not match the topics
 # allocations between young collections (Python's default 700): a worker makes and drops a few hundred
@@ -165,7 +168,9 @@ def create_worker(workspace_root: Path, settings: KafkaSettings) -> faust.App:
 
     @app.agent(events)
     async def process(stream: Any) -> None:
-        async for inputs in stream.take_events(BATCH, within=BATCH_WITHIN):
+        window = FillWindow(BATCH_WITHIN, BACKLOG_WITHIN, BACKLOG_AT)
+        async for inputs in take_batches(stream, BATCH, window):
+            window.took(len(inputs))
             try:
                 await live.prepare({item.message.partition for item in inputs}, applies_in(inputs))
                 await handle(inputs)
