@@ -28,7 +28,6 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.types import TP
 from faust.types.tables import TableT
 from mode.utils.aiter import aiter
-from mode.utils.futures import notify
 
 from engine.runtimes.kafka.producer import Delivered
 
@@ -178,25 +177,16 @@ def take_batches(stream: Any, max_: int, within: Callable[[], float]) -> AsyncGe
 
 async def _take(stream: Any, max_: int, within: Callable[[], float]) -> AsyncGenerator[list[Any], None]:
     buffer: list[Any] = []
-    events: list[Any] = []
     buffer_full, buffer_consumed = asyncio.Event(), asyncio.Event()
     stream_enable_acks: bool = stream.enable_acks
-    buffer_consuming: asyncio.Future[Any] | None = None
     channel_it = aiter(stream.channel)
 
     async def add_to_buffer(value: Any) -> Any:
-        nonlocal buffer_consuming
         try:
-            if buffer_consuming is not None:  # a batch is out: nothing is added until it is done
-                try:
-                    await buffer_consuming
-                finally:
-                    buffer_consuming = None
-            buffer.append(value)
             event = stream.current_event
             if event is None:
                 raise RuntimeError("Take buffer found current_event is None")
-            events.append(event)
+            buffer.append(event)
             if len(buffer) >= max_:
                 buffer_full.set()
                 buffer_consumed.clear()
@@ -215,17 +205,16 @@ async def _take(stream: Any, max_: int, within: Callable[[], float]) -> AsyncGen
         while not stream.should_stop:
             await stream.wait_for_stopped(buffer_full, timeout=within())
             if buffer:
-                buffer_consuming = stream.loop.create_future()
+                # the batch is taken out of the buffer, which fills again while it is handled
+                taken = list(buffer)
+                buffer.clear()
+                buffer_full.clear()
+                buffer_consumed.set()
                 try:
-                    yield list(events)
+                    yield taken
                 finally:
-                    buffer.clear()
-                    for event in events:
+                    for event in taken:
                         await stream.ack(event)
-                    events.clear()
-                    notify(buffer_consuming)
-                    buffer_full.clear()
-                    buffer_consumed.set()
     finally:
         stream.enable_acks = stream_enable_acks
         stream._processors.remove(add_to_buffer)
