@@ -106,13 +106,6 @@ REDEFINED_INDEXES = {  # indexes whose definition changed after they first shipp
 }
 
 
-# pages written to the WAL before the commit that crosses it copies them into the file (SQLite's default: 1,000). The
-# copy and its fsyncs run inside that COMMIT, with the file's writer lock (turns.py) held: every other writer waits.
-# Ten times fewer, each copying a page written many times (an index's) once, cut the CPU and the waits per event;
-# the WAL still goes back to its start after each one (some 40 MB at most, beside a long reader).
-CHECKPOINT_PAGES = 10_000
-
-
 def connect(path: str | Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     """WAL with synchronous=NORMAL: a committed transaction survives a process crash."""
     conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False,
@@ -120,7 +113,6 @@ def connect(path: str | Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     conn.busy_timeout = busy_timeout
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
