@@ -140,9 +140,8 @@ async def prepare(bootstrap: str, app_id: str, partitions: int, events: list[Eve
     await admin.start()
     try:
         await admin.create_topics([NewTopic(f"{app_id}.{name}", partitions, 1) for name in ("events", "records", "outbox")])
-        # the tables' changelog topics too: a worker that creates them itself can join its group before
-        # the broker's metadata shows the last ones, and then wait for ever for its assignment (seen in
-        # about half the runs on a fresh app id); created here, every run measures a worker that starts
+        # the tables' changelog topics too, so that "from its start" measures the worker's recovery and
+        # group join, not the making of topics (a worker makes any that are missing: kafka/topics.py)
         await admin.create_topics([NewTopic(f"{app_id}-{table}-changelog", partitions, 1,
                                             topic_configs={"cleanup.policy": "compact"}) for table in TABLES])
     finally:
