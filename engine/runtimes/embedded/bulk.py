@@ -14,6 +14,7 @@ import sqlite3
 from typing import Any, Sequence
 
 PER = 100  # rows a statement: 6 columns x 100 stays under SQLite's old limit of 999 bound values
+MARKS = 500  # values an IN list binds at most, under that limit too (a batch names up to 2,000 inputs)
 
 
 def insert(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:

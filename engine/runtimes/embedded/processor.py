@@ -431,9 +431,9 @@ def still_to_do(conn: sqlite3.Connection, batch: _Batch) -> bool:
     took none of them, so its writes cannot repeat that engine's."""
     seqs = batch.done + batch.late
     fired = [tid for (tid,) in batch.fired]
-    def count(query: str, values: list[Any]) -> int:
-        marks = ",".join("?" * len(values))
-        return int(conn.execute(query.format(marks), values).fetchone()[0]) if values else 0
+    def count(query: str, values: list[Any]) -> int:  # a batch (2,000) has more than an old SQLite binds at once
+        chunks = (values[start:start + bulk.MARKS] for start in range(0, len(values), bulk.MARKS))
+        return sum(int(conn.execute(query.format(",".join("?" * len(chunk))), chunk).fetchone()[0]) for chunk in chunks)
 
     return (count("SELECT COUNT(*) FROM events WHERE status = 'pending' AND seq IN ({})", seqs) == len(seqs)
             and count("SELECT COUNT(*) FROM timers WHERE id IN ({})", fired) == len(fired))
