@@ -93,6 +93,27 @@ def test_an_anonymous_profile_is_handed_over_with_its_timer_which_fires_for_the_
     assert wire.sent() == [("c1", "greet"), ("c1", "follow_up")]
 
 
+def test_a_link_whose_alias_was_written_before_a_crash_but_not_its_hand_over_is_handed_over_when_taken_again(
+        tmp_path: Path) -> None:
+    """A batch writes its aliases and its outputs side by side: a crash between can leave the alias without the
+    hand-over. Taken again, the identify finds the link made and asks for the hand-over again, so the anonymous
+    profile's timer still fires for the customer instead of waiting for ever for a hand-over nobody sends."""
+    wire = Wire(tmp_path)
+    wire.post(type="page_viewed", anonymous_id="a1", id="p1")
+    wire.post(type="signed_up", customer_id="c1", id="s1", traits={"email": "c1@example.com", "first_name": "Ann"})
+    wire.run()
+    wire.tables.aliases[b"a1"] = b"c1"  # written out before the crash; the hand-over was not
+    wire.post(type="logged_in", customer_id="c1", anonymous_id="a1", id="l1")
+    wire.run()
+    assert wire.record("anon:a1").moved_to == "c1"
+    wire.fire_all("c1")
+    assert wire.sent() == [("c1", "greet"), ("c1", "follow_up")]
+    wire.post(type="logged_in", customer_id="c1", anonymous_id="a1", id="l2")  # asked again: passed over there
+    wire.run()
+    wire.fire_all("c1")
+    assert wire.sent() == [("c1", "greet"), ("c1", "follow_up")]
+
+
 def test_events_for_a_handed_over_profile_are_forwarded_once_and_are_the_customers(tmp_path: Path) -> None:
     wire = Wire(tmp_path)
     wire.post(type="page_viewed", anonymous_id="a1", id="p1")

@@ -96,6 +96,12 @@ class Router:
             late = ordering.is_late(event, workspace)
             new = store.record.state is None
             effects += engine.handle_event(event, late=late)
+            if (event.anonymous_id is not None and event.customer_id == key and not store.links
+                    and store.linked(event.anonymous_id) == key):
+                # linked before, maybe by this very input taken again after a crash that wrote the alias but not
+                # the hand-over (they are written out side by side): ask again; the anonymous record takes the
+                # first hand-over and passes over the rest
+                store.links.append((event.anonymous_id, key))
             if new and (state := store.record.state) is not None and state.customer_id is not None:
                 effects += broadcasts.newcomer(self, state, partition, batch, accepted)
             provider = event
