@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic  # where it is defined: confluent_kafka.admin imports it without re-exporting it (2.16's stubs)
 
 TIMEOUT = 30.0  # seconds for the broker to make the topics and show them, before the worker gives up
 
