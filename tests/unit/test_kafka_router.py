@@ -108,10 +108,31 @@ def test_a_link_whose_alias_was_written_before_a_crash_but_not_its_hand_over_is_
     assert wire.record("anon:a1").moved_to == "c1"
     wire.fire_all("c1")
     assert wire.sent() == [("c1", "greet"), ("c1", "follow_up")]
-    wire.post(type="logged_in", customer_id="c1", anonymous_id="a1", id="l2")  # asked again: passed over there
+    assert wire.record("c1").handed == ["a1"]
+    wire.post(type="logged_in", customer_id="c1", anonymous_id="a1", id="l2")  # the record says it was asked for
     wire.run()
     wire.fire_all("c1")
     assert wire.sent() == [("c1", "greet"), ("c1", "follow_up")]
+    assert len(hand_overs(wire)) == 1
+
+
+def test_an_sdk_that_sends_the_anonymous_id_with_every_event_costs_one_hand_over_not_one_per_event(
+        tmp_path: Path) -> None:
+    """Segment's analytics.js puts the anonymousId on every event, identified or not: the link is asked for once."""
+    wire = Wire(tmp_path)
+    wire.post(type="page_viewed", anonymous_id="a1", id="p1")
+    wire.post(type="logged_in", customer_id="c1", anonymous_id="a1", id="l1", traits={"email": "c1@example.com"})
+    wire.run()
+    for i in range(5):
+        wire.post(type="page_viewed", customer_id="c1", anonymous_id="a1", id=f"v{i}")
+    wire.run()
+    assert [h["anonymous_id"] for h in hand_overs(wire)] == ["a1"]
+    assert wire.record("anon:a1").moved_to == "c1"
+
+
+def hand_overs(wire: Wire) -> list[dict[str, Any]]:
+    envelopes_out = [orjson.loads(v) for _, v, _ in wire.topics["events"] if v]
+    return [e for e in envelopes_out if isinstance(e, dict) and e.get("kind") == envelopes.HAND_OVER]
 
 
 def test_events_for_a_handed_over_profile_are_forwarded_once_and_are_the_customers(tmp_path: Path) -> None:

@@ -97,9 +97,10 @@ class Router:
             new = store.record.state is None
             effects += engine.handle_event(event, late=late)
             if (event.anonymous_id is not None and event.customer_id == key and not store.links
-                    and store.linked(event.anonymous_id) == key):
-                # linked before, maybe by this very input taken again after a crash that wrote the alias but not
-                # the hand-over (they are written out side by side): ask again; the anonymous record takes the
+                    and event.anonymous_id not in store.record.handed and store.linked(event.anonymous_id) == key):
+                # linked, but the record does not say the hand-over was asked for: this very input, taken again
+                # after a crash that wrote the alias but not the hand-over (they are written out side by side),
+                # or a record written before `handed` was kept. Asked again: the anonymous record takes the
                 # first hand-over and passes over the rest
                 store.links.append((event.anonymous_id, key))
             if new and (state := store.record.state) is not None and state.customer_id is not None:
@@ -149,9 +150,11 @@ class Router:
             return
         self.apply_effects(effects, store, batch, partition, origin)
         self._track(store, provider, effects, batch, partition, offset)
-        store.save(offset)
         for anonymous_id, customer_id in store.links:
             batch.send(topics.events, anon_key(anonymous_id), env.hand_over_envelope(anonymous_id, customer_id))
+            if anonymous_id not in store.record.handed:
+                store.record.handed.append(anonymous_id)
+        store.save(offset)
 
     def _winner(self, envelope: dict[str, Any], partition: int, batch: Batch) -> None:
         """A content test's winner reaches this partition: its later sends use it (winners.py)."""

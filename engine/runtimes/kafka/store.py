@@ -64,7 +64,9 @@ class Record:
     applied, the workspace version its instances were placed for (see live.py), for an
     anonymous profile handed over to a customer whom it `moved_to` (its later events follow),
     and the ids its latest inputs carried, oldest first (a record written before ids were kept
-    here has none: its ids are in the seen table)."""
+    here has none: its ids are in the seen table). `handed` are the anonymous ids whose hand-over
+    this customer's inputs asked for: the record is written only once that request is acknowledged,
+    so an id missing here while the alias says it is linked lost its request in a crash."""
 
     state: CustomerState | None = None
     timers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -73,6 +75,7 @@ class Record:
     moved_to: str | None = None
     seen: list[str] = field(default_factory=list)
     tests: dict[str, Any] | None = None   # the customer's exposures to content tests (winners.py)
+    handed: list[str] = field(default_factory=list)
 
     def encode(self) -> bytes:
         """A header line, then the state: the due index and reloads read only the header."""
@@ -81,6 +84,8 @@ class Record:
                                 "moved_to": self.moved_to, "seen": self.seen}
         if self.tests is not None:
             head["tests"] = self.tests
+        if self.handed:
+            head["handed"] = self.handed
         header = orjson.dumps(head)
         return header + b"\n" + (state_codec.dumps(self.state) if self.state is not None else b"")
 
@@ -89,7 +94,7 @@ class Record:
         header, _, state = data.partition(b"\n")
         head = orjson.loads(header)
         return cls(state_codec.loads(state) if state else None, head["timers"], head["offset"], head.get("version", ""),
-                   head.get("moved_to"), head.get("seen", []), head.get("tests"))
+                   head.get("moved_to"), head.get("seen", []), head.get("tests"), head.get("handed", []))
 
     @staticmethod
     def header(data: bytes) -> dict[str, Any]:
