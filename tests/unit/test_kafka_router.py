@@ -16,7 +16,7 @@ from engine.events import Event
 from engine.links import SignedLinks
 from engine.machine import Engine
 from engine.runtimes.kafka import envelopes
-from engine.runtimes.kafka.router import Router, Topics
+from engine.runtimes.kafka.router import EngineFactory, Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
 from engine.testing import email, write_workspace
 from rules.events import parse_event
@@ -32,12 +32,12 @@ class Wire:
     """A stand-in broker: the events topic is a queue of inputs (one partition per key, as Kafka
     would place them), the other topics are lists; table writes are applied after each input."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, engine: EngineFactory = Engine) -> None:
         ws = write_workspace(tmp_path / "ws", journeys={"browse": BROWSE, "hello": HELLO},
                              templates={"hi.email.html": email("Hi {{ profile.first_name | default('there') }}")})
         self.tables = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
         self.router = Router(self.tables, live_workspace(ws, self.tables.progress), SignedLinks(b"secret", "http://127.0.0.1"),
-                             Topics("events", "records", "outbox", "dead"), 4)
+                             Topics("events", "records", "outbox", "dead"), 4, engine=engine)
         self.topics: dict[str, list[tuple[bytes | None, bytes | None, Any]]] = {
             "events": [], "records": [], "outbox": [], "dead": []}
         self.read = 0  # events consumed so far
@@ -170,19 +170,18 @@ def test_erasure_drops_the_record_the_links_and_the_husks_they_left(tmp_path: Pa
     assert wire.record("anon:a1").state is not None and wire.record("anon:a1").moved_to is None
 
 
+class FailsToFire(Engine):
+    def fire(self, timer: Any, now: Any) -> Any:
+        raise ValueError("a bug")
+
+
 def test_an_input_that_fails_is_dead_lettered_and_a_failing_timer_goes_with_it(tmp_path: Path) -> None:
-    wire = Wire(tmp_path)
+    wire = Wire(tmp_path, engine=FailsToFire)
     wire.topics["events"].append((b"c1", b"{not json", None))
     wire.post(type="page_viewed", customer_id="c1")
     wire.run()
     assert wire.topics["dead"][0][:2] == (b"c1", b"{not json")
     assert dict(wire.topics["dead"][0][2])["source"] == b"events:%d:0" % partition_for("c1", 4)
-
-    class BrokenEngine(Engine):
-        def fire(self, timer: Any, now: Any) -> Any:
-            raise ValueError("a bug")
-
-    wire.router.engine = BrokenEngine
     wire.fire_all("c1")
     assert dict(wire.topics["dead"][-1][2])["error"] == b"ValueError: a bug"
     assert wire.record("c1").timers == {}  # not asked for again and again
@@ -245,3 +244,25 @@ def test_an_envelopes_event_is_read_as_accepted_at_the_envelopes_stamp_in_one_go
     envelope = orjson.loads(envelopes.event_envelope(stamped, accepted.timestamp()))
     event = envelopes.event_of(envelope, accepted)
     assert event == replace(stamped, received_at=accepted)  # the stamp of the envelope, not of the row
+
+
+def test_the_engine_is_built_once_per_workspace_version_and_serves_every_input_of_it(tmp_path: Path) -> None:
+    built: list[Engine] = []
+
+    def counted(workspace: Any, store: Any, links: Any) -> Engine:
+        built.append(Engine(workspace, store, links))
+        return built[-1]
+
+    wire = Wire(tmp_path, engine=counted)
+    for i in range(6):  # on all four partitions, new customers and known ones
+        wire.post(type="signed_up", customer_id=f"c{i % 3}", id=f"s{i}", traits={"email": f"c{i % 3}@example.com"})
+    wire.post(type="page_viewed", anonymous_id="a1", id="p1")
+    wire.post(type="logged_in", customer_id="c1", anonymous_id="a1", id="l1")
+    wire.run()
+    wire.fire_all("c1")
+    assert len(built) == 1
+    assert sorted(wire.sent()) == [("c0", "greet"), ("c1", "follow_up"), ("c1", "greet"), ("c2", "greet")]
+    wire.router.live = live_workspace(tmp_path / "ws", wire.tables.progress)  # the worker loads its workspaces again
+    wire.post(type="signed_up", customer_id="c9", id="s9", traits={"email": "c9@example.com"})
+    wire.run()
+    assert len(built) == 2 and ("c9", "greet") in wire.sent()

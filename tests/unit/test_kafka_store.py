@@ -38,17 +38,17 @@ def test_reads_see_the_batch_writes_and_a_rollback_undoes_only_the_current_input
 def test_an_anonymous_record_answers_for_itself_until_it_is_handed_over() -> None:
     t = tables()
     t.aliases[b"a1"] = b"c1"  # the link is known, the hand-over has not arrived yet
-    anon = FaustStore(t, "anon:a1", 0, 5, Writes())
+    anon = FaustStore(t).open("anon:a1", 0, 5, Writes())
     assert anon.alias("a1") is None  # its events stay with the profile that is still here
     assert anon.linked("a1") == "c1"  # what the global table says
-    customer = FaustStore(t, "c1", 1, 7, Writes())
+    customer = FaustStore(t).open("c1", 1, 7, Writes())
     assert customer.alias("a1") == "c1"
     assert customer.alias("a2") is None
 
 
 def test_an_input_that_names_its_anonymous_id_is_taken_as_the_customers_whatever_the_table_says() -> None:
     t = tables()  # the aliases table has not caught up with the link
-    store = FaustStore(t, "c1", 1, 7, Writes())
+    store = FaustStore(t).open("c1", 1, 7, Writes())
     assert store.alias("a1") is None
     store.owns = "a1"  # a forwarded event, or a timer that came with the hand-over
     assert store.alias("a1") == "c1"
@@ -64,7 +64,7 @@ def test_the_aliases_of_a_customer_include_links_made_earlier_in_the_same_batch(
     writes.begin("link")
     writes.set(t.aliases, b"a3", b"c0")
     writes.delete(t.aliases, b"a1")
-    assert FaustStore(t, "c0", 0, 9, writes).aliases_of("c0") == ["a0", "a3"]
+    assert FaustStore(t).open("c0", 0, 9, writes).aliases_of("c0") == ["a0", "a3"]
 
 
 def test_a_record_keeps_its_latest_ids_and_the_older_ones_are_still_found_in_the_seen_table() -> None:
@@ -72,11 +72,11 @@ def test_a_record_keeps_its_latest_ids_and_the_older_ones_are_still_found_in_the
     writes = Writes()
     writes.begin("inputs")
     for offset in range(SEEN_KEPT + 2):
-        store = FaustStore(t, "c1", 2, offset, writes)
+        store = FaustStore(t).open("c1", 2, offset, writes)
         assert not store.seen(f"e{offset}")
         store.remember(f"e{offset}")
         store.save(offset)
-    later = FaustStore(t, "c1", 2, 99, writes)
+    later = FaustStore(t).open("c1", 2, 99, writes)
     assert later.record.seen == [f"e{n}" for n in range(2, SEEN_KEPT + 2)]
     assert [key for key, _ in writes.written(t.seen)] == [b"e0", b"e1"]  # moved out, one write each
     assert all(later.seen(f"e{n}") for n in range(SEEN_KEPT + 2)) and not later.seen("e-new")
@@ -85,7 +85,7 @@ def test_a_record_keeps_its_latest_ids_and_the_older_ones_are_still_found_in_the
 def test_an_id_in_the_seen_table_is_a_duplicate_unless_the_input_at_hand_put_it_there() -> None:
     t = tables()  # as workers before ids were kept in records wrote them: each marked with its input
     t.seen.update({b"e1": b"2:40", b"e2": b"2:41"})
-    store = FaustStore(t, "c1", 2, 41, Writes())
+    store = FaustStore(t).open("c1", 2, 41, Writes())
     assert store.seen("e1")
     assert not store.seen("e2")  # this input, processed again after a crash
 

@@ -89,7 +89,7 @@ def start(router: Router, timer: Timer, control: FaustStore, partition: int, off
     for effect in broadcasts.plan(journey, states, router.live.workspace(partition).settings, timer.due):
         if isinstance(effect, Schedule):
             entry = effect.timer
-            store = FaustStore(router.tables, entry.key, partition, offset, batch.writes)
+            store = FaustStore(router.tables).open(entry.key, partition, offset, batch.writes)
             store.record.timers[entry.id] = timer_to_json(entry)
             batch.timers.append((partition, epoch(entry.due), entry.id, entry.key))
             store.save(offset)
@@ -121,7 +121,7 @@ def _cancel(router: Router, broadcast_id: str, partitions: int, partition: int, 
         inside = record.state is not None and broadcast_id in record.state.instances
         if not waiting and not inside:
             continue
-        store = FaustStore(router.tables, key, partition, offset, batch.writes)
+        store = FaustStore(router.tables).open(key, partition, offset, batch.writes)
         for tid in waiting:
             del store.record.timers[tid]
         engine = router.engine(router.live.workspace(partition), store, router.links)

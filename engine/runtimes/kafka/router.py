@@ -43,7 +43,18 @@ class Topics:
 
 
 EngineFactory = Callable[[Workspace, Store, Links], Engine]
-"""Builds the engine for one input: `Engine` itself, or a test's stand-in."""
+"""Builds the engine of one workspace version: `Engine` itself, or a test's stand-in."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """What the router takes from one workspace version, once: its engine (on the router's store, which each
+    input re-opens), whether it has broadcasts, and its judged content tests and splits."""
+
+    workspace: Workspace
+    engine: Engine
+    broadcasts: bool
+    experiments: dict[ExperimentKey, Experiment]
 
 
 class Router:
@@ -52,7 +63,8 @@ class Router:
         self.tables, self.live, self.links, self.topics = tables, live, links, topics
         self.partitions = partitions  # of the events topic: where each broadcast's record is
         self.engine, self.clock = engine, clock
-        self._judged: tuple[Workspace | None, dict[ExperimentKey, Experiment]] = (None, {})
+        self.store = FaustStore(tables)  # opened for each input in turn
+        self._versions: dict[str, Version] = {}
 
     def route(self, data: bytes, key: str, partition: int, offset: int, batch: Batch) -> None:
         """Handles the input at `offset` of `partition`, keyed `key`; raises if it cannot."""
@@ -64,12 +76,12 @@ class Router:
         if envelope["kind"] == env.WINNER:
             self._winner(envelope, partition, batch)
             return
-        store = FaustStore(self.tables, key, partition, offset, batch.writes)
+        store = self.store.open(key, partition, offset, batch.writes)
         if store.record.offset >= offset:  # applied before a crash; its outputs went out then
             store.save_again()
             return
-        workspace, version = live.workspace(partition), live.version(partition)
-        engine = self.engine(workspace, store, self.links)
+        prepared = self.version(partition)
+        workspace, version, engine = prepared.workspace, live.version(partition), prepared.engine
         kind = envelope["kind"]
         effects: list[Effect] = []
         provider: Event | None = None   # the input's event, for the content tests' tallies
@@ -103,7 +115,8 @@ class Router:
                 # or a record written before `handed` was kept. Asked again: the anonymous record takes the
                 # first hand-over and passes over the rest
                 store.links.append((event.anonymous_id, key))
-            if new and (state := store.record.state) is not None and state.customer_id is not None:
+            if (prepared.broadcasts and new and (state := store.record.state) is not None
+                    and state.customer_id is not None):
                 effects += broadcasts.newcomer(self, state, partition, batch, accepted)
             provider = event
         elif kind == env.FIRE:
@@ -149,7 +162,7 @@ class Router:
             store.erase()
             return
         self.apply_effects(effects, store, batch, partition, origin)
-        self._track(store, provider, effects, batch, partition, offset)
+        self._track(store, provider, effects, batch, prepared.experiments, offset)
         for anonymous_id, customer_id in store.links:
             batch.send(topics.events, anon_key(anonymous_id), env.hand_over_envelope(anonymous_id, customer_id))
             if anonymous_id not in store.record.handed:
@@ -162,23 +175,28 @@ class Router:
         if table is not None and (record := winners.take(batch.writes, table, envelope, partition)) is not None:
             batch.record([record])
 
+    def version(self, partition: int) -> Version:
+        """The version `partition` runs, with what the router takes from it (made at its first input)."""
+        name, workspace = self.live.version(partition), self.live.workspace(partition)
+        found = self._versions.get(name)
+        if found is None or found.workspace is not workspace:  # a worker's workspaces were loaded again
+            found = self._versions[name] = Version(workspace, self.engine(workspace, self.store, self.links),
+                                                   bool(workspace.broadcasts), experiments_of(workspace))
+        return found
+
     def experiments(self, partition: int) -> dict[ExperimentKey, Experiment]:
         """The judged content tests and splits of the version `partition` runs, found once per version."""
-        workspace = self.live.workspace(partition)
-        if self._judged[0] is not workspace:
-            self._judged = (workspace, experiments_of(workspace))
-        return self._judged[1]
+        return self.version(partition).experiments
 
-    def _track(self, store: FaustStore, event: Event | None, effects: list[Effect], batch: Batch, partition: int,
-               offset: int) -> None:
+    def _track(self, store: FaustStore, event: Event | None, effects: list[Effect], batch: Batch,
+               experiments: dict[ExperimentKey, Experiment], offset: int) -> None:
         """The customer's exposures and their opens, clicks and conversions, into the partition's tallies."""
         table = self.tables.experiments
-        experiments = self.experiments(partition)
         if table is None or not experiments or (store.record.tests is None and not any(
                 isinstance(e, Exposure) for e in effects)):
             return
         ledger = Ledger.load(experiments, store.record.tests)
-        winners.track(ledger, event, effects, batch.writes, table, partition, offset)
+        winners.track(ledger, event, effects, batch.writes, table, store.partition, offset)
         store.record.tests = ledger.dump()
 
     def quarantine(self, message: Any, exc: Exception, batch: Batch) -> None:
@@ -190,7 +208,7 @@ class Router:
         try:
             envelope = env.parse(message.value)
             if envelope.get("kind") == env.FIRE:
-                store = FaustStore(self.tables, message.key.decode(), message.partition, message.offset, batch.writes)
+                store = FaustStore(self.tables).open(message.key.decode(), message.partition, message.offset, batch.writes)
                 if store.record.timers.pop(str(envelope.get("id")), None) is not None:
                     store.save(message.offset)
         except Exception:  # not even that much can be read: nothing to drop

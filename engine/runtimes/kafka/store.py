@@ -188,17 +188,33 @@ class FaustStore:
 
     Only the input's own customer is here: any other key is another input's (or partition's)
     business, so reading it gives None and the worker hands profiles over by message instead.
+    One store serves input after input (`open`): the engine built on it lives as long as its
+    workspace version, not one input (building an engine per input cost a worker more than its
+    codecs did).
     """
 
-    def __init__(self, tables: Tables, key: str, partition: int, offset: int, writes: Writes) -> None:
-        self.tables, self.key, self.writes, self.partition = tables, key, writes, partition
+    key: str
+    partition: int
+    writes: Writes
+    marker: bytes
+    record: Record
+    links: list[tuple[str, str]]  # (anonymous id, customer id) linked in this call
+    # an anonymous id the input itself says is this customer's (a forwarded event, a timer
+    # that came with a hand-over): the global aliases table may not have caught up with it
+    owns: str | None
+
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+
+    def open(self, key: str, partition: int, offset: int, writes: Writes) -> FaustStore:
+        """This store, now for the input at `offset` of `partition`, keyed `key`, writing to `writes`."""
+        self.key, self.writes, self.partition = key, writes, partition
         self.marker = f"{partition}:{offset}".encode()
-        data = writes.get(tables.customers, key.encode())
+        data = writes.get(self.tables.customers, key.encode())
         self.record = Record.decode(data) if data else Record()
-        self.links: list[tuple[str, str]] = []  # (anonymous id, customer id) linked in this call
-        # an anonymous id the input itself says is this customer's (a forwarded event, a timer
-        # that came with a hand-over): the global aliases table may not have caught up with it
-        self.owns: str | None = None
+        self.links = []
+        self.owns = None
+        return self
 
     def save(self, offset: int) -> None:
         """The record after this input, written whole. A record whose profile moved away stays as
