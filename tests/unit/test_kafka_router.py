@@ -266,3 +266,14 @@ def test_the_engine_is_built_once_per_workspace_version_and_serves_every_input_o
     wire.post(type="signed_up", customer_id="c9", id="s9", traits={"email": "c9@example.com"})
     wire.run()
     assert len(built) == 2 and ("c9", "greet") in wire.sent()
+
+
+def test_an_envelope_that_is_not_a_json_object_is_dead_lettered(tmp_path: Path) -> None:
+    wire = Wire(tmp_path)
+    wire.post(type="signed_up", customer_id="c1", id="s1", traits={"email": "c1@example.com"})
+    wire.run()
+    as_pairs = orjson.dumps([["kind", envelopes.ERASE], ["customer_id", "c1"]])  # a dict() would take it
+    wire.topics["events"].append((b"c1", as_pairs, None))
+    wire.run()
+    assert [value for _, value, _ in wire.topics["dead"]] == [as_pairs]
+    assert wire.record("c1").state is not None  # not erased

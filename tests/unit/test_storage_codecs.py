@@ -10,12 +10,13 @@ import orjson
 import pytest
 
 from engine import state_codec
-from engine.effects import Timer, TimerKind
+from engine.effects import Message, Timer, TimerKind
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.sqlite_store import SqliteStore
 from engine.runtimes.kafka.store import timer_from_json, timer_to_json
 from engine.events import Event
-from engine.runtimes.kernel.codecs import event_from_row, event_to_row, timer_from_row
+from engine.runtimes.kernel.codecs import (event_from_row, event_to_row, message_from_payload, message_payload,
+                                           timer_from_row)
 from engine.state import CustomerState, Instance, Waiting
 from engine.testing import email, write_workspace
 from rules.events import parse_event
@@ -79,3 +80,14 @@ def test_an_event_read_back_is_the_event_stored_fields_in_their_order(received_a
     assert event_to_row(back) == event_to_row(stored)
     with pytest.raises(FrozenInstanceError):
         back.type = "x"  # type: ignore[misc]
+
+
+def test_a_message_payload_is_its_fields_in_their_order_and_gives_the_message_back() -> None:
+    message = Message(id="m1", at="2026-03-02T12:00:00Z", channel="email", template="hi", to="c1@example.com",
+                      customer_id="c1", journey="hello", step="greet", variant=None, transactional=False,
+                      subject="Hi", text="Hi", headers={"List-Unsubscribe": "<https://x.invalid/u>"})
+    payload = message_payload(message)
+    assert list(payload) == [f.name for f in fields(Message)]
+    assert message_from_payload(orjson.loads(orjson.dumps({**payload, "origin": 1.5}))) == message
+    payload["origin"] = 1.5  # the payload is the caller's: the message is not changed
+    assert message_payload(message) == {f.name: getattr(message, f.name) for f in fields(Message)}

@@ -83,7 +83,11 @@ def broadcast_envelope(broadcast_id: str, action: str, start: float, now: bool, 
 
 
 def parse(data: bytes) -> dict[str, Any]:
-    return dict(orjson.loads(data))
+    """An envelope is a JSON object; anything else is refused (ValueError), and dead-lettered by the worker."""
+    envelope = orjson.loads(data)
+    if not isinstance(envelope, dict):
+        raise ValueError(f"an envelope is a JSON object, not {type(envelope).__name__}")
+    return envelope
 
 
 def event_of(envelope: dict[str, Any], received_at: datetime) -> Event:

@@ -236,7 +236,9 @@ class _Sends:
         self.records.append(record)
 
     def dispatch(self, message: Message) -> None:
-        self.messages.append((message.id, orjson.dumps({**codecs.message_payload(message), "origin": self.origin})))
+        payload = codecs.message_payload(message)
+        payload["origin"] = self.origin
+        self.messages.append((message.id, orjson.dumps(payload)))
 
     def schedule(self, timer: Timer) -> None:
         self.store.record.timers[timer.id] = timer_to_json(timer)

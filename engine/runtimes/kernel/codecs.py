@@ -12,8 +12,7 @@ from engine.effects import Message, Timer, TimerKind
 from engine.events import Event
 
 
-MESSAGE_FIELD_NAMES = tuple(f.name for f in fields(Message))
-MESSAGE_FIELDS = frozenset(MESSAGE_FIELD_NAMES)
+MESSAGE_FIELDS = frozenset(f.name for f in fields(Message))
 
 
 def epoch(at: datetime) -> float:
@@ -59,11 +58,10 @@ def event_to_row(event: Event) -> bytes:
 
 def message_payload(message: Message) -> dict[str, Any]:
     """The message as the outbox keeps it and a connector reads it back: its fields in order, the
-    values as they are (`asdict` deep-copies the headers and body, a cost per message on the hot
-    path for a dict that is only serialised)."""
-    return {name: getattr(message, name) for name in MESSAGE_FIELD_NAMES}
-
-
+    values as they are. A copy of its `__dict__`, which a dataclass's `__init__` fills field by field in
+    their order (`asdict` deep-copies the headers and body, and a comprehension over the fields costs
+    twice the copy, per message on the hot path, for a dict that is only serialised)."""
+    return dict(vars(message))
 
 
 def message_from_payload(payload: dict[str, Any]) -> Message:
