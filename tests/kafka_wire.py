@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
-from engine.runtimes.kafka.batch import Batch
+from engine.runtimes.kafka.batch import Batch, Send
 from engine.runtimes.kafka.live import LiveWorkspace
 from engine.runtimes.kafka.router import Router
 from engine.runtimes.kafka.snapshots import Snapshots
 from engine.runtimes.kafka.store import Table, Tables
-
-Send = Callable[[str, bytes | None, bytes | None, Any], Awaitable[Any]]
 
 
 async def take(router: Router, tables: Tables, message: Any, send: Send) -> Batch:

@@ -21,6 +21,7 @@ from engine.runtimes.embedded import database
 from engine.runtimes.embedded.ingest import Ingest
 from engine.runtimes.embedded.processor import Processor
 from engine.runtimes.kafka import envelopes
+from engine.runtimes.kafka.producer import Acks
 from engine.runtimes.kafka.router import Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
 from engine.runtimes.simulate import SIMULATE_BASE_URL, SIMULATE_SECRET, simulate
@@ -126,9 +127,8 @@ class Broker:
                                                      offset=offset)))
 
     async def _handle(self, message: Any) -> None:
-        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
-            self.topics[topic].append((key, value))
-            return asyncio.sleep(0)
+        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any, acks: Acks) -> None:
+            self.topics[topic].append((key, value))  # taken at once: nothing for `acks` to wait for
 
         batch = await take(self.router, self.tables, message, send)
         for _, due, timer_id, key in batch.timers:

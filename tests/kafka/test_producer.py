@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from engine.runtimes.kafka.producer import Delivered, Producer
+from engine.runtimes.kafka.producer import Acks, Producer
 from engine.runtimes.kafka.store import partition_for
 from tests.kafka.test_worker import create_events_topic, produce, stamp, start_worker
 
@@ -35,12 +35,16 @@ def test_acknowledged_records_are_on_the_broker_where_aiokafka_would_place_their
         await make_topic(kafka_bootstrap, topic, 4)
         producer = Producer(kafka_bootstrap)
         keys = [f"c{n}" for n in range(40)]
-        keyed = [await producer.send(topic, key.encode(), b"v-" + key.encode(), [("h", b"1")]) for key in keys]
-        placed = await producer.send(topic, b"any", b"placed", None, 3)  # a partition chosen by the sender
-        delivered = await asyncio.gather(*keyed, placed)
+        acks, watched = Acks(), Acks()
+        for key in keys:
+            await producer.send(topic, key.encode(), b"v-" + key.encode(), [("h", b"1")], acks)
+        await producer.send(topic, b"any", b"placed", None, acks, 3)  # a partition chosen by the sender
+        placed: list[tuple[int, int]] = []
+        watched.watch(topic, lambda partition, offset: placed.append((partition, offset)))
+        await producer.send(topic, b"c0", b"watched", None, watched, None, True)
+        await acks.wait()
+        await watched.wait()
         await producer.close()
-        assert [d.partition for d in delivered[:-1]] == [partition_for(key, 4) for key in keys]
-        assert delivered[-1].partition == 3
         consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
         await consumer.start()
         try:
@@ -53,9 +57,12 @@ def test_acknowledged_records_are_on_the_broker_where_aiokafka_would_place_their
                     found[p, record.offset] = (record.key, record.value, list(record.headers))
         finally:
             await consumer.stop()
-        for key, at in zip(keys, delivered):
-            assert found[at.partition, at.offset] == (key.encode(), b"v-" + key.encode(), [("h", b"1")])
-        assert found[3, delivered[-1].offset][1] == b"placed"
+        keyed = {(at[0], value): key for at, (key, value, _) in found.items()}
+        for key in keys:  # every record taken, on the partition its key falls on, headers and all
+            assert keyed[partition_for(key, 4), b"v-" + key.encode()] == key.encode()
+        assert all(headers == [("h", b"1")] for _, value, headers in found.values() if value and value[:2] == b"v-")
+        assert (3, b"placed") in keyed
+        assert len(placed) == 1 and found[placed[0]][1] == b"watched" and placed[0][0] == partition_for("c0", 4)
 
     asyncio.run(main())
 
@@ -67,13 +74,16 @@ def test_a_record_the_broker_refuses_fails_its_send_and_one_too_large_for_the_pr
     async def main() -> None:
         await make_topic(kafka_bootstrap, topic, 1, **{"max.message.bytes": "1000"})
         producer = Producer(kafka_bootstrap)
-        taken = await producer.send(topic, b"k", b"small")
-        assert isinstance(await taken, Delivered)
-        refused = await producer.send(topic, b"k", b"x" * 5000)  # over the topic's limit: the broker's no
+        taken = Acks()
+        await producer.send(topic, b"k", b"small", None, taken)
+        await taken.wait()
+        refused = Acks()
+        await producer.send(topic, b"k", b"small", None, refused)
+        await producer.send(topic, b"k", b"x" * 5000, None, refused)  # over the topic's limit: the broker's no
         with pytest.raises(confluent_kafka.KafkaException):
-            await refused
+            await refused.wait()
         with pytest.raises(confluent_kafka.KafkaException):  # over the producer's own limit (1 MB)
-            await producer.send(topic, b"k", b"x" * 2_000_000)
+            await producer.send(topic, b"k", b"x" * 2_000_000, None, Acks())
         await producer.close()
 
     asyncio.run(main())

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from engine.runtimes.kafka import envelopes
+from engine.runtimes.kafka.producer import Acks
 from engine.runtimes.kafka.live import Unapplied, applies_in
 from engine.runtimes.kafka.snapshots import APPLIED, INITIAL, LIMIT, Snapshots
 from engine.runtimes.kernel.copies import SnapshotError, pack, unpack
@@ -52,9 +53,8 @@ class AppliedWire(Wire):
         return version
 
     async def _handle(self, message: Any) -> None:
-        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any, acks: Acks) -> None:
             self.topics[topic].append((key, value, headers))
-            return asyncio.sleep(0)
 
         await self.router.live.prepare({message.partition}, applies_in([SimpleNamespace(message=message,
                                                                                          value=message.value)]))

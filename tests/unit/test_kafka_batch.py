@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from engine.runtimes.kafka.batch import Batch
+from engine.runtimes.kafka.producer import Acks
 from engine.runtimes.kafka.progress import Tally
 from engine.runtimes.kafka.store import Tables
 
@@ -16,18 +17,19 @@ from engine.runtimes.kafka.store import Tables
 def test_customer_records_go_out_after_the_outputs_and_links_are_acknowledged_and_the_count_last() -> None:
     t = Tables(customers={}, seen={}, aliases={}, suppressions={}, progress={})  # type: ignore[arg-type]
     names = {id(table): name for name, table in vars(t).items()}
-    sent: list[tuple[str, asyncio.Future[None]]] = []  # what went to the broker, in order, unacknowledged
+    sent: list[tuple[str, Acks]] = []  # what went to the broker, in order, each counted in its group
+    acknowledged: set[int] = set()  # which of them the broker has taken (by place in `sent`)
 
     async def main() -> None:
-        def out(name: str) -> asyncio.Future[None]:
-            sent.append((name, asyncio.get_running_loop().create_future()))
-            return sent[-1][1]
+        def out(name: str, acks: Acks) -> None:
+            acks.waiting += 1
+            sent.append((name, acks))
 
-        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
-            return out(topic)
+        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any, acks: Acks) -> None:
+            out(topic, acks)
 
-        async def log(table: Any, source: Any, key: bytes, value: bytes | None) -> Any:
-            return out(names[id(table)])
+        async def log(table: Any, source: Any, key: bytes, value: bytes | None, acks: Acks) -> None:
+            out(names[id(table)], acks)
 
         batch = Batch(send, t.progress, {}, records_topic="records")
         batch.begin(SimpleNamespace(message=SimpleNamespace(partition=0, offset=0)))
@@ -40,10 +42,11 @@ def test_customer_records_go_out_after_the_outputs_and_links_are_acknowledged_an
         for expected in (["outbox", "records", "seen", "aliases"], ["customers"], ["progress"]):
             for _ in range(20):  # let the batch go as far as it can without more acknowledgements
                 await asyncio.sleep(0)
-            assert [name for name, ack in sent if not ack.done()] == expected  # nothing later before these
-            for _, ack in sent:
-                if not ack.done():
-                    ack.set_result(None)
+            assert [name for n, (name, _) in enumerate(sent) if n not in acknowledged] == expected  # nothing later
+            for n, (_, acks) in enumerate(sent):
+                if n not in acknowledged:
+                    acknowledged.add(n)
+                    acks.report(None, None)
         await finishing
         assert batch.writes.logged == 4
 
@@ -66,12 +69,8 @@ def test_outputs_reach_the_producer_together_when_the_batch_is_done_not_as_each_
     sent: list[tuple[str, bytes | None]] = []
 
     async def main() -> None:
-        done = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-
-        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
-            sent.append((topic, key))
-            return done
+        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any, acks: Acks) -> None:
+            sent.append((topic, key))  # taken at once: nothing for `acks` to wait for
 
         batch = Batch(send, t.progress, {}, records_topic="records")
         for offset in range(3):

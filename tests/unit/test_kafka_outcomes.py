@@ -14,6 +14,7 @@ import orjson
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.database import transaction
 from engine.runtimes.kafka.batch import Batch
+from engine.runtimes.kafka.producer import Acks
 from engine.runtimes.kafka.edge import KafkaEdgeRuntime
 from engine.runtimes.kafka.store import Tables
 from engine.runtimes.settings import KafkaSettings, Secret, Settings
@@ -31,9 +32,8 @@ def take(inputs: list[tuple[int, int, list[dict[str, Any]] | None]]) -> list[tup
     sent: list[tuple[str, bytes | None, bytes | None, Any]] = []
 
     async def main() -> None:
-        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any, acks: Acks) -> None:
             sent.append((topic, key, value, headers))
-            return asyncio.sleep(0)
 
         batch = Batch(send, tables.progress, {}, records_topic="app.records")
         for partition, offset, records in inputs:

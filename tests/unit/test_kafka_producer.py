@@ -1,6 +1,6 @@
-"""The worker's librdkafka producer without a broker: a record nobody takes fails its send's future
-(the batch then stops the worker) rather than leaving it waiting; tests/kafka/test_producer.py
-has the broker's side."""
+"""The worker's librdkafka producer without a broker: a record nobody takes fails its group's wait
+(the batch then stops the worker) rather than leaving it waiting, and a group's acknowledgements
+are counted; tests/kafka/test_producer.py has the broker's side."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
 
-from engine.runtimes.kafka.producer import Producer  # noqa: E402
+from engine.runtimes.kafka.producer import Acks, Producer  # noqa: E402
 
 
 def closed_port() -> int:
@@ -24,9 +24,10 @@ def closed_port() -> int:
 def test_a_record_no_broker_takes_fails_its_send_when_the_delivery_timeout_passes() -> None:
     async def main() -> None:
         producer = Producer(f"127.0.0.1:{closed_port()}", **{"message.timeout.ms": 300, "log_level": 0})
-        sent = await producer.send("events", b"c1", b"{}")
+        acks = Acks()
+        await producer.send("events", b"c1", b"{}", None, acks)
         with pytest.raises(confluent_kafka.KafkaException, match="timed out"):
-            await asyncio.wait_for(sent, 30)
+            await acks.wait(30)
         await producer.close(timeout=0)
 
     asyncio.run(main())
@@ -35,8 +36,61 @@ def test_a_record_no_broker_takes_fails_its_send_when_the_delivery_timeout_passe
 def test_a_record_larger_than_the_producer_takes_is_refused_at_the_send() -> None:
     async def main() -> None:
         producer = Producer(f"127.0.0.1:{closed_port()}", **{"message.max.bytes": 1000, "log_level": 0})
+        acks = Acks()
         with pytest.raises(confluent_kafka.KafkaException, match="MSG_SIZE_TOO_LARGE"):
-            await producer.send("events", b"c1", b"x" * 2000)
+            await producer.send("events", b"c1", b"x" * 2000, None, acks)
+        assert acks.waiting == 0  # nothing to wait for
         await producer.close(timeout=0)
+
+    asyncio.run(main())
+
+
+class Report:
+    """What librdkafka hands a delivery report: where the record went."""
+
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self.at = (topic, partition, offset)
+
+    def topic(self) -> str:
+        return self.at[0]
+
+    def partition(self) -> int:
+        return self.at[1]
+
+    def offset(self) -> int:
+        return self.at[2]
+
+
+def test_a_group_is_acknowledged_once_every_record_is_and_its_watched_records_are_reported_where_they_went() -> None:
+    async def main() -> None:
+        acks, taken = Acks(), []
+        acks.watch("log", lambda partition, offset: taken.append((partition, offset)))
+        acks.waiting = 3  # as three sends count them
+        waiting = asyncio.create_task(acks.wait())
+        acks.report(None, Report("outbox", 0, 7))
+        acks.report_watched(None, Report("log", 2, 40))
+        await asyncio.sleep(0)
+        assert not waiting.done() and taken == [(2, 40)]
+        acks.report_watched(None, Report("log", 2, 41))
+        await waiting
+        assert taken == [(2, 40), (2, 41)]
+        await acks.wait()  # nothing left to wait for
+
+    asyncio.run(main())
+
+
+def test_a_refused_record_fails_its_group_at_once_and_is_not_reported_taken() -> None:
+    async def main() -> None:
+        acks, taken = Acks(), []
+        acks.watch("log", lambda partition, offset: taken.append((partition, offset)))
+        acks.waiting = 3
+        waiting = asyncio.create_task(acks.wait())
+        await asyncio.sleep(0)
+        acks.report_watched(confluent_kafka.KafkaError(confluent_kafka.KafkaError.MSG_SIZE_TOO_LARGE), Report("log", 0, -1))
+        with pytest.raises(confluent_kafka.KafkaException, match="MSG_SIZE_TOO_LARGE"):
+            await waiting  # the two others still unreported
+        assert taken == []
+        with pytest.raises(confluent_kafka.KafkaException):
+            await acks.wait()  # and whoever waits later
 
     asyncio.run(main())

@@ -16,6 +16,7 @@ from engine.events import Event
 from engine.links import SignedLinks
 from engine.machine import Engine
 from engine.runtimes.kafka import envelopes
+from engine.runtimes.kafka.producer import Acks
 from engine.runtimes.kafka.router import EngineFactory, Router, Topics
 from engine.runtimes.kafka.store import Record, Tables, partition_for
 from engine.testing import email, write_workspace
@@ -61,9 +62,8 @@ class Wire:
                                                      offset=offset)))
 
     async def _handle(self, message: Any) -> None:
-        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
-            self.topics[topic].append((key, value, headers))
-            return asyncio.sleep(0)
+        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any, acks: Acks) -> None:
+            self.topics[topic].append((key, value, headers))  # taken at once: nothing for `acks` to wait for
 
         await take(self.router, self.tables, message, send)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from engine.runtimes.kafka import outcomes
+from engine.runtimes.kafka.producer import Acks
 from engine.runtimes.kafka.progress import Progress
-from engine.runtimes.kafka.store import Log, Table, Writes, acknowledged
+from engine.runtimes.kafka.store import Log, Table, Writes
 
-Send = Callable[[str, bytes | None, bytes | None, Any], Awaitable[Any]]  # topic, key, value, headers -> ack future
+Send = Callable[[str, bytes | None, bytes | None, Any, Acks], Awaitable[None]]  # topic, key, value, headers, acks
 
 
 class Batch:
@@ -23,7 +24,6 @@ class Batch:
     def __init__(self, send: Send, progress: Table, gone: dict[int, int], *, records_topic: str) -> None:
         self._send = send
         self.records_topic = records_topic
-        self.acks: list[Any] = []
         self.held: list[tuple[str, bytes | None, bytes | None, Any]] = []  # the input's being handled
         self.released: list[tuple[str, bytes | None, bytes | None, Any]] = []
         self.held_records: list[dict[str, Any]] = []
@@ -61,18 +61,20 @@ class Batch:
         self.writes.rollback()
         del self.timers[scheduled:]
 
-    async def _send_outputs(self) -> None:
+    async def _send_outputs(self, acks: Acks) -> None:
+        send = self._send
         for topic, key, value, headers in self.released:
-            self.acks.append(await self._send(topic, key, value, headers))
+            await send(topic, key, value, headers, acks)
         self.released.clear()
         for partition, inputs in self.outcomes.items():
-            self.acks.append(await self._send(self.records_topic, *outcomes.message(partition, inputs)))
+            await send(self.records_topic, *outcomes.message(partition, inputs), acks)
         self.outcomes.clear()
 
     async def flush(self) -> None:
         """The outputs and outcome records sent, then every send acknowledged."""
-        await self._send_outputs()
-        await acknowledged(self.acks)
+        acks = Acks()
+        await self._send_outputs(acks)
+        await acks.wait()
 
     async def finish(self, log: Log, records: Table, progress: Table) -> None:
         """Writes the batch out (table writes through `log`) in the order that keeps it safe to take again after a crash at any
@@ -83,7 +85,9 @@ class Batch:
         2. then the customer records, each saying which input it has taken in: they must not
            reach the broker before the outputs and links of those inputs;
         3. and last the count of inputs taken in (progress.py)."""
-        await self._send_outputs()
-        await acknowledged([*self.acks, *await self.writes.send(log, but=(records, progress))])
+        first = Acks()  # one count for both: the customer records wait for all of it
+        await self._send_outputs(first)
+        await self.writes.send(log, first, but=(records, progress))
+        await first.wait()
         await self.writes.apply(log, but=(progress,))
         await self.writes.apply(log)

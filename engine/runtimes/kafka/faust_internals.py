@@ -29,18 +29,18 @@ from faust.types import TP
 from faust.types.tables import TableT
 from mode.utils.aiter import aiter
 
-from engine.runtimes.kafka.producer import Delivered
+from engine.runtimes.kafka.producer import Acks
 
-# topic, key, value, headers, partition -> the future of the broker's acknowledgement (producer.py)
-Produce = Callable[[str, bytes | None, bytes | None, Any, int | None], Awaitable["asyncio.Future[Delivered]"]]
+# topic, key, value, headers, acks, partition, watched: the producer's `send` (producer.py)
+Produce = Callable[[str, bytes | None, bytes | None, Any, Acks, int | None, bool], Awaitable[None]]
 
 
 async def write_changelog(produce: Produce, table: TableT[bytes, Any], source: Any, key: bytes,
-                          value: bytes | None) -> Awaitable[Any]:
+                          value: bytes | None, acks: Acks) -> None:
     """Store `value` (None: delete) under `key` and log it with `produce` to the changelog partition
-    of `source`'s message; returns the future of the changelog send. The record goes straight to
-    the worker's producer: `send_changelog` queues it in faust's buffer, whose one task publishes
-    a record at a time and made a batch's changelog writes cost more than its processing."""
+    of `source`'s message, counted in `acks`. The record goes straight to the worker's producer:
+    `send_changelog` queues it in faust's buffer, whose one task publishes a record at a time and made
+    a batch's changelog writes cost more than its processing."""
     token = _current_event.set(weakref.ref(source))
     try:
         partition = source.message.partition
@@ -51,17 +51,15 @@ async def write_changelog(produce: Produce, table: TableT[bytes, Any], source: A
             table.data[key] = value
     finally:
         _current_event.reset(token)
-    sent = await produce(table.changelog_topic.get_topic_name(), key, value, None, partition)
-    sent.add_done_callback(partial(_persisted, table))
-    return sent
+    topic = table.changelog_topic.get_topic_name()
+    acks.watch(topic, partial(_persisted, table, topic))
+    await produce(topic, key, value, None, acks, partition, True)
 
 
-def _persisted(table: TableT[bytes, Any], sent: asyncio.Future[Delivered]) -> None:
+def _persisted(table: TableT[bytes, Any], topic: str, partition: int, offset: int) -> None:
     """What faust's own changelog callback does: a RocksDB store notes the offset it holds data up to."""
     store: Any = table.data  # a faust Store; the table's type names only its mapping side
-    if not sent.cancelled() and sent.exception() is None:
-        at = sent.result()
-        store.set_persisted_offset(TP(at.topic, at.partition), at.offset)
+    store.set_persisted_offset(TP(topic, partition), offset)
 
 
 async def seek_on_consumer_thread(app: Any, topic: str, partition: int, offset: int) -> None:

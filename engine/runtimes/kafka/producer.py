@@ -4,9 +4,9 @@ to asyncio.
 aiokafka's producer, under faust's, is pure Python: per record a batch entry, a future and
 faust's wrappers on the worker's event loop, a quarter of a worker's time with the waits for
 acknowledgements (BENCHMARKS.md). librdkafka batches, sends and retries records on its own
-threads; `send` hands it a record and returns an asyncio future, resolved when the broker has it
-(acks=all, idempotent, so a record retried after a lost reply is written once) or has refused it
-for good. Keyed records are placed as aiokafka and the Java client place them
+threads; `send` hands it a record counted in a group's `Acks`, whose `wait` returns when the broker
+has every record of the group (acks=all, idempotent, so a record retried after a lost reply is
+written once) and fails when it has refused one for good. Keyed records are placed as aiokafka and the Java client place them
 (murmur2), so a key lands on the same partition whichever client wrote it.
 """
 
@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable
 
 import confluent_kafka
 
@@ -34,14 +33,55 @@ SETTINGS: dict[str, Any] = {
 }
 POLL_EVERY = 0.0005  # seconds between polls for delivery reports while sends are unacknowledged
 FULL_WAIT = 0.005  # seconds a send waits when librdkafka's queue is full before trying again
+WAIT = DELIVERY_TIMEOUT_MS / 1000  # seconds `Acks.wait` waits: a producer that died with records queued would hang it
+Taken = Callable[[int, int], None]  # (partition, offset) of a watched record the broker has taken
 
 
-class Delivered(NamedTuple):
-    """Where the broker put a record."""
+class Acks:
+    """The broker's acknowledgements of a group of sends, counted: librdkafka's report of a record counts
+    it off, and `wait` returns once every one is in (a future, a callback and a tuple per record cost a
+    worker more than sending it). A refusal fails the whole group; the records of a watched topic are
+    reported as they are taken (`watch`)."""
 
-    topic: str
-    partition: int
-    offset: int
+    def __init__(self) -> None:
+        self.waiting = 0  # sends not reported yet
+        self.refused: BaseException | None = None  # the first refusal
+        self._watchers: dict[str, Taken] = {}
+        self._done: asyncio.Future[None] | None = None
+
+    def watch(self, topic: str, taken: Taken) -> None:
+        """`taken` is told where each record of `topic` sent watched (`Producer.send`) is, once the broker has it."""
+        self._watchers.setdefault(topic, taken)
+
+    def report(self, error: Any, message: Any) -> None:
+        """librdkafka's delivery report of one record (served by `poll`, on the loop)."""
+        self.waiting -= 1
+        if error is not None and self.refused is None:
+            self.refused = confluent_kafka.KafkaException(error)
+        done = self._done
+        if done is not None and not done.done() and (self.refused is not None or not self.waiting):
+            if self.refused is None:
+                done.set_result(None)
+            else:
+                done.set_exception(self.refused)
+
+    def report_watched(self, error: Any, message: Any) -> None:
+        if error is None:
+            self._watchers[message.topic()](message.partition(), message.offset())
+        self.report(error, message)
+
+    async def wait(self, timeout: float = WAIT) -> None:
+        """Returns once the broker has every record sent so far; raises the first refusal (at once), or
+        TimeoutError. A producer `flush` would not do: it gives up waiting after a short idle time and
+        does not report failed sends."""
+        if self.waiting and self.refused is None:
+            self._done = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self._done, timeout)
+            finally:
+                self._done = None
+        if self.refused is not None:
+            raise self.refused
 
 
 class Producer:
@@ -54,19 +94,18 @@ class Producer:
     def __init__(self, bootstrap: str, **overrides: Any) -> None:
         self._config = {"bootstrap.servers": bootstrap, **SETTINGS, "logger": log, **overrides}
         self._producer: Any = None  # confluent_kafka.Producer once started
-        self._unacknowledged = 0
         self._sending = asyncio.Event()  # set while sends are unacknowledged
         self._pump: asyncio.Task[None] | None = None
 
-    async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Any = None,
-                   partition: int | None = None) -> asyncio.Future[Delivered]:
-        """Hands the record to librdkafka; returns the future of the broker's acknowledgement (an
-        exception if it refused the record or did not take it in time). Raises if librdkafka
-        refuses it at once (too large, an unknown partition, a producer failed for good)."""
+    async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Any, acks: Acks,
+                   partition: int | None = None, watched: bool = False) -> None:
+        """Hands the record to librdkafka, counted in `acks` until the broker acknowledges it (or refuses it,
+        or does not take it in time: `acks` then fails); `watched`: its place goes to the watcher of its
+        topic (`Acks.watch`). Raises if librdkafka refuses it at once (too large, an unknown partition, a
+        producer failed for good)."""
         if self._producer is None:
             self._start()
-        future: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
-        report = partial(self._report, future)
+        report = acks.report_watched if watched else acks.report
         while True:
             try:
                 self._producer.produce(topic, value, key, -1 if partition is None else partition, report,
@@ -75,9 +114,8 @@ class Producer:
             except BufferError:  # librdkafka's queue is full: room is made as reports are served
                 self._producer.poll(0)
                 await asyncio.sleep(FULL_WAIT)
-        self._unacknowledged += 1
+        acks.waiting += 1
         self._sending.set()
-        return future
 
     async def start(self, topics: Iterable[str], timeout: float = 10.0) -> None:
         """Connects and looks the topics up ahead of the first send: librdkafka holds a record for a
@@ -95,23 +133,13 @@ class Producer:
         self._producer = confluent_kafka.Producer(self._config)
         self._pump = asyncio.create_task(self._serve(), name="nudge-producer-reports")
 
-    def _report(self, future: asyncio.Future[Delivered], error: Any, message: Any) -> None:
-        """librdkafka's delivery report of one record (served by `poll`, on the loop)."""
-        self._unacknowledged -= 1
-        if future.done():
-            return
-        if error is None:
-            future.set_result(Delivered(message.topic(), message.partition(), message.offset()))
-        else:
-            future.set_exception(confluent_kafka.KafkaException(error))
-
     async def _serve(self) -> None:
         """Serves delivery reports while any send waits for one: the loop runs this between its
         other work, so many reports are served in one poll."""
         while True:
             await self._sending.wait()
             self._producer.poll(0)
-            if self._unacknowledged:
+            if len(self._producer):  # records not acknowledged, or reports not served yet
                 await asyncio.sleep(POLL_EVERY)
             else:
                 self._sending.clear()
@@ -121,7 +149,7 @@ class Producer:
         if self._producer is None or self._pump is None:
             return
         deadline = asyncio.get_running_loop().time() + timeout
-        while self._unacknowledged and asyncio.get_running_loop().time() < deadline:
+        while len(self._producer) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(POLL_EVERY)
         self._pump.cancel()
         self._producer = None

@@ -18,7 +18,6 @@ must not outlive an alias or a suppression that input made.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -28,14 +27,14 @@ from faust.types.tables import TableT
 
 from engine import state_codec
 from engine.effects import Timer
+from engine.runtimes.kafka.producer import Acks
 from engine.runtimes.kernel.codecs import epoch, timer_from_row
 from engine.state import CustomerState, anon_key
 
 Table = TableT[bytes, Any]  # a Table or GlobalTable of raw bytes
-Log = Callable[[Table, Any, bytes, "bytes | None"], Awaitable[Awaitable[Any]]]  # (table, source, key, value) -> ack
+Log = Callable[[Table, Any, bytes, "bytes | None", Acks], Awaitable[None]]  # (table, source, key, value, acks)
 SEP = "\x1f"
 _DELETED = object()
-WRITE_TIMEOUT = 60.0  # seconds for the broker to take a batch's changelog records
 SEEN_KEPT = 32  # ids a record keeps inline; older ones move to the seen table
 
 
@@ -150,22 +149,25 @@ class Writes:
         return [(key, None if value is _DELETED else value)
                 for (tid, key), (_, value, _) in self._pending.items() if tid == id(table)]
 
-    async def send(self, log: Log, but: tuple[Table, ...] = ()) -> list[Awaitable[Any]]:
-        """Hands the writes to the tables through `log` (all but those of the tables named, which stay
-        buffered); returns the futures of their changelog records."""
-        sent = []
+    async def send(self, log: Log, acks: Acks, but: tuple[Table, ...] = ()) -> None:
+        """Hands the writes to the tables through `log`, their changelog records counted in `acks` (all but
+        those of the tables named, which stay buffered)."""
+        kept = {id(table) for table in but}
+        sent = 0
         for pending_key, (table, value, source) in list(self._pending.items()):
-            if any(table is other for other in but):
+            if pending_key[0] in kept:
                 continue
             del self._pending[pending_key]
-            sent.append(await log(table, source, pending_key[1], None if value is _DELETED else value))
+            await log(table, source, pending_key[1], None if value is _DELETED else value, acks)
+            sent += 1
         self._undo.clear()
-        self.logged += len(sent)
-        return sent
+        self.logged += sent
 
     async def apply(self, log: Log, but: tuple[Table, ...] = ()) -> None:
         """`send`, then wait until the broker has every changelog record."""
-        await acknowledged(await self.send(log, but))
+        acks = Acks()
+        await self.send(log, acks, but)
+        await acks.wait()
 
 
 def read(table: Table, key: bytes) -> Any:
@@ -174,13 +176,6 @@ def read(table: Table, key: bytes) -> Any:
     key it lacks, most of the reads of a new customer's input. Plain mappings (tests) are read as such."""
     store: Any = getattr(table, "data", table)
     return store.get(key)
-
-
-async def acknowledged(sent: list[Awaitable[Any]]) -> None:
-    """Returns once the broker has taken every send: a producer `flush` would not do, it gives up
-    waiting after a short idle time and does not report failed sends. Raises if a send failed;
-    a producer that died with records queued would hang it, hence the timeout."""
-    await asyncio.wait_for(asyncio.gather(*sent), WRITE_TIMEOUT)
 
 
 class FaustStore:
