@@ -51,6 +51,7 @@ class Version:
     """What the router takes from one workspace version, once: its engine (on the router's store, which each
     input re-opens), whether it has broadcasts, and its judged content tests and splits."""
 
+    name: str
     workspace: Workspace
     engine: Engine
     broadcasts: bool
@@ -81,7 +82,7 @@ class Router:
             store.save_again()
             return
         prepared = self.version(partition)
-        workspace, version, engine = prepared.workspace, live.version(partition), prepared.engine
+        workspace, version, engine = prepared.workspace, prepared.name, prepared.engine
         kind = envelope["kind"]
         effects: list[Effect] = []
         provider: Event | None = None   # the input's event, for the content tests' tallies
@@ -180,7 +181,7 @@ class Router:
         name, workspace = self.live.version(partition), self.live.workspace(partition)
         found = self._versions.get(name)
         if found is None or found.workspace is not workspace:  # a worker's workspaces were loaded again
-            found = self._versions[name] = Version(workspace, self.engine(workspace, self.store, self.links),
+            found = self._versions[name] = Version(name, workspace, self.engine(workspace, self.store, self.links),
                                                    bool(workspace.broadcasts), experiments_of(workspace))
         return found
 

@@ -189,9 +189,10 @@ class FaustStore:
     """
 
     key: str
+    _raw: bytes  # the key as the customers table keeps it
     partition: int
+    offset: int
     writes: Writes
-    marker: bytes
     record: Record
     links: list[tuple[str, str]]  # (anonymous id, customer id) linked in this call
     # an anonymous id the input itself says is this customer's (a forwarded event, a timer
@@ -203,9 +204,9 @@ class FaustStore:
 
     def open(self, key: str, partition: int, offset: int, writes: Writes) -> FaustStore:
         """This store, now for the input at `offset` of `partition`, keyed `key`, writing to `writes`."""
-        self.key, self.writes, self.partition = key, writes, partition
-        self.marker = f"{partition}:{offset}".encode()
-        data = writes.get(self.tables.customers, key.encode())
+        self.key, self.writes, self.partition, self.offset = key, writes, partition, offset
+        self._raw = key.encode()
+        data = writes.get(self.tables.customers, self._raw)
         self.record = Record.decode(data) if data else Record()
         self.links = []
         self.owns = None
@@ -221,11 +222,11 @@ class FaustStore:
     def save_again(self) -> None:
         """The record as it is, once more: a RocksDB store keeps what it wrote even when the
         changelog send failed, so an input found applied locally may be missing from the log."""
-        self.writes.set(self.tables.customers, self.key.encode(), self.record.encode())
+        self.writes.set(self.tables.customers, self._raw, self.record.encode())
 
     def erase(self) -> None:
         """GDPR erasure: the record goes, offset and all."""
-        self.writes.delete(self.tables.customers, self.key.encode())
+        self.writes.delete(self.tables.customers, self._raw)
 
     def customer(self, key: str) -> CustomerState | None:
         return self.record.state if key == self.key else None
@@ -265,19 +266,23 @@ class FaustStore:
         self.writes.set(self.tables.aliases, anonymous_id.encode(), customer_id.encode())
         self.links.append((anonymous_id, customer_id))
 
+    def marker(self) -> bytes:
+        """The input at hand, as the seen table marks the ids it moved there (made only then: most inputs never do)."""
+        return f"{self.partition}:{self.offset}".encode()
+
     def seen(self, event_id: str) -> bool:
         """Taken by an earlier input of this record, or in the seen table by another input than this
         one (a table entry written by this very input, before a crash, makes no duplicate)."""
         if event_id in self.record.seen:
             return True
         marker = self.writes.get(self.tables.seen, event_id.encode())
-        return marker is not None and marker != self.marker
+        return marker is not None and marker != self.marker()
 
     def remember(self, event_id: str) -> None:
         """Kept in the record, written with it; the oldest id beyond `SEEN_KEPT` moves to the table."""
         self.record.seen.append(event_id)
         while len(self.record.seen) > SEEN_KEPT:
-            self.writes.set(self.tables.seen, self.record.seen.pop(0).encode(), self.marker)
+            self.writes.set(self.tables.seen, self.record.seen.pop(0).encode(), self.marker())
 
     def suppression(self, address: str) -> str | None:
         value = self.writes.get(self.tables.suppressions, address.lower().encode())
