@@ -21,7 +21,7 @@ import confluent_kafka
 log = logging.getLogger("nudge.producer")
 
 # a record the broker has not taken in this time fails (the batch then stops the worker); in
-# line with the time a batch may wait for its acknowledgements (store.WRITE_TIMEOUT)
+# line with the time a batch may wait for its acknowledgements (WAIT)
 DELIVERY_TIMEOUT_MS = 60_000
 SETTINGS: dict[str, Any] = {
     "acks": "all", "enable.idempotence": True,  # no record lost or written twice by a retry
