@@ -12,7 +12,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import orjson
 import pytest
@@ -165,11 +165,13 @@ async def reading(bootstrap: str, topic: str) -> AsyncIterator[AIOKafkaConsumer]
         await consumer.stop()
 
 
-async def collect(bootstrap: str, topic: str, expected: int, timeout: float) -> list[dict[str, Any]]:
+async def collect(bootstrap: str, topic: str, expected: int, timeout: float,
+                  counts: Callable[[dict[str, Any]], bool] = lambda message: True) -> list[dict[str, Any]]:
+    """Every message of the topic, read until `expected` of those that `counts` have come (or `timeout`)."""
     found: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     async with reading(bootstrap, topic) as consumer:
-        while len(found) < expected and time.monotonic() < deadline:
+        while sum(map(counts, found)) < expected and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 found.extend(orjson.loads(r.value) for r in records)

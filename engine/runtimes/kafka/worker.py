@@ -49,7 +49,7 @@ from engine.turn import iso
 log = logging.getLogger("nudge.worker")
 
 REQUEST_AGAIN_AFTER = 30.0  # a fire request not acted on by then is sent again
-BATCH, BATCH_WITHIN = 500, 0.02  # inputs handled per flush; how long a batch waits to fill
+BATCH, BATCH_WITHIN = 1000, 0.02  # inputs handled per flush (a batch is that big only under a backlog); how long a batch waits to fill
 # while a backlog shows (the last batch had BACKLOG_AT inputs or more), a batch waits this long to fill
 BACKLOG_WITHIN, BACKLOG_AT = 0.05, 100
 EXIT_UNWRITTEN = 75  # EX_TEMPFAIL: a supervisor restarts the worker, which takes the batch again
