@@ -13,6 +13,7 @@ import orjson
 
 from engine.runtimes.embedded import database
 from engine.runtimes.embedded.database import transaction
+from engine.runtimes.kafka import outcomes
 from engine.runtimes.kafka.batch import Batch
 from engine.runtimes.kafka.producer import Acks
 from engine.runtimes.kafka.edge import KafkaEdgeRuntime
@@ -60,6 +61,28 @@ def test_a_batch_sends_one_outcome_message_per_partition_with_its_inputs_records
     assert orjson.loads(dict(headers)["inputs"]) == [[10, 2], [12, 1]]  # the failed input's records are gone
     assert key != by_partition[b"1"][0]  # each partition's messages keep one order on the records topic
     assert [m for topic, _, m, _ in sent if topic == "app.outbox"] == [b"{}"] * 4
+
+
+def sent_email(customer: str, text_bytes: int) -> dict[str, Any]:
+    return {"type": "send", "customer_id": customer, "journey": "hello", "step": "greet", "channel": "email",
+            "text": "x" * text_bytes, "at": "2026-03-02T12:00:01Z"}
+
+
+def test_a_batch_whose_records_would_outgrow_a_message_sends_them_in_several_each_under_the_limit() -> None:
+    """A thousand inputs of one partition, each sending a 1 KB email, made a value over the 1,000,000 bytes
+    librdkafka sends: the batch failed, and was taken again and failed again while the backlog lasted."""
+    inputs = [(0, offset, [sent_email(f"c{offset}", 1024)]) for offset in range(1000)]
+    records = [(value, headers) for topic, _, value, headers in take(inputs) if topic == "app.records"]
+    assert len(records) > 1 and all(value is not None and len(value) <= outcomes.LIMIT for value, _ in records)
+    taken: dict[int, int] = {}
+    read = [r for value, headers in records if value is not None for r in outcomes.unread(value, headers, taken)]
+    assert read == [r for _, _, rs in inputs for r in rs] and taken == {0: 999}
+
+
+def test_one_inputs_records_go_whole_however_big() -> None:
+    inputs: outcomes.Inputs = [(7, [sent_email("c1", 400_000), sent_email("c1", 400_000)])]
+    [(key, value, headers)] = outcomes.messages(0, inputs)
+    assert orjson.loads(dict(headers)["inputs"]) == [[7, 2]] and len(orjson.loads(value)) == 2
 
 
 def edge_of(tmp_path: Path) -> KafkaEdgeRuntime:

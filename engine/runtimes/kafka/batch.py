@@ -67,7 +67,8 @@ class Batch:
             await send(topic, key, value, headers, acks)
         self.released.clear()
         for partition, inputs in self.outcomes.items():
-            await send(self.records_topic, *outcomes.message(partition, inputs), acks)
+            for key, value, headers in outcomes.messages(partition, inputs):
+                await send(self.records_topic, key, value, headers, acks)
         self.outcomes.clear()
 
     async def flush(self) -> None:
