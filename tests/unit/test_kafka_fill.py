@@ -41,8 +41,8 @@ def test_the_short_window_comes_back_as_soon_as_a_batch_is_small_again() -> None
 
 
 def test_faust_streams_events_as_the_workers_take_loop_expects() -> None:
-    """faust_internals.take_batches does, per event, what the stream's loop (its Python and its Cython version)
-    and `take_events` do to decide what is committed, and decodes as the conductor asks: a faust that changes
+    """faust_internals.take_batches does, per event, what the stream's loop (its Cython version, which runs, and
+    its Python one) and `take_events` do to decide what is committed, and decodes as the conductor asks: a faust that changes
     those lines fails here."""
     import faust
     from faust.streams import Stream
@@ -52,14 +52,15 @@ def test_faust_streams_events_as_the_workers_take_loop_expects() -> None:
     loop = inspect.getsource(Stream._py_aiter)
     for line in ("not self.app.flow_control.is_active()", "message.generation_id != self.app.consumer_generation_id",
                  "if topic in acking_topics and not message.tracked:", "message.tracked = True", "add_unacked(message)",
-                 "on_message_in(message.tp, message.offset, message)", "if event is not None and (do_ack or value is "
-                 "skipped_value):", "last_stream_to_ack = event.ack()", "on_message_out(tp, offset, message)",
-                 "raise chan_errors.popleft()", "chan_quick_get = chan_queue.get_nowait"):
+                 "on_message_in(message.tp, message.offset, message)", "last_stream_to_ack = event.ack()",
+                 "on_message_out(tp, offset, message)", "raise chan_errors.popleft()",
+                 "chan_quick_get = chan_queue.get_nowait", "except StopAsyncIteration:"):
         assert line in loop, line  # faust's loop changed: compare it with faust_internals._take
     cython = (Path(faust.__file__).parent / "_cython" / "streams.pyx").read_text()
     for line in ("not self.app.flow_control.is_active()", "message.generation_id != self.app.consumer_generation_id",
                  "if topic in self.acking_topics and not message.tracked:", "self.add_unacked(message)"):
         assert line in cython, line
+    assert "return None, self._skipped_value, stream_state" in cython  # a skipped event: none to acknowledge
     assert "self.enable_acks = False" in inspect.getsource(Stream.take_events)  # it acks after the batch, as _take does
     assert "self.app.topics.add(cast(TopicT, channel))" in inspect.getsource(Topic.__aiter__)
     assert "event = await chan.decode(message, propagate=True)" in inspect.getsource(conductor)
@@ -133,21 +134,23 @@ def test_a_batch_takes_at_most_its_size_and_leaves_the_rest_for_the_next(tmp_pat
     asyncio.run(main())
 
 
-def test_events_fetched_before_partitions_moved_are_skipped_and_acknowledged_as_faust_does(tmp_path: Any) -> None:
+def test_events_fetched_before_partitions_moved_are_skipped_and_not_acknowledged(tmp_path: Any) -> None:
     """An event of an earlier consumer generation, or one taken while flow control is suspended, is not handled:
-    the consumer takes its partition again from the committed offset."""
+    the consumer takes its partition again from the committed offset. Not acknowledged either (as faust's
+    Cython loop): its offset in the acked list could let a commit pass an input of the new generation."""
     async def main() -> None:
         feed = Feed(str(tmp_path))
         batches = take_batches(feed.stream, 10, lambda: 0.001)
         stale = await feed.put(generation=2)
         await feed.put()
         assert values(await batches.__anext__()) == [b"v2"]
-        assert stale.acked and stale not in feed.app.consumer.unacked
+        assert not stale.acked and stale not in feed.app.consumer.unacked
+        assert 1 not in feed.app.consumer._acked_index[stale.tp]
         feed.app.flow_control.suspend()
         suspended = await feed.put()
         taking = asyncio.ensure_future(batches.__anext__())
         await asyncio.sleep(0.02)
-        assert not taking.done() and suspended.acked
+        assert not taking.done() and not suspended.acked
         feed.app.flow_control.resume()
         await feed.put()
         assert values(await taking) == [b"v4"]
@@ -166,5 +169,22 @@ def test_the_events_topic_is_decoded_as_faust_decodes_a_raw_topic(tmp_path: Any)
         ours, fausts = await channel.decode(message, propagate=True), await feed.topic.decode(message, propagate=True)
         assert (ours.key, ours.value, ours.headers, ours.message) == (fausts.key, fausts.value, fausts.headers, message)
         assert (ours.key, ours.value) == (b"k", b"v1")
+
+    asyncio.run(main())
+
+
+def test_a_stop_thrown_into_the_queue_ends_the_batches_without_acknowledging_what_was_taken(tmp_path: Any) -> None:
+    """faust stops an agent's actor by throwing StopAsyncIteration into its channel's queue; raised inside an
+    async generator it became a RuntimeError, logged as an agent crash at every stop."""
+    async def main() -> None:
+        feed = Feed(str(tmp_path))
+        batches = take_batches(feed.stream, 10, lambda: 0.05)
+        taken = await feed.put()
+        taking = asyncio.ensure_future(batches.__anext__())
+        await asyncio.sleep(0)
+        await next(iter(feed.app.topics)).throw(StopAsyncIteration())
+        with pytest.raises(StopAsyncIteration):
+            await taking
+        assert not taken.acked
 
     asyncio.run(main())

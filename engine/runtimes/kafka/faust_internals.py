@@ -187,8 +187,9 @@ async def _take(stream: Any, queue: Any, max_: int, within: Callable[[], float])
     seconds have passed since the batch began, and acknowledged only once the batch is handled (the
     next batch fills meanwhile). From the stream's loop it keeps what decides what is committed: an
     event of an earlier consumer generation, or one taken while flow control is suspended (partitions
-    moving), is skipped and acknowledged; an event taken is tracked as unacknowledged (a rebalance waits
-    for it) and acknowledged after its batch. It leaves out what cost a busy worker a tenth of its main
+    moving), is skipped; an event taken is tracked as unacknowledged (a rebalance waits for it) and
+    acknowledged after its batch. A stop (faust's actor throws `StopAsyncIteration` into the queue) ends
+    the batches, as it ends faust's loop. It leaves out what cost a busy worker a tenth of its main
     thread: a task switch, the stream's sensors, the current-event context and a processor per event."""
     app, consumer = stream.app, stream.app.consumer
     loop = asyncio.get_running_loop()
@@ -207,21 +208,26 @@ async def _take(stream: Any, queue: Any, max_: int, within: Callable[[], float])
         taken: list[Any] = []
         until = loop.time() + within()
         while len(taken) < max_:
-            if errors:
-                raise errors.popleft()
-            if empty():
-                left = until - loop.time()
-                if left <= 0:
-                    break
-                try:
-                    event = await asyncio.wait_for(queue.get(), left)
-                except asyncio.TimeoutError:
-                    break
-            else:
-                event = get_nowait()
+            try:
+                if errors:
+                    raise errors.popleft()
+                if empty():
+                    left = until - loop.time()
+                    if left <= 0:
+                        break
+                    try:
+                        event = await asyncio.wait_for(queue.get(), left)
+                    except asyncio.TimeoutError:
+                        break
+                else:
+                    event = get_nowait()
+            except StopAsyncIteration:  # raised in an async generator it would become a RuntimeError (a crash)
+                return
             message = event.message
             if not flow_active() or message.generation_id != app.consumer_generation_id:
-                ack(event)  # fetched before the partitions moved: taken again from the committed offset
+                # fetched before the partitions moved: taken again from the committed offset. Not acknowledged,
+                # as faust's Cython loop (the one that ran) does not: an acknowledged offset of an earlier
+                # generation would let a commit pass an input of the new one still in hand
                 continue
             if message.topic in acking_topics and not message.tracked:
                 message.tracked = True
