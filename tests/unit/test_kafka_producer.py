@@ -94,3 +94,22 @@ def test_a_refused_record_fails_its_group_at_once_and_is_not_reported_taken() ->
             await acks.wait()  # and whoever waits later
 
     asyncio.run(main())
+
+
+def test_a_watcher_that_fails_is_logged_and_the_record_still_counts(caplog: pytest.LogCaptureFixture) -> None:
+    """A RocksDB store that cannot note a changelog offset must not stop the reports: raised out of librdkafka's
+    poll, it left the record and every later one uncounted, and each batch waited 60 s and stopped the worker."""
+    def fails(partition: int, offset: int) -> None:
+        raise OSError("No space left on device")
+
+    async def main() -> None:
+        acks = Acks()
+        acks.watch("log", fails)
+        acks.waiting = 1
+        waiting = asyncio.create_task(acks.wait())
+        await asyncio.sleep(0)
+        acks.report_watched(None, Report("log", 1, 9))
+        await waiting
+
+    asyncio.run(main())
+    assert "log[1]@9" in caplog.text and "No space left" in caplog.text

@@ -66,9 +66,15 @@ class Acks:
                 done.set_exception(self.refused)
 
     def report_watched(self, error: Any, message: Any) -> None:
-        if error is None:
-            self._watchers[message.topic()](message.partition(), message.offset())
+        """Counted off first: a watcher that fails (a RocksDB store that cannot note the offset) is logged, and
+        must not stop the reports, which librdkafka's `poll` would abandon, raising, with the rest unserved."""
         self.report(error, message)
+        if error is None:
+            try:
+                self._watchers[message.topic()](message.partition(), message.offset())
+            except Exception:
+                log.exception("could not note where %s[%d]@%d went", message.topic(), message.partition(),
+                              message.offset())
 
     async def wait(self, timeout: float = WAIT) -> None:
         """Returns once the broker has every record sent so far; raises the first refusal (at once), or
