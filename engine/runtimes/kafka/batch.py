@@ -16,7 +16,7 @@ Send = Callable[[str, bytes | None, bytes | None, Any, Acks], Awaitable[None]]  
 class Batch:
     """An input's outputs are held until it is handled (`release`): one that fails sends nothing.
     The released outputs go to the producer together when the batch is done (`flush`, `finish`),
-    with the outcome records as one message per events partition (a message per input cost a
+    with the outcome records as one message per events partition (more if big: outcomes.py; a message per input cost a
     worker more than its engine's work for it): librdkafka sends a burst in a few requests, where
     records handed over one by one while inputs are handled went out a few per request, at more
     cost in its thread than the Python they replaced."""
